@@ -1,0 +1,17 @@
+//! The drug library: its format (version 1), loading with JSON-path errors,
+//! and the lint a pharmacist runs before signing.
+//!
+//! Signing, import, activation and the audit trail come with the store.
+
+mod lint;
+mod load;
+mod model;
+
+pub use lint::{Finding, Severity, lint_model};
+pub use load::{
+    Checked, LoadError, SCHEMA_JSON, check, json_path_from_pointer, load, parse, schema_findings,
+};
+pub use model::{
+    BolusLimits, CareArea, ContinuousLimits, CumulativeLimit, CustomConcentration, Drug,
+    FORMAT_NAME, FORMAT_VERSION, Library, LibraryConcentration, Policy, Range, Role,
+};
