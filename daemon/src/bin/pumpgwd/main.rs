@@ -1,1 +1,229 @@
-fn main() {}
+//! `pumpgwd`: the pumpgw gateway daemon and its command-line tools.
+//!
+//! Today: `library lint` for pharmacists and `ders check` to run the
+//! independent cross-check on a programme file. Exit codes are documented in
+//! `docs/ders.md` and in `--help`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use pumpgw::ders::{self, HistoryFile, Outcome, Programme, Verdict};
+use pumpgw::library::{self, Severity};
+
+/// Exit status: usage or input error (sysexits EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "pumpgwd",
+    version,
+    about = "pumpgw bedside gateway for smart infusion pumps",
+    long_about = "pumpgw bedside gateway for smart infusion pumps.\n\nIt cross-checks every infusion and bolus against the pharmacy's drug library, independently of the pump's own arithmetic.",
+    after_help = "Exit status: 0 success or pass; 1 lint errors or soft limit; 2 hard limit or blocked; 64 usage or input error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Drug-library tools for pharmacists.
+    #[command(subcommand)]
+    Library(LibraryCommand),
+    /// The dose-error-reduction cross-check.
+    #[command(subcommand)]
+    Ders(DersCommand),
+}
+
+#[derive(Subcommand)]
+enum LibraryCommand {
+    /// Check a drug library before signing: schema, limits, units, names.
+    ///
+    /// Exit status: 0 no errors (warnings allowed), 1 errors found, 64 file
+    /// unreadable.
+    Lint {
+        /// The library JSON file.
+        file: PathBuf,
+        /// Print findings as JSON (one object with a `findings` array).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DersCommand {
+    /// Cross-check one programme against the library.
+    ///
+    /// Exit status: 0 pass, 1 soft limit (override with reason and
+    /// confirmation), 2 hard limit or blocked, 64 usage or input error.
+    Check {
+        /// The drug library JSON file.
+        #[arg(long, value_name = "FILE")]
+        library: PathBuf,
+        /// The care area of this bed (an id from the library).
+        #[arg(long, value_name = "ID")]
+        care_area: String,
+        /// The programme JSON file (config/schema/programme-v1.schema.json).
+        #[arg(long, value_name = "FILE")]
+        program: PathBuf,
+        /// Recent deliveries JSON file (config/schema/history-v1.schema.json).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Library(LibraryCommand::Lint { file, json }) => lint(&file, json),
+        Command::Ders(DersCommand::Check {
+            library,
+            care_area,
+            program,
+            history,
+            json,
+        }) => ders_check(&library, &care_area, &program, history.as_deref(), json),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("pumpgwd: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn lint(file: &Path, json: bool) -> Result<u8> {
+    let bytes =
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let checked = library::check(&bytes);
+    let errors = checked
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = checked.findings.len() - errors;
+    if json {
+        let out = serde_json::json!({
+            "file": file.display().to_string(),
+            "errors": errors,
+            "warnings": warnings,
+            "findings": checked.findings,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for f in &checked.findings {
+            println!("{f}");
+        }
+        if let Some(lib) = &checked.library {
+            println!(
+                "{}: library {:?} version {}, {} care areas, {} drug entries: {errors} error(s), {warnings} warning(s)",
+                file.display(),
+                lib.library_id,
+                lib.version,
+                lib.care_areas.len(),
+                lib.entry_count()
+            );
+        } else {
+            println!("{}: {errors} error(s), {warnings} warning(s)", file.display());
+        }
+    }
+    Ok(u8::from(errors > 0))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path_in = e.path().to_string();
+        let at = if path_in == "." { "$".to_owned() } else { format!("$.{path_in}") };
+        anyhow::anyhow!("{what} {} is invalid at {at}: {}", path.display(), e.inner())
+    })
+}
+
+fn ders_check(
+    library_path: &Path,
+    care_area: &str,
+    program: &Path,
+    history: Option<&Path>,
+    json: bool,
+) -> Result<u8> {
+    let (library, _warnings) = library::load(library_path)
+        .with_context(|| format!("drug library {} refused", library_path.display()))?;
+    if library.care_area(care_area).is_none() {
+        let known: Vec<&str> = library.care_areas.iter().map(|c| c.id.as_str()).collect();
+        anyhow::bail!(
+            "care area {care_area:?} is not in library version {}; known: {}",
+            library.version,
+            known.join(", ")
+        );
+    }
+    let programme: Programme = read_json(program, "programme")?;
+    let history = match history {
+        Some(h) => read_json::<HistoryFile>(h, "history")?.for_drug(&programme.drug),
+        None => ders::History::default(),
+    };
+    let verdict = ders::check(&library, care_area, &programme, &history);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json_verdict(&verdict))?);
+    } else {
+        print_verdict(&library, care_area, &programme, &verdict);
+    }
+    Ok(match verdict.outcome {
+        Outcome::Pass => 0,
+        Outcome::SoftLimit => 1,
+        Outcome::HardLimit | Outcome::Block => 2,
+    })
+}
+
+fn json_verdict(v: &Verdict) -> serde_json::Value {
+    serde_json::json!({
+        "format": "pumpgw-ders-verdict",
+        "format_version": 1,
+        "outcome": v.outcome,
+        "reasons": v.reasons,
+        "computed": v.computed.iter().map(|(k, val)| serde_json::json!({"name": k, "value": val})).collect::<Vec<_>>(),
+    })
+}
+
+fn print_verdict(library: &library::Library, care_area: &str, p: &Programme, v: &Verdict) {
+    let area = library.care_area(care_area);
+    let drug = area
+        .and_then(|a| a.drug(&p.drug))
+        .map_or(p.drug.as_str(), |d| d.display_name.as_str());
+    println!(
+        "Drug library {} version {}, care area {}",
+        library.library_id,
+        library.version,
+        area.map_or(care_area, |a| a.name.as_str())
+    );
+    println!("Drug: {drug}");
+    for (k, val) in &v.computed {
+        println!("  {k}: {val}");
+    }
+    println!("Verdict: {}", v.outcome.words());
+    for r in &v.reasons {
+        let ihe = r.ihe_code.map(|c| format!(", IHE {c}")).unwrap_or_default();
+        println!(
+            "  - [{}{ihe}] {}",
+            serde_json::to_value(r.code)
+                .ok()
+                .and_then(|c| c.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            r.message
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! What the cross-check is asked about: a programme as the pump sent it, and
+//! the recent delivery history of the same drug.
+//!
+//! In files (the `ders check` CLI) every quantity is written as people write
+//! it ("2,500 micrograms in 50 mL") and parsed by [`crate::units`]; the JSON
+//! Schemas are `config/schema/programme-v1.schema.json` and
+//! `config/schema/history-v1.schema.json`.
+
+use serde::{Deserialize, Deserializer};
+use time::OffsetDateTime;
+
+use crate::units::{
+    Amount, AmountUnit, Concentration, Dose, Duration, Rate, Volume, Weight, parse_amount,
+    parse_concentration, parse_dose, parse_duration, parse_rate, parse_volume, parse_weight,
+};
+
+/// An infusion or bolus programme, with the pump's own arithmetic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Programme {
+    /// Drug id in the library.
+    pub drug: String,
+    /// The care area the pump is set to, if it says; must match the gateway's.
+    #[serde(default)]
+    pub care_area: Option<String>,
+    /// The library version the pump is running.
+    pub library_version: u64,
+    /// When the programme was requested (the "now" of the check).
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    /// Patient weight, needed for doses per kg.
+    #[serde(default, deserialize_with = "opt_weight")]
+    pub patient_weight: Option<Weight>,
+    /// The container loaded on the pump.
+    pub container: Container,
+    /// What is to be given.
+    pub delivery: Delivery,
+}
+
+/// The syringe or bag.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// The concentration programmed for it.
+    #[serde(deserialize_with = "concentration")]
+    pub concentration: Concentration,
+    /// The volume it held when loaded.
+    #[serde(deserialize_with = "volume")]
+    pub volume_loaded: Volume,
+    /// The volume left now.
+    #[serde(deserialize_with = "volume")]
+    pub volume_remaining: Volume,
+}
+
+/// Continuous infusion or bolus.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Delivery {
+    /// A continuous infusion.
+    Continuous {
+        /// Dose rate ("0.05 micrograms/kg/min") or flow rate ("5 mL/h").
+        #[serde(deserialize_with = "rate")]
+        rate: Rate,
+        /// Volume to be infused.
+        #[serde(default, deserialize_with = "opt_volume")]
+        vtbi: Option<Volume>,
+        /// The flow rate the pump computed and will run at.
+        #[serde(deserialize_with = "rate")]
+        pump_flow_rate: Rate,
+    },
+    /// A bolus.
+    Bolus {
+        /// The dose ("25 micrograms" or "0.5 micrograms/kg").
+        #[serde(deserialize_with = "dose")]
+        dose: Dose,
+        /// Over how long.
+        #[serde(default, deserialize_with = "opt_duration")]
+        duration: Option<Duration>,
+        /// The volume the pump computed and will give.
+        #[serde(deserialize_with = "volume")]
+        pump_volume: Volume,
+    },
+}
+
+/// Amounts of a drug already given, for cumulative limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Each amount delivered, with when its delivery ended.
+    pub deliveries: Vec<Delivered>,
+}
+
+/// One amount given.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivered {
+    /// When the amount had been given (end of the delivery).
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// How much.
+    #[serde(deserialize_with = "amount")]
+    pub amount: Amount,
+}
+
+/// History file entry with its drug id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFileEntry {
+    drug: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    #[serde(deserialize_with = "amount")]
+    amount: Amount,
+}
+
+/// A history file: deliveries of any drug; [`HistoryFile::for_drug`] picks one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryFile {
+    deliveries: Vec<HistoryFileEntry>,
+}
+
+impl HistoryFile {
+    /// The deliveries of one drug.
+    pub fn for_drug(&self, drug: &str) -> History {
+        History {
+            deliveries: self
+                .deliveries
+                .iter()
+                .filter(|d| d.drug == drug)
+                .map(|d| Delivered {
+                    at: d.at,
+                    amount: d.amount,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d)
+}
+
+macro_rules! quantity_field {
+    ($name:ident, $opt:ident, $ty:ty, $parse:expr) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            let s = text(d)?;
+            $parse(&s).map_err(serde::de::Error::custom)
+        }
+        #[allow(dead_code)]
+        fn $opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$ty>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|s| $parse(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    };
+}
+
+quantity_field!(concentration, _opt_concentration, Concentration, parse_concentration);
+quantity_field!(volume, opt_volume, Volume, parse_volume);
+quantity_field!(rate, _opt_rate, Rate, parse_rate);
+quantity_field!(dose, _opt_dose, Dose, parse_dose);
+quantity_field!(_duration, opt_duration, Duration, parse_duration);
+quantity_field!(_weight, opt_weight, Weight, parse_weight);
+quantity_field!(amount, _opt_amount, Amount, |s: &str| parse_amount(s)
+    .map(|(a, _): (Amount, AmountUnit)| a));
