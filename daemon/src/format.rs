@@ -274,7 +274,10 @@ mod tests {
     #[test]
     fn concentrations_read_as_the_brief_says() {
         let c = parse_concentration("2,500 micrograms in 50 mL").unwrap();
-        assert_eq!(concentration(c), "2,500 micrograms in 50 mL (50 micrograms/mL)");
+        assert_eq!(
+            concentration(c),
+            "2,500 micrograms in 50 mL (50 micrograms/mL)"
+        );
         let c = parse_concentration("0.5 mg/mL").unwrap();
         assert_eq!(concentration(c), "0.5 mg/mL");
         let c = parse_concentration("50 units in 50 mL").unwrap();

@@ -41,8 +41,11 @@ pub fn pumpgwd(args: &[&str]) -> Output {
 /// Write `value` as JSON into `dir/name` and return the path as a string.
 pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
     let path = dir.join(name);
-    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("JSON serialises"))
-        .expect("temporary directory is writable");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(value).expect("JSON serialises"),
+    )
+    .expect("temporary directory is writable");
     path.display().to_string()
 }
 

@@ -26,7 +26,14 @@ fn check(area: &str, p: &Value) -> (i32, Value) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = write_json(dir.path(), "programme.json", p);
     let out = pumpgwd(&[
-        "ders", "check", "--library", EXAMPLE_LIBRARY, "--care-area", area, "--program", &file,
+        "ders",
+        "check",
+        "--library",
+        EXAMPLE_LIBRARY,
+        "--care-area",
+        area,
+        "--program",
+        &file,
         "--json",
     ]);
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -87,7 +94,10 @@ fn twenty_five_microgram_bolus_that_would_empty_the_syringe_is_blocked() {
     assert_eq!(v["outcome"], "block");
     let c = codes(&v);
     assert!(c.contains(&"BOLUS_EXCEEDS_CONTAINER".to_owned()), "{c:?}");
-    assert!(c.contains(&"CONCENTRATION_NOT_IN_LIBRARY".to_owned()), "{c:?}");
+    assert!(
+        c.contains(&"CONCENTRATION_NOT_IN_LIBRARY".to_owned()),
+        "{c:?}"
+    );
 }
 
 #[test]

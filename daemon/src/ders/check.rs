@@ -8,8 +8,7 @@ use super::verdict::{Code, Outcome, Reason, Verdict};
 use crate::format;
 use crate::library::{CareArea, ContinuousLimits, Drug, Library};
 use crate::units::{
-    ArithmeticError, BolusUnit, Concentration, Exact, Rate, RateUnit, TimeUnit,
-    Volume,
+    ArithmeticError, BolusUnit, Concentration, Exact, Rate, RateUnit, TimeUnit, Volume,
 };
 
 /// Tolerance on the pump's flow rate: the larger of 1% and 0.05 mL/h (half
@@ -60,7 +59,10 @@ fn run(
         reasons.push(Reason::new(
             Outcome::Block,
             Code::CareAreaMismatch,
-            format!("Care area {care_area:?} is not in drug library version {}.", library.version),
+            format!(
+                "Care area {care_area:?} is not in drug library version {}.",
+                library.version
+            ),
         ));
         return Ok(());
     };
@@ -99,7 +101,10 @@ fn run(
     };
     let name = drug.display_name.as_str();
     let c = p.container;
-    computed.push(("concentration".into(), format::concentration(c.concentration)));
+    computed.push((
+        "concentration".into(),
+        format::concentration(c.concentration),
+    ));
     if c.volume_remaining > c.volume_loaded {
         reasons.push(Reason::new(
             Outcome::Block,
@@ -152,7 +157,16 @@ fn run(
                 pump_volume,
                 weight_kg,
             };
-            check_bolus(drug, &b, bolus.dose_unit, bolus, p, history, reasons, computed)?;
+            check_bolus(
+                drug,
+                &b,
+                bolus.dose_unit,
+                bolus,
+                p,
+                history,
+                reasons,
+                computed,
+            )?;
         }
     }
     Ok(())
@@ -161,7 +175,11 @@ fn run(
 fn check_concentration(drug: &Drug, conc: Concentration, reasons: &mut Vec<Reason>) -> Calc<()> {
     let name = &drug.display_name;
     for listed in &drug.concentrations {
-        let l = Concentration::new(listed.amount, listed.unit, Volume::from_ml(listed.volume_ml)?)?;
+        let l = Concentration::new(
+            listed.amount,
+            listed.unit,
+            Volume::from_ml(listed.volume_ml)?,
+        )?;
         if l.same_strength(conc)? {
             if !listed.standard {
                 reasons.push(Reason::new(
@@ -229,7 +247,11 @@ fn check_weight(
             rate.unit.per_kg() || drug.continuous.is_some_and(|c| c.dose_unit.per_kg())
         }
         Delivery::Bolus { dose, .. } => {
-            dose.unit.per_kg || drug.bolus.and_then(|b| b.dose_unit).is_some_and(|u| u.per_kg)
+            dose.unit.per_kg
+                || drug
+                    .bolus
+                    .and_then(|b| b.dose_unit)
+                    .is_some_and(|u| u.per_kg)
         }
     };
     let Some(w) = p.patient_weight else {
@@ -237,7 +259,10 @@ fn check_weight(
             reasons.push(Reason::new(
                 Outcome::Block,
                 Code::WeightMissing,
-                format!("{} is dosed per kg but no patient weight was entered.", drug.display_name),
+                format!(
+                    "{} is dosed per kg but no patient weight was entered.",
+                    drug.display_name
+                ),
             ));
         }
         return Ok(None);
@@ -293,7 +318,11 @@ fn limit_reason(
             continue;
         }
         let (v, l) = format::distinct(value, limit);
-        let diff = if is_max { value.sub(limit)? } else { limit.sub(value)? };
+        let diff = if is_max {
+            value.sub(limit)?
+        } else {
+            limit.sub(value)?
+        };
         let (d, _) = format::distinct(diff, Exact::ZERO);
         let factor = if limit.is_zero() {
             String::new()
@@ -305,13 +334,19 @@ fn limit_reason(
                 format!(", {} of the limit", format::percent(f))
             }
         };
-        let kind = if outcome == Outcome::HardLimit { "HARD" } else { "soft" };
+        let kind = if outcome == Outcome::HardLimit {
+            "HARD"
+        } else {
+            "soft"
+        };
         let dir = if is_max { "maximum" } else { "minimum" };
         let side = if is_max { "over" } else { "under" };
         let mut r = Reason::new(
             outcome,
             code,
-            format!("{what} {v} {unit} is {side} the {kind} {dir} of {l} {unit} by {d} {unit}{factor}."),
+            format!(
+                "{what} {v} {unit} is {side} the {kind} {dir} of {l} {unit} by {d} {unit}{factor}."
+            ),
         );
         r.limit = Some(name.to_owned());
         r.programmed = Some(format!("{v} {unit}"));
@@ -382,7 +417,10 @@ fn check_continuous(
         }
         return Ok(());
     };
-    computed.push(("flow rate".into(), format!("{} mL/h", format::number(ml_per_h))));
+    computed.push((
+        "flow rate".into(),
+        format!("{} mL/h", format::number(ml_per_h)),
+    ));
     let in_lib = value_in_library_unit(limits, base_per_h, ml_per_h, weight_kg, conc)?;
     match in_lib {
         Some(v) => {
@@ -426,7 +464,10 @@ fn check_continuous(
         reasons.push(Reason::new(
             Outcome::Block,
             Code::UnitMismatch,
-            format!("The pump's flow rate must be in mL/h, not {}.", pump_flow.unit),
+            format!(
+                "The pump's flow rate must be in mL/h, not {}.",
+                pump_flow.unit
+            ),
         ));
     }
     if let Some(cum) = drug.cumulative {
@@ -444,7 +485,9 @@ fn check_continuous(
         events.sort_by_key(|(age, _)| std::cmp::Reverse(*age));
         let rate_per_ms = base_per_h.div_int(TimeUnit::Hour.millis())?;
         let mut worst = rate_per_ms.mul_int(window_ms)?;
-        let mut remaining: Exact = events.iter().try_fold(Exact::ZERO, |acc, (_, a)| acc.add(*a))?;
+        let mut remaining: Exact = events
+            .iter()
+            .try_fold(Exact::ZERO, |acc, (_, a)| acc.add(*a))?;
         for (age, amount) in &events {
             // Just before this entry leaves the window, after `window - age`
             // of infusion.
@@ -594,7 +637,10 @@ fn check_bolus(
     // Volume it means.
     let volume_ml = amount.div(b.conc.base_per_ml()?)?;
     let remaining_ml = b.remaining.ml()?;
-    computed.push(("bolus volume".into(), format!("{} mL", format::number(volume_ml))));
+    computed.push((
+        "bolus volume".into(),
+        format!("{} mL", format::number(volume_ml)),
+    ));
     if volume_ml > remaining_ml {
         let (v, r) = format::distinct(volume_ml, remaining_ml);
         let mut reason = Reason::new(
@@ -661,7 +707,10 @@ fn check_bolus(
                 )?;
             }
             let ml_per_h = volume_ml.mul_int(TimeUnit::Hour.millis())?.div(ms)?;
-            computed.push(("bolus rate".into(), format!("{} mL/h", format::number(ml_per_h))));
+            computed.push((
+                "bolus rate".into(),
+                format!("{} mL/h", format::number(ml_per_h)),
+            ));
             if let Some(max) = limits.max_rate_ml_per_h {
                 limit_reason(
                     ml_per_h,
@@ -681,7 +730,9 @@ fn check_bolus(
                 reasons.push(Reason::new(
                     Outcome::Block,
                     Code::BolusDurationMissing,
-                    format!("{name} boluses have a speed limit here, but no bolus duration was given."),
+                    format!(
+                        "{name} boluses have a speed limit here, but no bolus duration was given."
+                    ),
                 ));
             }
         }

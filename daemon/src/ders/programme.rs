@@ -156,7 +156,12 @@ macro_rules! quantity_field {
     };
 }
 
-quantity_field!(concentration, _opt_concentration, Concentration, parse_concentration);
+quantity_field!(
+    concentration,
+    _opt_concentration,
+    Concentration,
+    parse_concentration
+);
 quantity_field!(volume, opt_volume, Volume, parse_volume);
 quantity_field!(rate, _opt_rate, Rate, parse_rate);
 quantity_field!(dose, _opt_dose, Dose, parse_dose);

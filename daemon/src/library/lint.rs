@@ -262,7 +262,10 @@ fn lint_concentrations(l: &mut Linter, dpath: &str, drug: &Drug) -> Option<Amoun
             Some(first) if first != k => l.error(
                 "unit-mismatch",
                 &format!("{cpath}.unit"),
-                format!("concentration is in {} but an earlier one counts {first}", c.unit),
+                format!(
+                    "concentration is in {} but an earlier one counts {first}",
+                    c.unit
+                ),
             ),
             Some(_) => {}
         }
@@ -321,7 +324,10 @@ fn lint_concentrations(l: &mut Linter, dpath: &str, drug: &Drug) -> Option<Amoun
             l.error(
                 "unit-mismatch",
                 &format!("{cpath}.unit"),
-                format!("custom range is in {} but the concentrations are not", custom.unit),
+                format!(
+                    "custom range is in {} but the concentrations are not",
+                    custom.unit
+                ),
             );
         }
         l.ordered(
@@ -370,7 +376,10 @@ fn lint_continuous(
         l.error(
             "high-alert-unlimited",
             &format!("{cpath}.hard_max"),
-            format!("{} is high-alert but has no continuous hard maximum", drug.display_name),
+            format!(
+                "{} is high-alert but has no continuous hard maximum",
+                drug.display_name
+            ),
         );
     }
     if c.soft_max.is_none() && c.hard_max.is_none() {
@@ -407,11 +416,17 @@ fn lint_bolus(l: &mut Linter, dpath: &str, drug: &Drug, b: BolusLimits, kind: Op
         l.error(
             "unit-mismatch",
             &format!("{bpath}.dose_unit"),
-            format!("bolus dose unit {u} does not count the same thing as the concentrations ({k})"),
+            format!(
+                "bolus dose unit {u} does not count the same thing as the concentrations ({k})"
+            ),
         );
     }
     let unit = b.dose_unit.map(|u| u.to_string()).unwrap_or_default();
-    l.ordered(&bpath, &unit, &[("soft_max", b.soft_max), ("hard_max", b.hard_max)]);
+    l.ordered(
+        &bpath,
+        &unit,
+        &[("soft_max", b.soft_max), ("hard_max", b.hard_max)],
+    );
     if let Some(share) = b.max_share_of_remaining_percent
         && share > Exact::int(100)
     {
@@ -428,13 +443,18 @@ fn lint_bolus(l: &mut Linter, dpath: &str, drug: &Drug, b: BolusLimits, kind: Op
         ("min_duration_s", b.min_duration_s),
         ("max_rate_ml_per_h", b.max_rate_ml_per_h),
         ("max_volume_ml", b.max_volume_ml),
-        ("max_share_of_remaining_percent", b.max_share_of_remaining_percent),
+        (
+            "max_share_of_remaining_percent",
+            b.max_share_of_remaining_percent,
+        ),
     ] {
         if name != "min_duration_s" && v.is_some_and(Exact::is_zero) {
             l.error(
                 "zero-limit",
                 &format!("{bpath}.{name}"),
-                format!("{name} is zero, so no bolus could ever pass; set allowed to false instead"),
+                format!(
+                    "{name} is zero, so no bolus could ever pass; set allowed to false instead"
+                ),
             );
         }
     }

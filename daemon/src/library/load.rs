@@ -194,6 +194,10 @@ mod tests {
     fn syntax_errors_give_line_and_column() {
         let c = check(b"{\n  \"format\": \n}");
         assert!(!c.is_clean());
-        assert!(c.findings[0].message.contains("line 3"), "{}", c.findings[0]);
+        assert!(
+            c.findings[0].message.contains("line 3"),
+            "{}",
+            c.findings[0]
+        );
     }
 }

@@ -201,7 +201,10 @@ mod tests {
         let big = Exact::int(i128::MAX / 2 + 1);
         assert_eq!(big.mul_int(4), Err(ArithmeticError::Overflow));
         assert_eq!(Exact::ratio(1, 0), Err(ArithmeticError::DivisionByZero));
-        assert_eq!(Exact::ONE.div(Exact::ZERO), Err(ArithmeticError::DivisionByZero));
+        assert_eq!(
+            Exact::ONE.div(Exact::ZERO),
+            Err(ArithmeticError::DivisionByZero)
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::fmt;
 
 use super::exact::Exact;
 use super::quantity::{
-    Amount, AmountUnit, BolusUnit, Concentration, Dose, Duration, Rate, RateUnit, TimeUnit,
-    Volume, Weight,
+    Amount, AmountUnit, BolusUnit, Concentration, Dose, Duration, Rate, RateUnit, TimeUnit, Volume,
+    Weight,
 };
 
 /// Digits allowed after the decimal point.
@@ -251,7 +251,8 @@ fn volume_after_number(c: &mut Cursor<'_>) -> Result<Volume, ParseError> {
     let ml = if is_ml(w) {
         n
     } else if is_litre(w) {
-        n.mul_int(1_000).map_err(|e| c.error_at(at, e.to_string()))?
+        n.mul_int(1_000)
+            .map_err(|e| c.error_at(at, e.to_string()))?
     } else {
         return Err(unknown_unit(c, at, w));
     };
@@ -265,7 +266,8 @@ pub fn parse_quantity(input: &str) -> Result<Quantity, ParseError> {
     let n = c.number()?;
     let unit_at = c.rest.trim_start();
     let w = c.word();
-    let arith = |c: &Cursor<'_>, e: super::exact::ArithmeticError| c.error_at(unit_at, e.to_string());
+    let arith =
+        |c: &Cursor<'_>, e: super::exact::ArithmeticError| c.error_at(unit_at, e.to_string());
 
     let q = if let Some(au) = amount_unit(w) {
         if c.eat('/') {
@@ -316,7 +318,11 @@ pub fn parse_quantity(input: &str) -> Result<Quantity, ParseError> {
                     format!("expected mL, kg, min or h after \"/\", found {w2:?}"),
                 ));
             }
-        } else if c.rest.trim_start().starts_with(|ch: char| ch.is_alphabetic()) {
+        } else if c
+            .rest
+            .trim_start()
+            .starts_with(|ch: char| ch.is_alphabetic())
+        {
             let at2 = c.rest.trim_start();
             let w2 = c.word();
             if !w2.eq_ignore_ascii_case("in") {
@@ -429,7 +435,11 @@ pub fn parse_dose(input: &str) -> Result<Dose, ParseError> {
 pub fn parse_amount(input: &str) -> Result<(Amount, AmountUnit), ParseError> {
     match parse_quantity(input)? {
         Quantity::Amount(a, u) => Ok((a, u)),
-        other => Err(expected(input, &other, "an amount such as \"25 micrograms\"")),
+        other => Err(expected(
+            input,
+            &other,
+            "an amount such as \"25 micrograms\"",
+        )),
     }
 }
 
@@ -445,7 +455,11 @@ pub fn parse_volume(input: &str) -> Result<Volume, ParseError> {
 pub fn parse_duration(input: &str) -> Result<Duration, ParseError> {
     match parse_quantity(input)? {
         Quantity::Duration(d) => Ok(d),
-        other => Err(expected(input, &other, "a duration such as \"60 s\" or \"5 min\"")),
+        other => Err(expected(
+            input,
+            &other,
+            "a duration such as \"60 s\" or \"5 min\"",
+        )),
     }
 }
 
@@ -531,14 +545,23 @@ mod tests {
     #[test]
     fn concentrations() {
         let c = parse_concentration("2,500 micrograms in 50 mL").unwrap();
-        assert_eq!(c.per_ml_in(AmountUnit::Microgram).unwrap().unwrap(), Exact::int(50));
+        assert_eq!(
+            c.per_ml_in(AmountUnit::Microgram).unwrap().unwrap(),
+            Exact::int(50)
+        );
         assert_eq!(c.unit(), AmountUnit::Microgram);
         let c = parse_concentration("0.5 mg/mL").unwrap();
-        assert_eq!(c.per_ml_in(AmountUnit::Microgram).unwrap().unwrap(), Exact::int(500));
+        assert_eq!(
+            c.per_ml_in(AmountUnit::Microgram).unwrap().unwrap(),
+            Exact::int(500)
+        );
         let c = parse_concentration("50 units in 0.05 L").unwrap();
         assert_eq!(c.per_ml_in(AmountUnit::Unit).unwrap().unwrap(), Exact::ONE);
         let c = parse_concentration("40mmol in 100mL").unwrap();
-        assert_eq!(c.per_ml_in(AmountUnit::Millimole).unwrap().unwrap(), x(2, 5));
+        assert_eq!(
+            c.per_ml_in(AmountUnit::Millimole).unwrap().unwrap(),
+            x(2, 5)
+        );
     }
 
     #[test]
@@ -555,11 +578,20 @@ mod tests {
         assert!(!d.unit.per_kg);
         let d = parse_dose("0.5 mg/kg").unwrap();
         assert!(d.unit.per_kg);
-        assert_eq!(parse_volume("12 mL").unwrap().microlitres(), Exact::int(12_000));
-        assert_eq!(parse_duration("2 min").unwrap().millis(), Exact::int(120_000));
+        assert_eq!(
+            parse_volume("12 mL").unwrap().microlitres(),
+            Exact::int(12_000)
+        );
+        assert_eq!(
+            parse_duration("2 min").unwrap().millis(),
+            Exact::int(120_000)
+        );
         assert_eq!(parse_weight("3.5 kg").unwrap().kg().unwrap(), x(7, 2));
         assert_eq!(parse_rate_unit("mg/kg/h").unwrap().to_string(), "mg/kg/h");
-        assert_eq!(parse_bolus_unit("micrograms/kg").unwrap().to_string(), "micrograms/kg");
+        assert_eq!(
+            parse_bolus_unit("micrograms/kg").unwrap().to_string(),
+            "micrograms/kg"
+        );
         assert_eq!(parse_amount_unit("mcg").unwrap(), AmountUnit::Microgram);
     }
 

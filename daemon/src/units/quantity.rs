@@ -293,8 +293,10 @@ impl Concentration {
 
     /// The strength in `unit` per mL, if `unit` counts the same kind.
     pub fn per_ml_in(self, unit: AmountUnit) -> Option<Result<Exact, ArithmeticError>> {
-        (unit.kind() == self.amount.kind())
-            .then(|| self.base_per_ml().and_then(|b| b.div_int(unit.base_factor())))
+        (unit.kind() == self.amount.kind()).then(|| {
+            self.base_per_ml()
+                .and_then(|b| b.div_int(unit.base_factor()))
+        })
     }
 
     /// True when both have the same strength per mL (the container volume

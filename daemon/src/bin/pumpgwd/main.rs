@@ -107,8 +107,7 @@ fn main() -> ExitCode {
 }
 
 fn lint(file: &Path, json: bool) -> Result<u8> {
-    let bytes =
-        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let checked = library::check(&bytes);
     let errors = checked
         .findings
@@ -138,7 +137,10 @@ fn lint(file: &Path, json: bool) -> Result<u8> {
                 lib.entry_count()
             );
         } else {
-            println!("{}: {errors} error(s), {warnings} warning(s)", file.display());
+            println!(
+                "{}: {errors} error(s), {warnings} warning(s)",
+                file.display()
+            );
         }
     }
     Ok(u8::from(errors > 0))
@@ -149,8 +151,16 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path_in = e.path().to_string();
-        let at = if path_in == "." { "$".to_owned() } else { format!("$.{path_in}") };
-        anyhow::anyhow!("{what} {} is invalid at {at}: {}", path.display(), e.inner())
+        let at = if path_in == "." {
+            "$".to_owned()
+        } else {
+            format!("$.{path_in}")
+        };
+        anyhow::anyhow!(
+            "{what} {} is invalid at {at}: {}",
+            path.display(),
+            e.inner()
+        )
     })
 }
 
