@@ -1,0 +1,179 @@
+//! Each lint rule: break the example library one way and expect exactly that
+//! finding, with its code and JSON path.
+
+use pumpgw::library::{self, Severity};
+use serde_json::{Value, json};
+
+fn example() -> Value {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/drug-library.example.json"
+    ))
+    .expect("example library");
+    serde_json::from_slice(&bytes).expect("example is JSON")
+}
+
+/// adult-icu fentanyl
+fn fentanyl(v: &mut Value) -> &mut Value {
+    &mut v["care_areas"][0]["drugs"][0]
+}
+
+fn findings(v: &Value) -> Vec<(Severity, String, String)> {
+    let c = library::check(&serde_json::to_vec(v).expect("serialises"));
+    c.findings
+        .into_iter()
+        .map(|f| (f.severity, f.code.to_owned(), f.path))
+        .collect()
+}
+
+fn expect_error(v: &Value, code: &str, path: &str) {
+    let f = findings(v);
+    assert!(
+        f.iter()
+            .any(|(s, c, p)| *s == Severity::Error && c == code && p == path),
+        "expected error {code} at {path}, got {f:?}"
+    );
+    assert!(library::parse(&serde_json::to_vec(v).expect("serialises")).is_err());
+}
+
+const F: &str = "$.care_areas[0].drugs[0]";
+
+#[test]
+fn the_example_library_is_clean() {
+    assert_eq!(findings(&example()), vec![]);
+}
+
+#[test]
+fn schema_errors_name_the_path() {
+    let mut v = example();
+    fentanyl(&mut v)["bolus"]["hard_max"] = json!(100);
+    expect_error(&v, "schema", &format!("{F}.bolus.hard_max"));
+    let mut v = example();
+    fentanyl(&mut v)["colour"] = json!("red");
+    expect_error(&v, "schema", F);
+    let mut v = example();
+    fentanyl(&mut v)["continuous"]["dose_unit"] = json!("mcg/h");
+    expect_error(&v, "schema", &format!("{F}.continuous.dose_unit"));
+    let mut v = example();
+    fentanyl(&mut v)["concentrations"][0]["amount"] = json!("2,500");
+    expect_error(&v, "schema", &format!("{F}.concentrations[0].amount"));
+}
+
+#[test]
+fn soft_outside_hard_and_min_above_max() {
+    let mut v = example();
+    fentanyl(&mut v)["continuous"]["soft_max"] = json!("450");
+    expect_error(&v, "soft-outside-hard", &format!("{F}.continuous.soft_max"));
+    let mut v = example();
+    fentanyl(&mut v)["bolus"]["soft_max"] = json!("100.000000001");
+    expect_error(&v, "soft-outside-hard", &format!("{F}.bolus.soft_max"));
+    let mut v = example();
+    v["care_areas"][0]["patient_weight_kg"]["min"] = json!("300");
+    expect_error(&v, "min-above-max", "$.care_areas[0].patient_weight_kg.min");
+    // On the limit is fine: soft max equal to hard max.
+    let mut v = example();
+    fentanyl(&mut v)["continuous"]["soft_max"] = json!("400");
+    assert_eq!(findings(&v), vec![]);
+}
+
+#[test]
+fn unit_mismatches() {
+    let mut v = example();
+    fentanyl(&mut v)["continuous"]["dose_unit"] = json!("units/h");
+    expect_error(&v, "unit-mismatch", &format!("{F}.continuous.dose_unit"));
+    let mut v = example();
+    fentanyl(&mut v)["bolus"]["dose_unit"] = json!("mmol");
+    expect_error(&v, "unit-mismatch", &format!("{F}.bolus.dose_unit"));
+    let mut v = example();
+    fentanyl(&mut v)["cumulative"]["unit"] = json!("units");
+    expect_error(&v, "unit-mismatch", &format!("{F}.cumulative.unit"));
+}
+
+#[test]
+fn duplicates() {
+    let mut v = example();
+    let copy = fentanyl(&mut v).clone();
+    v["care_areas"][0]["drugs"]
+        .as_array_mut()
+        .expect("drugs")
+        .push(copy);
+    let f = findings(&v);
+    assert!(f.iter().any(|(_, c, _)| c == "duplicate-id"), "{f:?}");
+    assert!(f.iter().any(|(_, c, _)| c == "duplicate-name"), "{f:?}");
+    let mut v = example();
+    v["care_areas"][1]["id"] = json!("adult-icu");
+    expect_error(&v, "duplicate-id", "$.care_areas[1].id");
+}
+
+#[test]
+fn high_alert_drugs_need_hard_limits() {
+    let mut v = example();
+    fentanyl(&mut v)["continuous"]
+        .as_object_mut()
+        .expect("object")
+        .remove("hard_max");
+    expect_error(
+        &v,
+        "high-alert-unlimited",
+        &format!("{F}.continuous.hard_max"),
+    );
+    let mut v = example();
+    fentanyl(&mut v)["bolus"]
+        .as_object_mut()
+        .expect("object")
+        .remove("hard_max");
+    expect_error(&v, "high-alert-unlimited", &format!("{F}.bolus.hard_max"));
+    let mut v = example();
+    let b = fentanyl(&mut v)["bolus"].as_object_mut().expect("object");
+    b.remove("max_share_of_remaining_percent");
+    b.remove("max_volume_ml");
+    expect_error(
+        &v,
+        "high-alert-unlimited",
+        &format!("{F}.bolus.max_share_of_remaining_percent"),
+    );
+}
+
+#[test]
+fn concentration_outside_its_own_range_and_tall_man() {
+    let mut v = example();
+    // paed-icu morphine has a custom range 0.01-1 mg/mL; list 100 mg in 50 mL.
+    let morphine = &mut v["care_areas"][1]["drugs"][1];
+    assert_eq!(morphine["id"], "morphine");
+    morphine["concentrations"][0]["amount"] = json!("100");
+    expect_error(
+        &v,
+        "concentration-outside-range",
+        "$.care_areas[1].drugs[1].concentrations[0]",
+    );
+    let mut v = example();
+    fentanyl(&mut v)["display_name"] = json!("fentaNIL");
+    expect_error(&v, "tall-man-mismatch", &format!("{F}.display_name"));
+}
+
+#[test]
+fn share_over_100_percent_and_warnings() {
+    let mut v = example();
+    fentanyl(&mut v)["bolus"]["max_share_of_remaining_percent"] = json!("150");
+    expect_error(
+        &v,
+        "share-over-100",
+        &format!("{F}.bolus.max_share_of_remaining_percent"),
+    );
+    let mut v = example();
+    fentanyl(&mut v)["bolus"]
+        .as_object_mut()
+        .expect("object")
+        .remove("min_duration_s");
+    let f = findings(&v);
+    assert_eq!(
+        f,
+        vec![(
+            Severity::Warning,
+            "bolus-rate-unlimited".to_owned(),
+            format!("{F}.bolus")
+        )]
+    );
+    // Warnings do not refuse the library.
+    assert!(library::parse(&serde_json::to_vec(&v).expect("serialises")).is_ok());
+}

@@ -1,0 +1,120 @@
+//! `pumpgwd` as a pharmacist and a script use it: lint exit codes and JSON,
+//! usage errors, unreadable input.
+
+use pumpgw_tests::{EXAMPLE_LIBRARY, pumpgwd, write_json};
+
+#[test]
+fn lint_of_the_example_library_is_clean() {
+    let out = pumpgwd(&["library", "lint", EXAMPLE_LIBRARY]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 error(s), 0 warning(s)"), "{text}");
+}
+
+#[test]
+fn lint_reports_errors_with_paths_and_exit_1() {
+    let mut lib: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(pumpgw_tests::repo_root().join(EXAMPLE_LIBRARY)).expect("example"),
+    )
+    .expect("JSON");
+    lib["care_areas"][0]["drugs"][0]["continuous"]["soft_max"] = "450".into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_json(dir.path(), "bad.json", &lib);
+    let out = pumpgwd(&["library", "lint", &file, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("lint JSON");
+    assert_eq!(v["errors"], 1);
+    assert_eq!(v["findings"][0]["code"], "soft-outside-hard");
+    assert_eq!(
+        v["findings"][0]["path"],
+        "$.care_areas[0].drugs[0].continuous.soft_max"
+    );
+    // The same library is refused by ders check, with exit 64.
+    let out = pumpgwd(&[
+        "ders",
+        "check",
+        "--library",
+        &file,
+        "--care-area",
+        "adult-icu",
+        "--program",
+        "config/examples/programme-fentanyl-infusion.json",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soft_max"));
+}
+
+#[test]
+fn usage_and_input_errors_exit_64_with_a_precise_message() {
+    let out = pumpgwd(&["ders", "check", "--library", EXAMPLE_LIBRARY]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = pumpgwd(&[
+        "ders",
+        "check",
+        "--library",
+        EXAMPLE_LIBRARY,
+        "--care-area",
+        "maternity",
+        "--program",
+        "config/examples/programme-fentanyl-infusion.json",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known: adult-icu, paed-icu, theatres"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = serde_json::json!({
+        "drug": "fentanyl", "library_version": 12, "requested_at": "2026-11-21T03:00:00Z",
+        "container": {"concentration": "2,500 mcg in 50 mL", "volume_loaded": "50 mL", "volume_remaining": ".5 mL"},
+        "delivery": {"kind": "continuous", "rate": "100 micrograms/h", "pump_flow_rate": "2 mL/h"}
+    });
+    let file = write_json(dir.path(), "p.json", &bad);
+    let out = pumpgwd(&[
+        "ders",
+        "check",
+        "--library",
+        EXAMPLE_LIBRARY,
+        "--care-area",
+        "adult-icu",
+        "--program",
+        &file,
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("$.container.volume_remaining"), "{err}");
+    assert!(err.contains("leading zero"), "{err}");
+    let out = pumpgwd(&["library", "lint", "/nonexistent/library.json"]);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn help_reads_well_and_exits_0() {
+    let out = pumpgwd(&["ders", "check", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--care-area"));
+    assert!(text.contains("0 pass, 1 soft limit"));
+}
+
+#[test]
+fn examples_give_their_documented_verdicts() {
+    for (file, code) in [
+        ("config/examples/programme-fentanyl-infusion.json", 0),
+        (
+            "config/examples/programme-fentanyl-bolus-empties-syringe.json",
+            2,
+        ),
+    ] {
+        let out = pumpgwd(&[
+            "ders",
+            "check",
+            "--library",
+            EXAMPLE_LIBRARY,
+            "--care-area",
+            "adult-icu",
+            "--program",
+            file,
+            "--history",
+            "config/examples/history-fentanyl.json",
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{file}");
+    }
+}
