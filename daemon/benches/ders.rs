@@ -46,7 +46,7 @@ fn big_library() -> library::Library {
     lib
 }
 
-fn programme(delivery: serde_json::Value) -> Programme {
+fn programme(delivery: &serde_json::Value) -> Programme {
     serde_json::from_value(json!({
         "drug": "drug-199", "library_version": 1, "requested_at": "2026-11-21T03:00:00Z",
         "patient_weight": "70 kg",
@@ -65,10 +65,10 @@ fn bench(c: &mut Criterion) {
     .expect("history parses")
     .for_drug("drug-199");
     let infusion = programme(
-        json!({"kind": "continuous", "rate": "2 micrograms/kg/h", "pump_flow_rate": "2.8 mL/h"}),
+        &json!({"kind": "continuous", "rate": "2 micrograms/kg/h", "pump_flow_rate": "2.8 mL/h"}),
     );
     let bolus = programme(
-        json!({"kind": "bolus", "dose": "25 micrograms", "duration": "60 s", "pump_volume": "0.5 mL"}),
+        &json!({"kind": "bolus", "dose": "25 micrograms", "duration": "60 s", "pump_volume": "0.5 mL"}),
     );
     assert_eq!(
         ders::check(&lib, "area-9", &infusion, &history).outcome,

@@ -47,6 +47,7 @@ pub fn check(
     Verdict::from_reasons(reasons, computed)
 }
 
+#[allow(clippy::too_many_lines)] // the order of the rules, read top to bottom
 fn run(
     library: &Library,
     care_area: &str,
@@ -161,7 +162,7 @@ fn run(
                 drug,
                 &b,
                 bolus.dose_unit,
-                bolus,
+                &bolus,
                 p,
                 history,
                 reasons,
@@ -272,21 +273,21 @@ fn check_weight(
     for (bound, limit, over) in [("min", range.min, false), ("max", range.max, true)] {
         let Some(limit) = limit else { continue };
         if (over && kg > limit) || (!over && kg < limit) {
-            let (a, b) = format::distinct(kg, limit);
-            let mut r = Reason::new(
+            let (shown, lim) = format::distinct(kg, limit);
+            let mut reason = Reason::new(
                 Outcome::HardLimit,
                 Code::WeightOutOfRange,
                 format!(
-                    "Patient weight {a} kg is {} the {} limit of {b} kg for {}. Check the weight.",
+                    "Patient weight {shown} kg is {} the {} limit of {lim} kg for {}. Check the weight.",
                     if over { "above" } else { "below" },
                     if over { "maximum" } else { "minimum" },
                     area.name
                 ),
             );
-            r.limit = Some(format!("patient_weight_kg.{bound}"));
-            r.programmed = Some(format!("{a} kg"));
-            r.limit_value = Some(format!("{b} kg"));
-            reasons.push(r);
+            reason.limit = Some(format!("patient_weight_kg.{bound}"));
+            reason.programmed = Some(format!("{shown} kg"));
+            reason.limit_value = Some(format!("{lim} kg"));
+            reasons.push(reason);
         }
     }
     Ok(Some(kg))
@@ -582,7 +583,7 @@ fn check_bolus(
     drug: &Drug,
     b: &BolusInput<'_>,
     lib_unit: Option<BolusUnit>,
-    limits: crate::library::BolusLimits,
+    limits: &crate::library::BolusLimits,
     p: &Programme,
     history: &History,
     reasons: &mut Vec<Reason>,

@@ -126,7 +126,7 @@ pub struct Reason {
     pub code: Code,
     /// IHE PCD PIV error code, where one fits.
     pub ihe_code: Option<u16>,
-    /// Which limit ("hard_max", "soft_min", "max_share_of_remaining_percent").
+    /// Which limit (`hard_max`, `soft_min`, `max_share_of_remaining_percent`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
     /// The programmed (or recomputed) value with its unit.
@@ -170,7 +170,7 @@ pub struct Verdict {
 
 impl Verdict {
     pub(crate) fn from_reasons(mut reasons: Vec<Reason>, computed: Vec<(String, String)>) -> Self {
-        reasons.sort_by(|a, b| b.outcome.cmp(&a.outcome));
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.outcome));
         let outcome = reasons.first().map_or(Outcome::Pass, |r| r.outcome);
         Verdict {
             outcome,

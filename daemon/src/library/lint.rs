@@ -89,10 +89,10 @@ impl Linter {
         for (i, (lo_name, lo)) in present.iter().enumerate() {
             for (hi_name, hi) in &present[i + 1..] {
                 if lo > hi {
-                    let code = if lo_name.starts_with("soft") != hi_name.starts_with("soft") {
-                        "soft-outside-hard"
-                    } else {
+                    let code = if lo_name.starts_with("soft") == hi_name.starts_with("soft") {
                         "min-above-max"
+                    } else {
+                        "soft-outside-hard"
                     };
                     let (a, b) = format::distinct(*lo, *hi);
                     self.error(
@@ -213,7 +213,7 @@ fn lint_drug(l: &mut Linter, dpath: &str, drug: &Drug) {
         lint_continuous(l, dpath, drug, c, kind);
     }
     if let Some(b) = drug.bolus {
-        lint_bolus(l, dpath, drug, b, kind);
+        lint_bolus(l, dpath, drug, &b, kind);
     }
     if let Some(cum) = drug.cumulative
         && let Some(k) = kind
@@ -391,7 +391,7 @@ fn lint_continuous(
     }
 }
 
-fn lint_bolus(l: &mut Linter, dpath: &str, drug: &Drug, b: BolusLimits, kind: Option<AmountKind>) {
+fn lint_bolus(l: &mut Linter, dpath: &str, drug: &Drug, b: &BolusLimits, kind: Option<AmountKind>) {
     let bpath = format!("{dpath}.bolus");
     let limits_set = b.dose_unit.is_some()
         || b.soft_max.is_some()

@@ -139,7 +139,7 @@ pub fn schema_findings(value: &Value) -> Vec<Finding> {
         .collect()
 }
 
-/// "/care_areas/0/drugs/1" to "$.care_areas[0].drugs[1]".
+/// `/care_areas/0/drugs/1` to `$.care_areas[0].drugs[1]`.
 pub fn json_path_from_pointer(pointer: &str) -> String {
     let mut out = String::from("$");
     for segment in pointer.split('/').skip(1) {

@@ -27,6 +27,9 @@ pub enum ArithmeticError {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Exact(Ratio<i128>);
 
+// Checked methods named like the operators on purpose: they return Result,
+// so the std::ops traits (which cannot fail) are deliberately not implemented.
+#[allow(clippy::should_implement_trait)]
 impl Exact {
     /// Zero.
     pub const ZERO: Exact = Exact(Ratio::new_raw(0, 1));

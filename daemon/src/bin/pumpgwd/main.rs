@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use pumpgw::ders::{self, HistoryFile, Outcome, Programme, Verdict};
 use pumpgw::library::{self, Severity};
 
-/// Exit status: usage or input error (sysexits EX_USAGE).
+/// Exit status: usage or input error (sysexits `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;
 
 #[derive(Parser)]
