@@ -18,7 +18,11 @@ fn decimal() -> impl Strategy<Value = (String, Exact)> {
         } else {
             format!("{int}.{frac:0width$}", width = places as usize)
         };
-        (s, Exact::ratio(i128::from(n), i128::from(scale)).unwrap())
+        (
+            s,
+            Exact::ratio(i128::from(n), i128::from(scale))
+                .expect("scale is a positive power of ten"),
+        )
     })
 }
 
