@@ -270,6 +270,16 @@ fn corpus() -> Vec<Row> {
             "noradrenaline",
             "4 mg in 50 mL",
             "50 mL",
+            None,
+            cont("5 mL/h", "5 mL/h"),
+            Block,
+            Some(WeightMissing),
+        ),
+        row(
+            "adult-icu",
+            "noradrenaline",
+            "4 mg in 50 mL",
+            "50 mL",
             Some("300 kg"),
             cont("0.1 micrograms/kg/min", "22.5 mL/h"),
             Hard,
@@ -736,6 +746,13 @@ fn corpus_of_programmes_gets_the_expected_verdicts() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A missing weight is reported once, as such, not also as a unit problem.
+    let r = rows
+        .iter()
+        .find(|r| r.weight.is_none() && r.delivery["rate"] == "5 mL/h")
+        .expect("row");
+    let v = ders::check(&lib, r.area, &programme(r, 12), &History::default());
+    assert_eq!(v.reasons.len(), 1, "{:#?}", v.reasons);
 }
 
 fn history(entries: &Value, drug: &str) -> History {

@@ -439,6 +439,9 @@ fn check_continuous(
                 reasons,
             )?;
         }
+        // Without a weight a per-kg limit cannot be compared; WEIGHT_MISSING
+        // already blocks, so a second, misleading unit reason is not added.
+        None if limits.dose_unit.per_kg() && weight_kg.is_none() => {}
         None => reasons.push(unit_mismatch(name, &limits.dose_unit.to_string(), &conc)),
     }
     // The pump's own arithmetic.
