@@ -121,21 +121,26 @@ fn group_thousands(int_part: &str) -> String {
 
 /// Two numbers shown with the fewest digits (at least the default) that make
 /// different values look different.
+/// If even [`MAX_PLACES`] decimals cannot separate them, `a` is marked
+/// "just over" or "just under" `b`.
 pub fn distinct(a: Exact, b: Exact) -> (String, String) {
     let mut sig = SIGNIFICANT;
     loop {
         let (sa, sb) = (number_sig(a, sig), number_sig(b, sig));
-        if a == b || sa != sb || sig >= SIGNIFICANT + MAX_PLACES + 15 {
+        if a == b || sa != sb {
             return (sa, sb);
+        }
+        if sig >= SIGNIFICANT + MAX_PLACES + 15 {
+            let side = if a > b { "just over" } else { "just under" };
+            return (format!("{side} {sa}"), sb);
         }
         sig += 1;
     }
 }
 
-/// A number followed by its unit: "25 micrograms", "1 unit/mL".
-pub fn with_unit(x: Exact, unit: &str) -> String {
-    let shown = number(x);
-    // Words written in full take the singular for exactly one.
+/// A number already shown as text, followed by its unit, with the singular
+/// for exactly one ("1 microgram/kg/min").
+pub fn shown_with_unit(shown: &str, unit: &str) -> String {
     if shown == "1" {
         for word in ["nanograms", "micrograms", "units"] {
             if let Some(rest) = unit.strip_prefix(word) {
@@ -144,6 +149,11 @@ pub fn with_unit(x: Exact, unit: &str) -> String {
         }
     }
     format!("{shown} {unit}")
+}
+
+/// A number followed by its unit: "25 micrograms", "1 unit/mL".
+pub fn with_unit(x: Exact, unit: &str) -> String {
+    shown_with_unit(&number(x), unit)
 }
 
 /// An amount in the unit it should be shown in.
@@ -269,6 +279,15 @@ mod tests {
         let (a, b) = distinct(over, limit);
         assert_eq!((a.as_str(), b.as_str()), ("2.500001", "2.5"));
         assert_eq!(distinct(limit, limit), ("2.5".to_owned(), "2.5".to_owned()));
+        let hair = x(1, 10_i128.pow(20));
+        let (a, b) = distinct(limit.add(hair).unwrap(), limit);
+        assert_eq!((a.as_str(), b.as_str()), ("just over 2.5", "2.5"));
+        let (a, _) = distinct(limit.sub(hair).unwrap(), limit);
+        assert_eq!(a, "just under 2.5");
+        assert_eq!(
+            shown_with_unit("1", "micrograms/kg/min"),
+            "1 microgram/kg/min"
+        );
     }
 
     #[test]

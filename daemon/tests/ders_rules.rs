@@ -163,14 +163,14 @@ fn corpus() -> Vec<Row> {
             Pass,
             None,
         ),
-        // The pump's own flow rate: tolerance max(1%, 0.05 mL/h).
+        // The pump's own flow rate: tolerance max(1%, 0.005 mL/h).
         row(
             "adult-icu",
             "fentanyl",
             F,
             "50 mL",
             w70,
-            cont("100 micrograms/h", "2.05 mL/h"),
+            cont("100 micrograms/h", "2.02 mL/h"),
             Pass,
             None,
         ),
@@ -180,7 +180,7 @@ fn corpus() -> Vec<Row> {
             F,
             "50 mL",
             w70,
-            cont("100 micrograms/h", "2.051 mL/h"),
+            cont("100 micrograms/h", "2.021 mL/h"),
             Block,
             Some(PumpComputationMismatch),
         ),
@@ -726,6 +726,47 @@ fn corpus() -> Vec<Row> {
             Hard,
             Some(BolusDoseLimit),
         ),
+        // At the lowest rates a doubled pump rate or volume is still caught.
+        row(
+            "paed-icu",
+            "fentanyl",
+            "500 micrograms in 50 mL",
+            "50 mL",
+            Some("0.5 kg"),
+            cont("1 micrograms/kg/h", "0.1 mL/h"),
+            Block,
+            Some(PumpComputationMismatch),
+        ),
+        row(
+            "paed-icu",
+            "fentanyl",
+            "500 micrograms in 50 mL",
+            "50 mL",
+            Some("0.5 kg"),
+            cont("1 micrograms/kg/h", "0.055 mL/h"),
+            Pass,
+            None,
+        ),
+        row(
+            "paed-icu",
+            "fentanyl",
+            "500 micrograms in 50 mL",
+            "30 mL",
+            Some("1 kg"),
+            bolus("0.1 micrograms/kg", Some("60 s"), "0.02 mL"),
+            Block,
+            Some(PumpComputationMismatch),
+        ),
+        row(
+            "adult-icu",
+            "fentanyl",
+            F,
+            "40 mL",
+            w70,
+            bolus("50 micrograms", Some("0 s"), "1 mL"),
+            Block,
+            Some(BolusDurationMissing),
+        ),
     ]
 }
 
@@ -868,4 +909,76 @@ fn every_message_uses_the_display_rules() {
             assert!(!m.is_empty());
         }
     }
+}
+
+#[test]
+fn history_from_a_disagreeing_clock_or_in_another_unit_is_never_ignored() {
+    let lib = library();
+    let r = row(
+        "theatres",
+        "morphine",
+        "50 mg in 50 mL",
+        "40 mL",
+        Some("70 kg"),
+        bolus("3 mg", Some("120 s"), "3 mL"),
+        Pass,
+        None,
+    );
+    let p = programme(&r, 12);
+    // Dated one second after the request: counted as given just now.
+    let h = history(
+        &json!([{"drug": "morphine", "at": "2026-11-21T03:00:01Z", "amount": "30 mg"}]),
+        "morphine",
+    );
+    let v = ders::check(&lib, "theatres", &p, &h);
+    assert_eq!(v.outcome, Hard);
+    assert!(v.has(CumulativeLimit));
+    // An amount in units against a drug counted in mg cannot be added: block.
+    let h = history(
+        &json!([{"drug": "morphine", "at": "2026-11-21T02:30:00Z", "amount": "30 units"}]),
+        "morphine",
+    );
+    let v = ders::check(&lib, "theatres", &p, &h);
+    assert_eq!(v.outcome, Block);
+    assert!(v.has(UnitMismatch));
+}
+
+#[test]
+fn soft_alerts_never_carry_the_ihe_hard_limit_code() {
+    let lib = library();
+    for r in corpus() {
+        let v = ders::check(&lib, r.area, &programme(&r, 12), &History::default());
+        for reason in &v.reasons {
+            if reason.outcome == Soft {
+                assert_ne!(reason.ihe_code, Some(9024), "{reason:?}");
+            }
+            if reason.outcome == Hard && reason.code != WeightOutOfRange {
+                assert_eq!(reason.ihe_code, Some(9024), "{reason:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn limit_messages_say_which_limit_and_by_how_much() {
+    let lib = library();
+    let r = row(
+        "adult-icu",
+        "fentanyl",
+        F,
+        "50 mL",
+        Some("70 kg"),
+        cont("401 micrograms/h", "8.02 mL/h"),
+        Hard,
+        None,
+    );
+    let v = ders::check(&lib, "adult-icu", &programme(&r, 12), &History::default());
+    let reason = &v.reasons[0];
+    assert_eq!(reason.limit.as_deref(), Some("hard_max"));
+    assert_eq!(reason.programmed.as_deref(), Some("401 micrograms/h"));
+    assert_eq!(reason.limit_value.as_deref(), Some("400 micrograms/h"));
+    assert_eq!(
+        reason.message,
+        "fentaNYL dose rate 401 micrograms/h is over the HARD maximum of 400 micrograms/h by 1 microgram/h, 1.003 times the limit."
+    );
 }

@@ -11,13 +11,15 @@ use crate::units::{
     ArithmeticError, BolusUnit, Concentration, Exact, Rate, RateUnit, TimeUnit, Volume,
 };
 
-/// Tolerance on the pump's flow rate: the larger of 1% and 0.05 mL/h (half
-/// the 0.1 mL/h step most pumps display).
-pub const FLOW_TOLERANCE_PERCENT: i128 = 1;
-/// Absolute flow-rate tolerance in microlitres per hour.
-pub const FLOW_TOLERANCE_UL_PER_H: i128 = 50;
-/// Absolute bolus-volume tolerance in microlitres (0.01 mL).
-pub const VOLUME_TOLERANCE_UL: i128 = 10;
+/// Relative tolerance on the pump's own flow rate and bolus volume: 1%.
+pub const TOLERANCE_PERCENT: i128 = 1;
+/// Absolute flow-rate tolerance in microlitres per hour: 0.005 mL/h, half the
+/// 0.01 mL/h step of syringe pumps. Small enough that at the lowest rates a
+/// doubled rate (0.05 against 0.1 mL/h) is still caught.
+pub const FLOW_TOLERANCE_UL_PER_H: i128 = 5;
+/// Absolute bolus-volume tolerance in microlitres: 0.005 mL, half a 0.01 mL
+/// step.
+pub const VOLUME_TOLERANCE_UL: i128 = 5;
 
 type Calc<T> = Result<T, ArithmeticError>;
 
@@ -330,7 +332,8 @@ fn limit_reason(
         } else {
             let f = value.div(limit)?;
             if is_max {
-                format!(", {} times the limit", format::number_sig(f, 3))
+                // Never "1 times the limit" for a value that is over it.
+                format!(", {} times the limit", format::distinct(f, Exact::ONE).0)
             } else {
                 format!(", {} of the limit", format::percent(f))
             }
@@ -342,17 +345,20 @@ fn limit_reason(
         };
         let dir = if is_max { "maximum" } else { "minimum" };
         let side = if is_max { "over" } else { "under" };
+        let (v, l, d) = (
+            format::shown_with_unit(&v, unit),
+            format::shown_with_unit(&l, unit),
+            format::shown_with_unit(&d, unit),
+        );
         let mut r = Reason::new(
             outcome,
             code,
-            format!(
-                "{what} {v} {unit} is {side} the {kind} {dir} of {l} {unit} by {d} {unit}{factor}."
-            ),
+            format!("{what} {v} is {side} the {kind} {dir} of {l} by {d}{factor}."),
         );
         r.limit = Some(name.to_owned());
-        r.programmed = Some(format!("{v} {unit}"));
-        r.limit_value = Some(format!("{l} {unit}"));
-        r.margin = Some(format!("{side} by {d} {unit}{factor}"));
+        r.programmed = Some(v);
+        r.limit_value = Some(l);
+        r.margin = Some(format!("{side} by {d}{factor}"));
         reasons.push(r);
         return Ok(());
     }
@@ -448,7 +454,7 @@ fn check_continuous(
     if pump_flow.unit == RateUnit::MillilitresPerHour {
         let diff = pump_flow.value.sub(ml_per_h)?.abs()?;
         let tol = ml_per_h
-            .mul_int(FLOW_TOLERANCE_PERCENT)?
+            .mul_int(TOLERANCE_PERCENT)?
             .div_int(100)?
             .max(Exact::ratio(FLOW_TOLERANCE_UL_PER_H, 1_000)?);
         if diff > tol {
@@ -478,14 +484,7 @@ fn check_continuous(
         let window_ms = i128::from(cum.window_minutes) * 60_000;
         // Largest amount in any window from now on: history still inside the
         // window plus the infusion at this rate until the window ends.
-        let now = p.requested_at;
-        let mut events: Vec<(i128, Exact)> = history
-            .deliveries
-            .iter()
-            .filter(|d| d.amount.kind() == conc.amount().kind())
-            .map(|d| ((now - d.at).whole_milliseconds(), d.amount.base()))
-            .filter(|(age, _)| *age >= 0 && *age < window_ms)
-            .collect();
+        let mut events = in_window(history, conc, p, window_ms, name, reasons);
         events.sort_by_key(|(age, _)| std::cmp::Reverse(*age));
         let rate_per_ms = base_per_h.div_int(TimeUnit::Hour.millis())?;
         let mut worst = rate_per_ms.mul_int(window_ms)?;
@@ -502,6 +501,43 @@ fn check_continuous(
         cumulative_reason(drug, cum, worst, reasons)?;
     }
     Ok(())
+}
+
+/// History still inside the cumulative window, as (age in ms, base amount).
+/// An entry dated after the request (clocks that disagree) counts as given
+/// just now, never as not given; an entry in another kind of amount cannot be
+/// added up, so it blocks.
+fn in_window(
+    history: &History,
+    conc: Concentration,
+    p: &Programme,
+    window_ms: i128,
+    name: &str,
+    reasons: &mut Vec<Reason>,
+) -> Vec<(i128, Exact)> {
+    let kind = conc.amount().kind();
+    if let Some(other) = history.deliveries.iter().find(|d| d.amount.kind() != kind) {
+        reasons.push(Reason::new(
+            Outcome::Block,
+            Code::UnitMismatch,
+            format!(
+                "The delivery history of {name} has an amount counted in {} but the container is counted in {kind}; the total given cannot be worked out.",
+                other.amount.kind()
+            ),
+        ));
+    }
+    history
+        .deliveries
+        .iter()
+        .filter(|d| d.amount.kind() == kind)
+        .map(|d| {
+            (
+                (p.requested_at - d.at).whole_milliseconds().max(0),
+                d.amount.base(),
+            )
+        })
+        .filter(|(age, _)| *age < window_ms)
+        .collect()
 }
 
 fn value_in_library_unit(
@@ -662,21 +698,20 @@ fn check_bolus(
         // volume / remaining > share / 100, compared without dividing by a
         // possibly zero remaining volume.
         if volume_ml.mul_int(100)? > max_share.mul(remaining_ml)? {
-            let share = volume_ml.div(remaining_ml)?;
+            let share_percent = volume_ml.div(remaining_ml)?.mul_int(100)?;
+            let (share, limit) = format::distinct(share_percent, max_share);
             let mut reason = Reason::new(
                 Outcome::HardLimit,
                 Code::BolusShareOfContainer,
                 format!(
-                    "This {name} bolus is {} mL, {} of the {} mL left in the container; the limit is {}%. A bolus this large is the sign of a wrong concentration. Check the container label.",
+                    "This {name} bolus is {} mL, {share}% of the {} mL left in the container; the limit is {limit}%. A bolus this large is the sign of a wrong concentration. Check the container label.",
                     format::number(volume_ml),
-                    format::percent(share),
                     format::number(remaining_ml),
-                    format::number(max_share)
                 ),
             );
             reason.limit = Some("max_share_of_remaining_percent".into());
-            reason.programmed = Some(format::percent(share));
-            reason.limit_value = Some(format!("{}%", format::number(max_share)));
+            reason.programmed = Some(format!("{share}%"));
+            reason.limit_value = Some(format!("{limit}%"));
             reasons.push(reason);
         }
     }
@@ -695,7 +730,12 @@ fn check_bolus(
     }
     // Duration and rate.
     match b.duration_ms {
-        Some(ms) if !ms.is_zero() => {
+        Some(ms) if ms.is_zero() => reasons.push(Reason::new(
+            Outcome::Block,
+            Code::BolusDurationMissing,
+            format!("A {name} bolus over 0 s is impossible; enter the bolus duration."),
+        )),
+        Some(ms) => {
             let secs = ms.div_int(1_000)?;
             if let Some(min) = limits.min_duration_s {
                 limit_reason(
@@ -745,7 +785,7 @@ fn check_bolus(
     let pump_ml = b.pump_volume.ml()?;
     let diff = pump_ml.sub(volume_ml)?.abs()?;
     let tol = volume_ml
-        .mul_int(FLOW_TOLERANCE_PERCENT)?
+        .mul_int(TOLERANCE_PERCENT)?
         .div_int(100)?
         .max(Exact::ratio(VOLUME_TOLERANCE_UL, 1_000)?);
     if diff > tol {
@@ -764,16 +804,9 @@ fn check_bolus(
     }
     if let Some(cum) = drug.cumulative {
         let window_ms = i128::from(cum.window_minutes) * 60_000;
-        let now = p.requested_at;
-        let given = history
-            .deliveries
+        let given = in_window(history, b.conc, p, window_ms, name, reasons)
             .iter()
-            .filter(|d| d.amount.kind() == b.conc.amount().kind())
-            .filter(|d| {
-                let age = (now - d.at).whole_milliseconds();
-                (0..window_ms).contains(&age)
-            })
-            .try_fold(Exact::ZERO, |acc, d| acc.add(d.amount.base()))?;
+            .try_fold(Exact::ZERO, |acc, (_, a)| acc.add(*a))?;
         cumulative_reason(drug, cum, given.add(amount)?, reasons)?;
     }
     Ok(())

@@ -8,6 +8,6 @@ mod check;
 mod programme;
 mod verdict;
 
-pub use check::{FLOW_TOLERANCE_PERCENT, FLOW_TOLERANCE_UL_PER_H, VOLUME_TOLERANCE_UL, check};
+pub use check::{FLOW_TOLERANCE_UL_PER_H, TOLERANCE_PERCENT, VOLUME_TOLERANCE_UL, check};
 pub use programme::{Container, Delivered, Delivery, History, HistoryFile, Programme};
 pub use verdict::{Code, Outcome, Reason, Verdict};

@@ -147,7 +147,10 @@ impl Reason {
         Reason {
             outcome,
             code,
-            ihe_code: code.ihe(),
+            // IHE 9024 means "hard limit exceeded": never put it on a soft alert.
+            ihe_code: code
+                .ihe()
+                .filter(|c| !(outcome == Outcome::SoftLimit && *c == 9024)),
             limit: None,
             programmed: None,
             limit_value: None,
