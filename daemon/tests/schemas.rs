@@ -28,7 +28,7 @@ fn examples(prefix: &str) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
         .expect("config/examples")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix) && n.ends_with(".json"))
+        .filter(|n| n.starts_with(prefix) && Path::new(n).extension().is_some_and(|e| e == "json"))
         .map(|n| {
             let v = load(&format!("config/examples/{n}"));
             (n, v)

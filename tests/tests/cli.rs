@@ -118,3 +118,25 @@ fn examples_give_their_documented_verdicts() {
         assert_eq!(out.status.code(), Some(code), "{file}");
     }
 }
+
+#[test]
+fn the_readme_shows_what_the_main_command_prints() {
+    let out = pumpgwd(&[
+        "ders",
+        "check",
+        "--library",
+        EXAMPLE_LIBRARY,
+        "--care-area",
+        "adult-icu",
+        "--program",
+        "config/examples/programme-fentanyl-bolus-empties-syringe.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let readme =
+        std::fs::read_to_string(pumpgw_tests::repo_root().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(printed.trim()),
+        "README.md is out of date; the command now prints:\n{printed}"
+    );
+}

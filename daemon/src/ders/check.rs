@@ -452,12 +452,7 @@ fn check_continuous(
     }
     // The pump's own arithmetic.
     if pump_flow.unit == RateUnit::MillilitresPerHour {
-        let diff = pump_flow.value.sub(ml_per_h)?.abs()?;
-        let tol = ml_per_h
-            .mul_int(TOLERANCE_PERCENT)?
-            .div_int(100)?
-            .max(Exact::ratio(FLOW_TOLERANCE_UL_PER_H, 1_000)?);
-        if diff > tol {
+        if outside_tolerance(pump_flow.value, ml_per_h, FLOW_TOLERANCE_UL_PER_H)? {
             let (a, b) = format::distinct(pump_flow.value, ml_per_h);
             let mut r = Reason::new(
                 Outcome::Block,
@@ -538,6 +533,18 @@ fn in_window(
         })
         .filter(|(age, _)| *age < window_ms)
         .collect()
+}
+
+/// True when the pump's figure differs from ours by more than the larger of
+/// [`TOLERANCE_PERCENT`] of ours and `floor_micro` thousandths (of a mL or a
+/// mL/h). Exactly on the tolerance is accepted.
+fn outside_tolerance(pump: Exact, ours: Exact, floor_micro: i128) -> Calc<bool> {
+    let diff = pump.sub(ours)?.abs()?;
+    let tolerance = ours
+        .mul_int(TOLERANCE_PERCENT)?
+        .div_int(100)?
+        .max(Exact::ratio(floor_micro, 1_000)?);
+    Ok(diff > tolerance)
 }
 
 fn value_in_library_unit(
@@ -783,12 +790,7 @@ fn check_bolus(
     }
     // The pump's own arithmetic.
     let pump_ml = b.pump_volume.ml()?;
-    let diff = pump_ml.sub(volume_ml)?.abs()?;
-    let tol = volume_ml
-        .mul_int(TOLERANCE_PERCENT)?
-        .div_int(100)?
-        .max(Exact::ratio(VOLUME_TOLERANCE_UL, 1_000)?);
-    if diff > tol {
+    if outside_tolerance(pump_ml, volume_ml, VOLUME_TOLERANCE_UL)? {
         let (a, c) = format::distinct(pump_ml, volume_ml);
         let mut reason = Reason::new(
             Outcome::Block,
