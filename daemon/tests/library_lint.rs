@@ -126,7 +126,6 @@ fn high_alert_drugs_need_hard_limits() {
     let mut v = example();
     let b = fentanyl(&mut v)["bolus"].as_object_mut().expect("object");
     b.remove("max_share_of_remaining_percent");
-    b.remove("max_volume_ml");
     expect_error(
         &v,
         "high-alert-unlimited",
@@ -176,4 +175,25 @@ fn share_over_100_percent_and_warnings() {
     );
     // Warnings do not refuse the library.
     assert!(library::parse(&serde_json::to_vec(&v).expect("serialises")).is_ok());
+}
+
+#[test]
+fn schema_messages_say_what_to_write() {
+    let mut v = example();
+    fentanyl(&mut v)["concentrations"][0]["amount"] = json!("2,500");
+    fentanyl(&mut v)["concentrations"][0]["unit"] = json!("mcg");
+    fentanyl(&mut v)["continuous"]["dose_unit"] = json!("mcg/h");
+    let c = library::check(&serde_json::to_vec(&v).expect("serialises"));
+    let messages: Vec<&str> = c.findings.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(
+        messages[0].contains("no thousands separators"),
+        "{messages:?}"
+    );
+    assert!(messages[1].contains("\"micrograms\""), "{messages:?}");
+    assert!(
+        messages[2].contains("e.g. micrograms/kg/min"),
+        "{messages:?}"
+    );
+    assert!(messages.iter().all(|m| !m.contains('^')), "{messages:?}");
 }

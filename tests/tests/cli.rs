@@ -81,6 +81,26 @@ fn usage_and_input_errors_exit_64_with_a_precise_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("$.container.volume_remaining"), "{err}");
     assert!(err.contains("leading zero"), "{err}");
+    let mut late = bad.clone();
+    late["container"]["volume_remaining"] = "50 mL".into();
+    late["container"]["concentration"] = "2,500 micrograms in 50 mL".into();
+    late["requested_at"] = "2026-11-21 03:00".into();
+    let file = write_json(dir.path(), "late.json", &late);
+    let out = pumpgwd(&[
+        "ders",
+        "check",
+        "--library",
+        EXAMPLE_LIBRARY,
+        "--care-area",
+        "adult-icu",
+        "--program",
+        &file,
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("$.requested_at"), "{err}");
+    assert!(err.contains("RFC 3339 with an offset"), "{err}");
+    assert!(!err.contains(" at line "), "{err}");
     let out = pumpgwd(&["library", "lint", "/nonexistent/library.json"]);
     assert_eq!(out.status.code(), Some(64));
 }

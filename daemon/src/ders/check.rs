@@ -432,7 +432,7 @@ fn check_continuous(
     match in_lib {
         Some(v) => {
             let unit = limits.dose_unit.to_string();
-            computed.push(("dose rate".into(), format!("{} {unit}", format::number(v))));
+            computed.push(("dose rate".into(), format::with_unit(v, &unit)));
             limit_reason(
                 v,
                 &unit,
@@ -649,11 +649,7 @@ fn check_bolus(
     let show_unit = b.dose_unit.amount;
     computed.push((
         "bolus amount".into(),
-        format!(
-            "{} {}",
-            format::number(amount.div_int(show_unit.base_factor())?),
-            show_unit.symbol()
-        ),
+        format::with_unit(amount.div_int(show_unit.base_factor())?, show_unit.symbol()),
     ));
     // Dose against the library's dose limits, in the library's unit.
     if let Some(lu) = lib_unit {

@@ -469,12 +469,14 @@ fn lint_bolus(l: &mut Linter, dpath: &str, drug: &Drug, b: &BolusLimits, kind: O
                 ),
             );
         }
-        if b.max_share_of_remaining_percent.is_none() && b.max_volume_ml.is_none() {
+        // The share of what is left is the check that catches a wrong
+        // concentration (the HSIB whole-syringe bolus): required, not optional.
+        if b.max_share_of_remaining_percent.is_none() {
             l.error(
                 "high-alert-unlimited",
                 &format!("{bpath}.max_share_of_remaining_percent"),
                 format!(
-                    "{} is high-alert and allows a bolus, but limits neither bolus volume nor its share of the container",
+                    "{} is high-alert and allows a bolus, but does not limit the bolus's share of what is left in the container",
                     drug.display_name
                 ),
             );

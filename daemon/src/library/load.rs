@@ -133,10 +133,40 @@ pub fn schema_findings(value: &Value) -> Vec<Finding> {
             Finding::error(
                 "schema",
                 &json_path_from_pointer(e.instance_path().as_str()),
-                e.to_string(),
+                friendly(&e),
             )
         })
         .collect()
+}
+
+/// Schema messages a pharmacist can act on: say what to write, not which
+/// regular expression failed.
+fn friendly(e: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind;
+    let value = e.instance().to_string();
+    match e.kind() {
+        ValidationErrorKind::Pattern { pattern } if pattern.starts_with("^(0|[1-9]") => format!(
+            "{value} is not a plain decimal: write digits with an optional point, such as 2500 or 0.5 (no thousands separators, a leading zero, at most 9 decimals)"
+        ),
+        ValidationErrorKind::Pattern { pattern } if pattern.contains("(/kg)?/(min|h)") => format!(
+            "{value} is not a dose unit: write an amount unit (nanograms, micrograms, mg, g, units, mmol), optionally /kg, then /min or /h (e.g. micrograms/kg/min), or mL/h"
+        ),
+        ValidationErrorKind::Pattern { pattern } if pattern.contains("(/kg)?$") => format!(
+            "{value} is not a bolus dose unit: write an amount unit (nanograms, micrograms, mg, g, units, mmol), optionally followed by /kg"
+        ),
+        ValidationErrorKind::Enum { options } => format!(
+            "{value} is not allowed here; write one of: {}",
+            options
+                .as_array()
+                .map(|o| o
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        _ => e.to_string(),
+    }
 }
 
 /// `/care_areas/0/drugs/1` to `$.care_areas[0].drugs[1]`.

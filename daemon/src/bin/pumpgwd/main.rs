@@ -156,10 +156,20 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
         } else {
             format!("$.{path_in}")
         };
+        // The JSON path is exact; serde_json's own line and column point at
+        // the end of a buffered value, so they are dropped rather than mislead.
+        let inner = e.inner().to_string();
+        let message = inner
+            .rsplit_once(" at line ")
+            .map_or(inner.as_str(), |(m, _)| m);
+        let hint = if matches!(at.rsplit('.').next(), Some("at" | "requested_at")) {
+            " (write the time as RFC 3339 with an offset, e.g. 2026-11-21T03:00:00Z)"
+        } else {
+            ""
+        };
         anyhow::anyhow!(
-            "{what} {} is invalid at {at}: {}",
-            path.display(),
-            e.inner()
+            "{what} {} is invalid at {at}: {message}{hint}",
+            path.display()
         )
     })
 }
