@@ -51,3 +51,20 @@ pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
 
 /// The example library, relative to the repository root.
 pub const EXAMPLE_LIBRARY: &str = "config/drug-library.example.json";
+
+/// `pumpgwd ders check` against the example library, with `extra` arguments
+/// (e.g. `--json`, `--history FILE`).
+pub fn ders_check(care_area: &str, program: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "ders",
+        "check",
+        "--library",
+        EXAMPLE_LIBRARY,
+        "--care-area",
+        care_area,
+        "--program",
+        program,
+    ];
+    args.extend_from_slice(extra);
+    pumpgwd(&args)
+}

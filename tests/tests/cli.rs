@@ -1,7 +1,7 @@
 //! `pumpgwd` as a pharmacist and a script use it: lint exit codes and JSON,
 //! usage errors, unreadable input.
 
-use pumpgw_tests::{EXAMPLE_LIBRARY, pumpgwd, write_json};
+use pumpgw_tests::{EXAMPLE_LIBRARY, ders_check, pumpgwd, write_json};
 
 #[test]
 fn lint_of_the_example_library_is_clean() {
@@ -48,16 +48,11 @@ fn lint_reports_errors_with_paths_and_exit_1() {
 fn usage_and_input_errors_exit_64_with_a_precise_message() {
     let out = pumpgwd(&["ders", "check", "--library", EXAMPLE_LIBRARY]);
     assert_eq!(out.status.code(), Some(64));
-    let out = pumpgwd(&[
-        "ders",
-        "check",
-        "--library",
-        EXAMPLE_LIBRARY,
-        "--care-area",
+    let out = ders_check(
         "maternity",
-        "--program",
         "config/examples/programme-fentanyl-infusion.json",
-    ]);
+        &[],
+    );
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("known: adult-icu, paed-icu, theatres"));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -67,16 +62,7 @@ fn usage_and_input_errors_exit_64_with_a_precise_message() {
         "delivery": {"kind": "continuous", "rate": "100 micrograms/h", "pump_flow_rate": "2 mL/h"}
     });
     let file = write_json(dir.path(), "p.json", &bad);
-    let out = pumpgwd(&[
-        "ders",
-        "check",
-        "--library",
-        EXAMPLE_LIBRARY,
-        "--care-area",
-        "adult-icu",
-        "--program",
-        &file,
-    ]);
+    let out = ders_check("adult-icu", &file, &[]);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("$.container.volume_remaining"), "{err}");
@@ -86,16 +72,7 @@ fn usage_and_input_errors_exit_64_with_a_precise_message() {
     late["container"]["concentration"] = "2,500 micrograms in 50 mL".into();
     late["requested_at"] = "2026-11-21 03:00".into();
     let file = write_json(dir.path(), "late.json", &late);
-    let out = pumpgwd(&[
-        "ders",
-        "check",
-        "--library",
-        EXAMPLE_LIBRARY,
-        "--care-area",
-        "adult-icu",
-        "--program",
-        &file,
-    ]);
+    let out = ders_check("adult-icu", &file, &[]);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("$.requested_at"), "{err}");
@@ -123,34 +100,22 @@ fn examples_give_their_documented_verdicts() {
             2,
         ),
     ] {
-        let out = pumpgwd(&[
-            "ders",
-            "check",
-            "--library",
-            EXAMPLE_LIBRARY,
-            "--care-area",
+        let out = ders_check(
             "adult-icu",
-            "--program",
             file,
-            "--history",
-            "config/examples/history-fentanyl.json",
-        ]);
+            &["--history", "config/examples/history-fentanyl.json"],
+        );
         assert_eq!(out.status.code(), Some(code), "{file}");
     }
 }
 
 #[test]
 fn the_readme_shows_what_the_main_command_prints() {
-    let out = pumpgwd(&[
-        "ders",
-        "check",
-        "--library",
-        EXAMPLE_LIBRARY,
-        "--care-area",
+    let out = ders_check(
         "adult-icu",
-        "--program",
         "config/examples/programme-fentanyl-bolus-empties-syringe.json",
-    ]);
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let printed = String::from_utf8_lossy(&out.stdout);
     let readme =

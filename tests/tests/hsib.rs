@@ -3,7 +3,7 @@
 //! syringe load, and 25, 20 and 50 microgram boluses that would have emptied
 //! the syringe. Every one must be stopped (exit 2, never authorised).
 
-use pumpgw_tests::{EXAMPLE_LIBRARY, pumpgwd, write_json};
+use pumpgw_tests::{ders_check, write_json};
 use serde_json::{Value, json};
 
 fn programme(area: &str, conc: &str, remaining: &str, delivery: &Value) -> Value {
@@ -25,17 +25,7 @@ fn programme(area: &str, conc: &str, remaining: &str, delivery: &Value) -> Value
 fn check(area: &str, p: &Value) -> (i32, Value) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = write_json(dir.path(), "programme.json", p);
-    let out = pumpgwd(&[
-        "ders",
-        "check",
-        "--library",
-        EXAMPLE_LIBRARY,
-        "--care-area",
-        area,
-        "--program",
-        &file,
-        "--json",
-    ]);
+    let out = ders_check(area, &file, &["--json"]);
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "verdict JSON: {e}\nstdout: {}\nstderr: {}",

@@ -454,16 +454,16 @@ fn check_continuous(
     if pump_flow.unit == RateUnit::MillilitresPerHour {
         if outside_tolerance(pump_flow.value, ml_per_h, FLOW_TOLERANCE_UL_PER_H)? {
             let (a, b) = format::distinct(pump_flow.value, ml_per_h);
-            let mut r = Reason::new(
-                Outcome::Block,
-                Code::PumpComputationMismatch,
-                format!(
-                    "The pump would run at {a} mL/h but this programme works out at {b} mL/h. The pump's calculation is wrong; do not start."
-                ),
+            reasons.push(
+                Reason::new(
+                    Outcome::Block,
+                    Code::PumpComputationMismatch,
+                    format!(
+                        "The pump would run at {a} mL/h but this programme works out at {b} mL/h. The pump's calculation is wrong; do not start."
+                    ),
+                )
+                .comparing(format!("{a} mL/h"), format!("{b} mL/h")),
             );
-            r.programmed = Some(format!("{a} mL/h"));
-            r.limit_value = Some(format!("{b} mL/h"));
-            reasons.push(r);
         }
     } else {
         reasons.push(Reason::new(
@@ -686,17 +686,17 @@ fn check_bolus(
     ));
     if volume_ml > remaining_ml {
         let (v, r) = format::distinct(volume_ml, remaining_ml);
-        let mut reason = Reason::new(
-            Outcome::Block,
-            Code::BolusExceedsContainer,
-            format!(
-                "This {name} bolus needs {v} mL at {}, but only {r} mL is left: the pump would EMPTY THE CONTAINER. Check the concentration on the container label.",
-                format::concentration(b.conc)
-            ),
+        reasons.push(
+            Reason::new(
+                Outcome::Block,
+                Code::BolusExceedsContainer,
+                format!(
+                    "This {name} bolus needs {v} mL at {}, but only {r} mL is left: the pump would EMPTY THE CONTAINER. Check the concentration on the container label.",
+                    format::concentration(b.conc)
+                ),
+            )
+            .comparing(format!("{v} mL"), format!("{r} mL left")),
         );
-        reason.programmed = Some(format!("{v} mL"));
-        reason.limit_value = Some(format!("{r} mL left"));
-        reasons.push(reason);
     } else if let Some(max_share) = limits.max_share_of_remaining_percent {
         // volume / remaining > share / 100, compared without dividing by a
         // possibly zero remaining volume.
@@ -788,17 +788,17 @@ fn check_bolus(
     let pump_ml = b.pump_volume.ml()?;
     if outside_tolerance(pump_ml, volume_ml, VOLUME_TOLERANCE_UL)? {
         let (a, c) = format::distinct(pump_ml, volume_ml);
-        let mut reason = Reason::new(
-            Outcome::Block,
-            Code::PumpComputationMismatch,
-            format!(
-                "The pump would give {a} mL but this bolus works out at {c} mL at {}. The pump's calculation is wrong; do not start.",
-                format::concentration(b.conc)
-            ),
+        reasons.push(
+            Reason::new(
+                Outcome::Block,
+                Code::PumpComputationMismatch,
+                format!(
+                    "The pump would give {a} mL but this bolus works out at {c} mL at {}. The pump's calculation is wrong; do not start.",
+                    format::concentration(b.conc)
+                ),
+            )
+            .comparing(format!("{a} mL"), format!("{c} mL")),
         );
-        reason.programmed = Some(format!("{a} mL"));
-        reason.limit_value = Some(format!("{c} mL"));
-        reasons.push(reason);
     }
     if let Some(cum) = drug.cumulative {
         let window_ms = i128::from(cum.window_minutes) * 60_000;

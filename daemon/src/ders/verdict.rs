@@ -158,6 +158,14 @@ impl Reason {
             message,
         }
     }
+
+    /// The same reason, carrying the two values it compares.
+    #[must_use]
+    pub(crate) fn comparing(mut self, programmed: String, limit_value: String) -> Self {
+        self.programmed = Some(programmed);
+        self.limit_value = Some(limit_value);
+        self
+    }
 }
 
 /// The cross-check's answer.
