@@ -13,4 +13,5 @@
 pub mod ders;
 pub mod format;
 pub mod library;
+pub mod link;
 pub mod units;

@@ -1,0 +1,441 @@
+//! One side of a pump link, without I/O: sequence numbers, acknowledgements,
+//! retransmission, duplicate detection, heartbeats and supervision
+//! (`docs/protocol.md` section 5).
+//!
+//! The gateway's session and the simulator both drive it the same way: feed
+//! it the packets read and the time, write out what it queues, and sleep
+//! until [`Endpoint::next_deadline`]. Keeping time outside makes every rule
+//! testable without waiting.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::codec::{LinkStats, Packet};
+use super::frame::{Frame, Header};
+use super::message::{ErrorReport, Message, MessageError, MessageType};
+
+/// The protocol version this implementation speaks.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Every version this implementation speaks.
+pub const SUPPORTED_VERSIONS: &[u8] = &[1];
+/// Messages waiting behind the one in flight; more means the other side is
+/// not keeping up and the link is treated as down.
+pub const QUEUE_CAPACITY: usize = 64;
+
+/// The link's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Resend a frame not acknowledged within this time.
+    pub ack_timeout: Duration,
+    /// Give up (link down) after this many resends of one frame.
+    pub max_retries: u8,
+    /// Send a HEARTBEAT when nothing has been sent for this long.
+    pub heartbeat: Duration,
+    /// The other side is offline when nothing valid arrived for this long.
+    pub supervision: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            ack_timeout: Duration::from_millis(500),
+            max_retries: 4,
+            heartbeat: Duration::from_millis(1000),
+            supervision: Duration::from_millis(3000),
+        }
+    }
+}
+
+/// Why a link went down.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkDown {
+    /// A frame was sent `max_retries + 1` times with no acknowledgement.
+    #[error("no acknowledgement for {kind:?} #{seq} after {attempts} attempts")]
+    NoAcknowledgement {
+        /// The message type.
+        kind: u8,
+        /// Its sequence number.
+        seq: u16,
+        /// How many times it was sent.
+        attempts: u8,
+    },
+    /// Nothing valid arrived within the supervision time.
+    #[error("nothing heard for {0:?}")]
+    Silent(Duration),
+    /// More messages queued than [`QUEUE_CAPACITY`].
+    #[error("send queue full ({QUEUE_CAPACITY} messages)")]
+    QueueFull,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    frame: Frame,
+    sent_at: Instant,
+    attempts: u8,
+}
+
+/// What [`Endpoint::receive`] made of a packet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// A new message for the application, with its payload bytes.
+    Message(Message, bytes::Bytes),
+    /// Link-level only (an ACK, a duplicate, a rejected payload): nothing for
+    /// the application.
+    Handled,
+}
+
+/// One side of a link.
+#[derive(Debug)]
+pub struct Endpoint {
+    timing: Timing,
+    stats: Arc<LinkStats>,
+    next_seq: u16,
+    last_accepted: u16,
+    in_flight: Option<InFlight>,
+    queue: VecDeque<Message>,
+    outgoing: Vec<Frame>,
+    last_heard: Instant,
+    last_sent: Instant,
+    active: bool,
+}
+
+impl Endpoint {
+    /// A fresh endpoint, inactive until [`Endpoint::activate`].
+    pub fn new(timing: Timing, stats: Arc<LinkStats>, now: Instant) -> Self {
+        Endpoint {
+            timing,
+            stats,
+            next_seq: 1,
+            last_accepted: 0,
+            in_flight: None,
+            queue: VecDeque::new(),
+            outgoing: Vec::new(),
+            last_heard: now,
+            last_sent: now,
+            active: false,
+        }
+    }
+
+    /// The timers in use.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// Adopts new timers (a controller takes them from WELCOME).
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.timing = timing;
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Arc<LinkStats> {
+        &self.stats
+    }
+
+    /// Forgets both directions: a new handshake starts a new session, so
+    /// sequence numbers restart at 1 and nothing old is resent. Returns the
+    /// messages not yet acknowledged (the one in flight first), for a caller
+    /// that must not lose them to send again in the new session.
+    pub fn restart(&mut self, now: Instant) -> Vec<Message> {
+        self.next_seq = 1;
+        self.last_accepted = 0;
+        self.last_heard = now;
+        self.last_sent = now;
+        self.outgoing.clear();
+        self.take_unacknowledged()
+    }
+
+    /// Starts heartbeats and supervision (after the handshake).
+    pub fn activate(&mut self, now: Instant) {
+        self.active = true;
+        self.last_heard = now;
+    }
+
+    /// Stops heartbeats and supervision (link down, waiting for a HELLO).
+    /// Returns the messages not yet acknowledged, as [`Endpoint::restart`].
+    pub fn deactivate(&mut self) -> Vec<Message> {
+        self.active = false;
+        self.take_unacknowledged()
+    }
+
+    fn take_unacknowledged(&mut self) -> Vec<Message> {
+        let mut pending = Vec::with_capacity(self.queue.len() + 1);
+        if let Some(f) = self.in_flight.take()
+            && let Ok(m) = Message::decode(f.frame.header.kind, &f.frame.payload)
+        {
+            pending.push(m);
+        }
+        pending.extend(self.queue.drain(..));
+        pending
+    }
+
+    /// Whether heartbeats and supervision run.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Queues a message to be sent reliably, in order.
+    pub fn send(&mut self, message: Message, now: Instant) -> Result<(), LinkDown> {
+        if self.queue.len() >= QUEUE_CAPACITY {
+            return Err(LinkDown::QueueFull);
+        }
+        self.queue.push_back(message);
+        self.pump_queue(now);
+        Ok(())
+    }
+
+    /// True when nothing is waiting to be sent or acknowledged.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.is_none() && self.queue.is_empty()
+    }
+
+    /// Takes the frames to write now, in order.
+    pub fn take_outgoing(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// Handles one packet from the codec.
+    pub fn receive(&mut self, packet: Packet, now: Instant) -> Received {
+        self.last_heard = now;
+        let Header { kind, seq, ack, .. } = packet.header;
+        if ack != 0 && self.in_flight.as_ref().is_some_and(|f| f.frame.header.seq == ack) {
+            self.in_flight = None;
+            self.pump_queue(now);
+        }
+        if seq == 0 {
+            // ACK and nothing else is unsequenced.
+            return Received::Handled;
+        }
+        let handshake = matches!(
+            MessageType::from_byte(kind),
+            Some(MessageType::Hello | MessageType::Welcome)
+        );
+        let duplicate = seq == self.last_accepted && !handshake;
+        self.last_accepted = seq;
+        // The ACK's header carries the sequence number it acknowledges.
+        self.push_now(Message::Ack, 0, now);
+        if duplicate {
+            LinkStats::bump(&self.stats.duplicates);
+            return Received::Handled;
+        }
+        if packet.header.version != PROTOCOL_VERSION && !handshake {
+            self.report(
+                "unsupported_version",
+                seq,
+                format!("protocol version {} is not spoken here", packet.header.version),
+                now,
+            );
+            return Received::Handled;
+        }
+        match packet.message {
+            Ok(message) => Received::Message(message, packet.payload),
+            Err(e) => {
+                let code = match e {
+                    MessageError::UnknownType(_) => "unknown_type",
+                    MessageError::Unparseable { .. } | MessageError::UnexpectedPayload(_) => {
+                        "unparseable"
+                    }
+                };
+                self.report(code, seq, e.to_string(), now);
+                Received::Handled
+            }
+        }
+    }
+
+    /// Tells the other side that something it sent cannot be used.
+    pub fn report(&mut self, code: &str, seq: u16, detail: String, now: Instant) {
+        let report = Message::Error(ErrorReport {
+            code: code.to_owned(),
+            seq,
+            detail,
+            versions: SUPPORTED_VERSIONS.to_vec(),
+        });
+        // If the queue is full the link is about to be declared down anyway.
+        let _ = self.send(report, now);
+    }
+
+    /// Runs the timers: resends, heartbeats, supervision.
+    pub fn poll(&mut self, now: Instant) -> Result<(), LinkDown> {
+        if let Some(f) = &mut self.in_flight
+            && now.duration_since(f.sent_at) >= self.timing.ack_timeout
+        {
+            if f.attempts > self.timing.max_retries {
+                return Err(LinkDown::NoAcknowledgement {
+                    kind: f.frame.header.kind,
+                    seq: f.frame.header.seq,
+                    attempts: f.attempts,
+                });
+            }
+            f.attempts += 1;
+            f.sent_at = now;
+            f.frame.header.ack = self.last_accepted;
+            self.outgoing.push(f.frame.clone());
+            self.last_sent = now;
+            LinkStats::bump(&self.stats.retransmissions);
+        }
+        if !self.active {
+            return Ok(());
+        }
+        let silent = now.duration_since(self.last_heard);
+        if silent >= self.timing.supervision {
+            return Err(LinkDown::Silent(silent));
+        }
+        if self.is_idle() && now.duration_since(self.last_sent) >= self.timing.heartbeat {
+            self.send(Message::Heartbeat, now)?;
+        }
+        Ok(())
+    }
+
+    /// When [`Endpoint::poll`] next has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        let mut at = self.last_sent + self.timing.heartbeat;
+        if let Some(f) = &self.in_flight {
+            at = at.min(f.sent_at + self.timing.ack_timeout);
+        }
+        if self.active {
+            at = at.min(self.last_heard + self.timing.supervision);
+        }
+        at
+    }
+
+    fn pump_queue(&mut self, now: Instant) {
+        if self.in_flight.is_some() {
+            return;
+        }
+        let Some(message) = self.queue.pop_front() else {
+            return;
+        };
+        let seq = self.next_seq;
+        self.next_seq = if seq == u16::MAX { 1 } else { seq + 1 };
+        let frame = self.push_now(message, seq, now);
+        self.in_flight = Some(InFlight {
+            frame,
+            sent_at: now,
+            attempts: 1,
+        });
+    }
+
+    fn push_now(&mut self, message: Message, seq: u16, now: Instant) -> Frame {
+        let frame = Frame {
+            header: Header {
+                version: PROTOCOL_VERSION,
+                kind: message.kind() as u8,
+                seq,
+                ack: self.last_accepted,
+            },
+            payload: message.payload(),
+        };
+        self.outgoing.push(frame.clone());
+        self.last_sent = now;
+        frame
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::message::TimeSync;
+
+    fn pair() -> (Endpoint, Endpoint, Instant) {
+        let now = Instant::now();
+        let a = Endpoint::new(Timing::default(), Arc::default(), now);
+        let b = Endpoint::new(Timing::default(), Arc::default(), now);
+        (a, b, now)
+    }
+
+    fn deliver(from: &mut Endpoint, to: &mut Endpoint, now: Instant) -> Vec<Message> {
+        let mut got = Vec::new();
+        for f in from.take_outgoing() {
+            let packet = Packet {
+                header: f.header,
+                message: Message::decode(f.header.kind, &f.payload),
+                payload: f.payload.clone(),
+            };
+            if let Received::Message(m, _) = to.receive(packet, now) {
+                got.push(m);
+            }
+        }
+        got
+    }
+
+    fn ts(n: u64) -> Message {
+        Message::TimeSync(TimeSync { time_ms: n })
+    }
+
+    #[test]
+    fn in_order_one_at_a_time() {
+        let (mut a, mut b, now) = pair();
+        a.send(ts(1), now).unwrap();
+        a.send(ts(2), now).unwrap();
+        assert_eq!(a.take_outgoing().len(), 1, "stop and wait: one in flight");
+        // The first frame was taken above and "lost"; resend after the timeout.
+        a.poll(now + Duration::from_millis(500)).unwrap();
+        assert_eq!(deliver(&mut a, &mut b, now), vec![ts(1)]);
+        deliver(&mut b, &mut a, now); // the ACK
+        assert_eq!(deliver(&mut a, &mut b, now), vec![ts(2)]);
+        deliver(&mut b, &mut a, now);
+        assert!(a.is_idle());
+        assert_eq!(a.stats().snapshot().retransmissions, 1);
+    }
+
+    #[test]
+    fn a_duplicate_is_acknowledged_but_not_delivered_twice() {
+        let (mut a, mut b, now) = pair();
+        a.send(ts(1), now).unwrap();
+        let frames = a.take_outgoing();
+        let packet = || Packet {
+            header: frames[0].header,
+            message: Message::decode(frames[0].header.kind, &frames[0].payload),
+            payload: frames[0].payload.clone(),
+        };
+        assert_eq!(
+            b.receive(packet(), now),
+            Received::Message(ts(1), frames[0].payload.clone())
+        );
+        assert_eq!(b.receive(packet(), now), Received::Handled);
+        assert_eq!(b.take_outgoing().len(), 2, "both copies acknowledged");
+        assert_eq!(b.stats().snapshot().duplicates, 1);
+    }
+
+    #[test]
+    fn gives_up_after_the_retry_limit() {
+        let (mut a, _, mut now) = pair();
+        a.send(ts(1), now).unwrap();
+        for _ in 0..Timing::default().max_retries {
+            now += Timing::default().ack_timeout;
+            a.poll(now).unwrap();
+        }
+        now += Timing::default().ack_timeout;
+        assert!(matches!(
+            a.poll(now),
+            Err(LinkDown::NoAcknowledgement { attempts: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn supervision_and_heartbeat() {
+        let (mut a, _, now) = pair();
+        a.activate(now);
+        a.poll(now + Duration::from_millis(1000)).unwrap();
+        let out = a.take_outgoing();
+        assert_eq!(out[0].header.kind, MessageType::Heartbeat as u8);
+        assert!(matches!(
+            a.poll(now + Duration::from_millis(3000)),
+            Err(LinkDown::Silent(_))
+        ));
+    }
+
+    #[test]
+    fn sequence_wraps_past_zero() {
+        let (mut a, mut b, now) = pair();
+        a.next_seq = u16::MAX;
+        a.send(ts(1), now).unwrap();
+        assert_eq!(deliver(&mut a, &mut b, now), vec![ts(1)]);
+        deliver(&mut b, &mut a, now);
+        a.send(ts(2), now).unwrap();
+        let out = a.take_outgoing();
+        assert_eq!(out[0].header.seq, 1);
+    }
+}
