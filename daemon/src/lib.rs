@@ -12,6 +12,9 @@
 
 pub mod ders;
 pub mod format;
+pub mod gateway;
 pub mod library;
 pub mod link;
+pub mod pump;
+pub mod sim;
 pub mod units;

@@ -3,10 +3,12 @@
 //!
 //! Signing, import, activation and the audit trail come with the store.
 
+mod active;
 mod lint;
 mod load;
 mod model;
 
+pub use active::ActiveLibrary;
 pub use lint::{Finding, Severity, lint_model};
 pub use load::{
     Checked, LoadError, SCHEMA_JSON, check, json_path_from_pointer, load, parse, schema_findings,

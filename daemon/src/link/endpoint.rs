@@ -143,7 +143,8 @@ impl Endpoint {
         self.last_accepted = 0;
         self.last_heard = now;
         self.last_sent = now;
-        self.outgoing.clear();
+        // Keep the ACK of the frame that started the new session.
+        self.outgoing.retain(|f| f.header.seq == 0);
         self.take_unacknowledged()
     }
 

@@ -1,0 +1,71 @@
+//! `pumpgwd run`: logging, signals and the runtime around
+//! [`pumpgw::gateway::run`].
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use pumpgw::gateway::{self, Config, Snapshot};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::{EXIT_CONFIG, EXIT_SOFTWARE};
+
+/// Logs to stderr, plain text; `RUST_LOG` overrides the level.
+pub(crate) fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Resolves on the first SIGTERM (systemd) or SIGINT (Ctrl-C).
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stop requested"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "stop requested"),
+        }
+    })
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub(crate) fn main(config_path: &Path) -> ExitCode {
+    init_logging("info");
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pumpgwd: error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, e)) => {
+            eprintln!("pumpgwd: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
+    let rt = runtime().map_err(|e| (EXIT_SOFTWARE, e))?;
+    rt.block_on(async {
+        let shutdown = shutdown_signal().map_err(|e| (EXIT_SOFTWARE, e))?;
+        let (view, _) = watch::channel(Snapshot::default());
+        gateway::run(config, shutdown, view)
+            .await
+            .map_err(|e| (EXIT_CONFIG, anyhow::Error::new(e)))
+    })
+}

@@ -1,0 +1,170 @@
+//! `pumpgwd demo`: the real gateway, on the built-in example library, with
+//! simulated pumps on pseudo-terminals playing the example scenarios, and a
+//! live status view. Nothing is written outside a temporary folder, which
+//! is removed at the end.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use pumpgw::gateway::config::{AuthorisationSettings, LinkSettings, PortConfig};
+use pumpgw::gateway::{self, Config, Snapshot};
+use pumpgw::pump::DriverKind;
+use pumpgw::sim::{self, Options, Port, scenario::Scenario};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::EXIT_SOFTWARE;
+use crate::daemon::{runtime, shutdown_signal};
+
+const LIBRARY: &str = include_str!("../../../../config/drug-library.example.json");
+
+/// The example scenarios, in the order pumps get them.
+const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "fentanyl-infusion",
+        include_str!("../../../../config/examples/scenarios/fentanyl-infusion.toml"),
+    ),
+    (
+        "fentanyl-wrong-concentration-bolus",
+        include_str!("../../../../config/examples/scenarios/fentanyl-wrong-concentration-bolus.toml"),
+    ),
+    (
+        "noradrenaline-alarm-and-rate-change",
+        include_str!("../../../../config/examples/scenarios/noradrenaline-alarm-and-rate-change.toml"),
+    ),
+    (
+        "fentanyl-bolus-needs-doctor",
+        include_str!("../../../../config/examples/scenarios/fentanyl-bolus-needs-doctor.toml"),
+    ),
+    (
+        "propofol-noisy-link",
+        include_str!("../../../../config/examples/scenarios/propofol-noisy-link.toml"),
+    ),
+];
+
+pub(crate) fn main(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> ExitCode {
+    match run(pumps, speed, duration, plain) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pumpgwd demo: error: {e:#}");
+            ExitCode::from(EXIT_SOFTWARE)
+        }
+    }
+}
+
+fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("pumpgw-demo-")
+        .tempdir()
+        .context("cannot make a temporary folder")?;
+    let log_path = dir.path().join("gateway.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(log))
+        .try_init();
+
+    let library = dir.path().join("drug-library.json");
+    std::fs::write(&library, LIBRARY).context("cannot write the example library")?;
+    let ports: Vec<PortConfig> = (1..=pumps)
+        .map(|i| PortConfig {
+            name: Some(format!("pump-{i}")),
+            path: dir.path().join(format!("pump-{i}")),
+            baud: 115_200,
+            driver: DriverKind::PumpgwLink,
+        })
+        .collect();
+    let config = Config {
+        gateway_id: "demo-bed-1".to_owned(),
+        care_area: "adult-icu".to_owned(),
+        library,
+        data_dir: dir.path().to_path_buf(),
+        link: LinkSettings::default(),
+        authorisation: AuthorisationSettings::default(),
+        ports,
+    };
+    let live = !plain && std::io::stdout().is_terminal();
+
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let signal = shutdown_signal()?;
+        let stop = CancellationToken::new();
+        let mut sims = tokio::task::JoinSet::new();
+        for (i, port) in config.ports.iter().enumerate() {
+            let (name, text) = SCENARIOS[i % SCENARIOS.len()];
+            let mut scenario = Scenario::parse(text, name).context("built-in scenario")?;
+            scenario.pump.serial = format!("SIM-{:04}", i + 1);
+            let opts = Options {
+                speed,
+                stay: true,
+                repeat: true,
+                name: format!("{} ({name})", port.display_name()),
+                ..Options::default()
+            };
+            let link = Port::Pty {
+                link: Some(port.path.clone()),
+            };
+            sims.spawn(sim::run(scenario, link, opts, None, stop.clone(), |_| {}));
+        }
+        let (view_tx, mut view) = watch::channel(Snapshot::default());
+        let gateway_stop = stop.clone();
+        let gateway = tokio::spawn(gateway::run(
+            config,
+            async move { gateway_stop.cancelled().await },
+            view_tx,
+        ));
+        let header = format!(
+            "pumpgw demo: {pumps} simulated pumps at {speed}x speed. Ctrl-C stops.\nGateway log: {}\n",
+            log_path.display()
+        );
+        if !live {
+            println!("{header}");
+        }
+        let deadline = duration.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+        tokio::pin!(signal);
+        let mut every = tokio::time::interval(Duration::from_millis(if live { 500 } else { 1000 }));
+        let mut last = String::new();
+        loop {
+            tokio::select! {
+                () = &mut signal => break,
+                () = sleep_until(deadline) => break,
+                _ = every.tick() => {
+                    let text = view.borrow_and_update().render();
+                    let mut out = std::io::stdout().lock();
+                    if live {
+                        // Home the cursor and clear: a redraw, not a scroll.
+                        let _ = write!(out, "\x1b[H\x1b[2J{header}\n{text}");
+                    } else if text != last {
+                        let _ = writeln!(out, "{text}");
+                    }
+                    let _ = out.flush();
+                    last = text;
+                }
+            }
+        }
+        stop.cancel();
+        gateway
+            .await
+            .context("the gateway task failed")?
+            .context("the gateway did not start")?;
+        while sims.join_next().await.is_some() {}
+        println!("\npumpgw demo stopped.");
+        anyhow::Ok(())
+    })?;
+    drop(dir);
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+

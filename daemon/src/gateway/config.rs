@@ -1,0 +1,329 @@
+//! The gateway config file (TOML): what `pumpgwd run --config FILE` reads.
+//!
+//! Every key is documented in `docs/configuration.md`. Unknown keys and bad
+//! values are refused with the file, line and column; relative paths are
+//! taken from the config file's folder.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::link::Timing;
+use crate::pump::{Backoff, DriverKind};
+
+/// The whole config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This gateway's id (letters, digits, `-`, `_`, `.`).
+    pub gateway_id: String,
+    /// The care area of the bed (an id in the drug library).
+    pub care_area: String,
+    /// The drug-library file in use.
+    pub library: PathBuf,
+    /// Where the gateway keeps its state.
+    pub data_dir: PathBuf,
+    /// Link timers.
+    #[serde(default)]
+    pub link: LinkSettings,
+    /// Authorisations.
+    #[serde(default)]
+    pub authorisation: AuthorisationSettings,
+    /// Serial ports, one pump each.
+    #[serde(rename = "port")]
+    pub ports: Vec<PortConfig>,
+}
+
+/// `[link]`: timers of the pump link.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkSettings {
+    /// Resend an unacknowledged frame after this many milliseconds.
+    pub ack_timeout_ms: u32,
+    /// Resends before the link is down.
+    pub max_retries: u8,
+    /// Send a heartbeat after this much quiet.
+    pub heartbeat_ms: u32,
+    /// A pump silent this long is offline.
+    pub supervision_ms: u32,
+    /// First delay before reopening a lost port.
+    pub reconnect_initial_ms: u32,
+    /// Longest delay before reopening a lost port.
+    pub reconnect_max_ms: u32,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        let t = Timing::default();
+        let b = Backoff::default();
+        let ms = |d: Duration| u32::try_from(d.as_millis()).expect("defaults fit in u32");
+        LinkSettings {
+            ack_timeout_ms: ms(t.ack_timeout),
+            max_retries: t.max_retries,
+            heartbeat_ms: ms(t.heartbeat),
+            supervision_ms: ms(t.supervision),
+            reconnect_initial_ms: ms(b.initial),
+            reconnect_max_ms: ms(b.max),
+        }
+    }
+}
+
+impl LinkSettings {
+    /// As link timers.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            ack_timeout: Duration::from_millis(self.ack_timeout_ms.into()),
+            max_retries: self.max_retries,
+            heartbeat: Duration::from_millis(self.heartbeat_ms.into()),
+            supervision: Duration::from_millis(self.supervision_ms.into()),
+        }
+    }
+
+    /// As reconnect delays.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(self.reconnect_initial_ms.into()),
+            max: Duration::from_millis(self.reconnect_max_ms.into()),
+        }
+    }
+}
+
+/// `[authorisation]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorisationSettings {
+    /// Seconds an authorisation stays valid for the pump to start.
+    pub validity_s: u32,
+}
+
+impl Default for AuthorisationSettings {
+    fn default() -> Self {
+        AuthorisationSettings { validity_s: 120 }
+    }
+}
+
+/// `[[port]]`: one serial port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// Name in logs and status; defaults to the device's file name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Device path, e.g. `/dev/ttyUSB0` or a `/dev/serial/by-id/` link.
+    pub path: PathBuf,
+    /// Line speed in baud.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// Protocol the pump speaks.
+    #[serde(default)]
+    pub driver: DriverKind,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+impl PortConfig {
+    /// The port's name: the configured one or the device's file name.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_name()
+                .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        })
+    }
+}
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Syntax, unknown key or bad value, with where.
+    #[error("{path}:{line}:{column}: {message}")]
+    At {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong and what to write.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.library = base.join(&config.library);
+        config.data_dir = base.join(&config.data_dir);
+        for p in &mut config.ports {
+            p.path = base.join(&p.path);
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |span| line_column(text, span.start));
+            ConfigError::At {
+                path: origin.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let id_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !id_ok(&self.gateway_id) {
+            return Err(format!(
+                "gateway_id {:?} must be 1 to 64 letters, digits, '-', '_' or '.'",
+                self.gateway_id
+            ));
+        }
+        if self.ports.is_empty() {
+            return Err("no [[port]]: add one per pump, e.g. [[port]] path = \"/dev/ttyUSB0\"".to_owned());
+        }
+        let mut names = HashSet::new();
+        let mut paths = HashSet::new();
+        for p in &self.ports {
+            let name = p.display_name();
+            if !id_ok(&name) {
+                return Err(format!(
+                    "port name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(format!("two ports are named {name:?}; give each a distinct `name`"));
+            }
+            if !paths.insert(p.path.clone()) {
+                return Err(format!("port {} is listed twice", p.path.display()));
+            }
+            if !(1_200..=4_000_000).contains(&p.baud) {
+                return Err(format!("port {name}: baud {} is not between 1200 and 4000000", p.baud));
+            }
+        }
+        let l = &self.link;
+        if l.heartbeat_ms == 0 || l.ack_timeout_ms == 0 || l.reconnect_initial_ms == 0 {
+            return Err("[link] times must be above 0".to_owned());
+        }
+        if l.supervision_ms < 2 * l.heartbeat_ms {
+            return Err(format!(
+                "[link] supervision_ms ({}) must be at least twice heartbeat_ms ({}), or one late heartbeat takes a pump offline",
+                l.supervision_ms, l.heartbeat_ms
+            ));
+        }
+        if l.reconnect_max_ms < l.reconnect_initial_ms {
+            return Err("[link] reconnect_max_ms must not be below reconnect_initial_ms".to_owned());
+        }
+        if !(10..=600).contains(&self.authorisation.validity_s) {
+            return Err(format!(
+                "[authorisation] validity_s ({}) must be between 10 and 600 seconds",
+                self.authorisation.validity_s
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |n| before.len() - n - 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+gateway_id = "bed-12"
+care_area = "adult-icu"
+library = "drug-library.json"
+data_dir = "state"
+
+[[port]]
+path = "/dev/ttyUSB0"
+"#;
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = Config::parse(GOOD, "gw.toml").unwrap();
+        assert_eq!(c.ports[0].baud, 115_200);
+        assert_eq!(c.ports[0].display_name(), "ttyUSB0");
+        assert_eq!(c.link.timing(), Timing::default());
+        assert_eq!(c.authorisation.validity_s, 120);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = GOOD.replace("[[port]]\n", "[[port]]\nbaudrate = 9600\n");
+        let e = Config::parse(&text, "gw.toml").unwrap_err().to_string();
+        assert!(e.starts_with("gw.toml:8:1: "), "{e}");
+        assert!(e.contains("baudrate"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_what_to_write() {
+        let e = Config::parse(&GOOD.replace("bed-12", "bed 12"), "gw.toml").unwrap_err();
+        assert!(e.to_string().contains("letters, digits"), "{e}");
+        let e = Config::parse(
+            &format!("{GOOD}\n[link]\nheartbeat_ms = 2000\nsupervision_ms = 3000\n"),
+            "gw.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("twice heartbeat_ms"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[[port]]\npath = \"/dev/ttyUSB0\"\nname = \"b\"\n"), "gw.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = Config::parse(&GOOD.replace("[[port]]\npath = \"/dev/ttyUSB0\"\n", ""), "gw.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("[[port]]"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_has_a_position() {
+        let e = Config::parse(&GOOD.replace("path = \"/dev/ttyUSB0\"", "path = \"/dev/ttyUSB0\"\nbaud = \"fast\""), "gw.toml")
+            .unwrap_err();
+        assert!(matches!(e, ConfigError::At { line: 9, .. }), "{e}");
+    }
+}

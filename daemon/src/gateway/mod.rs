@@ -1,0 +1,170 @@
+//! The gateway daemon as a whole (`pumpgwd run`): config, the core task,
+//! one session task per port, and an orderly shutdown.
+//!
+//! ```text
+//!   port task ─┐  Envelope (mpsc, bounded)        Snapshot (watch)
+//!   port task ─┼──────────────────────────▶ core ─────────────────▶ views
+//!   port task ─┘ ◀── Decision (oneshot per programme request)
+//!        ▲
+//!        └── active library (watch)
+//! ```
+//!
+//! Shutdown: the caller's future resolves (SIGTERM, SIGINT); every session
+//! finishes the frame it is writing and returns; the last event sender is
+//! dropped; the core drains what is queued and returns.
+
+pub mod authorise;
+pub mod config;
+pub mod core;
+pub mod view;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::{Config, ConfigError};
+pub use view::Snapshot;
+
+use crate::library::{ActiveLibrary, LoadError, Severity};
+use crate::link::LinkStats;
+use crate::pump::{GatewayInfo, PortSpec, PumpId, SessionContext, run_port};
+
+/// Events queued between the sessions and the core.
+pub const EVENT_QUEUE: usize = 256;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The library named in the config cannot be used.
+    #[error("drug library {path}: {source}")]
+    Library {
+        /// The file.
+        path: String,
+        /// Why.
+        source: LoadError,
+    },
+    /// The care area is not in the library.
+    #[error("care area {care_area:?} is not in drug library version {version} (it has: {known})")]
+    CareArea {
+        /// Configured care area.
+        care_area: String,
+        /// Library version.
+        version: u64,
+        /// The ones it has.
+        known: String,
+    },
+}
+
+/// Runs the gateway until `shutdown` resolves, publishing snapshots on
+/// `view`.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    view: watch::Sender<Snapshot>,
+) -> Result<(), StartError> {
+    let library = load_library(&config)?;
+    let (_library_tx, library_rx) = watch::channel(Some(library));
+    let gateway = Arc::new(GatewayInfo {
+        gateway_id: config.gateway_id.clone(),
+        care_area: config.care_area.clone(),
+    });
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let cancel = CancellationToken::new();
+    let timing = config.link.timing();
+    let backoff = config.link.backoff();
+
+    let ports: Vec<(PortSpec, Arc<LinkStats>)> = config
+        .ports
+        .iter()
+        .map(|p| {
+            let spec = PortSpec {
+                name: PumpId::from(p.display_name()),
+                path: p.path.clone(),
+                baud: p.baud,
+                driver: p.driver,
+            };
+            (spec, Arc::new(LinkStats::default()))
+        })
+        .collect();
+    let core = core::Core::new(
+        gateway.clone(),
+        library_rx.clone(),
+        time::Duration::seconds(config.authorisation.validity_s.into()),
+        &ports
+            .iter()
+            .map(|(p, s)| (p.name.clone(), s.clone()))
+            .collect::<Vec<_>>(),
+        view,
+    );
+    let core = tokio::spawn(core.run(events_rx));
+
+    let mut sessions = JoinSet::new();
+    for (spec, stats) in ports {
+        let ctx = SessionContext {
+            pump: spec.name.clone(),
+            gateway: gateway.clone(),
+            events: events_tx.clone(),
+            library: library_rx.clone(),
+            timing,
+            stats,
+        };
+        sessions.spawn(run_port(spec, ctx, backoff, cancel.clone()));
+    }
+    drop(events_tx);
+    info!(
+        gateway = %config.gateway_id,
+        care_area = %config.care_area,
+        pumps = config.ports.len(),
+        "gateway running"
+    );
+
+    shutdown.await;
+    info!("shutting down: closing pump sessions");
+    cancel.cancel();
+    while let Some(done) = sessions.join_next().await {
+        if let Err(e) = done {
+            warn!(error = %e, "a pump session ended abnormally");
+        }
+    }
+    if let Err(e) = core.await {
+        warn!(error = %e, "the core ended abnormally");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+fn load_library(config: &Config) -> Result<Arc<ActiveLibrary>, StartError> {
+    let path = config.library.display().to_string();
+    let (library, findings) =
+        ActiveLibrary::load(&config.library).map_err(|source| StartError::Library {
+            path: path.clone(),
+            source,
+        })?;
+    for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
+        warn!(library = %path, code = %f.code, at = %f.path, "{}", f.message);
+    }
+    if !library
+        .library
+        .care_areas
+        .iter()
+        .any(|a| a.id == config.care_area)
+    {
+        return Err(StartError::CareArea {
+            care_area: config.care_area.clone(),
+            version: library.version(),
+            known: library
+                .library
+                .care_areas
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    info!(library = %path, version = library.version(), hash = %library.short_hash(), "drug library loaded");
+    Ok(library)
+}

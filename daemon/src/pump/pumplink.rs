@@ -1,0 +1,427 @@
+//! The driver for pumpgw's own serial protocol (`docs/protocol.md`): it
+//! runs the gateway side of one link over an open port and turns messages
+//! into [`PumpEvent`]s and decisions into AUTHORISATION or DENIAL frames.
+//!
+//! A controller that stops answering is reported offline but the port stays
+//! open, waiting for its next HELLO; only a port error or hang-up ends
+//! [`serve`], and the session then reopens the port.
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::event::{
+    AlarmReport, Decision, DeliveryReport, Envelope, Identity, ProgrammeAsk, PumpEvent,
+    StatusReport,
+};
+use super::session::{Ended, SessionContext};
+use crate::ders::Programme;
+use crate::library::ActiveLibrary;
+use crate::link::message::{
+    self, Authorisation, Denial, DenialReason, Hash, LibraryChunk, LibraryOffer, TimeSync, Welcome,
+};
+use crate::link::{Endpoint, LinkCodec, Message, Received, SUPPORTED_VERSIONS, sha256};
+
+/// Bytes of library file per `LIBRARY_CHUNK`.
+pub const LIBRARY_CHUNK_SIZE: u16 = 512;
+
+struct Pending {
+    request: u32,
+    hash: Hash,
+    reply: oneshot::Receiver<Decision>,
+}
+
+struct Driver<'a> {
+    ctx: &'a SessionContext,
+    endpoint: Endpoint,
+    online: Option<Identity>,
+    pending: Option<Pending>,
+}
+
+/// Serves one open port until it fails, hangs up, or `shutdown` fires.
+pub async fn serve<S>(io: S, ctx: &SessionContext, shutdown: &CancellationToken) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut framed = Framed::new(io, LinkCodec::new(ctx.stats.clone()));
+    // A lone delimiter ends whatever partial frame the controller's decoder
+    // holds from before we opened the port.
+    if let Err(e) = framed.get_mut().write_all(&[0]).await {
+        return Ended::Disconnected(format!("cannot write to the port: {e}"));
+    }
+    let mut library = ctx.library.clone();
+    let mut library_watch = true;
+    let mut d = Driver {
+        ctx,
+        endpoint: Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now()),
+        online: None,
+        pending: None,
+    };
+    loop {
+        let deadline = d.endpoint.next_deadline();
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = framed.flush().await;
+                return Ended::Shutdown;
+            }
+            read = framed.next() => match read {
+                None => return Ended::Disconnected("the other end hung up".to_owned()),
+                Some(Err(e)) => return Ended::Disconnected(format!("read failed: {e}")),
+                Some(Ok(packet)) => {
+                    if let Received::Message(m, payload) = d.endpoint.receive(packet, Instant::now()) {
+                        let active = library.borrow().clone();
+                        if d.handle(m, payload, &active).await.is_err() {
+                            return Ended::Shutdown;
+                        }
+                    }
+                }
+            },
+            answer = async { (&mut d.pending.as_mut().expect("branch runs only with a pending request").reply).await },
+                if d.pending.is_some() =>
+            {
+                let p = d.pending.take().expect("branch runs only with a pending request");
+                d.answer(p.request, p.hash, answer.ok());
+            }
+            changed = library.changed(), if library_watch => {
+                if changed.is_err() {
+                    library_watch = false;
+                } else {
+                    let active = library.borrow_and_update().clone();
+                    d.offer_library(active.as_ref());
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                if let Err(down) = d.endpoint.poll(Instant::now()) {
+                    d.endpoint.deactivate();
+                    d.pending = None;
+                    if d.online.take().is_some() {
+                        info!(pump = %ctx.pump, state = "offline", reason = %down, "pump link down");
+                        if d.emit(PumpEvent::Offline { reason: down.to_string() }).await.is_err() {
+                            return Ended::Shutdown;
+                        }
+                    }
+                }
+            }
+        }
+        for frame in d.endpoint.take_outgoing() {
+            if let Err(e) = framed.feed(&frame).await {
+                return Ended::Disconnected(format!("write failed: {e}"));
+            }
+        }
+        if let Err(e) = framed.flush().await {
+            return Ended::Disconnected(format!("write failed: {e}"));
+        }
+    }
+}
+
+/// The session's consumer is gone: the daemon is shutting down.
+struct Gone;
+
+impl Driver<'_> {
+    async fn emit(&self, event: PumpEvent) -> Result<(), Gone> {
+        self.ctx
+            .events
+            .send(Envelope {
+                pump: self.ctx.pump.clone(),
+                event,
+            })
+            .await
+            .map_err(|_| Gone)
+    }
+
+    fn send(&mut self, m: Message) {
+        if let Err(e) = self.endpoint.send(m, Instant::now()) {
+            // Poll reports the same condition as link down on its next turn.
+            warn!(pump = %self.ctx.pump, error = %e, "cannot queue a message");
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        m: Message,
+        payload: Bytes,
+        library: &Option<std::sync::Arc<ActiveLibrary>>,
+    ) -> Result<(), Gone> {
+        let now = Instant::now();
+        if let Message::Hello(hello) = m {
+            return self.handshake(hello, library.as_ref()).await;
+        }
+        if self.online.is_none() {
+            if !matches!(m, Message::Ack | Message::Heartbeat | Message::Error(_)) {
+                self.endpoint.report(
+                    "unexpected",
+                    0,
+                    format!("{:?} before HELLO; send HELLO first", m.kind()),
+                    now,
+                );
+            }
+            return Ok(());
+        }
+        match m {
+            Message::Ack | Message::Heartbeat => {}
+            Message::Error(e) => {
+                warn!(pump = %self.ctx.pump, code = %e.code, seq = e.seq, detail = %e.detail, "pump reports an error");
+            }
+            Message::Status(s) => {
+                self.emit(PumpEvent::Status(StatusReport {
+                    state: s.state,
+                    drug: s.drug,
+                    flow_rate: s.flow_rate,
+                    dose_rate: s.dose_rate,
+                    volume_infused: s.volume_infused,
+                    volume_remaining: s.volume_remaining,
+                    battery_percent: s.battery_percent,
+                    on_mains: s.on_mains,
+                }))
+                .await?;
+            }
+            Message::ProgrammeRequest(req) => {
+                let hash = sha256(&payload);
+                if let Some(p) = &self.pending {
+                    let busy = Decision::Deny {
+                        outcome: "unavailable".to_owned(),
+                        reasons: vec![super::event::DenyReason {
+                            code: "BUSY".to_owned(),
+                            ihe: None,
+                            message: format!(
+                                "Request {} is still being checked; send one request at a time.",
+                                p.request
+                            ),
+                        }],
+                    };
+                    self.answer(req.request, hash, Some(busy));
+                    return Ok(());
+                }
+                let programme = req
+                    .programme
+                    .deserialized::<Programme>()
+                    .map_err(|e| e.to_string());
+                let (tx, rx) = oneshot::channel();
+                self.pending = Some(Pending {
+                    request: req.request,
+                    hash,
+                    reply: rx,
+                });
+                self.emit(PumpEvent::Programme(ProgrammeAsk {
+                    request: req.request,
+                    hash,
+                    programme,
+                    reply: tx,
+                }))
+                .await?;
+            }
+            Message::Delivery(ev) => {
+                self.emit(PumpEvent::Delivery(DeliveryReport {
+                    record: ev.record,
+                    event: ev.event,
+                    request: ev.request,
+                    token: ev.token,
+                    at: from_ms(ev.at_ms),
+                    volume_infused: ev.volume_infused,
+                    amount_infused: ev.amount_infused,
+                }))
+                .await?;
+            }
+            Message::Alarm(a) => {
+                self.emit(PumpEvent::Alarm(AlarmReport {
+                    record: a.record,
+                    id: a.id,
+                    priority: a.priority,
+                    condition: a.condition,
+                    text: a.text,
+                    active: a.active,
+                    at: from_ms(a.at_ms),
+                }))
+                .await?;
+            }
+            Message::LibraryRequest(r) => match library {
+                Some(lib) if lib.hash == r.hash => {
+                    let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
+                    if start > lib.bytes.len() {
+                        self.endpoint.report(
+                            "unexpected",
+                            0,
+                            format!("offset {} is past the end ({} bytes)", r.offset, lib.bytes.len()),
+                            now,
+                        );
+                    } else {
+                        let end = (start + usize::from(LIBRARY_CHUNK_SIZE)).min(lib.bytes.len());
+                        self.send(Message::LibraryChunk(LibraryChunk {
+                            hash: lib.hash,
+                            offset: r.offset,
+                            data: lib.bytes[start..end].to_vec(),
+                        }));
+                    }
+                }
+                _ => self.endpoint.report(
+                    "unexpected",
+                    0,
+                    "no library with that hash is on offer".to_owned(),
+                    now,
+                ),
+            },
+            Message::LibraryInstalled(l) => {
+                if let Some(id) = &mut self.online {
+                    id.library_version = Some(l.version);
+                    id.library_hash = Some(l.hash);
+                }
+                self.emit(PumpEvent::LibraryInstalled {
+                    version: l.version,
+                    hash: l.hash,
+                })
+                .await?;
+            }
+            other => self.endpoint.report(
+                "unexpected",
+                0,
+                format!("{:?} is sent by gateways, not controllers", other.kind()),
+                now,
+            ),
+        }
+        Ok(())
+    }
+
+    async fn handshake(
+        &mut self,
+        hello: message::Hello,
+        library: Option<&std::sync::Arc<ActiveLibrary>>,
+    ) -> Result<(), Gone> {
+        let now = Instant::now();
+        let Some(version) = hello
+            .versions
+            .iter()
+            .copied()
+            .filter(|v| SUPPORTED_VERSIONS.contains(v))
+            .max()
+        else {
+            warn!(pump = %self.ctx.pump, offered = ?hello.versions, "no common protocol version");
+            self.endpoint.report(
+                "unsupported_version",
+                0,
+                format!(
+                    "this gateway speaks protocol versions {SUPPORTED_VERSIONS:?}, the controller offered {:?}",
+                    hello.versions
+                ),
+                now,
+            );
+            return Ok(());
+        };
+        // A new session: whatever was queued for the old one is void (an
+        // authorisation must never reach a controller that restarted).
+        self.endpoint.restart(now);
+        self.pending = None;
+        let timing = self.endpoint.timing();
+        self.send(Message::Welcome(Welcome {
+            version,
+            gateway: self.ctx.gateway.gateway_id.clone(),
+            care_area: self.ctx.gateway.care_area.clone(),
+            library_version: library.map(|l| l.version()),
+            library_hash: library.map(|l| l.hash),
+            time_ms: now_ms(),
+            heartbeat_ms: millis(timing.heartbeat),
+            supervision_ms: millis(timing.supervision),
+        }));
+        self.send(Message::TimeSync(TimeSync { time_ms: now_ms() }));
+        self.endpoint.activate(now);
+        let identity = Identity {
+            manufacturer: hello.manufacturer,
+            model: hello.model,
+            serial: hello.serial,
+            firmware: hello.firmware,
+            protocol: format!("pumpgw-link/{version}"),
+            care_area: hello.care_area,
+            library_version: hello.library_version,
+            library_hash: hello.library_hash,
+        };
+        info!(
+            pump = %self.ctx.pump,
+            state = "online",
+            serial = %identity.serial,
+            model = %identity.model,
+            library_version = ?identity.library_version,
+            "pump link up"
+        );
+        self.online = Some(identity.clone());
+        self.emit(PumpEvent::Online(identity)).await?;
+        self.offer_library(library);
+        Ok(())
+    }
+
+    fn offer_library(&mut self, library: Option<&std::sync::Arc<ActiveLibrary>>) {
+        let (Some(id), Some(lib)) = (&self.online, library) else {
+            return;
+        };
+        if id.library_hash == Some(lib.hash) {
+            return;
+        }
+        debug!(pump = %self.ctx.pump, version = lib.version(), "offering library");
+        let size = u32::try_from(lib.bytes.len()).unwrap_or(u32::MAX);
+        self.send(Message::LibraryOffer(LibraryOffer {
+            version: lib.version(),
+            hash: lib.hash,
+            size,
+            chunk_size: LIBRARY_CHUNK_SIZE,
+        }));
+    }
+
+    fn answer(&mut self, request: u32, hash: Hash, decision: Option<Decision>) {
+        // No answer at all (the core dropped the request) is a denial.
+        let decision = decision.unwrap_or_else(|| Decision::Deny {
+            outcome: "unavailable".to_owned(),
+            reasons: vec![super::event::DenyReason {
+                code: "GATEWAY_UNAVAILABLE".to_owned(),
+                ihe: None,
+                message: "The gateway could not check this programme.".to_owned(),
+            }],
+        });
+        let m = match decision {
+            Decision::Authorise { token, expires } => Message::Authorisation(Authorisation {
+                request,
+                programme_hash: hash,
+                token,
+                expires_ms: to_ms(expires),
+            }),
+            Decision::Deny { outcome, reasons } => Message::Denial(Denial {
+                request,
+                programme_hash: hash,
+                outcome,
+                reasons: reasons
+                    .into_iter()
+                    .map(|r| DenialReason {
+                        code: r.code,
+                        ihe: r.ihe,
+                        message: r.message,
+                    })
+                    .collect(),
+            }),
+        };
+        self.send(m);
+    }
+}
+
+fn millis(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    to_ms(OffsetDateTime::now_utc())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn to_ms(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// A time from milliseconds since the Unix epoch (the epoch itself if out of
+/// range).
+pub fn from_ms(ms: u64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
