@@ -68,3 +68,168 @@ pub fn ders_check(care_area: &str, program: &str, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     pumpgwd(&args)
 }
+
+/// A running binary whose stdout and stderr go to files in its bench.
+pub struct Proc {
+    child: std::process::Child,
+    name: String,
+    /// stderr (the log).
+    pub log: PathBuf,
+    /// stdout.
+    pub out: PathBuf,
+}
+
+impl Proc {
+    /// Everything logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn out_text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Lines of the log containing every one of `needles`.
+    pub fn count(&self, needles: &[&str]) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .count()
+    }
+
+    /// Waits until `count(needles) >= n`; panics with the log after `secs`.
+    pub fn wait_for(&self, needles: &[&str], n: usize, secs: u64) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < until {
+            if self.count(needles) >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "{}: {n} log line(s) with {needles:?} not seen within {secs} s; log:\n{}",
+            self.name,
+            self.log_text()
+        );
+    }
+
+    /// Waits for the process to exit; panics with the log after `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < until {
+            if let Some(status) = self.child.try_wait().expect("waiting on a child works") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "{} still running after {secs} s; log:\n{}",
+            self.name,
+            self.log_text()
+        );
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self, secs: u64) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(
+            i32::try_from(self.child.id()).expect("pids fit in i32"),
+        );
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit(secs)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary folder holding a gateway config, scenarios, pseudo-terminal
+/// links and logs.
+pub struct Bench {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bench {
+    /// A new empty bench.
+    pub fn new() -> Self {
+        Bench {
+            dir: tempfile::tempdir().expect("a temporary folder can be made"),
+        }
+    }
+
+    /// The bench folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(&self, name: &str, bin: &str, args: &[&str]) -> Proc {
+        let log = self.path().join(format!("{name}.log"));
+        let out = self.path().join(format!("{name}.out"));
+        let child = Command::new(binary(bin))
+            .args(args)
+            .current_dir(repo_root())
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("bench is writable"))
+            .stderr(std::fs::File::create(&log).expect("bench is writable"))
+            .spawn()
+            .expect("the binary starts");
+        Proc {
+            child,
+            name: name.to_owned(),
+            log,
+            out,
+        }
+    }
+
+    /// Writes a gateway config for ports named `ports` (their devices are
+    /// links in the bench), with `extra` TOML appended, and starts
+    /// `pumpgwd run` on it.
+    pub fn gateway(&self, ports: &[&str], extra: &str) -> Proc {
+        let mut config = format!(
+            "gateway_id = \"test-bed\"\ncare_area = \"adult-icu\"\nlibrary = {:?}\ndata_dir = \".\"\n{extra}\n",
+            repo_root().join(EXAMPLE_LIBRARY).display().to_string()
+        );
+        for p in ports {
+            config.push_str(&format!(
+                "\n[[port]]\nname = {p:?}\npath = {:?}\n",
+                self.path().join(p).display().to_string()
+            ));
+        }
+        let path = self.path().join("gateway.toml");
+        std::fs::write(&path, config).expect("bench is writable");
+        self.spawn("gateway", "pumpgwd", &["run", "--config", &path.display().to_string()])
+    }
+
+    /// Writes `scenario` and starts `pump-sim` on a pseudo-terminal linked
+    /// at `port`, with `args` added.
+    pub fn sim(&self, port: &str, scenario: &str, args: &[&str]) -> Proc {
+        let file = self.path().join(format!("{port}.toml"));
+        std::fs::write(&file, scenario).expect("bench is writable");
+        let link = self.path().join(port).display().to_string();
+        let file = file.display().to_string();
+        let mut all = vec!["--scenario", &file, "--link", &link];
+        all.extend_from_slice(args);
+        self.spawn(&format!("sim-{port}"), "pump-sim", &all)
+    }
+}
+
+/// An example scenario's text (`config/examples/scenarios/NAME.toml`).
+pub fn example_scenario(name: &str) -> String {
+    std::fs::read_to_string(
+        repo_root()
+            .join("config/examples/scenarios")
+            .join(format!("{name}.toml")),
+    )
+    .expect("example scenario exists")
+}

@@ -134,13 +134,14 @@ impl Endpoint {
         &self.stats
     }
 
-    /// Forgets both directions: a new handshake starts a new session, so
-    /// sequence numbers restart at 1 and nothing old is resent. Returns the
-    /// messages not yet acknowledged (the one in flight first), for a caller
-    /// that must not lose them to send again in the new session.
+    /// Starts a new session (after a HELLO, or before sending one): drops
+    /// what is queued or in flight and returns it (the one in flight
+    /// first), for a caller that must not lose some of it to send again.
+    ///
+    /// Sequence numbers carry on in both directions, so a HELLO sent again
+    /// for want of an ACK is recognised as a duplicate and does not start a
+    /// second session.
     pub fn restart(&mut self, now: Instant) -> Vec<Message> {
-        self.next_seq = 1;
-        self.last_accepted = 0;
         self.last_heard = now;
         self.last_sent = now;
         // Keep the ACK of the frame that started the new session.
@@ -209,10 +210,9 @@ impl Endpoint {
             // ACK and nothing else is unsequenced.
             return Received::Handled;
         }
-        let handshake = matches!(
-            MessageType::from_byte(kind),
-            Some(MessageType::Hello | MessageType::Welcome)
-        );
+        // A gateway may restart its numbering with each session, so WELCOME
+        // is always taken; a repeated WELCOME is harmless.
+        let handshake = MessageType::from_byte(kind) == Some(MessageType::Welcome);
         let duplicate = seq == self.last_accepted && !handshake;
         self.last_accepted = seq;
         // The ACK's header carries the sequence number it acknowledges.

@@ -128,6 +128,7 @@ pub async fn run_port(
                 let ended = match port.driver {
                     DriverKind::PumpgwLink => pumplink::serve(stream, &ctx, &shutdown).await,
                 };
+                log_counters(&ctx);
                 match ended {
                     Ended::Shutdown => return,
                     Ended::Disconnected(reason) => {
@@ -152,6 +153,23 @@ pub async fn run_port(
         }
         delay = (delay * 2).min(backoff.max);
     }
+}
+
+/// The link's counters, for the log: what a noisy line cost.
+fn log_counters(ctx: &SessionContext) {
+    let c = ctx.stats.snapshot();
+    info!(
+        pump = %ctx.pump,
+        frames_in = c.frames_in,
+        frames_out = c.frames_out,
+        crc_errors = c.crc_errors,
+        framing_errors = c.framing_errors,
+        oversize = c.oversize,
+        parse_errors = c.parse_errors,
+        duplicates = c.duplicates,
+        retransmissions = c.retransmissions,
+        "link counters"
+    );
 }
 
 fn open(port: &PortSpec) -> Result<tokio_serial::SerialStream, tokio_serial::Error> {

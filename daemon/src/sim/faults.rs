@@ -21,6 +21,8 @@ pub struct Faults {
     pub delay_next: Duration,
     /// Garbage bytes to send before the next frame.
     pub garbage_next: u32,
+    /// Send nothing at all (not even ACKs) until then: a pump that froze.
+    pub silent_until: Option<tokio::time::Instant>,
 }
 
 /// One frame after faults: the bytes to write (possibly none) and a delay
@@ -46,6 +48,7 @@ impl Faults {
             duplicate_next: 0,
             delay_next: Duration::ZERO,
             garbage_next: 0,
+            silent_until: None,
         }
     }
 
@@ -59,11 +62,21 @@ impl Faults {
     }
 
     /// Applies the faults due to one encoded frame (with its delimiter).
-    pub fn shape(&mut self, wire: &[u8]) -> Shaped {
+    /// Scheduled drops, corruptions and duplicates count messages only:
+    /// an ACK (`sequenced` false) passes them by, so that "drop the next
+    /// frame" means the next message, which must then be sent again.
+    pub fn shape(&mut self, wire: &[u8], sequenced: bool) -> Shaped {
         let mut out = Shaped {
             delay: std::mem::take(&mut self.delay_next),
             ..Shaped::default()
         };
+        if self
+            .silent_until
+            .is_some_and(|t| tokio::time::Instant::now() < t)
+        {
+            out.applied.push("silence");
+            return out;
+        }
         let garbage = std::mem::take(&mut self.garbage_next);
         if garbage > 0 {
             out.bytes.extend(self.garbage(garbage));
@@ -73,13 +86,15 @@ impl Faults {
             out.bytes.extend(self.garbage(n));
             out.applied.push("garbage");
         }
-        if self.drop_next > 0 || self.roll(self.random.drop_percent) {
+        if (sequenced && self.drop_next > 0) || self.roll(self.random.drop_percent) {
             self.drop_next = self.drop_next.saturating_sub(1);
             out.applied.push("drop");
             return out;
         }
         let mut frame = wire.to_vec();
-        if (self.corrupt_next > 0 || self.roll(self.random.corrupt_percent)) && frame.len() > 2 {
+        if ((sequenced && self.corrupt_next > 0) || self.roll(self.random.corrupt_percent))
+            && frame.len() > 2
+        {
             self.corrupt_next = self.corrupt_next.saturating_sub(1);
             // Change a byte inside the frame, never into a delimiter, so the
             // frame arrives whole and only its CRC can tell.
@@ -92,7 +107,7 @@ impl Faults {
             out.applied.push("corrupt");
         }
         out.bytes.extend_from_slice(&frame);
-        if self.duplicate_next > 0 || self.roll(self.random.duplicate_percent) {
+        if (sequenced && self.duplicate_next > 0) || self.roll(self.random.duplicate_percent) {
             self.duplicate_next = self.duplicate_next.saturating_sub(1);
             out.bytes.extend_from_slice(&frame);
             out.applied.push("duplicate");
@@ -110,13 +125,13 @@ mod tests {
         let mut f = Faults::new(RandomFaults::default());
         let wire = [3, 1, 2, 0];
         f.drop_next = 1;
-        assert!(f.shape(&wire).bytes.is_empty());
+        assert!(f.shape(&wire, true).bytes.is_empty());
         f.duplicate_next = 1;
-        assert_eq!(f.shape(&wire).bytes, [3, 1, 2, 0, 3, 1, 2, 0]);
+        assert_eq!(f.shape(&wire, true).bytes, [3, 1, 2, 0, 3, 1, 2, 0]);
         f.corrupt_next = 1;
-        let c = f.shape(&wire).bytes;
+        let c = f.shape(&wire, true).bytes;
         assert_ne!(c, wire);
         assert_eq!(c.iter().filter(|&&b| b == 0).count(), 1);
-        assert_eq!(f.shape(&wire).bytes, wire);
+        assert_eq!(f.shape(&wire, true).bytes, wire);
     }
 }

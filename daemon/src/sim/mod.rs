@@ -106,6 +106,8 @@ pub struct Report {
     pub completed: u32,
     /// Times the link came up.
     pub handshakes: u32,
+    /// The link's counters at the end.
+    pub counters: crate::link::LinkCounters,
 }
 
 /// Why the simulator could not run.
@@ -284,7 +286,10 @@ pub async fn run(
             }
         };
         match leave {
-            Leave::Done | Leave::Shutdown => return Ok(sim.report),
+            Leave::Done | Leave::Shutdown => {
+                sim.report.counters = sim.endpoint.stats().snapshot();
+                return Ok(sim.report);
+            }
             Leave::PortError(e) => {
                 warn!(pump = %sim.opts.name, error = %e, "port failed; reopening in 1 s");
                 sim.link_lost();
@@ -446,7 +451,7 @@ impl Sim {
         }
         for f in frames {
             let Ok(wire) = f.to_wire() else { continue };
-            let shaped = self.faults.shape(&wire);
+            let shaped = self.faults.shape(&wire, f.header.seq != 0);
             if !shaped.applied.is_empty() {
                 info!(pump = %self.opts.name, faults = ?shaped.applied, kind = f.header.kind, seq = f.header.seq, "fault injected");
             }
@@ -463,8 +468,10 @@ impl Sim {
     fn handle(&mut self, m: Message) {
         match m {
             Message::Welcome(w) => {
+                if !self.online {
+                    self.report.handshakes += 1;
+                }
                 self.online = true;
-                self.report.handshakes += 1;
                 let mut timing = self.endpoint.timing();
                 timing.heartbeat = Duration::from_millis(w.heartbeat_ms.into());
                 timing.supervision = Duration::from_millis(w.supervision_ms.into());
@@ -871,7 +878,12 @@ impl Sim {
                 duplicate_next,
                 delay_next_ms,
                 garbage,
+                silence_ms,
             } => {
+                if silence_ms > 0 {
+                    self.faults.silent_until =
+                        Some(now + Duration::from_millis(silence_ms.into()));
+                }
                 self.faults.drop_next += drop_next;
                 self.faults.corrupt_next += corrupt_next;
                 self.faults.duplicate_next += duplicate_next;

@@ -189,6 +189,10 @@ pub enum Step {
         /// Send this many random bytes now.
         #[serde(default)]
         garbage: u32,
+        /// Send nothing at all, not even acknowledgements, for this many
+        /// milliseconds (a frozen controller).
+        #[serde(default)]
+        silence_ms: u32,
     },
     /// Close the port, as when the cable is pulled, and come back after
     /// `duration` (real time) on the same path.

@@ -108,6 +108,11 @@ fn main() -> ExitCode {
                 report.handshakes,
                 report.failures.len()
             );
+            let c = report.counters;
+            eprintln!(
+                "pump-sim: link: frames_in={} frames_out={} crc_errors={} framing_errors={} duplicates={} retransmissions={}",
+                c.frames_in, c.frames_out, c.crc_errors, c.framing_errors, c.duplicates, c.retransmissions
+            );
             for f in &report.failures {
                 eprintln!("pump-sim: FAILED: {f}");
             }
