@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use pumpgw::link::message::{
-    Authorisation, Denial, DenialReason, Hello, LibraryChunk, ProgrammeRequest, Status, PumpState,
+    Authorisation, Denial, DenialReason, Hello, LibraryChunk, ProgrammeRequest, PumpState, Status,
 };
 use pumpgw::link::{Frame, Header, LinkCodec, Message, sha256};
 use tokio_util::codec::Decoder;
@@ -178,7 +178,11 @@ fn the_document_shows_exactly_the_bytes_we_send_and_read() {
             }
             continue;
         }
-        assert_eq!(documented(&doc, name), ours, "{name}: document and encoder differ");
+        assert_eq!(
+            documented(&doc, name),
+            ours,
+            "{name}: document and encoder differ"
+        );
         let mut codec = LinkCodec::default();
         let mut buf = BytesMut::from(&ours[..]);
         let packet = codec.decode(&mut buf).unwrap().expect("one frame");

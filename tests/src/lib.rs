@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the real binaries that
 //! `tests/run` built, and write input files into a temporary directory.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -132,9 +133,8 @@ impl Proc {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self, secs: u64) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(
-            i32::try_from(self.child.id()).expect("pids fit in i32"),
-        );
+        let pid =
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pids fit in i32"));
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         self.wait_exit(secs)
     }
@@ -201,14 +201,19 @@ impl Bench {
             repo_root().join(EXAMPLE_LIBRARY).display().to_string()
         );
         for p in ports {
-            config.push_str(&format!(
+            let _ = write!(
+                config,
                 "\n[[port]]\nname = {p:?}\npath = {:?}\n",
                 self.path().join(p).display().to_string()
-            ));
+            );
         }
         let path = self.path().join("gateway.toml");
         std::fs::write(&path, config).expect("bench is writable");
-        self.spawn("gateway", "pumpgwd", &["run", "--config", &path.display().to_string()])
+        self.spawn(
+            "gateway",
+            "pumpgwd",
+            &["run", "--config", &path.display().to_string()],
+        )
     }
 
     /// Writes `scenario` and starts `pump-sim` on a pseudo-terminal linked

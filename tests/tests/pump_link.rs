@@ -20,7 +20,12 @@ fn an_authorised_infusion_runs_from_request_to_completion() {
     let mut sim = bench.sim("p1", &example_scenario("fentanyl-infusion"), FAST);
     let status = sim.wait_exit(30);
     assert!(status.success(), "{}", sim.log_text());
-    assert!(sim.log_text().contains("1 authorised, 0 denied, 1 delivered"), "{}", sim.log_text());
+    assert!(
+        sim.log_text()
+            .contains("1 authorised, 0 denied, 1 delivered"),
+        "{}",
+        sim.log_text()
+    );
     gw.wait_for(&["pump=p1", "event=Completed"], 1, 10);
     assert_eq!(gw.count(&["decision=authorised", "drug=fentanyl"]), 1);
     assert_eq!(gw.count(&["event=Started"]), 1);
@@ -43,7 +48,11 @@ fn handshake_negotiates_a_common_version_or_refuses() {
     gw.wait_for(&["no common protocol version", "pump=v9"], 1, 10);
     refused.wait_for(&["unsupported_version"], 1, 10);
     assert!(refused.terminate(10).success());
-    assert!(refused.log_text().contains("0 handshake(s)"), "{}", refused.log_text());
+    assert!(
+        refused.log_text().contains("0 handshake(s)"),
+        "{}",
+        refused.log_text()
+    );
     assert_eq!(gw.count(&["pump link up", "pump=v9"]), 0);
     assert!(gw.terminate(10).success());
 }
@@ -53,7 +62,11 @@ fn hsib_wrong_concentration_boluses_are_denied_before_any_delivery() {
     let bench = Bench::new();
     let mut gw = bench.gateway(&["p1", "p2"], "");
     // The label says 2,500 micrograms in 50 mL; the programme says 25.
-    let mut wrong = bench.sim("p1", &example_scenario("fentanyl-wrong-concentration-bolus"), FAST);
+    let mut wrong = bench.sim(
+        "p1",
+        &example_scenario("fentanyl-wrong-concentration-bolus"),
+        FAST,
+    );
     // Right concentration, but the pump's own arithmetic claims the whole
     // syringe for 25 micrograms.
     let claims = "[pump]\nserial = \"P2\"\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\
@@ -64,9 +77,20 @@ fn hsib_wrong_concentration_boluses_are_denied_before_any_delivery() {
     let mut mismatch = bench.sim("p2", claims, FAST);
     for sim in [&mut wrong, &mut mismatch] {
         assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
-        assert!(sim.log_text().contains("0 authorised, 1 denied, 0 delivered"));
+        assert!(
+            sim.log_text()
+                .contains("0 authorised, 1 denied, 0 delivered")
+        );
     }
-    gw.wait_for(&["pump=p1", "decision=denied (block)", "CONCENTRATION_NOT_IN_LIBRARY"], 1, 5);
+    gw.wait_for(
+        &[
+            "pump=p1",
+            "decision=denied (block)",
+            "CONCENTRATION_NOT_IN_LIBRARY",
+        ],
+        1,
+        5,
+    );
     gw.wait_for(&["pump=p2", "decision=denied"], 1, 5);
     assert_eq!(gw.count(&["delivery"]), 0, "{}", gw.log_text());
     assert!(gw.terminate(10).success());
@@ -93,7 +117,11 @@ fn a_cable_pulled_mid_infusion_loses_and_duplicates_nothing() {
     gw.wait_for(&["pump=p1", "port lost"], 1, 3);
     gw.wait_for(&["pump link up", "pump=p1"], 2, 15);
     assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
-    assert!(sim.log_text().contains("2 handshake(s)"), "{}", sim.log_text());
+    assert!(
+        sim.log_text().contains("2 handshake(s)"),
+        "{}",
+        sim.log_text()
+    );
     gw.wait_for(&["event=Completed"], 1, 5);
     for event in ["Started", "Paused", "Resumed", "Completed"] {
         assert_eq!(
@@ -109,7 +137,10 @@ fn a_cable_pulled_mid_infusion_loses_and_duplicates_nothing() {
 #[test]
 fn a_silent_pump_is_offline_within_the_supervision_time_and_comes_back() {
     let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], "[link]\nheartbeat_ms = 500\nsupervision_ms = 1500\n");
+    let mut gw = bench.gateway(
+        &["p1"],
+        "[link]\nheartbeat_ms = 500\nsupervision_ms = 1500\n",
+    );
     // The pump sends nothing at all for 2.5 s.
     let scenario = "[pump]\nserial = \"QUIET\"\n\
         [[step]]\naction = \"wait_online\"\n\
@@ -187,14 +218,24 @@ fn eight_pumps_on_eight_ports_at_once() {
     let scenario = example_scenario("fentanyl-infusion");
     let mut sims: Vec<_> = names
         .iter()
-        .map(|p| bench.sim(p, &scenario, &["--speed", "3600", "--serial", &format!("SER-{p}")]))
+        .map(|p| {
+            bench.sim(
+                p,
+                &scenario,
+                &["--speed", "3600", "--serial", &format!("SER-{p}")],
+            )
+        })
         .collect();
     for sim in &mut sims {
         assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
     }
     gw.wait_for(&["event=Completed"], 8, 10);
     for p in &names {
-        assert_eq!(gw.count(&[&format!("pump={p} "), "event=Completed"]), 1, "{p}");
+        assert_eq!(
+            gw.count(&[&format!("pump={p} "), "event=Completed"]),
+            1,
+            "{p}"
+        );
     }
     assert!(gw.terminate(10).success());
 }
@@ -227,14 +268,30 @@ fn a_config_with_an_unknown_key_is_refused_with_its_line() {
     let out = pumpgwd(&["run", "--config", &path.display().to_string()]);
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:8:1: unknown field `baudrate`"), "{err}");
+    assert!(
+        err.contains("bad.toml:8:1: unknown field `baudrate`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_demo_shows_pumps_running_and_the_dangerous_bolus_denied() {
-    let out = pumpgwd(&["demo", "--pumps", "4", "--speed", "3600", "--duration", "8", "--plain"]);
+    let out = pumpgwd(&[
+        "demo",
+        "--pumps",
+        "4",
+        "--speed",
+        "3600",
+        "--duration",
+        "8",
+        "--plain",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("library v12"), "{text}");
     assert!(text.contains("authorised"), "{text}");
     assert!(text.contains("denied (block)"), "{text}");

@@ -32,7 +32,7 @@ pub struct Config {
     #[serde(default)]
     pub authorisation: AuthorisationSettings,
     /// Serial ports, one pump each.
-    #[serde(rename = "port")]
+    #[serde(rename = "port", default)]
     pub ports: Vec<PortConfig>,
 }
 
@@ -129,9 +129,10 @@ impl PortConfig {
     /// The port's name: the configured one or the device's file name.
     pub fn display_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
-            self.path
-                .file_name()
-                .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+            self.path.file_name().map_or_else(
+                || self.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
         })
     }
 }
@@ -220,7 +221,9 @@ impl Config {
             ));
         }
         if self.ports.is_empty() {
-            return Err("no [[port]]: add one per pump, e.g. [[port]] path = \"/dev/ttyUSB0\"".to_owned());
+            return Err(
+                "no [[port]]: add one per pump, e.g. [[port]] path = \"/dev/ttyUSB0\"".to_owned(),
+            );
         }
         let mut names = HashSet::new();
         let mut paths = HashSet::new();
@@ -232,13 +235,18 @@ impl Config {
                 ));
             }
             if !names.insert(name.clone()) {
-                return Err(format!("two ports are named {name:?}; give each a distinct `name`"));
+                return Err(format!(
+                    "two ports are named {name:?}; give each a distinct `name`"
+                ));
             }
             if !paths.insert(p.path.clone()) {
                 return Err(format!("port {} is listed twice", p.path.display()));
             }
             if !(1_200..=4_000_000).contains(&p.baud) {
-                return Err(format!("port {name}: baud {} is not between 1200 and 4000000", p.baud));
+                return Err(format!(
+                    "port {name}: baud {} is not between 1200 and 4000000",
+                    p.baud
+                ));
             }
         }
         let l = &self.link;
@@ -252,7 +260,9 @@ impl Config {
             ));
         }
         if l.reconnect_max_ms < l.reconnect_initial_ms {
-            return Err("[link] reconnect_max_ms must not be below reconnect_initial_ms".to_owned());
+            return Err(
+                "[link] reconnect_max_ms must not be below reconnect_initial_ms".to_owned(),
+            );
         }
         if !(10..=600).contains(&self.authorisation.validity_s) {
             return Err(format!(
@@ -267,7 +277,10 @@ impl Config {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |n| before.len() - n - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
     (line, column)
 }
 
@@ -312,18 +325,30 @@ path = "/dev/ttyUSB0"
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice heartbeat_ms"), "{e}");
-        let e = Config::parse(&format!("{GOOD}\n[[port]]\npath = \"/dev/ttyUSB0\"\nname = \"b\"\n"), "gw.toml")
-            .unwrap_err();
+        let e = Config::parse(
+            &format!("{GOOD}\n[[port]]\npath = \"/dev/ttyUSB0\"\nname = \"b\"\n"),
+            "gw.toml",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("listed twice"), "{e}");
-        let e = Config::parse(&GOOD.replace("[[port]]\npath = \"/dev/ttyUSB0\"\n", ""), "gw.toml")
-            .unwrap_err();
+        let e = Config::parse(
+            &GOOD.replace("[[port]]\npath = \"/dev/ttyUSB0\"\n", ""),
+            "gw.toml",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("[[port]]"), "{e}");
     }
 
     #[test]
     fn wrong_type_has_a_position() {
-        let e = Config::parse(&GOOD.replace("path = \"/dev/ttyUSB0\"", "path = \"/dev/ttyUSB0\"\nbaud = \"fast\""), "gw.toml")
-            .unwrap_err();
+        let e = Config::parse(
+            &GOOD.replace(
+                "path = \"/dev/ttyUSB0\"",
+                "path = \"/dev/ttyUSB0\"\nbaud = \"fast\"",
+            ),
+            "gw.toml",
+        )
+        .unwrap_err();
         assert!(matches!(e, ConfigError::At { line: 9, .. }), "{e}");
     }
 }

@@ -18,7 +18,7 @@ use super::view::{LinkState, PumpView, Snapshot, VerdictSummary};
 use crate::ders::{Delivered, History};
 use crate::library::ActiveLibrary;
 use crate::link::LinkStats;
-use crate::pump::event::{DeliveryEventKind, DeliveryReport};
+use crate::pump::event::{DeliveryEventKind, DeliveryReport, ProgrammeAsk};
 use crate::pump::{Decision, Envelope, GatewayInfo, PumpEvent, PumpId};
 use crate::units::parse_amount;
 
@@ -131,7 +131,7 @@ impl Core {
                     warn!(pump = %pump, alarm = a.id, priority = ?a.priority, condition = %a.condition, "alarm raised");
                     view.alarms.retain(|x| x.id != a.id);
                     view.alarms.push(a);
-                    view.alarms.sort_by(|x, y| y.priority.cmp(&x.priority));
+                    view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
                 } else {
                     info!(pump = %pump, alarm = a.id, condition = %a.condition, "alarm cleared");
                     view.alarms.retain(|x| x.id != a.id);
@@ -143,71 +143,89 @@ impl Core {
                 }
                 self.delivery(&pump, d, now);
             }
-            PumpEvent::Programme(ask) => {
-                let drug = ask.programme.as_ref().map_or_else(|_| "?".to_owned(), |p| p.drug.clone());
-                let history = History {
-                    deliveries: self.history.get(&drug).cloned().unwrap_or_default(),
-                };
-                let rng = &self.rng;
-                let answer = authorise::decide(
-                    &Request {
-                        library: active.as_deref(),
-                        care_area: &self.gateway.care_area,
-                        pump: view.identity.as_ref(),
-                        programme: &ask.programme,
-                        history: &history,
-                    },
-                    now,
-                    self.validity,
-                    || {
-                        let mut t = [0u8; 16];
-                        rng.fill(&mut t).ok().map(|()| t)
-                    },
-                );
-                let (verdict, first) = match &answer.decision {
-                    Decision::Authorise { token, expires } => {
-                        self.issued.insert(
-                            *token,
-                            Issued {
-                                pump: pump.clone(),
-                                request: ask.request,
-                                drug: drug.clone(),
-                                expires: *expires,
-                                started: false,
-                            },
-                        );
-                        ("authorised".to_owned(), String::new())
-                    }
-                    Decision::Deny { outcome, reasons } => (
-                        format!("denied ({outcome})"),
-                        reasons.first().map(|r| format!("{}: {}", r.code, r.message)).unwrap_or_default(),
-                    ),
-                };
-                let outcome = answer
-                    .verdict
-                    .as_ref()
-                    .map_or_else(|| "not checked".to_owned(), |v| authorise::outcome_name(v.outcome));
-                info!(
-                    pump = %pump,
-                    drug = %drug,
-                    request = ask.request,
-                    programme_hash = %hex::encode(&ask.hash[..8]),
-                    verdict = %outcome,
-                    decision = %verdict,
-                    reason = %first,
-                    "programme checked"
-                );
-                view.last_verdict = Some(VerdictSummary {
-                    at: now,
-                    request: ask.request,
-                    drug,
-                    decision: verdict,
-                    reason: first,
-                });
-                // A pump gone before the answer simply gets none.
-                let _ = ask.reply.send(answer.decision);
-            }
+            PumpEvent::Programme(ask) => self.programme(&pump, ask, active.as_deref(), now),
         }
+    }
+
+    fn programme(
+        &mut self,
+        pump: &PumpId,
+        ask: ProgrammeAsk,
+        active: Option<&ActiveLibrary>,
+        now: OffsetDateTime,
+    ) {
+        let identity = self.pumps.get(pump).and_then(|v| v.identity.clone());
+        let drug = ask
+            .programme
+            .as_ref()
+            .map_or_else(|_| "?".to_owned(), |p| p.drug.clone());
+        let history = History {
+            deliveries: self.history.get(&drug).cloned().unwrap_or_default(),
+        };
+        let rng = &self.rng;
+        let answer = authorise::decide(
+            &Request {
+                library: active,
+                care_area: &self.gateway.care_area,
+                pump: identity.as_ref(),
+                programme: &ask.programme,
+                history: &history,
+            },
+            now,
+            self.validity,
+            || {
+                let mut t = [0u8; 16];
+                rng.fill(&mut t).ok().map(|()| t)
+            },
+        );
+        let (verdict, first) = match &answer.decision {
+            Decision::Authorise { token, expires } => {
+                self.issued.insert(
+                    *token,
+                    Issued {
+                        pump: pump.clone(),
+                        request: ask.request,
+                        drug: drug.clone(),
+                        expires: *expires,
+                        started: false,
+                    },
+                );
+                ("authorised".to_owned(), String::new())
+            }
+            Decision::Deny { outcome, reasons } => (
+                format!("denied ({outcome})"),
+                reasons
+                    .first()
+                    .map(|r| format!("{}: {}", r.code, r.message))
+                    .unwrap_or_default(),
+            ),
+        };
+        let outcome = answer.verdict.as_ref().map_or_else(
+            || "not checked".to_owned(),
+            |v| authorise::outcome_name(v.outcome),
+        );
+        info!(
+            pump = %pump,
+            drug = %drug,
+            request = ask.request,
+            programme_hash = %hex::encode(&ask.hash[..8]),
+            verdict = %outcome,
+            decision = %verdict,
+            reason = %first,
+            "programme checked"
+        );
+        let summary = Some(VerdictSummary {
+            at: now,
+            request: ask.request,
+            drug,
+            decision: verdict,
+            reason: first,
+        });
+        if let Some(view) = self.pumps.get_mut(pump) {
+            view.last_verdict = summary;
+        }
+        // A pump gone before the answer simply gets none.
+        let _ = ask.reply.send(answer.decision);
     }
 
     fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
@@ -238,7 +256,9 @@ impl Core {
                         .entry(issued.drug.clone())
                         .or_default()
                         .push(Delivered { at: d.at, amount }),
-                    Some(Err(e)) => warn!(pump = %pump, error = %e, "delivered amount unreadable; cumulative limits will miss it"),
+                    Some(Err(e)) => {
+                        warn!(pump = %pump, error = %e, "delivered amount unreadable; cumulative limits will miss it");
+                    }
                     None => {}
                 }
             }

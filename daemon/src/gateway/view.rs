@@ -8,8 +8,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::link::LinkCounters;
-use crate::pump::event::{AlarmReport, DeliveryReport, Identity, PumpState, StatusReport};
 use crate::pump::PumpId;
+use crate::pump::event::{
+    AlarmPriority, AlarmReport, DeliveryReport, Identity, PumpState, StatusReport,
+};
+
+/// The column titles of [`Snapshot::render`].
+pub const HEADER: &str = "PUMP     LINK      STATE                    DRUG           RATE                   LIBRARY    LAST VERDICT";
 
 /// Where a pump's link stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,7 +91,12 @@ impl PumpView {
         }
     }
 
-    pub(crate) fn set_link(&mut self, link: LinkState, now: OffsetDateTime, reason: Option<String>) {
+    pub(crate) fn set_link(
+        &mut self,
+        link: LinkState,
+        now: OffsetDateTime,
+        reason: Option<String>,
+    ) {
         if self.link != link {
             self.since = Some(now);
         }
@@ -125,11 +135,8 @@ impl Snapshot {
             "gateway {} | care area {} | {library}",
             self.gateway_id, self.care_area
         );
-        let _ = writeln!(
-            out,
-            "{:<8} {:<9} {:<24} {:<14} {:<22} {:<10} {}",
-            "PUMP", "LINK", "STATE", "DRUG", "RATE", "LIBRARY", "LAST VERDICT"
-        );
+        out.push_str(HEADER);
+        out.push('\n');
         for p in &self.pumps {
             let link = match p.link {
                 LinkState::Connecting => "opening",
@@ -175,21 +182,20 @@ impl Snapshot {
             if let Some(v) = &p.last_verdict
                 && !v.reason.is_empty()
             {
-                let _ = writeln!(out, "{:<8} └ {}", "", truncate(&v.reason, 110));
+                let _ = writeln!(out, "         └ {}", truncate(&v.reason, 110));
             }
             for a in &p.alarms {
-                let _ = writeln!(
-                    out,
-                    "{:<8} ! {:?} PRIORITY ALARM: {}",
-                    "",
-                    a.priority,
-                    a.text
-                );
+                let priority = match a.priority {
+                    AlarmPriority::High => "HIGH",
+                    AlarmPriority::Medium => "MEDIUM",
+                    AlarmPriority::Low => "LOW",
+                };
+                let _ = writeln!(out, "         ! {priority} PRIORITY ALARM: {}", a.text);
             }
             if p.link == LinkState::Offline
                 && let Some(r) = &p.offline_reason
             {
-                let _ = writeln!(out, "{:<8} └ offline: {}", "", truncate(r, 100));
+                let _ = writeln!(out, "         └ offline: {}", truncate(r, 100));
             }
         }
         out

@@ -43,8 +43,8 @@ impl Default for Timing {
         Timing {
             ack_timeout: Duration::from_millis(500),
             max_retries: 4,
-            heartbeat: Duration::from_millis(1000),
-            supervision: Duration::from_millis(3000),
+            heartbeat: Duration::from_secs(1),
+            supervision: Duration::from_secs(3),
         }
     }
 }
@@ -79,6 +79,10 @@ struct InFlight {
 
 /// What [`Endpoint::receive`] made of a packet.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned and matched at once; boxing would only add an allocation per message"
+)]
 pub enum Received {
     /// A new message for the application, with its payload bytes.
     Message(Message, bytes::Bytes),
@@ -202,7 +206,12 @@ impl Endpoint {
     pub fn receive(&mut self, packet: Packet, now: Instant) -> Received {
         self.last_heard = now;
         let Header { kind, seq, ack, .. } = packet.header;
-        if ack != 0 && self.in_flight.as_ref().is_some_and(|f| f.frame.header.seq == ack) {
+        if ack != 0
+            && self
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.frame.header.seq == ack)
+        {
             self.in_flight = None;
             self.pump_queue(now);
         }
@@ -216,7 +225,7 @@ impl Endpoint {
         let duplicate = seq == self.last_accepted && !handshake;
         self.last_accepted = seq;
         // The ACK's header carries the sequence number it acknowledges.
-        self.push_now(Message::Ack, 0, now);
+        self.push_now(&Message::Ack, 0, now);
         if duplicate {
             LinkStats::bump(&self.stats.duplicates);
             return Received::Handled;
@@ -225,7 +234,10 @@ impl Endpoint {
             self.report(
                 "unsupported_version",
                 seq,
-                format!("protocol version {} is not spoken here", packet.header.version),
+                format!(
+                    "protocol version {} is not spoken here",
+                    packet.header.version
+                ),
                 now,
             );
             return Received::Handled;
@@ -310,7 +322,7 @@ impl Endpoint {
         };
         let seq = self.next_seq;
         self.next_seq = if seq == u16::MAX { 1 } else { seq + 1 };
-        let frame = self.push_now(message, seq, now);
+        let frame = self.push_now(&message, seq, now);
         self.in_flight = Some(InFlight {
             frame,
             sent_at: now,
@@ -318,7 +330,7 @@ impl Endpoint {
         });
     }
 
-    fn push_now(&mut self, message: Message, seq: u16, now: Instant) -> Frame {
+    fn push_now(&mut self, message: &Message, seq: u16, now: Instant) -> Frame {
         let frame = Frame {
             header: Header {
                 version: PROTOCOL_VERSION,
@@ -419,11 +431,11 @@ mod tests {
     fn supervision_and_heartbeat() {
         let (mut a, _, now) = pair();
         a.activate(now);
-        a.poll(now + Duration::from_millis(1000)).unwrap();
+        a.poll(now + Duration::from_secs(1)).unwrap();
         let out = a.take_outgoing();
         assert_eq!(out[0].header.kind, MessageType::Heartbeat as u8);
         assert!(matches!(
-            a.poll(now + Duration::from_millis(3000)),
+            a.poll(now + Duration::from_secs(3)),
             Err(LinkDown::Silent(_))
         ));
     }

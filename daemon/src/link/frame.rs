@@ -195,10 +195,7 @@ mod tests {
             payload: Bytes::from(vec![0; MAX_PAYLOAD_LEN + 1]),
             ..frame
         };
-        assert_eq!(
-            too_big.to_wire(),
-            Err(PayloadTooLarge(MAX_PAYLOAD_LEN + 1))
-        );
+        assert_eq!(too_big.to_wire(), Err(PayloadTooLarge(MAX_PAYLOAD_LEN + 1)));
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub struct ErrorReport {
     pub versions: Vec<u8>,
 }
 
-/// TIME_SYNC: the gateway's clock.
+/// `TIME_SYNC`: the gateway's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeSync {
     /// Milliseconds since the Unix epoch (UTC).
@@ -202,7 +202,7 @@ pub struct Status {
     pub alarms: Vec<u32>,
 }
 
-/// PROGRAMME_REQUEST: the controller asks before it delivers.
+/// `PROGRAMME_REQUEST`: the controller asks before it delivers.
 ///
 /// `programme` is a map with the keys of `config/schema/programme-v1.schema.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -326,7 +326,7 @@ pub struct Alarm {
     pub at_ms: u64,
 }
 
-/// LIBRARY_OFFER: the gateway has a library for the controller.
+/// `LIBRARY_OFFER`: the gateway has a library for the controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryOffer {
     /// Library version.
@@ -340,7 +340,7 @@ pub struct LibraryOffer {
     pub chunk_size: u16,
 }
 
-/// LIBRARY_REQUEST: send the chunk at this offset.
+/// `LIBRARY_REQUEST`: send the chunk at this offset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryRequest {
     /// The library asked for.
@@ -350,7 +350,7 @@ pub struct LibraryRequest {
     pub offset: u32,
 }
 
-/// LIBRARY_CHUNK: a piece of the library.
+/// `LIBRARY_CHUNK`: a piece of the library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryChunk {
     /// The library this is a piece of.
@@ -363,7 +363,7 @@ pub struct LibraryChunk {
     pub data: Vec<u8>,
 }
 
-/// LIBRARY_INSTALLED: what the controller now runs.
+/// `LIBRARY_INSTALLED`: what the controller now runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryInstalled {
     /// Library version.
@@ -483,13 +483,13 @@ impl Message {
     /// Decodes a payload of the given type byte.
     pub fn decode(kind: u8, payload: &[u8]) -> Result<Message, MessageError> {
         use MessageType as T;
-        let t = MessageType::from_byte(kind).ok_or(MessageError::UnknownType(kind))?;
         fn de<M: DeserializeOwned>(t: MessageType, payload: &[u8]) -> Result<M, MessageError> {
             ciborium::from_reader(payload).map_err(|e| MessageError::Unparseable {
                 kind: t,
                 detail: e.to_string(),
             })
         }
+        let t = MessageType::from_byte(kind).ok_or(MessageError::UnknownType(kind))?;
         Ok(match t {
             T::Ack | T::Heartbeat => {
                 if !payload.is_empty() {
@@ -531,6 +531,7 @@ mod opt_bytes32 {
     //! `Option<[u8; 32]>` as a CBOR byte string or null.
     use serde::{Deserialize, Deserializer, Serializer};
 
+    #[allow(clippy::ref_option, reason = "serde's `with` calls it with &Option")]
     pub(super) fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(b) => s.serialize_bytes(b),
@@ -538,8 +539,11 @@ mod opt_bytes32 {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
-        Option::<serde_bytes::ByteArray<32>>::deserialize(d).map(|o| o.map(|b| b.into_array()))
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        Option::<serde_bytes::ByteArray<32>>::deserialize(d)
+            .map(|o| o.map(serde_bytes::ByteArray::into_array))
     }
 }
 

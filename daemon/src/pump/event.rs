@@ -149,6 +149,10 @@ pub struct AlarmReport {
 
 /// An event from one pump's session.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are moved once through a bounded channel; boxing would only add allocations"
+)]
 pub enum PumpEvent {
     /// Trying to open the port.
     Connecting,
@@ -187,6 +191,7 @@ pub struct Envelope {
     pub event: PumpEvent,
 }
 
+#[allow(clippy::ref_option, reason = "serde's `serialize_with` passes &Option")]
 fn opt_hex<S: serde::Serializer>(v: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(h) => s.serialize_str(&hex::encode(h)),

@@ -76,7 +76,7 @@ where
                 Some(Ok(packet)) => {
                     if let Received::Message(m, payload) = d.endpoint.receive(packet, Instant::now()) {
                         let active = library.borrow().clone();
-                        if d.handle(m, payload, &active).await.is_err() {
+                        if d.handle(m, payload, active.as_ref()).await.is_err() {
                             return Ended::Shutdown;
                         }
                     }
@@ -146,11 +146,11 @@ impl Driver<'_> {
         &mut self,
         m: Message,
         payload: Bytes,
-        library: &Option<std::sync::Arc<ActiveLibrary>>,
+        library: Option<&std::sync::Arc<ActiveLibrary>>,
     ) -> Result<(), Gone> {
         let now = Instant::now();
         if let Message::Hello(hello) = m {
-            return self.handshake(hello, library.as_ref()).await;
+            return self.handshake(hello, library).await;
         }
         if self.online.is_none() {
             if !matches!(m, Message::Ack | Message::Heartbeat | Message::Error(_)) {
@@ -181,41 +181,7 @@ impl Driver<'_> {
                 }))
                 .await?;
             }
-            Message::ProgrammeRequest(req) => {
-                let hash = sha256(&payload);
-                if let Some(p) = &self.pending {
-                    let busy = Decision::Deny {
-                        outcome: "unavailable".to_owned(),
-                        reasons: vec![super::event::DenyReason {
-                            code: "BUSY".to_owned(),
-                            ihe: None,
-                            message: format!(
-                                "Request {} is still being checked; send one request at a time.",
-                                p.request
-                            ),
-                        }],
-                    };
-                    self.answer(req.request, hash, Some(busy));
-                    return Ok(());
-                }
-                let programme = req
-                    .programme
-                    .deserialized::<Programme>()
-                    .map_err(|e| e.to_string());
-                let (tx, rx) = oneshot::channel();
-                self.pending = Some(Pending {
-                    request: req.request,
-                    hash,
-                    reply: rx,
-                });
-                self.emit(PumpEvent::Programme(ProgrammeAsk {
-                    request: req.request,
-                    hash,
-                    programme,
-                    reply: tx,
-                }))
-                .await?;
-            }
+            Message::ProgrammeRequest(req) => self.programme_request(req, &payload).await?,
             Message::Delivery(ev) => {
                 self.emit(PumpEvent::Delivery(DeliveryReport {
                     record: ev.record,
@@ -240,32 +206,7 @@ impl Driver<'_> {
                 }))
                 .await?;
             }
-            Message::LibraryRequest(r) => match library {
-                Some(lib) if lib.hash == r.hash => {
-                    let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
-                    if start > lib.bytes.len() {
-                        self.endpoint.report(
-                            "unexpected",
-                            0,
-                            format!("offset {} is past the end ({} bytes)", r.offset, lib.bytes.len()),
-                            now,
-                        );
-                    } else {
-                        let end = (start + usize::from(LIBRARY_CHUNK_SIZE)).min(lib.bytes.len());
-                        self.send(Message::LibraryChunk(LibraryChunk {
-                            hash: lib.hash,
-                            offset: r.offset,
-                            data: lib.bytes[start..end].to_vec(),
-                        }));
-                    }
-                }
-                _ => self.endpoint.report(
-                    "unexpected",
-                    0,
-                    "no library with that hash is on offer".to_owned(),
-                    now,
-                ),
-            },
+            Message::LibraryRequest(r) => self.library_request(&r, library, now),
             Message::LibraryInstalled(l) => {
                 if let Some(id) = &mut self.online {
                     id.library_version = Some(l.version);
@@ -285,6 +226,85 @@ impl Driver<'_> {
             ),
         }
         Ok(())
+    }
+
+    async fn programme_request(
+        &mut self,
+        req: message::ProgrammeRequest,
+        payload: &[u8],
+    ) -> Result<(), Gone> {
+        let hash = sha256(payload);
+        if let Some(p) = &self.pending {
+            let busy = Decision::Deny {
+                outcome: "unavailable".to_owned(),
+                reasons: vec![super::event::DenyReason {
+                    code: "BUSY".to_owned(),
+                    ihe: None,
+                    message: format!(
+                        "Request {} is still being checked; send one request at a time.",
+                        p.request
+                    ),
+                }],
+            };
+            self.answer(req.request, hash, Some(busy));
+            return Ok(());
+        }
+        let programme = req
+            .programme
+            .deserialized::<Programme>()
+            .map_err(|e| e.to_string());
+        let (tx, rx) = oneshot::channel();
+        self.pending = Some(Pending {
+            request: req.request,
+            hash,
+            reply: rx,
+        });
+        self.emit(PumpEvent::Programme(ProgrammeAsk {
+            request: req.request,
+            hash,
+            programme,
+            reply: tx,
+        }))
+        .await?;
+        Ok(())
+    }
+
+    fn library_request(
+        &mut self,
+        r: &message::LibraryRequest,
+        library: Option<&std::sync::Arc<ActiveLibrary>>,
+        now: Instant,
+    ) {
+        match library {
+            Some(lib) if lib.hash == r.hash => {
+                let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
+                if start > lib.bytes.len() {
+                    self.endpoint.report(
+                        "unexpected",
+                        0,
+                        format!(
+                            "offset {} is past the end ({} bytes)",
+                            r.offset,
+                            lib.bytes.len()
+                        ),
+                        now,
+                    );
+                } else {
+                    let end = (start + usize::from(LIBRARY_CHUNK_SIZE)).min(lib.bytes.len());
+                    self.send(Message::LibraryChunk(LibraryChunk {
+                        hash: lib.hash,
+                        offset: r.offset,
+                        data: lib.bytes[start..end].to_vec(),
+                    }));
+                }
+            }
+            _ => self.endpoint.report(
+                "unexpected",
+                0,
+                "no library with that hash is on offer".to_owned(),
+                now,
+            ),
+        }
     }
 
     async fn handshake(

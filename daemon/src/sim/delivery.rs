@@ -141,7 +141,10 @@ fn min(a: Exact, b: Exact) -> Exact {
 
 /// Volume as a string in mL.
 pub fn ml_text(microlitres: Exact) -> String {
-    format!("{} mL", plain(microlitres.div_int(1000).unwrap_or(Exact::ZERO), 3))
+    format!(
+        "{} mL",
+        plain(microlitres.div_int(1000).unwrap_or(Exact::ZERO), 3)
+    )
 }
 
 /// Amount given for a volume at a concentration, in the concentration's unit.

@@ -121,6 +121,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::naive_bytecount, reason = "four bytes in a test")]
     fn scheduled_faults_apply_once_each() {
         let mut f = Faults::new(RandomFaults::default());
         let wire = [3, 1, 2, 0];

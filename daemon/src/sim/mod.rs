@@ -215,10 +215,12 @@ pub async fn run(
     mut on_port: impl FnMut(&str),
 ) -> Result<Report, SimError> {
     let now = Instant::now();
-    let library = scenario
-        .pump
-        .library_version
-        .map(|v| (v, sha256(format!("pump-sim made-up library v{v}").as_bytes())));
+    let library = scenario.pump.library_version.map(|v| {
+        (
+            v,
+            sha256(format!("pump-sim made-up library v{v}").as_bytes()),
+        )
+    });
     let mut sim = Sim {
         faults: Faults::new(scenario.faults),
         script: scenario.steps.clone(),
@@ -346,7 +348,8 @@ impl Sim {
                 let _ = self.flush(&mut writer).await;
                 return leave;
             }
-            if self.online && self.endpoint.is_idle()
+            if self.online
+                && self.endpoint.is_idle()
                 && let Some(m) = self.outbox.pop_front()
             {
                 self.send(m);
@@ -354,7 +357,10 @@ impl Sim {
             if let Err(e) = self.flush(&mut writer).await {
                 return Leave::PortError(e.to_string());
             }
-            let mut deadline = self.endpoint.next_deadline().min(now + Duration::from_millis(100));
+            let mut deadline = self
+                .endpoint
+                .next_deadline()
+                .min(now + Duration::from_millis(100));
             if let Some(due) = self.hello_due {
                 deadline = deadline.min(due);
             }
@@ -480,104 +486,10 @@ impl Sim {
                 info!(pump = %self.opts.name, gateway = %w.gateway, library_version = ?w.library_version, "link up");
                 self.status();
             }
-            Message::Authorisation(a) => {
-                let Some(p) = self.pending.take_if(|p| p.request == a.request) else {
-                    warn!(pump = %self.opts.name, request = a.request, "authorisation for no pending request; ignored");
-                    return;
-                };
-                if a.programme_hash != p.hash {
-                    self.fail(format!(
-                        "request {}: authorisation bound to another programme; not delivering",
-                        p.request
-                    ));
-                    return;
-                }
-                self.report.authorised += 1;
-                info!(pump = %self.opts.name, request = p.request, "authorised; starting");
-                if p.expect == Some(Expect::Denied) {
-                    self.fail(format!("request {}: expected a denial, got an authorisation", p.request));
-                }
-                let mut running = p.plan;
-                running.token = a.token;
-                self.running = Some(running);
-                self.delivery_event(DeliveryEventKind::Started);
-                self.status();
-            }
-            Message::Denial(d) => {
-                let Some(p) = self.pending.take_if(|p| p.request == d.request) else {
-                    return;
-                };
-                self.report.denied += 1;
-                for r in &d.reasons {
-                    info!(pump = %self.opts.name, request = d.request, code = %r.code, "denied: {}", r.message);
-                }
-                if p.expect == Some(Expect::Authorised) {
-                    self.fail(format!(
-                        "request {}: expected an authorisation, got a denial ({})",
-                        d.request,
-                        d.reasons.first().map_or("", |r| r.code.as_str())
-                    ));
-                }
-                if let Some(code) = &p.expect_code
-                    && !d.reasons.iter().any(|r| &r.code == code)
-                {
-                    self.fail(format!("request {}: denial does not give {code}", d.request));
-                }
-                self.status();
-            }
-            Message::LibraryOffer(o) => {
-                if self.library.is_some_and(|l| l.1 == o.hash) {
-                    self.send(Message::LibraryInstalled(LibraryInstalled {
-                        version: o.version,
-                        hash: o.hash,
-                    }));
-                    return;
-                }
-                let offset = match &self.transfer {
-                    Some(t) if t.hash == o.hash => t.data.len(),
-                    _ => {
-                        self.transfer = Some(Transfer {
-                            version: o.version,
-                            hash: o.hash,
-                            size: o.size as usize,
-                            data: Vec::with_capacity(o.size as usize),
-                        });
-                        0
-                    }
-                };
-                info!(pump = %self.opts.name, version = o.version, size = o.size, offset, "library offered; fetching");
-                self.send(Message::LibraryRequest(LibraryRequest {
-                    hash: o.hash,
-                    offset: u32::try_from(offset).unwrap_or(u32::MAX),
-                }));
-            }
-            Message::LibraryChunk(c) => {
-                let Some(t) = &mut self.transfer else { return };
-                if t.hash != c.hash || c.offset as usize != t.data.len() {
-                    return;
-                }
-                t.data.extend_from_slice(&c.data);
-                if t.data.len() < t.size && !c.data.is_empty() {
-                    let next = LibraryRequest {
-                        hash: t.hash,
-                        offset: u32::try_from(t.data.len()).unwrap_or(u32::MAX),
-                    };
-                    self.send(Message::LibraryRequest(next));
-                    return;
-                }
-                let t = self.transfer.take().expect("checked above");
-                let got = sha256(&t.data);
-                if got == t.hash && t.data.len() == t.size {
-                    info!(pump = %self.opts.name, version = t.version, "library installed");
-                    self.library = Some((t.version, got));
-                    self.send(Message::LibraryInstalled(LibraryInstalled {
-                        version: t.version,
-                        hash: got,
-                    }));
-                } else {
-                    warn!(pump = %self.opts.name, "library transfer does not match its hash; discarded");
-                }
-            }
+            Message::Authorisation(a) => self.authorised(&a),
+            Message::Denial(d) => self.denied(&d),
+            Message::LibraryOffer(o) => self.library_offer(&o),
+            Message::LibraryChunk(c) => self.library_chunk(&c),
             Message::Error(e) => {
                 warn!(pump = %self.opts.name, code = %e.code, seq = e.seq, "gateway reports: {}", e.detail);
             }
@@ -591,6 +503,197 @@ impl Sim {
                     Instant::now(),
                 );
             }
+        }
+    }
+
+    fn authorised(&mut self, a: &message::Authorisation) {
+        let Some(p) = self.pending.take_if(|p| p.request == a.request) else {
+            warn!(pump = %self.opts.name, request = a.request, "authorisation for no pending request; ignored");
+            return;
+        };
+        if a.programme_hash != p.hash {
+            self.fail(format!(
+                "request {}: authorisation bound to another programme; not delivering",
+                p.request
+            ));
+            return;
+        }
+        self.report.authorised += 1;
+        info!(pump = %self.opts.name, request = p.request, "authorised; starting");
+        if p.expect == Some(Expect::Denied) {
+            self.fail(format!(
+                "request {}: expected a denial, got an authorisation",
+                p.request
+            ));
+        }
+        let mut running = p.plan;
+        running.token = a.token;
+        self.running = Some(running);
+        self.delivery_event(DeliveryEventKind::Started);
+        self.status();
+    }
+
+    fn denied(&mut self, d: &message::Denial) {
+        let Some(p) = self.pending.take_if(|p| p.request == d.request) else {
+            return;
+        };
+        self.report.denied += 1;
+        for r in &d.reasons {
+            info!(pump = %self.opts.name, request = d.request, code = %r.code, "denied: {}", r.message);
+        }
+        if p.expect == Some(Expect::Authorised) {
+            self.fail(format!(
+                "request {}: expected an authorisation, got a denial ({})",
+                d.request,
+                d.reasons.first().map_or("", |r| r.code.as_str())
+            ));
+        }
+        if let Some(code) = &p.expect_code
+            && !d.reasons.iter().any(|r| &r.code == code)
+        {
+            self.fail(format!(
+                "request {}: denial does not give {code}",
+                d.request
+            ));
+        }
+        self.status();
+    }
+
+    fn library_offer(&mut self, o: &message::LibraryOffer) {
+        if self.library.is_some_and(|l| l.1 == o.hash) {
+            self.send(Message::LibraryInstalled(LibraryInstalled {
+                version: o.version,
+                hash: o.hash,
+            }));
+            return;
+        }
+        let offset = match &self.transfer {
+            Some(t) if t.hash == o.hash => t.data.len(),
+            _ => {
+                self.transfer = Some(Transfer {
+                    version: o.version,
+                    hash: o.hash,
+                    size: o.size as usize,
+                    data: Vec::with_capacity(o.size as usize),
+                });
+                0
+            }
+        };
+        info!(pump = %self.opts.name, version = o.version, size = o.size, offset, "library offered; fetching");
+        self.send(Message::LibraryRequest(LibraryRequest {
+            hash: o.hash,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+        }));
+    }
+
+    fn library_chunk(&mut self, c: &message::LibraryChunk) {
+        let Some(t) = &mut self.transfer else { return };
+        if t.hash != c.hash || c.offset as usize != t.data.len() {
+            return;
+        }
+        t.data.extend_from_slice(&c.data);
+        if t.data.len() < t.size && !c.data.is_empty() {
+            let next = LibraryRequest {
+                hash: t.hash,
+                offset: u32::try_from(t.data.len()).unwrap_or(u32::MAX),
+            };
+            self.send(Message::LibraryRequest(next));
+            return;
+        }
+        let t = self.transfer.take().expect("checked above");
+        let got = sha256(&t.data);
+        if got == t.hash && t.data.len() == t.size {
+            info!(pump = %self.opts.name, version = t.version, "library installed");
+            self.library = Some((t.version, got));
+            self.send(Message::LibraryInstalled(LibraryInstalled {
+                version: t.version,
+                hash: got,
+            }));
+        } else {
+            warn!(pump = %self.opts.name, "library transfer does not match its hash; discarded");
+        }
+    }
+
+    fn raise_alarm(
+        &mut self,
+        condition: String,
+        priority: AlarmPriority,
+        text: String,
+        clear_after: Option<&str>,
+        now: Instant,
+    ) {
+        let n = self.step_number;
+        let clear_at = match clear_after.map(|t| self.sim_duration(t)) {
+            Some(Ok(d)) => Some(now + d),
+            Some(Err(e)) => {
+                self.fail(format!("step {n} (alarm): {e}"));
+                None
+            }
+            None => None,
+        };
+        let alarm = Alarm {
+            record: self.next_record(),
+            id: self.next_alarm,
+            priority,
+            condition,
+            text,
+            active: true,
+            at_ms: now_ms(),
+        };
+        self.next_alarm += 1;
+        self.event(Message::Alarm(alarm.clone()));
+        self.alarms.push(ActiveAlarm { alarm, clear_at });
+        self.status();
+    }
+
+    fn pause(&mut self, pause: bool) {
+        if let Some(r) = &mut self.running
+            && r.paused != pause
+        {
+            r.paused = pause;
+            let kind = if pause {
+                DeliveryEventKind::Paused
+            } else {
+                DeliveryEventKind::Resumed
+            };
+            self.delivery_event(kind);
+            self.status();
+        }
+    }
+
+    fn schedule_faults(
+        &mut self,
+        counts: [u32; 4],
+        delay_next_ms: u32,
+        silence_ms: u32,
+        now: Instant,
+    ) {
+        let [drop_next, corrupt_next, duplicate_next, garbage] = counts;
+        if silence_ms > 0 {
+            self.faults.silent_until = Some(now + Duration::from_millis(silence_ms.into()));
+        }
+        self.faults.drop_next += drop_next;
+        self.faults.corrupt_next += corrupt_next;
+        self.faults.duplicate_next += duplicate_next;
+        self.faults.delay_next = Duration::from_millis(delay_next_ms.into());
+        self.faults.garbage_next += garbage;
+    }
+
+    fn load(&mut self, drug: String, concentration: String, volume: &str) {
+        let n = self.step_number;
+        match (parse_concentration(&concentration), parse_volume(volume)) {
+            (Ok(conc), Ok(vol)) => {
+                self.running = None;
+                self.container = Some(Container {
+                    drug,
+                    conc,
+                    conc_text: concentration,
+                    loaded_ul: volume_ul(vol),
+                    remaining_ul: volume_ul(vol),
+                });
+                self.status();
+            }
+            (Err(e), _) | (_, Err(e)) => self.fail(format!("step {n} (load): {e}")),
         }
     }
 
@@ -639,7 +742,11 @@ impl Sim {
         if !self.online {
             return;
         }
-        let state = if self.alarms.iter().any(|a| a.alarm.priority == AlarmPriority::High) {
+        let state = if self
+            .alarms
+            .iter()
+            .any(|a| a.alarm.priority == AlarmPriority::High)
+        {
             PumpState::Alarm
         } else if self.pending.is_some() {
             PumpState::AwaitingAuthorisation
@@ -660,7 +767,8 @@ impl Sim {
                 .as_ref()
                 .map(|r| format!("{} mL/h", plain(r.flow_ml_per_h, 3))),
             dose_rate: self.running.as_ref().and_then(|r| r.dose_rate.clone()),
-            volume_infused: c.map(|c| ml_text(c.loaded_ul.sub(c.remaining_ul).unwrap_or(Exact::ZERO))),
+            volume_infused: c
+                .map(|c| ml_text(c.loaded_ul.sub(c.remaining_ul).unwrap_or(Exact::ZERO))),
             volume_remaining: c.map(|c| ml_text(c.remaining_ul)),
             battery_percent: self.spec.battery_percent,
             on_mains: true,
@@ -711,7 +819,10 @@ impl Sim {
                     return false;
                 }
                 let p = self.pending.take().expect("checked above");
-                self.fail(format!("request {}: no answer from the gateway; not delivering", p.request));
+                self.fail(format!(
+                    "request {}: no answer from the gateway; not delivering",
+                    p.request
+                ));
                 true
             }
         }
@@ -764,7 +875,9 @@ impl Sim {
         let d = parse_duration(text).map_err(|e| e.to_string())?;
         let ms = d.millis().scaled_round(0).map_err(|e| e.to_string())?;
         let ms = u64::try_from(ms).map_err(|_| format!("{text}: out of range"))?;
-        Ok(Duration::from_millis(ms / u64::from(self.opts.speed.max(1))))
+        Ok(Duration::from_millis(
+            ms / u64::from(self.opts.speed.max(1)),
+        ))
     }
 
     fn execute(&mut self, step: Step, now: Instant) -> Option<Leave> {
@@ -776,20 +889,7 @@ impl Sim {
                 drug,
                 concentration,
                 volume,
-            } => match (parse_concentration(&concentration), parse_volume(&volume)) {
-                (Ok(conc), Ok(vol)) => {
-                    self.running = None;
-                    self.container = Some(Container {
-                        drug,
-                        conc,
-                        conc_text: concentration,
-                        loaded_ul: volume_ul(vol),
-                        remaining_ul: volume_ul(vol),
-                    });
-                    self.status();
-                }
-                (Err(e), _) | (_, Err(e)) => self.fail(format!("step {n} (load): {e}")),
-            },
+            } => self.load(drug, concentration, &volume),
             Step::Infuse {
                 rate,
                 vtbi,
@@ -797,7 +897,14 @@ impl Sim {
                 expect,
                 expect_code,
             } => {
-                if let Err(e) = self.request_infusion(&rate, vtbi.as_deref(), pump_flow_rate.as_deref(), expect, expect_code, now) {
+                if let Err(e) = self.request_infusion(
+                    &rate,
+                    vtbi.as_deref(),
+                    pump_flow_rate.as_deref(),
+                    expect,
+                    expect_code,
+                    now,
+                ) {
                     self.fail(format!("step {n} (infuse): {e}"));
                 }
             }
@@ -808,7 +915,14 @@ impl Sim {
                 expect,
                 expect_code,
             } => {
-                if let Err(e) = self.request_bolus(&dose, duration.as_deref(), pump_volume.as_deref(), expect, expect_code, now) {
+                if let Err(e) = self.request_bolus(
+                    &dose,
+                    duration.as_deref(),
+                    pump_volume.as_deref(),
+                    expect,
+                    expect_code,
+                    now,
+                ) {
                     self.fail(format!("step {n} (bolus): {e}"));
                 }
             }
@@ -817,21 +931,8 @@ impl Sim {
                 Err(e) => self.fail(format!("step {n} (wait): {e}")),
             },
             Step::WaitDelivery => self.wait = Wait::Delivery,
-            Step::Pause | Step::Resume => {
-                let pause = step == Step::Pause;
-                if let Some(r) = &mut self.running
-                    && r.paused != pause
-                {
-                    r.paused = pause;
-                    let kind = if pause {
-                        DeliveryEventKind::Paused
-                    } else {
-                        DeliveryEventKind::Resumed
-                    };
-                    self.delivery_event(kind);
-                    self.status();
-                }
-            }
+            Step::Pause => self.pause(true),
+            Step::Resume => self.pause(false),
             Step::Stop => {
                 if self.running.is_some() {
                     self.delivery_event(DeliveryEventKind::Stopped);
@@ -844,29 +945,7 @@ impl Sim {
                 priority,
                 text,
                 clear_after,
-            } => {
-                let clear_at = match clear_after.as_deref().map(|t| self.sim_duration(t)) {
-                    Some(Ok(d)) => Some(now + d),
-                    Some(Err(e)) => {
-                        self.fail(format!("step {n} (alarm): {e}"));
-                        None
-                    }
-                    None => None,
-                };
-                let alarm = Alarm {
-                    record: self.next_record(),
-                    id: self.next_alarm,
-                    priority,
-                    condition,
-                    text,
-                    active: true,
-                    at_ms: now_ms(),
-                };
-                self.next_alarm += 1;
-                self.event(Message::Alarm(alarm.clone()));
-                self.alarms.push(ActiveAlarm { alarm, clear_at });
-                self.status();
-            }
+            } => self.raise_alarm(condition, priority, text, clear_after.as_deref(), now),
             Step::ClearAlarms => {
                 for a in std::mem::take(&mut self.alarms) {
                     self.clear_alarm(a.alarm);
@@ -879,17 +958,12 @@ impl Sim {
                 delay_next_ms,
                 garbage,
                 silence_ms,
-            } => {
-                if silence_ms > 0 {
-                    self.faults.silent_until =
-                        Some(now + Duration::from_millis(silence_ms.into()));
-                }
-                self.faults.drop_next += drop_next;
-                self.faults.corrupt_next += corrupt_next;
-                self.faults.duplicate_next += duplicate_next;
-                self.faults.delay_next = Duration::from_millis(delay_next_ms.into());
-                self.faults.garbage_next += garbage;
-            }
+            } => self.schedule_faults(
+                [drop_next, corrupt_next, duplicate_next, garbage],
+                delay_next_ms,
+                silence_ms,
+                now,
+            ),
             Step::HangUp { duration } => match parse_duration(&duration)
                 .map_err(|e| e.to_string())
                 .and_then(|d| d.millis().scaled_round(0).map_err(|e| e.to_string()))
@@ -982,8 +1056,12 @@ impl Sim {
         if let Some(v) = vtbi {
             delivery.push((t("vtbi"), t(v)));
         }
-        delivery.push((t("pump_flow_rate"), t(&format!("{} mL/h", plain(claimed, 3)))));
-        let dose_rate = matches!(parsed.unit, crate::units::RateUnit::Dose { .. }).then(|| rate.to_owned());
+        delivery.push((
+            t("pump_flow_rate"),
+            t(&format!("{} mL/h", plain(claimed, 3))),
+        ));
+        let dose_rate =
+            matches!(parsed.unit, crate::units::RateUnit::Dose { .. }).then(|| rate.to_owned());
         let plan = Running {
             request: 0,
             token: [0; 16],

@@ -233,6 +233,10 @@ impl Step {
     /// settings separated by commas, e.g.
     /// `bolus dose = "25 micrograms", duration = "60 s"`.
     pub fn parse_command(line: &str) -> Result<Step, ScenarioError> {
+        #[derive(Deserialize)]
+        struct One {
+            step: Step,
+        }
         let line = line.trim();
         let (action, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
@@ -241,10 +245,6 @@ impl Step {
         } else {
             format!("step = {{ action = {action:?}, {rest} }}")
         };
-        #[derive(Deserialize)]
-        struct One {
-            step: Step,
-        }
         toml::from_str::<One>(&table)
             .map(|o| o.step)
             .map_err(|e| ScenarioError {
@@ -277,7 +277,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_the_line() {
-        let e = Scenario::parse("[pump]\nserial = \"A\"\ncolour = \"red\"\n", "s.toml").unwrap_err();
+        let e =
+            Scenario::parse("[pump]\nserial = \"A\"\ncolour = \"red\"\n", "s.toml").unwrap_err();
         assert!(e.to_string().contains("line 3"), "{e}");
     }
 }

@@ -111,7 +111,12 @@ fn main() -> ExitCode {
             let c = report.counters;
             eprintln!(
                 "pump-sim: link: frames_in={} frames_out={} crc_errors={} framing_errors={} duplicates={} retransmissions={}",
-                c.frames_in, c.frames_out, c.crc_errors, c.framing_errors, c.duplicates, c.retransmissions
+                c.frames_in,
+                c.frames_out,
+                c.crc_errors,
+                c.framing_errors,
+                c.duplicates,
+                c.retransmissions
             );
             for f in &report.failures {
                 eprintln!("pump-sim: FAILED: {f}");

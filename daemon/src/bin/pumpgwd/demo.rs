@@ -28,11 +28,15 @@ const SCENARIOS: &[(&str, &str)] = &[
     ),
     (
         "fentanyl-wrong-concentration-bolus",
-        include_str!("../../../../config/examples/scenarios/fentanyl-wrong-concentration-bolus.toml"),
+        include_str!(
+            "../../../../config/examples/scenarios/fentanyl-wrong-concentration-bolus.toml"
+        ),
     ),
     (
         "noradrenaline-alarm-and-rate-change",
-        include_str!("../../../../config/examples/scenarios/noradrenaline-alarm-and-rate-change.toml"),
+        include_str!(
+            "../../../../config/examples/scenarios/noradrenaline-alarm-and-rate-change.toml"
+        ),
     ),
     (
         "fentanyl-bolus-needs-doctor",
@@ -70,25 +74,7 @@ fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> 
         .with_writer(std::sync::Mutex::new(log))
         .try_init();
 
-    let library = dir.path().join("drug-library.json");
-    std::fs::write(&library, LIBRARY).context("cannot write the example library")?;
-    let ports: Vec<PortConfig> = (1..=pumps)
-        .map(|i| PortConfig {
-            name: Some(format!("pump-{i}")),
-            path: dir.path().join(format!("pump-{i}")),
-            baud: 115_200,
-            driver: DriverKind::PumpgwLink,
-        })
-        .collect();
-    let config = Config {
-        gateway_id: "demo-bed-1".to_owned(),
-        care_area: "adult-icu".to_owned(),
-        library,
-        data_dir: dir.path().to_path_buf(),
-        link: LinkSettings::default(),
-        authorisation: AuthorisationSettings::default(),
-        ports,
-    };
+    let config = demo_config(dir.path(), pumps)?;
     let live = !plain && std::io::stdout().is_terminal();
 
     let rt = runtime()?;
@@ -161,10 +147,33 @@ fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> 
     Ok(())
 }
 
+/// The example library and one port per simulated pump, in `dir`.
+fn demo_config(dir: &std::path::Path, pumps: u8) -> Result<Config> {
+    let library = dir.join("drug-library.json");
+    std::fs::write(&library, LIBRARY).context("cannot write the example library")?;
+    let ports: Vec<PortConfig> = (1..=pumps)
+        .map(|i| PortConfig {
+            name: Some(format!("pump-{i}")),
+            path: dir.join(format!("pump-{i}")),
+            baud: 115_200,
+            driver: DriverKind::PumpgwLink,
+        })
+        .collect();
+    let config = Config {
+        gateway_id: "demo-bed-1".to_owned(),
+        care_area: "adult-icu".to_owned(),
+        library,
+        data_dir: dir.to_path_buf(),
+        link: LinkSettings::default(),
+        authorisation: AuthorisationSettings::default(),
+        ports,
+    };
+    Ok(config)
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
-

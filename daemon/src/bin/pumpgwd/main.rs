@@ -37,7 +37,7 @@ enum Command {
     /// Run the gateway: one session per serial port in the config.
     ///
     /// Stops cleanly on SIGTERM or SIGINT (exit 0). Logs go to stderr; set
-    /// RUST_LOG (e.g. `RUST_LOG=pumpgw=debug`) for more.
+    /// `RUST_LOG` (e.g. `RUST_LOG=pumpgw=debug`) for more.
     Run {
         /// The gateway config (TOML; see docs/configuration.md).
         #[arg(long, value_name = "FILE")]
@@ -145,4 +145,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
