@@ -299,6 +299,15 @@ path = "/dev/ttyUSB0"
 "#;
 
     #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../../../config/gateway.example.toml");
+        let c = Config::parse(text, "gateway.example.toml").unwrap();
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(c.ports[1].display_name(), "pump-b");
+        assert_eq!(c.link.timing(), Timing::default());
+    }
+
+    #[test]
     fn minimal_config_takes_defaults() {
         let c = Config::parse(GOOD, "gw.toml").unwrap();
         assert_eq!(c.ports[0].baud, 115_200);

@@ -195,6 +195,9 @@ impl Decoder for LinkCodec {
         let packet = self.decode(buf)?;
         if packet.is_none() && !buf.is_empty() {
             LinkStats::bump(&self.stats.framing_errors);
+            self.stats
+                .bytes_in
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
             buf.clear();
             self.scanned = 0;
         }
