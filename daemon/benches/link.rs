@@ -22,7 +22,10 @@ use pumpgw::link::{Endpoint, Frame, Header, LinkCodec, Message, Received, Timing
 use tokio_serial::{SerialPort, SerialStream};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-const LIBRARY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/drug-library.example.json");
+const LIBRARY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../config/drug-library.example.json"
+);
 
 fn status() -> Message {
     Message::Status(Status {
@@ -155,12 +158,20 @@ fn end_to_end(c: &mut Criterion) {
     let stop = tokio_util::sync::CancellationToken::new();
     let (view, _) = tokio::sync::watch::channel(Snapshot::default());
     let stopping = stop.clone();
-    let gw = rt.spawn(gateway::run(config, async move { stopping.cancelled().await }, view));
+    let gw = rt.spawn(gateway::run(
+        config,
+        async move { stopping.cancelled().await },
+        view,
+    ));
     let library = std::fs::read(LIBRARY).expect("library");
     let mut pump = rt.block_on(async {
         let mut pump = Controller {
             framed: Framed::new(master, LinkCodec::new(Arc::default())),
-            endpoint: Endpoint::new(Timing::default(), Arc::default(), tokio::time::Instant::now()),
+            endpoint: Endpoint::new(
+                Timing::default(),
+                Arc::default(),
+                tokio::time::Instant::now(),
+            ),
             _slave: slave,
         };
         let hello = Message::Hello(Hello {
@@ -173,7 +184,9 @@ fn end_to_end(c: &mut Criterion) {
             library_version: Some(12),
             library_hash: Some(sha256(&library)),
         });
-        pump.endpoint.send(hello, tokio::time::Instant::now()).expect("queue");
+        pump.endpoint
+            .send(hello, tokio::time::Instant::now())
+            .expect("queue");
         pump.flush().await;
         pump.until(|m| matches!(m, Message::Welcome(_))).await;
         pump.endpoint.activate(tokio::time::Instant::now());

@@ -3,12 +3,16 @@
 //! This crate holds the domain and the services of the daemon `pumpgwd`:
 //!
 //! - [`units`]: clinical quantities with exact arithmetic and their parser;
-//! - [`format`]: the one formatting module every surface uses;
+//! - [`format`](mod@format): the one formatting module every surface uses;
 //! - [`library`]: the signed drug-library format, its loader and its lint;
-//! - [`ders`]: the independent dose-error-reduction cross-check.
+//! - [`ders`]: the independent dose-error-reduction cross-check;
+//! - [`link`]: the pump link, pumpgw's serial protocol (`docs/protocol.md`);
+//! - [`pump`]: one session task per serial port and its protocol driver;
+//! - [`gateway`]: the daemon as a whole: config, core task, authorisation;
+//! - [`sim`]: a simulated pump controller (`pump-sim`, the demo, the tests).
 //!
 //! `docs/architecture.md` draws how they fit together with the parts still
-//! to come (pump link, store, MQTT sync, terminal).
+//! to come (store, MQTT sync, terminal).
 
 pub mod ders;
 pub mod format;

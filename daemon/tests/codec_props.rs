@@ -23,11 +23,17 @@ fn decode_in_pieces(bytes: &[u8], cuts: &[usize]) -> (Vec<Packet>, LinkCodec) {
     for cut in cuts {
         buf.extend_from_slice(&bytes[at..cut.max(at)]);
         at = cut.max(at);
-        while let Some(p) = codec.decode(&mut buf).expect("the codec never fails on input") {
+        while let Some(p) = codec
+            .decode(&mut buf)
+            .expect("the codec never fails on input")
+        {
             out.push(p);
         }
     }
-    while let Some(p) = codec.decode_eof(&mut buf).expect("the codec never fails at EOF") {
+    while let Some(p) = codec
+        .decode_eof(&mut buf)
+        .expect("the codec never fails at EOF")
+    {
         out.push(p);
     }
     (out, codec)

@@ -298,4 +298,12 @@ fn the_demo_shows_pumps_running_and_the_dangerous_bolus_denied() {
     assert!(text.contains("CONCENTRATION_NOT_IN_LIBRARY"), "{text}");
     assert!(text.contains("CONFIRMATION_UNAVAILABLE"), "{text}");
     assert!(text.contains("pumpgw demo stopped."), "{text}");
+    // The README's main command is this demo, and its sample shows the same table.
+    let readme = std::fs::read_to_string(pumpgw_tests::repo_root().join("README.md")).unwrap();
+    assert!(readme.contains("cargo run -q --bin pumpgwd -- demo\n"));
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("PUMP "))
+        .expect("the table has a header");
+    assert!(readme.contains(header), "README sample lacks {header:?}");
 }

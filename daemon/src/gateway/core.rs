@@ -214,10 +214,14 @@ impl Core {
             reason = %first,
             "programme checked"
         );
+        let shown = active
+            .and_then(|l| l.library.care_area(&self.gateway.care_area))
+            .and_then(|a| a.drug(&drug))
+            .map_or(drug, |d| d.display_name.clone());
         let summary = Some(VerdictSummary {
             at: now,
             request: ask.request,
-            drug,
+            drug: shown,
             decision: verdict,
             reason: first,
         });
@@ -277,6 +281,15 @@ impl Core {
                 view.link_counters = s.snapshot();
             }
             view.library_match = matches(view, library.as_deref());
+            view.drug_name = view
+                .status
+                .as_ref()
+                .and_then(|s| s.drug.as_deref())
+                .and_then(|id| {
+                    let l = library.as_deref()?;
+                    let area = l.library.care_area(&self.gateway.care_area)?;
+                    Some(area.drug(id)?.display_name.clone())
+                });
         }
         let snapshot = Snapshot {
             gateway_id: self.gateway.gateway_id.clone(),

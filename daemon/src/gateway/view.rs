@@ -38,7 +38,7 @@ pub struct VerdictSummary {
     pub at: OffsetDateTime,
     /// The pump's request id.
     pub request: u32,
-    /// Drug id.
+    /// The drug's display name (its id if the library does not know it).
     pub drug: String,
     /// "authorised" or "denied (outcome)".
     pub decision: String,
@@ -62,6 +62,8 @@ pub struct PumpView {
     pub identity: Option<Identity>,
     /// Last status.
     pub status: Option<StatusReport>,
+    /// The drug's display name (Tall Man) from the library, when known.
+    pub drug_name: Option<String>,
     /// Whether it runs the gateway's library (unknown until it says).
     pub library_match: Option<bool>,
     /// Last programme checked.
@@ -83,6 +85,7 @@ impl PumpView {
             offline_reason: None,
             identity: None,
             status: None,
+            drug_name: None,
             library_match: None,
             last_verdict: None,
             last_delivery: None,
@@ -147,7 +150,10 @@ impl Snapshot {
             let (state, drug, rate) = match &p.status {
                 Some(s) => (
                     state_words(s),
-                    s.drug.clone().unwrap_or_else(|| "-".to_owned()),
+                    p.drug_name
+                        .clone()
+                        .or_else(|| s.drug.clone())
+                        .unwrap_or_else(|| "-".to_owned()),
                     s.dose_rate
                         .clone()
                         .or_else(|| s.flow_rate.clone())
@@ -211,7 +217,11 @@ fn state_words(s: &StatusReport) -> String {
         PumpState::Paused => "paused",
         PumpState::Alarm => "ALARM",
     };
-    match &s.volume_remaining {
+    // Pumps write plain decimals; people read them by the display rules.
+    let shown = s.volume_remaining.as_deref().map(|v| {
+        crate::units::parse_volume(v).map_or_else(|_| v.to_owned(), crate::format::volume)
+    });
+    match shown {
         Some(v) if s.state != PumpState::Idle => format!("{state}, {v} left"),
         _ => state.to_owned(),
     }
