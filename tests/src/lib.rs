@@ -172,24 +172,54 @@ impl Bench {
         self.dir.path()
     }
 
-    fn spawn(&self, name: &str, bin: &str, args: &[&str]) -> Proc {
+    /// Starts a workspace binary with its output in the bench; `stdin`
+    /// is written to it (and closed) when given, otherwise it is empty.
+    pub fn spawn_with_input(
+        &self,
+        name: &str,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Proc {
         let log = self.path().join(format!("{name}.log"));
         let out = self.path().join(format!("{name}.out"));
-        let child = Command::new(binary(bin))
+        let mut child = Command::new(binary(bin))
             .args(args)
             .current_dir(repo_root())
             .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
+            .stdin(if stdin.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
             .stdout(std::fs::File::create(&out).expect("bench is writable"))
             .stderr(std::fs::File::create(&log).expect("bench is writable"))
             .spawn()
             .expect("the binary starts");
+        if let Some(text) = stdin {
+            use std::io::Write as _;
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            pipe.write_all(text.as_bytes())
+                .expect("the child reads stdin");
+        }
         Proc {
             child,
             name: name.to_owned(),
             log,
             out,
         }
+    }
+
+    /// Sends SIGINT (Ctrl-C) to a process and waits for its exit.
+    pub fn interrupt(proc: &mut Proc, secs: u64) -> std::process::ExitStatus {
+        let pid =
+            nix::unistd::Pid::from_raw(i32::try_from(proc.child.id()).expect("pids fit in i32"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        proc.wait_exit(secs)
+    }
+
+    fn spawn(&self, name: &str, bin: &str, args: &[&str]) -> Proc {
+        self.spawn_with_input(name, bin, args, None)
     }
 
     /// Writes a gateway config for ports named `ports` (their devices are

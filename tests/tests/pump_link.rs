@@ -307,3 +307,57 @@ fn the_demo_shows_pumps_running_and_the_dangerous_bolus_denied() {
         .expect("the table has a header");
     assert!(readme.contains(header), "README sample lacks {header:?}");
 }
+
+#[test]
+fn pump_sim_plays_commands_typed_on_stdin() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let link = bench.path().join("p1").display().to_string();
+    let commands = "\
+wait_library
+load drug = \"fentanyl\", concentration = \"2500 micrograms in 50 mL\", volume = \"50 mL\"
+infuse rate = \"50 micrograms/h\", vtbi = \"0.5 mL\", expect = \"authorised\"
+nonsense here
+wait_delivery
+";
+    let mut sim = bench.spawn_with_input(
+        "sim-interactive",
+        "pump-sim",
+        &["--interactive", "--link", &link, "--speed", "3600"],
+        Some(commands),
+    );
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    let log = sim.log_text();
+    assert!(log.contains("unknown action `nonsense`"), "{log}");
+    assert!(log.contains("1 authorised, 0 denied, 1 delivered"), "{log}");
+    assert!(
+        sim.out_text().starts_with("pump-sim: port "),
+        "{}",
+        sim.out_text()
+    );
+    gw.wait_for(&["event=Completed"], 1, 5);
+    assert!(gw.terminate(10).success());
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_cleanly() {
+    let bench = Bench::new();
+    let mut demo = bench.spawn_with_input(
+        "demo",
+        "pumpgwd",
+        &["demo", "--pumps", "2", "--plain"],
+        None,
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !demo.out_text().contains("authorised") && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        demo.out_text().contains("authorised"),
+        "{}",
+        demo.out_text()
+    );
+    let status = Bench::interrupt(&mut demo, 10);
+    assert!(status.success(), "{status:?}");
+    assert!(demo.out_text().contains("pumpgw demo stopped."));
+}

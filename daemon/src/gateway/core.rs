@@ -22,6 +22,9 @@ use crate::pump::event::{DeliveryEventKind, DeliveryReport, ProgrammeAsk};
 use crate::pump::{Decision, Envelope, GatewayInfo, PumpEvent, PumpId};
 use crate::units::parse_amount;
 
+/// How long delivered amounts are kept for cumulative limits.
+const HISTORY_KEPT: time::Duration = time::Duration::hours(48);
+
 #[derive(Debug)]
 struct Issued {
     pump: PumpId,
@@ -178,6 +181,8 @@ impl Core {
                 rng.fill(&mut t).ok().map(|()| t)
             },
         );
+        // Authorisations never used lapse; they must not pile up.
+        self.issued.retain(|_, i| i.started || now <= i.expires);
         let (verdict, first) = match &answer.decision {
             Decision::Authorise { token, expires } => {
                 self.issued.insert(
@@ -255,11 +260,12 @@ impl Core {
             | DeliveryEventKind::BolusDelivered => {
                 let amount = d.amount_infused.as_deref().map(parse_amount);
                 match amount {
-                    Some(Ok((amount, _))) => self
-                        .history
-                        .entry(issued.drug.clone())
-                        .or_default()
-                        .push(Delivered { at: d.at, amount }),
+                    Some(Ok((amount, _))) => {
+                        let given = self.history.entry(issued.drug.clone()).or_default();
+                        given.push(Delivered { at: d.at, amount });
+                        // Cumulative windows are at most a day; keep two.
+                        given.retain(|g| now - g.at <= HISTORY_KEPT);
+                    }
                     Some(Err(e)) => {
                         warn!(pump = %pump, error = %e, "delivered amount unreadable; cumulative limits will miss it");
                     }
@@ -269,6 +275,15 @@ impl Core {
             DeliveryEventKind::Paused | DeliveryEventKind::Resumed => {}
         }
         info!(pump = %pump, drug = %issued.drug, request = d.request, event = ?d.event, volume = %d.volume_infused, "delivery");
+        if matches!(
+            d.event,
+            DeliveryEventKind::Completed
+                | DeliveryEventKind::Stopped
+                | DeliveryEventKind::BolusDelivered
+        ) {
+            // The token's delivery is over; any later event under it is an error.
+            self.issued.remove(&d.token);
+        }
         if let Some(view) = self.pumps.get_mut(pump) {
             view.last_delivery = Some(d);
         }

@@ -231,7 +231,7 @@ pub struct Authorisation {
 /// One reason for a denial.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DenialReason {
-    /// Stable machine code (`docs/protocol.md` section 6.9).
+    /// Stable machine code (`docs/protocol.md` section 6.10).
     pub code: String,
     /// IHE PCD PIV error code, where one fits.
     #[serde(default)]

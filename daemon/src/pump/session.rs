@@ -142,7 +142,7 @@ pub async fn run_port(
             Err(e) => {
                 let e = e.to_string();
                 if e != last_error {
-                    warn!(pump = %port.name, path = %port.path.display(), error = %e, retry_ms = delay.as_millis(), "cannot open port; retrying");
+                    warn!(pump = %port.name, state = "connecting", path = %port.path.display(), error = %e, retry_ms = delay.as_millis(), "cannot open port; retrying");
                     last_error = e;
                 }
             }

@@ -518,6 +518,13 @@ impl Sim {
             ));
             return;
         }
+        if now_ms() > a.expires_ms {
+            self.fail(format!(
+                "request {}: authorisation already expired; not delivering",
+                p.request
+            ));
+            return;
+        }
         self.report.authorised += 1;
         info!(pump = %self.opts.name, request = p.request, "authorised; starting");
         if p.expect == Some(Expect::Denied) {

@@ -228,6 +228,24 @@ impl Scenario {
     }
 }
 
+/// Every `action`, for messages.
+pub const ACTIONS: &[&str] = &[
+    "wait_online",
+    "wait_library",
+    "load",
+    "infuse",
+    "bolus",
+    "wait",
+    "wait_delivery",
+    "pause",
+    "resume",
+    "stop",
+    "alarm",
+    "clear_alarms",
+    "fault",
+    "hang_up",
+];
+
 impl Step {
     /// Parses one interactive command: the action, then `key = value`
     /// settings separated by commas, e.g.
@@ -240,6 +258,22 @@ impl Step {
         let line = line.trim();
         let (action, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
+        let refuse = |message: String| ScenarioError {
+            origin: "command".to_owned(),
+            message,
+        };
+        if !ACTIONS.contains(&action) {
+            return Err(refuse(format!(
+                "unknown action `{action}`; one of: {}",
+                ACTIONS.join(", ")
+            )));
+        }
+        if !rest.is_empty() && toml::from_str::<toml::Table>(&format!("t = {{ {rest} }}")).is_err()
+        {
+            return Err(refuse(format!(
+                "`{rest}`: write settings as key = \"value\" pairs separated by commas"
+            )));
+        }
         let table = if rest.is_empty() {
             format!("step = {{ action = {action:?} }}")
         } else {
@@ -271,7 +305,13 @@ mod tests {
             }
         );
         assert_eq!(Step::parse_command("stop").unwrap(), Step::Stop);
-        assert!(Step::parse_command("fly").is_err());
+        let e = Step::parse_command("fly").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown action `fly`; one of: wait_online"),
+            "{e}"
+        );
+        let e = Step::parse_command("stop now").unwrap_err().to_string();
+        assert!(e.contains("key = \"value\" pairs"), "{e}");
         assert!(Step::parse_command(r#"bolus dos = "1 mg""#).is_err());
     }
 
