@@ -45,7 +45,7 @@ pub struct Core {
     /// Deliveries per drug at this bed, for cumulative limits.
     history: HashMap<String, Vec<Delivered>>,
     /// Last event record number seen per pump serial, to drop resent events.
-    last_record: HashMap<String, u32>,
+    last_record: HashMap<String, u64>,
     view: watch::Sender<Snapshot>,
     rng: SystemRandom,
 }
@@ -323,7 +323,7 @@ fn matches(view: &PumpView, library: Option<&ActiveLibrary>) -> Option<bool> {
 }
 
 /// True the first time a pump's event record number is seen.
-fn fresh(last: &mut HashMap<String, u32>, view: &PumpView, record: u32) -> bool {
+fn fresh(last: &mut HashMap<String, u64>, view: &PumpView, record: u64) -> bool {
     let serial = view
         .identity
         .as_ref()

@@ -49,6 +49,9 @@ pub struct LinkStats {
     pub duplicates: AtomicU64,
     /// Frames sent again for want of an acknowledgement (by the endpoint).
     pub retransmissions: AtomicU64,
+    /// Sequenced frames not acknowledged because the link was not up
+    /// (before the handshake or after it was declared down).
+    pub ignored: AtomicU64,
 }
 
 /// A point-in-time copy of [`LinkStats`].
@@ -74,6 +77,8 @@ pub struct LinkCounters {
     pub duplicates: u64,
     /// See [`LinkStats::retransmissions`].
     pub retransmissions: u64,
+    /// See [`LinkStats::ignored`].
+    pub ignored: u64,
 }
 
 impl LinkStats {
@@ -96,6 +101,7 @@ impl LinkStats {
             parse_errors: get(&self.parse_errors),
             duplicates: get(&self.duplicates),
             retransmissions: get(&self.retransmissions),
+            ignored: get(&self.ignored),
         }
     }
 }

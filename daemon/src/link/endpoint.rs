@@ -123,6 +123,12 @@ impl Endpoint {
         }
     }
 
+    /// The sequence number of the last frame accepted from the other side
+    /// (after [`Endpoint::receive`] returns a message: that message's).
+    pub fn last_accepted(&self) -> u16 {
+        self.last_accepted
+    }
+
     /// The timers in use.
     pub fn timing(&self) -> Timing {
         self.timing
@@ -206,23 +212,38 @@ impl Endpoint {
     pub fn receive(&mut self, packet: Packet, now: Instant) -> Received {
         self.last_heard = now;
         let Header { kind, seq, ack, .. } = packet.header;
-        if ack != 0
-            && self
+        let kind = MessageType::from_byte(kind);
+        // Only ACK frames acknowledge: the `ack` field of other frames is
+        // informational, so a stale value can never release a frame early.
+        if kind == Some(MessageType::Ack) && seq == 0 {
+            if self
                 .in_flight
                 .as_ref()
                 .is_some_and(|f| f.frame.header.seq == ack)
-        {
-            self.in_flight = None;
-            self.pump_queue(now);
-        }
-        if seq == 0 {
-            // ACK and nothing else is unsequenced.
+            {
+                self.in_flight = None;
+                self.pump_queue(now);
+            }
             return Received::Handled;
         }
-        // A gateway may restart its numbering with each session, so WELCOME
-        // is always taken; a repeated WELCOME is harmless.
-        let handshake = MessageType::from_byte(kind) == Some(MessageType::Welcome);
-        let duplicate = seq == self.last_accepted && !handshake;
+        if seq == 0 || kind == Some(MessageType::Ack) {
+            // Sequence 0 is for ACK only, and ACK must have sequence 0.
+            LinkStats::bump(&self.stats.parse_errors);
+            return Received::Handled;
+        }
+        let handshake = matches!(kind, Some(MessageType::Hello | MessageType::Welcome));
+        if !self.active && !handshake && kind != Some(MessageType::Error) {
+            // Before the handshake, or after the link was declared down,
+            // nothing but HELLO/WELCOME (and ERROR, which says why a
+            // handshake was refused) is acknowledged: the other side's
+            // resends then fail and it starts a new handshake, so nothing it
+            // sent is taken as delivered and then dropped.
+            LinkStats::bump(&self.stats.ignored);
+            return Received::Handled;
+        }
+        // A gateway restarts its numbering when it restarts or reopens the
+        // port, so WELCOME is always taken; a repeated WELCOME is harmless.
+        let duplicate = seq == self.last_accepted && kind != Some(MessageType::Welcome);
         self.last_accepted = seq;
         // The ACK's header carries the sequence number it acknowledges.
         self.push_now(&Message::Ack, 0, now);
@@ -281,9 +302,9 @@ impl Endpoint {
                     attempts: f.attempts,
                 });
             }
+            // The same bytes again, so a capture shows a resend as one.
             f.attempts += 1;
             f.sent_at = now;
-            f.frame.header.ack = self.last_accepted;
             self.outgoing.push(f.frame.clone());
             self.last_sent = now;
             LinkStats::bump(&self.stats.retransmissions);
@@ -353,8 +374,10 @@ mod tests {
 
     fn pair() -> (Endpoint, Endpoint, Instant) {
         let now = Instant::now();
-        let a = Endpoint::new(Timing::default(), Arc::default(), now);
-        let b = Endpoint::new(Timing::default(), Arc::default(), now);
+        let mut a = Endpoint::new(Timing::default(), Arc::default(), now);
+        let mut b = Endpoint::new(Timing::default(), Arc::default(), now);
+        a.activate(now);
+        b.activate(now);
         (a, b, now)
     }
 
@@ -425,6 +448,104 @@ mod tests {
             a.poll(now),
             Err(LinkDown::NoAcknowledgement { attempts: 5, .. })
         ));
+    }
+
+    #[test]
+    fn an_inactive_side_acknowledges_only_the_handshake() {
+        let now = Instant::now();
+        let mut gw = Endpoint::new(Timing::default(), Arc::default(), now);
+        let (mut pump, _, _) = pair();
+        pump.send(ts(1), now).unwrap();
+        assert!(deliver(&mut pump, &mut gw, now).is_empty());
+        assert!(gw.take_outgoing().is_empty(), "no ACK while inactive");
+        assert_eq!(gw.stats().snapshot().ignored, 1);
+        let mut hello_side = Endpoint::new(Timing::default(), Arc::default(), now);
+        let hello = Message::Hello(crate::link::message::Hello {
+            versions: vec![1],
+            manufacturer: "m".into(),
+            model: "m".into(),
+            serial: "s".into(),
+            firmware: "f".into(),
+            care_area: None,
+            library_version: None,
+            library_hash: None,
+        });
+        hello_side.send(hello.clone(), now).unwrap();
+        assert_eq!(deliver(&mut hello_side, &mut gw, now), vec![hello]);
+        assert_eq!(gw.take_outgoing().len(), 1, "HELLO is acknowledged");
+    }
+
+    #[test]
+    fn a_resent_hello_is_a_duplicate_and_a_new_one_starts_a_session() {
+        let now = Instant::now();
+        let mut gw = Endpoint::new(Timing::default(), Arc::default(), now);
+        let hello = || {
+            Message::Hello(crate::link::message::Hello {
+                versions: vec![1],
+                manufacturer: "m".into(),
+                model: "m".into(),
+                serial: "s".into(),
+                firmware: "f".into(),
+                care_area: None,
+                library_version: None,
+                library_hash: None,
+            })
+        };
+        let mut pump = Endpoint::new(Timing::default(), Arc::default(), now);
+        pump.send(hello(), now).unwrap();
+        let first = pump.take_outgoing();
+        let packet = |f: &Frame| Packet {
+            header: f.header,
+            message: Message::decode(f.header.kind, &f.payload),
+            payload: f.payload.clone(),
+        };
+        assert!(matches!(
+            gw.receive(packet(&first[0]), now),
+            Received::Message(..)
+        ));
+        gw.activate(now);
+        // The same frame again (its ACK was lost): no second session.
+        assert_eq!(gw.receive(packet(&first[0]), now), Received::Handled);
+        // A controller that power-cycled says HELLO #1 too: taken as the
+        // duplicate; after the WELCOME timeout its next HELLO is #2.
+        let mut rebooted = Endpoint::new(Timing::default(), Arc::default(), now);
+        rebooted.send(hello(), now).unwrap();
+        let again = rebooted.take_outgoing();
+        assert_eq!(gw.receive(packet(&again[0]), now), Received::Handled);
+        rebooted.restart(now);
+        rebooted.send(hello(), now).unwrap();
+        let next = rebooted.take_outgoing();
+        assert_eq!(next[0].header.seq, 2);
+        assert!(matches!(
+            gw.receive(packet(&next[0]), now),
+            Received::Message(..)
+        ));
+    }
+
+    #[test]
+    fn only_ack_frames_acknowledge_and_resends_are_identical() {
+        let (mut a, mut b, now) = pair();
+        a.send(ts(1), now).unwrap();
+        let first = a.take_outgoing();
+        // b sends a message whose header `ack` names a's frame: not an ACK.
+        b.last_accepted = first[0].header.seq;
+        b.send(ts(9), now).unwrap();
+        for f in b.take_outgoing() {
+            let p = Packet {
+                header: f.header,
+                message: Message::decode(f.header.kind, &f.payload),
+                payload: f.payload.clone(),
+            };
+            a.receive(p, now);
+        }
+        assert!(!a.is_idle(), "a piggy-backed ack does not release a frame");
+        a.poll(now + Timing::default().ack_timeout).unwrap();
+        let resent: Vec<Frame> = a
+            .take_outgoing()
+            .into_iter()
+            .filter(|f| f.header.seq != 0)
+            .collect();
+        assert_eq!(resent, first, "a resend is byte for byte the same frame");
     }
 
     #[test]

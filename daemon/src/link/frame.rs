@@ -32,8 +32,7 @@ pub struct Header {
     pub version: u8,
     /// Message type (`docs/protocol.md` section 6).
     pub kind: u8,
-    /// Sequence number: 1..=65535 for frames that need an acknowledgement,
-    /// 0 for frames that do not (ACK, ERROR about a frame without one).
+    /// Sequence number: 1..=65535 for every message but ACK; 0 for ACK.
     pub seq: u16,
     /// The last sequence number this side accepted from the other; 0 when
     /// none yet.

@@ -278,7 +278,7 @@ pub struct DeliveryEvent {
     /// The controller's event record number (shared with ALARM): one more
     /// for each event, kept across reconnects and restarts, so the gateway
     /// can drop an event it already has.
-    pub record: u32,
+    pub record: u64,
     /// What happened.
     pub event: DeliveryEventKind,
     /// The request it belongs to.
@@ -311,7 +311,7 @@ pub enum AlarmPriority {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alarm {
     /// The controller's event record number (see [`DeliveryEvent::record`]).
-    pub record: u32,
+    pub record: u64,
     /// Controller's id for this alarm, unique while it is active.
     pub id: u32,
     /// Priority.

@@ -112,7 +112,7 @@ pub use crate::link::message::DeliveryEventKind;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryReport {
     /// The pump's event record number.
-    pub record: u32,
+    pub record: u64,
     /// What happened.
     pub event: DeliveryEventKind,
     /// The request it belongs to.
@@ -132,7 +132,7 @@ pub struct DeliveryReport {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AlarmReport {
     /// The pump's event record number.
-    pub record: u32,
+    pub record: u64,
     /// The pump's id for the alarm.
     pub id: u32,
     /// IEC 60601-1-8 priority.

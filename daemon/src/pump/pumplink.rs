@@ -30,6 +30,9 @@ use crate::link::{Endpoint, LinkCodec, Message, Received, SUPPORTED_VERSIONS, sh
 
 /// Bytes of library file per `LIBRARY_CHUNK`.
 pub const LIBRARY_CHUNK_SIZE: u16 = 512;
+/// Library offers per session before giving up on a pump that keeps
+/// installing something else (it stays denied and says so in status).
+pub const MAX_OFFERS: u8 = 3;
 
 struct Pending {
     request: u32,
@@ -42,6 +45,8 @@ struct Driver<'a> {
     endpoint: Endpoint,
     online: Option<Identity>,
     pending: Option<Pending>,
+    /// Library offers made in this session.
+    offers: u8,
 }
 
 /// Serves one open port until it fails, hangs up, or `shutdown` fires.
@@ -62,6 +67,7 @@ where
         endpoint: Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now()),
         online: None,
         pending: None,
+        offers: 0,
     };
     loop {
         let deadline = d.endpoint.next_deadline();
@@ -153,14 +159,7 @@ impl Driver<'_> {
             return self.handshake(hello, library).await;
         }
         if self.online.is_none() {
-            if !matches!(m, Message::Ack | Message::Heartbeat | Message::Error(_)) {
-                self.endpoint.report(
-                    "unexpected",
-                    0,
-                    format!("{:?} before HELLO; send HELLO first", m.kind()),
-                    now,
-                );
-            }
+            // The endpoint passes nothing but HELLO before the handshake.
             return Ok(());
         }
         match m {
@@ -217,10 +216,13 @@ impl Driver<'_> {
                     hash: l.hash,
                 })
                 .await?;
+                // A pump that installed something else gets the offer again,
+                // a few times: a pump that never manages stays denied.
+                self.offer_library(library);
             }
             other => self.endpoint.report(
                 "unexpected",
-                0,
+                self.endpoint.last_accepted(),
                 format!("{:?} is sent by gateways, not controllers", other.kind()),
                 now,
             ),
@@ -278,12 +280,12 @@ impl Driver<'_> {
         match library {
             Some(lib) if lib.hash == r.hash => {
                 let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
-                if start > lib.bytes.len() {
+                if start >= lib.bytes.len() {
                     self.endpoint.report(
                         "unexpected",
-                        0,
+                        self.endpoint.last_accepted(),
                         format!(
-                            "offset {} is past the end ({} bytes)",
+                            "offset {} is not below the size ({} bytes)",
                             r.offset,
                             lib.bytes.len()
                         ),
@@ -300,7 +302,7 @@ impl Driver<'_> {
             }
             _ => self.endpoint.report(
                 "unexpected",
-                0,
+                self.endpoint.last_accepted(),
                 "no library with that hash is on offer".to_owned(),
                 now,
             ),
@@ -323,7 +325,7 @@ impl Driver<'_> {
             warn!(pump = %self.ctx.pump, offered = ?hello.versions, "no common protocol version");
             self.endpoint.report(
                 "unsupported_version",
-                0,
+                self.endpoint.last_accepted(),
                 format!(
                     "this gateway speaks protocol versions {SUPPORTED_VERSIONS:?}, the controller offered {:?}",
                     hello.versions
@@ -336,6 +338,7 @@ impl Driver<'_> {
         // authorisation must never reach a controller that restarted).
         self.endpoint.restart(now);
         self.pending = None;
+        self.offers = 0;
         let timing = self.endpoint.timing();
         self.send(Message::Welcome(Welcome {
             version,
@@ -380,6 +383,11 @@ impl Driver<'_> {
         if id.library_hash == Some(lib.hash) {
             return;
         }
+        if self.offers >= MAX_OFFERS {
+            warn!(pump = %self.ctx.pump, offers = self.offers, "pump still not on the gateway's library; no more offers this session");
+            return;
+        }
+        self.offers += 1;
         debug!(pump = %self.ctx.pump, version = lib.version(), "offering library");
         let size = u32::try_from(lib.bytes.len()).unwrap_or(u32::MAX);
         self.send(Message::LibraryOffer(LibraryOffer {

@@ -168,6 +168,7 @@ fn log_counters(ctx: &SessionContext) {
         parse_errors = c.parse_errors,
         duplicates = c.duplicates,
         retransmissions = c.retransmissions,
+        ignored = c.ignored,
         "link counters"
     );
 }

@@ -131,6 +131,10 @@ pub enum SimError {
     },
 }
 
+/// How long a controller waits for WELCOME after its HELLO was
+/// acknowledged (`docs/protocol.md` section 5.4).
+pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(2);
+
 enum Leave {
     HangUp(Duration),
     Done,
@@ -193,7 +197,7 @@ struct Sim {
     running: Option<Running>,
     pending: Option<Pending>,
     next_request: u32,
-    record: u32,
+    record: u64,
     outbox: VecDeque<Message>,
     alarms: Vec<ActiveAlarm>,
     next_alarm: u32,
@@ -236,7 +240,10 @@ pub async fn run(
         running: None,
         pending: None,
         next_request: 1,
-        record: 0,
+        // A real controller keeps this counter in non-volatile memory; the
+        // clock stands in for that, so a restarted simulator's events are
+        // never taken for ones the gateway already has.
+        record: now_ms(),
         outbox: VecDeque::new(),
         alarms: Vec::new(),
         next_alarm: 1,
@@ -416,6 +423,10 @@ impl Sim {
             }
         }
         self.endpoint.set_timing(self.opts.timing);
+        // No WELCOME in time (the HELLO may have been taken as a duplicate
+        // by a gateway that still remembers our last number): say HELLO
+        // again, with the next number.
+        self.hello_due = Some(now + WELCOME_TIMEOUT);
         let hello = Message::Hello(Hello {
             versions: self.spec.versions.clone(),
             manufacturer: self.spec.manufacturer.clone(),
@@ -440,7 +451,7 @@ impl Sim {
         self.outbox.push_back(m);
     }
 
-    fn next_record(&mut self) -> u32 {
+    fn next_record(&mut self) -> u64 {
         self.record += 1;
         self.record
     }
@@ -478,6 +489,7 @@ impl Sim {
                     self.report.handshakes += 1;
                 }
                 self.online = true;
+                self.hello_due = None;
                 let mut timing = self.endpoint.timing();
                 timing.heartbeat = Duration::from_millis(w.heartbeat_ms.into());
                 timing.supervision = Duration::from_millis(w.supervision_ms.into());
@@ -496,9 +508,10 @@ impl Sim {
             Message::TimeSync(_) | Message::Ack | Message::Heartbeat => {}
             other => {
                 let kind = other.kind();
+                let seq = self.endpoint.last_accepted();
                 self.endpoint.report(
                     "unexpected",
-                    0,
+                    seq,
                     format!("{kind:?} is sent by controllers, not gateways"),
                     Instant::now(),
                 );
@@ -518,7 +531,7 @@ impl Sim {
             ));
             return;
         }
-        if now_ms() > a.expires_ms {
+        if now_ms() >= a.expires_ms {
             self.fail(format!(
                 "request {}: authorisation already expired; not delivering",
                 p.request
@@ -595,7 +608,16 @@ impl Sim {
 
     fn library_chunk(&mut self, c: &message::LibraryChunk) {
         let Some(t) = &mut self.transfer else { return };
-        if t.hash != c.hash || c.offset as usize != t.data.len() {
+        if t.hash != c.hash {
+            return;
+        }
+        if c.offset as usize != t.data.len() {
+            // Not the piece asked for: ask again for the one we need.
+            let again = LibraryRequest {
+                hash: t.hash,
+                offset: u32::try_from(t.data.len()).unwrap_or(u32::MAX),
+            };
+            self.send(Message::LibraryRequest(again));
             return;
         }
         t.data.extend_from_slice(&c.data);
@@ -617,7 +639,16 @@ impl Sim {
                 hash: got,
             }));
         } else {
-            warn!(pump = %self.opts.name, "library transfer does not match its hash; discarded");
+            warn!(pump = %self.opts.name, "library transfer does not match its hash; starting again from 0");
+            let again = LibraryRequest {
+                hash: t.hash,
+                offset: 0,
+            };
+            self.transfer = Some(Transfer {
+                data: Vec::with_capacity(t.size),
+                ..t
+            });
+            self.send(Message::LibraryRequest(again));
         }
     }
 
