@@ -107,7 +107,7 @@ where
                     d.endpoint.deactivate();
                     d.pending = None;
                     if d.online.take().is_some() {
-                        info!(pump = %ctx.pump, state = "offline", reason = %down, "pump link down");
+                        warn!(pump = %ctx.pump, state = "offline", reason = %down, "pump link down");
                         if d.emit(PumpEvent::Offline { reason: down.to_string() }).await.is_err() {
                             return Ended::Shutdown;
                         }
