@@ -21,4 +21,5 @@ pub mod library;
 pub mod link;
 pub mod pump;
 pub mod sim;
+pub mod store;
 pub mod units;

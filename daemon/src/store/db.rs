@@ -1,0 +1,210 @@
+//! Opening the gateway's database: integrity first, then WAL and full
+//! synchronous commits, then migrations.
+//!
+//! A database that fails its integrity check, or that a newer pumpgw wrote,
+//! is refused and left exactly as it was: nothing is written to it before
+//! the checks pass, and nothing is ever "repaired".
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Migrations, in order; `user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the event log.
+    "CREATE TABLE events (
+        seq    INTEGER PRIMARY KEY,
+        at     TEXT    NOT NULL,
+        type   TEXT    NOT NULL,
+        pump   TEXT,
+        record BLOB    NOT NULL,
+        hash   BLOB    NOT NULL
+    ) STRICT;
+    CREATE INDEX events_at ON events(at);",
+];
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file fails its integrity check (or is not a database).
+    #[error(
+        "{path} is damaged ({detail}); it has not been changed. Keep it for investigation, restore a backup or move it aside, then start again"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// A newer pumpgw wrote it.
+    #[error(
+        "{path} has schema version {found}, newer than this pumpgw knows ({known}); it has not been changed"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+    /// Any other SQLite error (disk full, I/O error, locked...).
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+}
+
+/// An open, checked, migrated store.
+#[derive(Debug)]
+pub struct Store {
+    /// The connection.
+    pub conn: Connection,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl Store {
+    /// The database file inside a data directory.
+    pub fn file_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("pumpgw.sqlite")
+    }
+
+    /// Opens (creating if absent) for reading and writing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+    }
+
+    /// Opens an existing store read-only (for `events` commands that must
+    /// not change anything).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        // Read-only checks first: a damaged file must stay as it is.
+        let check: Result<Vec<String>, rusqlite::Error> = conn
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
+        match check {
+            Ok(rows) if rows == ["ok"] => {}
+            Ok(rows) => return Err(corrupt(rows.join("; "))),
+            Err(e) => return Err(corrupt(e.to_string())),
+        }
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| corrupt(e.to_string()))?;
+        let known = i64::try_from(MIGRATIONS.len()).expect("a handful of migrations");
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known,
+            });
+        }
+        if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            return Ok(Store {
+                conn,
+                path: path.to_path_buf(),
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        // Every commit reaches the disk before it is acknowledged to anyone.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate(version)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        for (i, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(from).unwrap_or(0))
+        {
+            let tx = self.conn.transaction().map_err(sql)?;
+            tx.execute_batch(step).map_err(sql)?;
+            let version = i64::try_from(i + 1).expect("a handful of migrations");
+            tx.pragma_update(None, "user_version", version)
+                .map_err(sql)?;
+            tx.commit().map_err(sql)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_store_is_migrated_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Store::file_in(dir.path());
+        drop(Store::open(&path).unwrap());
+        let s = Store::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        let mode: String = s
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_damaged_file_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Store::file_in(dir.path());
+        let junk: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &junk).unwrap();
+        let e = Store::open(&path).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("has not been changed"));
+        assert_eq!(std::fs::read(&path).unwrap(), junk);
+        assert!(!dir.path().join("pumpgw.sqlite-wal").exists());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Store::file_in(dir.path());
+        let s = Store::open(&path).unwrap();
+        s.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(s);
+        let e = Store::open(&path).unwrap_err();
+        assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+    }
+}

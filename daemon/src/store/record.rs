@@ -1,0 +1,298 @@
+//! The event log's open format: one JSON object per event, hash-chained.
+//!
+//! A record's bytes are UTF-8 JSON with no insignificant whitespace and the
+//! keys in the order of [`Record`]; they are stored, exported and hashed
+//! exactly as written, so nobody ever has to re-canonicalise JSON to check
+//! the chain. Each record carries the SHA-256 of the previous record's
+//! bytes (`prev_hash`), so editing, deleting or reordering any record
+//! breaks the chain at that point. The schema is
+//! `config/schema/event-v1.schema.json`, the reference `docs/event-log.md`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The `format` of every record.
+pub const FORMAT: &str = "pumpgw-event";
+/// The format version this code writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// `prev_hash` of the first record: 64 zeros.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// One reason, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedReason {
+    /// Stable code.
+    pub code: String,
+    /// IHE PCD PIV code, where one fits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ihe: Option<u16>,
+    /// The sentence shown.
+    pub message: String,
+}
+
+/// What happened. The `type` key names it; each type's keys follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The daemon started.
+    GatewayStarted {
+        /// Daemon version.
+        software: String,
+    },
+    /// The daemon stopped in an orderly way.
+    GatewayStopped {
+        /// Why.
+        reason: String,
+    },
+    /// A pump's link came up.
+    LinkUp {
+        /// Manufacturer.
+        manufacturer: String,
+        /// Model.
+        model: String,
+        /// Serial number.
+        serial: String,
+        /// Firmware.
+        firmware: String,
+        /// Protocol in use.
+        protocol: String,
+        /// Library version the pump reported.
+        pump_library_version: Option<u64>,
+        /// Hash of the pump's library, hex.
+        pump_library_hash: Option<String>,
+    },
+    /// A pump's link went down.
+    LinkDown {
+        /// Why.
+        reason: String,
+    },
+    /// A pump asked to deliver a programme.
+    ProgrammeRequested {
+        /// The pump's request id.
+        request: u32,
+        /// SHA-256 of the request as received, hex.
+        programme_hash: String,
+        /// The programme as received.
+        programme: serde_json::Value,
+    },
+    /// The cross-check's verdict with every reason.
+    Verdict {
+        /// The pump's request id.
+        request: u32,
+        /// `pass`, `soft_limit`, `hard_limit`, `block`, or `not_checked`.
+        outcome: String,
+        /// Every reason.
+        reasons: Vec<LoggedReason>,
+        /// What the gateway computed, name and value.
+        computed: Vec<(String, String)>,
+    },
+    /// The gateway authorised a programme.
+    Authorised {
+        /// The pump's request id.
+        request: u32,
+        /// SHA-256 of the request, hex.
+        programme_hash: String,
+        /// The single-use token, hex.
+        token: String,
+        /// Start before this time.
+        #[serde(with = "time::serde::rfc3339")]
+        expires: OffsetDateTime,
+    },
+    /// The gateway denied a programme.
+    Denied {
+        /// The pump's request id.
+        request: u32,
+        /// SHA-256 of the request, hex.
+        programme_hash: String,
+        /// `soft_limit`, `hard_limit`, `block` or `unavailable`.
+        outcome: String,
+        /// Every reason.
+        reasons: Vec<LoggedReason>,
+    },
+    /// A delivery event reported by a pump.
+    Delivery {
+        /// `started`, `paused`, `resumed`, `stopped`, `completed`,
+        /// `bolus_delivered`.
+        event: String,
+        /// The pump's request id.
+        request: u32,
+        /// The token, hex.
+        token: String,
+        /// The pump's event record number.
+        pump_record: u64,
+        /// When, by the pump's clock.
+        #[serde(with = "time::serde::rfc3339")]
+        pump_at: OffsetDateTime,
+        /// Volume given under the programme.
+        volume_infused: String,
+        /// Amount given under the programme.
+        amount_infused: Option<String>,
+    },
+    /// An alarm raised or cleared by a pump.
+    Alarm {
+        /// The pump's alarm id.
+        alarm: u32,
+        /// `low`, `medium`, `high` (IEC 60601-1-8).
+        priority: String,
+        /// Machine code.
+        condition: String,
+        /// Words.
+        text: String,
+        /// Raised or cleared.
+        active: bool,
+        /// The pump's event record number.
+        pump_record: u64,
+        /// When, by the pump's clock.
+        #[serde(with = "time::serde::rfc3339")]
+        pump_at: OffsetDateTime,
+    },
+    /// A pump reported the library it installed.
+    LibraryInstalledOnPump {
+        /// Version reported.
+        version: u64,
+        /// Hash reported, hex.
+        hash: String,
+        /// Whether it is the gateway's active library.
+        matches: bool,
+    },
+}
+
+impl Event {
+    /// The `type` value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::GatewayStarted { .. } => "gateway_started",
+            Event::GatewayStopped { .. } => "gateway_stopped",
+            Event::LinkUp { .. } => "link_up",
+            Event::LinkDown { .. } => "link_down",
+            Event::ProgrammeRequested { .. } => "programme_requested",
+            Event::Verdict { .. } => "verdict",
+            Event::Authorised { .. } => "authorised",
+            Event::Denied { .. } => "denied",
+            Event::Delivery { .. } => "delivery",
+            Event::Alarm { .. } => "alarm",
+            Event::LibraryInstalledOnPump { .. } => "library_installed_on_pump",
+        }
+    }
+}
+
+/// Where and under what an event happened: every record carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    /// Gateway id.
+    pub gateway: String,
+    /// Pump (port name), if the event is about one.
+    pub pump: Option<String>,
+    /// The gateway's care area.
+    pub care_area: String,
+    /// The active library version, if any.
+    pub library_version: Option<u64>,
+}
+
+/// A whole record, in the order its keys are written. (Unknown keys are
+/// the JSON Schema's to refuse: serde cannot with flattened parts.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The format version the record was written in.
+    pub format_version: u32,
+    /// Sequence number: 1, 2, 3... per gateway, never reused.
+    pub seq: u64,
+    /// When the gateway logged it (UTC, RFC 3339 with milliseconds).
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Where and under what.
+    #[serde(flatten)]
+    pub context: Context,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+    /// SHA-256 of the previous record's bytes, hex.
+    pub prev_hash: String,
+}
+
+impl Record {
+    /// The record's bytes: what is stored, exported and hashed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("records serialise: every key is a string")
+    }
+}
+
+/// SHA-256 of a record's bytes.
+pub fn hash(bytes: &[u8]) -> [u8; 32] {
+    crate::link::sha256(bytes)
+}
+
+/// A time rounded to milliseconds, as records carry it.
+pub fn millis(t: OffsetDateTime) -> OffsetDateTime {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap_or(t)
+}
+
+/// A CBOR value (a programme as received) as JSON: text keys kept, byte
+/// strings as hex, everything else as the same JSON type.
+pub fn cbor_to_json(v: &ciborium::Value) -> serde_json::Value {
+    use ciborium::Value as C;
+    use serde_json::Value as J;
+    match v {
+        C::Integer(i) => {
+            let i = i128::from(*i);
+            i64::try_from(i).map_or_else(|_| J::String(i.to_string()), |n| J::Number(n.into()))
+        }
+        C::Bytes(b) => J::String(hex::encode(b)),
+        C::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        C::Text(t) => J::String(t.clone()),
+        C::Bool(b) => J::Bool(*b),
+        C::Null => J::Null,
+        C::Tag(_, inner) => cbor_to_json(inner),
+        C::Array(a) => J::Array(a.iter().map(cbor_to_json).collect()),
+        C::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        C::Text(t) => t.clone(),
+                        other => cbor_to_json(other).to_string(),
+                    };
+                    (key, cbor_to_json(v))
+                })
+                .collect(),
+        ),
+        _ => J::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            seq: 1,
+            at: time::macros::datetime!(2026-11-21 03:00:00.123 UTC),
+            context: Context {
+                gateway: "bed-12".to_owned(),
+                pump: Some("pump-a".to_owned()),
+                care_area: "adult-icu".to_owned(),
+                library_version: Some(12),
+            },
+            event: Event::LinkDown {
+                reason: "the other end hung up".to_owned(),
+            },
+            prev_hash: hex::encode(GENESIS),
+        }
+    }
+
+    #[test]
+    fn bytes_are_compact_json_in_the_documented_order() {
+        let text = String::from_utf8(record().to_bytes()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"format":"pumpgw-event","format_version":1,"seq":1,"at":"2026-11-21T03:00:00.123Z","gateway":"bed-12","pump":"pump-a","care_area":"adult-icu","library_version":12,"type":"link_down","reason":"the other end hung up","prev_hash":"0000000000000000000000000000000000000000000000000000000000000000"}"#
+        );
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, record());
+    }
+}
