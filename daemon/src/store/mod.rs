@@ -4,11 +4,14 @@
 //! - [`record`]: the open record format and its hash chain;
 //! - [`db`]: opening (WAL, `synchronous=FULL`, integrity check) and
 //!   migrations;
-//! - [`log`]: appending in batches, reading, verifying.
+//! - [`log`]: appending in batches, reading, verifying;
+//! - [`writer`]: the one writer thread, with group commit.
 
 pub mod db;
 pub mod log;
 pub mod record;
+pub mod writer;
 
 pub use db::{Store, StoreError};
 pub use record::{Context, Event, Record};
+pub use writer::{WriteError, Writer};

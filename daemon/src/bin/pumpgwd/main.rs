@@ -5,12 +5,16 @@
 
 mod daemon;
 mod demo;
+mod events;
 mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Where the gateway keeps its state unless the config says otherwise.
+const DEFAULT_DATA_DIR: &str = "/var/lib/pumpgw";
 
 /// Exit status: usage or input error (sysexits `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;
@@ -25,7 +29,7 @@ const EXIT_SOFTWARE: u8 = 70;
     version,
     about = "pumpgw bedside gateway for smart infusion pumps",
     long_about = "pumpgw bedside gateway for smart infusion pumps.\n\nIt cross-checks every infusion and bolus against the pharmacy's drug library, independently of the pump's own arithmetic.",
-    after_help = "Exit status: 0 success or pass; 1 lint errors or soft limit; 2 hard limit or blocked; 64 usage or input error; 70 internal failure; 78 unusable config."
+    after_help = "Exit status: 0 success or pass; 1 lint errors, soft limit or a broken event chain; 2 hard limit or blocked; 64 usage or input error; 65 damaged database; 70 internal failure; 78 unusable config."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -63,12 +67,76 @@ enum Command {
         #[arg(long)]
         plain: bool,
     },
+    /// Read the tamper-evident event log (never changes it).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Drug-library tools for pharmacists.
     #[command(subcommand)]
     Library(LibraryCommand),
     /// The dose-error-reduction cross-check.
     #[command(subcommand)]
     Ders(DersCommand),
+}
+
+/// Which gateway's log.
+#[derive(clap::Args)]
+struct Where {
+    /// The gateway config; its `data_dir` holds the log.
+    #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
+    config: Option<PathBuf>,
+    /// The gateway's data directory (default /var/lib/pumpgw).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// The last records, one line each.
+    Tail {
+        #[command(flatten)]
+        at: Where,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u64,
+        /// Print the records themselves (JSON lines, the open format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export records as JSON lines (docs/event-log.md), oldest first,
+    /// streaming in constant memory.
+    Export {
+        #[command(flatten)]
+        at: Where,
+        /// From this time (RFC 3339, e.g. 2026-11-21T00:00:00Z), inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this time, exclusive.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this pump (port name).
+        #[arg(long)]
+        pump: Option<String>,
+        /// Only this record type (e.g. denied, delivery, alarm).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
+    /// Walk the hash chain from the first record to the last.
+    ///
+    /// Exit status: 0 the chain holds; 1 it is broken (the first break is
+    /// printed with its sequence number); 65 the database is damaged.
+    Verify {
+        #[command(flatten)]
+        at: Where,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// One JSON record per line, exactly as stored and hashed.
+    Jsonl,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +196,7 @@ fn main() -> ExitCode {
             duration,
             plain,
         } => return demo::main(pumps, speed, duration, plain),
+        Command::Events(cmd) => return events_main(cmd),
         Command::Library(LibraryCommand::Lint { file, json }) => tools::lint(&file, json),
         Command::Ders(DersCommand::Check {
             library,
@@ -142,6 +211,40 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("pumpgwd: error: {e:#}");
             ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn events_main(cmd: EventsCommand) -> ExitCode {
+    let at = match &cmd {
+        EventsCommand::Tail { at, .. }
+        | EventsCommand::Export { at, .. }
+        | EventsCommand::Verify { at } => at,
+    };
+    let file = match events::database(at.config.as_deref(), at.data_dir.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("pumpgwd: error: {e:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match cmd {
+        EventsCommand::Tail { lines, json, .. } => events::tail(&file, lines, json),
+        EventsCommand::Export {
+            since,
+            until,
+            pump,
+            kind,
+            format: ExportFormat::Jsonl,
+            ..
+        } => events::export(&file, since.as_deref(), until.as_deref(), pump, kind),
+        EventsCommand::Verify { .. } => events::verify(&file),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err((code, e)) => {
+            eprintln!("pumpgwd: error: {e:#}");
+            ExitCode::from(code)
         }
     }
 }

@@ -1,0 +1,196 @@
+//! `pumpgwd events`: read the event log without changing it: the last
+//! records, a filtered export in the open format, and the chain's
+//! verification.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use pumpgw::gateway::Config;
+use pumpgw::store::log::{self, Filter};
+use pumpgw::store::{Event, Store, StoreError};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Exit status: the database is damaged or unreadable (sysexits
+/// `EX_DATAERR`).
+pub(crate) const EXIT_DATA: u8 = 65;
+
+/// Where the database is: from `--config` or `--data-dir`.
+pub(crate) fn database(config: Option<&Path>, data_dir: Option<&Path>) -> Result<PathBuf> {
+    let dir = match (config, data_dir) {
+        (Some(c), _) => Config::load(c)?.data_dir,
+        (None, Some(d)) => d.to_path_buf(),
+        (None, None) => PathBuf::from(crate::DEFAULT_DATA_DIR),
+    };
+    let file = Store::file_in(&dir);
+    anyhow::ensure!(
+        file.exists(),
+        "no event log at {} (give the gateway's --config or --data-dir)",
+        file.display()
+    );
+    Ok(file)
+}
+
+fn open(file: &Path) -> Result<Store, (u8, anyhow::Error)> {
+    Store::open_read_only(file).map_err(|e| {
+        let code = match e {
+            StoreError::Corrupt { .. } | StoreError::TooNew { .. } => EXIT_DATA,
+            StoreError::Sqlite { .. } => crate::EXIT_SOFTWARE,
+        };
+        (code, anyhow::Error::new(e))
+    })
+}
+
+/// `events verify`: 0 when the chain holds, 1 at the first break.
+pub(crate) fn verify(file: &Path) -> Result<u8, (u8, anyhow::Error)> {
+    let store = open(file)?;
+    let tty = std::io::stderr().is_terminal();
+    let v = log::verify(&store, |n| {
+        if tty {
+            eprint!("\rverified {n} records...");
+        }
+    })
+    .map_err(|e| (EXIT_DATA, anyhow::Error::new(e)))?;
+    if tty {
+        eprint!("\r");
+    }
+    match v.first_break {
+        None => {
+            println!(
+                "{}: the chain holds: {} records, every one linked to the one before.",
+                file.display(),
+                v.records
+            );
+            Ok(0)
+        }
+        Some(b) => {
+            println!(
+                "{}: the chain is BROKEN at record {}: {}. Records 1 to {} verify.",
+                file.display(),
+                b.seq,
+                b.what,
+                b.seq.saturating_sub(1)
+            );
+            Ok(1)
+        }
+    }
+}
+
+fn time_arg(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).with_context(|| {
+        format!("{s:?} is not a time: write RFC 3339 with an offset, e.g. 2026-11-21T03:00:00Z")
+    })
+}
+
+/// `events export`: JSON lines on stdout.
+pub(crate) fn export(
+    file: &Path,
+    since: Option<&str>,
+    until: Option<&str>,
+    pump: Option<String>,
+    kind: Option<String>,
+) -> Result<u8, (u8, anyhow::Error)> {
+    let usage = |e| (crate::EXIT_USAGE, e);
+    let filter = Filter {
+        since: since.map(time_arg).transpose().map_err(usage)?,
+        until: until.map(time_arg).transpose().map_err(usage)?,
+        pump,
+        kind,
+    };
+    let store = open(file)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match log::export(&store, &filter, &mut out) {
+        Ok(n) => {
+            eprintln!("exported {n} records");
+            Ok(0)
+        }
+        Err(log::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err((crate::EXIT_SOFTWARE, anyhow::Error::new(e))),
+    }
+}
+
+/// `events tail`: the last records, one line each (or JSON lines).
+pub(crate) fn tail(file: &Path, n: u64, json: bool) -> Result<u8, (u8, anyhow::Error)> {
+    let store = open(file)?;
+    let records = log::tail(&store, n).map_err(|e| (EXIT_DATA, anyhow::Error::new(e)))?;
+    let mut out = std::io::stdout().lock();
+    for r in records {
+        let line = if json {
+            String::from_utf8_lossy(&r.to_bytes()).into_owned()
+        } else {
+            format!(
+                "{:>6} {} {:<8} {:<20} {}",
+                r.seq,
+                r.at.format(&Rfc3339).unwrap_or_default(),
+                r.context.pump.as_deref().unwrap_or("-"),
+                r.event.type_name(),
+                summary(&r.event)
+            )
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(0)
+}
+
+fn summary(e: &Event) -> String {
+    match e {
+        Event::GatewayStarted { software } => format!("pumpgwd {software}"),
+        Event::GatewayStopped { reason } | Event::LinkDown { reason } => reason.clone(),
+        Event::LinkUp {
+            model,
+            serial,
+            pump_library_version,
+            ..
+        } => format!(
+            "{model} {serial}, library {}",
+            pump_library_version.map_or_else(|| "none".to_owned(), |v| format!("v{v}"))
+        ),
+        Event::ProgrammeRequested {
+            request, programme, ..
+        } => format!(
+            "#{request} {}",
+            programme
+                .get("drug")
+                .and_then(|d| d.as_str())
+                .unwrap_or("?")
+        ),
+        Event::Verdict {
+            request, outcome, ..
+        } => format!("#{request} {outcome}"),
+        Event::Authorised { request, .. } => format!("#{request}"),
+        Event::Denied {
+            request,
+            outcome,
+            reasons,
+            ..
+        } => format!(
+            "#{request} {outcome}: {}",
+            reasons.first().map_or("", |r| r.code.as_str())
+        ),
+        Event::Delivery {
+            event,
+            request,
+            volume_infused,
+            ..
+        } => format!("#{request} {event}, {volume_infused}"),
+        Event::Alarm {
+            priority,
+            text,
+            active,
+            ..
+        } => format!(
+            "{} {priority}: {text}",
+            if *active { "raised" } else { "cleared" }
+        ),
+        Event::LibraryInstalledOnPump {
+            version, matches, ..
+        } => format!(
+            "v{version}, {}",
+            if *matches { "matches" } else { "DIFFERS" }
+        ),
+    }
+}
