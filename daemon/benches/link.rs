@@ -149,7 +149,8 @@ fn end_to_end(c: &mut Criterion) {
     std::os::unix::fs::symlink(slave.name().expect("slave has a name"), &link).expect("link");
     let config = Config::parse(
         &format!(
-            "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\nlibrary = {LIBRARY:?}\ndata_dir = \".\"\n[[port]]\nname = \"p\"\npath = {:?}\n",
+            "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\nlibrary = {LIBRARY:?}\ndata_dir = {:?}\n[[port]]\nname = \"p\"\npath = {:?}\n",
+            dir.path().display().to_string(),
             link.display().to_string()
         ),
         "bench",

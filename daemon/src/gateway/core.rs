@@ -1,7 +1,8 @@
 //! The gateway's core task: it consumes every pump session's events through
-//! one bounded channel, answers programme requests, keeps the authorisations
-//! it issued and the delivery history the cumulative limits need, and
-//! publishes a snapshot of every pump for status views.
+//! one bounded channel, logs them (committed before anything is answered or
+//! acknowledged), answers programme requests, keeps the authorisations it
+//! issued and the delivery history the cumulative limits need, and publishes
+//! a snapshot of every pump for status views.
 //!
 //! It owns all this state alone, so nothing here is locked.
 
@@ -18,8 +19,10 @@ use super::view::{LinkState, PumpView, Snapshot, VerdictSummary};
 use crate::ders::{Delivered, History};
 use crate::library::ActiveLibrary;
 use crate::link::LinkStats;
-use crate::pump::event::{DeliveryEventKind, DeliveryReport, ProgrammeAsk};
-use crate::pump::{Decision, Envelope, GatewayInfo, PumpEvent, PumpId};
+use crate::pump::event::{AlarmReport, DeliveryEventKind, DeliveryReport, ProgrammeAsk};
+use crate::pump::{Decision, DenyReason, Envelope, GatewayInfo, PumpEvent, PumpId};
+use crate::store::record::{LoggedReason, millis};
+use crate::store::{Context, Event, Writer};
 use crate::units::parse_amount;
 
 /// How long delivered amounts are kept for cumulative limits.
@@ -48,16 +51,20 @@ pub struct Core {
     last_record: HashMap<String, u64>,
     view: watch::Sender<Snapshot>,
     rng: SystemRandom,
+    writer: Writer,
 }
 
 impl Core {
-    /// A core for these pumps.
+    /// A core for these pumps, logging through `writer`; `last_record` is
+    /// the highest event record number already logged per pump serial.
     pub fn new(
         gateway: Arc<GatewayInfo>,
         library: watch::Receiver<Option<Arc<ActiveLibrary>>>,
         validity: time::Duration,
         pumps: &[(PumpId, Arc<LinkStats>)],
         view: watch::Sender<Snapshot>,
+        writer: Writer,
+        last_record: HashMap<String, u64>,
     ) -> Self {
         let mut core = Core {
             gateway,
@@ -70,9 +77,10 @@ impl Core {
             stats: pumps.iter().cloned().collect(),
             issued: HashMap::new(),
             history: HashMap::new(),
-            last_record: HashMap::new(),
+            last_record,
             view,
             rng: SystemRandom::new(),
+            writer,
         };
         core.publish();
         core
@@ -84,7 +92,7 @@ impl Core {
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Some(ev) => self.handle(ev),
+                    Some(ev) => self.handle(ev).await,
                     None => break,
                 },
                 // Link counters change without events; refresh the view.
@@ -96,61 +104,178 @@ impl Core {
         info!("core stopped: every pump session has ended");
     }
 
-    fn handle(&mut self, Envelope { pump, event }: Envelope) {
+    async fn handle(&mut self, Envelope { pump, event }: Envelope) {
         let now = OffsetDateTime::now_utc();
         let active = self.library.borrow().clone();
-        let Some(view) = self.pumps.get_mut(&pump) else {
+        if !self.pumps.contains_key(&pump) {
             error!(pump = %pump, "event from a pump that is not configured");
             return;
-        };
+        }
+        match event {
+            PumpEvent::Programme(ask) => self.programme(&pump, ask, active.as_deref(), now).await,
+            PumpEvent::Delivery(d, committed) => {
+                let serial = self.serial(&pump);
+                if self.seen(&pump, &serial, d.record) {
+                    // Logged before (its ACK was lost): acknowledge it again.
+                    let _ = committed.send(true);
+                    return;
+                }
+                let event = Event::Delivery {
+                    event: kind_name(&d.event),
+                    request: d.request,
+                    token: hex::encode(d.token),
+                    pump_serial: serial.clone(),
+                    pump_record: d.record,
+                    pump_at: millis(d.at),
+                    volume_infused: d.volume_infused.clone(),
+                    amount_infused: d.amount_infused.clone(),
+                };
+                let ok = self.log(Some(&pump), vec![event]).await;
+                if ok {
+                    self.last_record.insert(serial, d.record);
+                    self.delivery(&pump, d, now);
+                }
+                let _ = committed.send(ok);
+            }
+            PumpEvent::Alarm(a, committed) => {
+                let serial = self.serial(&pump);
+                if self.seen(&pump, &serial, a.record) {
+                    let _ = committed.send(true);
+                    return;
+                }
+                let event = Event::Alarm {
+                    alarm: a.id,
+                    priority: kind_name(&a.priority),
+                    condition: a.condition.clone(),
+                    text: a.text.clone(),
+                    active: a.active,
+                    pump_serial: serial.clone(),
+                    pump_record: a.record,
+                    pump_at: millis(a.at),
+                };
+                let ok = self.log(Some(&pump), vec![event]).await;
+                if ok {
+                    self.last_record.insert(serial, a.record);
+                    self.alarm(&pump, a);
+                }
+                let _ = committed.send(ok);
+            }
+            other => {
+                if let Some(event) = self.update(&pump, other, active.as_deref(), now) {
+                    self.log(Some(&pump), vec![event]).await;
+                }
+            }
+        }
+    }
+
+    /// Link and status changes: the view first, then what to log.
+    fn update(
+        &mut self,
+        pump: &PumpId,
+        event: PumpEvent,
+        active: Option<&ActiveLibrary>,
+        now: OffsetDateTime,
+    ) -> Option<Event> {
+        let view = self.pumps.get_mut(pump)?;
         match event {
             PumpEvent::Connecting => view.set_link(LinkState::Connecting, now, None),
             PumpEvent::PortOpen => view.set_link(LinkState::PortOpen, now, None),
             PumpEvent::Offline { reason } => {
-                view.set_link(LinkState::Offline, now, Some(reason));
+                let was_online = view.link == LinkState::Online;
+                view.set_link(LinkState::Offline, now, Some(reason.clone()));
                 view.status = None;
+                return was_online.then_some(Event::LinkDown { reason });
             }
             PumpEvent::Online(identity) => {
                 view.set_link(LinkState::Online, now, None);
-                view.identity = Some(identity);
-                view.library_match = matches(view, active.as_deref());
                 view.alarms.clear();
+                let event = Event::LinkUp {
+                    manufacturer: identity.manufacturer.clone(),
+                    model: identity.model.clone(),
+                    serial: identity.serial.clone(),
+                    firmware: identity.firmware.clone(),
+                    protocol: identity.protocol.clone(),
+                    pump_library_version: identity.library_version,
+                    pump_library_hash: identity.library_hash.map(hex::encode),
+                };
+                view.identity = Some(identity);
+                view.library_match = matches(view, active);
+                return Some(event);
             }
             PumpEvent::LibraryInstalled { version, hash } => {
                 if let Some(id) = &mut view.identity {
                     id.library_version = Some(version);
                     id.library_hash = Some(hash);
                 }
-                view.library_match = matches(view, active.as_deref());
+                view.library_match = matches(view, active);
                 let ok = view.library_match == Some(true);
                 info!(pump = %pump, version, hash = %hex::encode(&hash[..8]), matches = ok, "pump installed a library");
+                return Some(Event::LibraryInstalledOnPump {
+                    version,
+                    hash: hex::encode(hash),
+                    matches: ok,
+                });
             }
             PumpEvent::Status(s) => view.status = Some(s),
-            PumpEvent::Alarm(a) => {
-                if !fresh(&mut self.last_record, view, a.record) {
-                    return;
-                }
-                if a.active {
-                    warn!(pump = %pump, alarm = a.id, priority = ?a.priority, condition = %a.condition, "alarm raised");
-                    view.alarms.retain(|x| x.id != a.id);
-                    view.alarms.push(a);
-                    view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
-                } else {
-                    info!(pump = %pump, alarm = a.id, condition = %a.condition, "alarm cleared");
-                    view.alarms.retain(|x| x.id != a.id);
-                }
-            }
-            PumpEvent::Delivery(d) => {
-                if !fresh(&mut self.last_record, view, d.record) {
-                    return;
-                }
-                self.delivery(&pump, d, now);
-            }
-            PumpEvent::Programme(ask) => self.programme(&pump, ask, active.as_deref(), now),
+            PumpEvent::Programme(_) | PumpEvent::Delivery(..) | PumpEvent::Alarm(..) => {}
+        }
+        None
+    }
+
+    fn alarm(&mut self, pump: &PumpId, a: AlarmReport) {
+        let Some(view) = self.pumps.get_mut(pump) else {
+            return;
+        };
+        if a.active {
+            warn!(pump = %pump, alarm = a.id, priority = ?a.priority, condition = %a.condition, "alarm raised");
+            view.alarms.retain(|x| x.id != a.id);
+            view.alarms.push(a);
+            view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
+        } else {
+            info!(pump = %pump, alarm = a.id, condition = %a.condition, "alarm cleared");
+            view.alarms.retain(|x| x.id != a.id);
         }
     }
 
-    fn programme(
+    /// The pump's serial number (its port name until it has said).
+    fn serial(&self, pump: &PumpId) -> String {
+        self.pumps
+            .get(pump)
+            .and_then(|v| v.identity.as_ref())
+            .map_or_else(|| pump.to_string(), |i| i.serial.clone())
+    }
+
+    /// True when this event record was already logged for this pump.
+    fn seen(&self, pump: &PumpId, serial: &str, record: u64) -> bool {
+        let seen = self
+            .last_record
+            .get(serial)
+            .is_some_and(|&last| record <= last);
+        if seen {
+            info!(pump = %pump, record, "event already logged; acknowledged again, not logged twice");
+        }
+        seen
+    }
+
+    /// Commits events; false (and an error in the log) when it cannot.
+    async fn log(&self, pump: Option<&PumpId>, events: Vec<Event>) -> bool {
+        let context = Context {
+            gateway: self.gateway.gateway_id.clone(),
+            pump: pump.map(ToString::to_string),
+            care_area: self.gateway.care_area.clone(),
+            library_version: self.library.borrow().as_ref().map(|l| l.version()),
+        };
+        let batch = events.into_iter().map(|e| (context.clone(), e)).collect();
+        match self.writer.append(batch).await {
+            Ok(_) => true,
+            Err(e) => {
+                error!(pump = pump.map(ToString::to_string).unwrap_or_default(), error = %e, "EVENT NOT LOGGED");
+                false
+            }
+        }
+    }
+
+    async fn programme(
         &mut self,
         pump: &PumpId,
         ask: ProgrammeAsk,
@@ -183,7 +308,27 @@ impl Core {
         );
         // Authorisations never used lapse; they must not pile up.
         self.issued.retain(|_, i| i.started || now <= i.expires);
-        let (verdict, first) = match &answer.decision {
+        // Nothing reaches the pump before the request, the verdict and the
+        // answer are on disk; if they cannot be, the answer is no.
+        let mut decision = answer.decision;
+        if !self
+            .log(
+                Some(pump),
+                decision_events(&ask, answer.verdict.as_ref(), &decision),
+            )
+            .await
+        {
+            decision = Decision::Deny {
+                outcome: "unavailable".to_owned(),
+                reasons: vec![DenyReason {
+                    code: authorise::codes::STORE_UNAVAILABLE.to_owned(),
+                    ihe: None,
+                    message: "The gateway cannot record this decision, so it authorises nothing."
+                        .to_owned(),
+                }],
+            };
+        }
+        let (verdict, first) = match &decision {
             Decision::Authorise { token, expires } => {
                 self.issued.insert(
                     *token,
@@ -234,7 +379,7 @@ impl Core {
             view.last_verdict = summary;
         }
         // A pump gone before the answer simply gets none.
-        let _ = ask.reply.send(answer.decision);
+        let _ = ask.reply.send(decision);
     }
 
     fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
@@ -322,20 +467,54 @@ fn matches(view: &PumpView, library: Option<&ActiveLibrary>) -> Option<bool> {
     Some(library.is_some_and(|l| id.library_hash == Some(l.hash)))
 }
 
-/// True the first time a pump's event record number is seen.
-fn fresh(last: &mut HashMap<String, u64>, view: &PumpView, record: u64) -> bool {
-    let serial = view
-        .identity
-        .as_ref()
-        .map_or_else(|| view.name.to_string(), |i| i.serial.clone());
-    match last.get(&serial) {
-        Some(&seen) if record <= seen => {
-            info!(pump = %view.name, record, "event already received; dropped");
-            false
-        }
-        _ => {
-            last.insert(serial, record);
-            true
-        }
+/// The log's events for one programme request and its answer.
+fn decision_events(
+    ask: &ProgrammeAsk,
+    verdict: Option<&crate::ders::Verdict>,
+    decision: &Decision,
+) -> Vec<Event> {
+    let programme_hash = hex::encode(ask.hash);
+    let mut events = vec![Event::ProgrammeRequested {
+        request: ask.request,
+        programme_hash: programme_hash.clone(),
+        programme: ask.raw.clone(),
+    }];
+    if let Some(v) = verdict {
+        events.push(Event::Verdict {
+            request: ask.request,
+            outcome: authorise::outcome_name(v.outcome),
+            reasons: serde_json::to_value(&v.reasons).unwrap_or_default(),
+            computed: v.computed.clone(),
+        });
     }
+    events.push(match decision {
+        Decision::Authorise { token, expires } => Event::Authorised {
+            request: ask.request,
+            programme_hash,
+            token: hex::encode(token),
+            expires: millis(*expires),
+        },
+        Decision::Deny { outcome, reasons } => Event::Denied {
+            request: ask.request,
+            programme_hash,
+            outcome: outcome.clone(),
+            reasons: reasons
+                .iter()
+                .map(|r| LoggedReason {
+                    code: r.code.clone(),
+                    ihe: r.ihe,
+                    message: r.message.clone(),
+                })
+                .collect(),
+        },
+    });
+    events
+}
+
+/// The snake-case name serde gives a unit variant.
+fn kind_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod core;
 pub mod view;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub use view::Snapshot;
 use crate::library::{ActiveLibrary, LoadError, Severity};
 use crate::link::LinkStats;
 use crate::pump::{GatewayInfo, PortSpec, PumpId, SessionContext, run_port};
+use crate::store::log::{Log, last_pump_records};
+use crate::store::{Context, Event, Store, StoreError, Writer};
 
 /// Events queued between the sessions and the core.
 pub const EVENT_QUEUE: usize = 256;
@@ -47,6 +50,20 @@ pub enum StartError {
         /// Why.
         source: LoadError,
     },
+    /// The data directory cannot be made.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The event log cannot be opened (damaged, too new, unreadable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The first record could not be written.
+    #[error("cannot write to the event log: {0}")]
+    Log(String),
     /// The care area is not in the library.
     #[error("care area {care_area:?} is not in drug library version {version} (it has: {known})")]
     CareArea {
@@ -67,6 +84,24 @@ pub async fn run(
     view: watch::Sender<Snapshot>,
 ) -> Result<(), StartError> {
     let library = load_library(&config)?;
+    let OpenLog {
+        writer,
+        thread: writer_thread,
+        last_record,
+    } = open_log(&config)?;
+    let started_context = Context {
+        gateway: config.gateway_id.clone(),
+        pump: None,
+        care_area: config.care_area.clone(),
+        library_version: Some(library.version()),
+    };
+    let started = Event::GatewayStarted {
+        software: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    writer
+        .append(vec![(started_context.clone(), started)])
+        .await
+        .map_err(|e| StartError::Log(e.to_string()))?;
     let (_library_tx, library_rx) = watch::channel(Some(library));
     let gateway = Arc::new(GatewayInfo {
         gateway_id: config.gateway_id.clone(),
@@ -99,6 +134,8 @@ pub async fn run(
             .map(|(p, s)| (p.name.clone(), s.clone()))
             .collect::<Vec<_>>(),
         view,
+        writer.clone(),
+        last_record,
     );
     let core = tokio::spawn(core.run(events_rx));
 
@@ -133,8 +170,43 @@ pub async fn run(
     if let Err(e) = core.await {
         warn!(error = %e, "the core ended abnormally");
     }
+    let stopped = Event::GatewayStopped {
+        reason: "shutdown requested".to_owned(),
+    };
+    if let Err(e) = writer.append(vec![(started_context, stopped)]).await {
+        warn!(error = %e, "could not log the stop");
+    }
+    drop(writer);
+    if writer_thread.join().is_err() {
+        warn!("the event log writer ended abnormally");
+    }
     info!("stopped");
     Ok(())
+}
+
+/// The event log, open.
+struct OpenLog {
+    writer: Writer,
+    thread: std::thread::JoinHandle<()>,
+    /// The last event record logged per pump serial.
+    last_record: HashMap<String, u64>,
+}
+
+/// Opens (or creates) the event log and starts its writer.
+fn open_log(config: &Config) -> Result<OpenLog, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let log = Log::new(Store::open(&Store::file_in(&config.data_dir))?)?;
+    let last_record = last_pump_records(log.store())?;
+    info!(events = log.last_seq(), file = %log.store().path.display(), "event log open");
+    let (writer, thread) = Writer::spawn(log);
+    Ok(OpenLog {
+        writer,
+        thread,
+        last_record,
+    })
 }
 
 fn load_library(config: &Config) -> Result<Arc<ActiveLibrary>, StartError> {

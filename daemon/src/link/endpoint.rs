@@ -104,6 +104,11 @@ pub struct Endpoint {
     last_heard: Instant,
     last_sent: Instant,
     active: bool,
+    /// Message types acknowledged only after [`Endpoint::acknowledge`].
+    deferred: Vec<MessageType>,
+    /// A deferred message awaiting its commit, with the last accepted
+    /// sequence number from before it.
+    awaiting_commit: Option<(u16, u16)>,
 }
 
 impl Endpoint {
@@ -120,6 +125,8 @@ impl Endpoint {
             last_heard: now,
             last_sent: now,
             active: false,
+            deferred: Vec::new(),
+            awaiting_commit: None,
         }
     }
 
@@ -244,12 +251,23 @@ impl Endpoint {
         // A gateway restarts its numbering when it restarts or reopens the
         // port, so WELCOME is always taken; a repeated WELCOME is harmless.
         let duplicate = seq == self.last_accepted && kind != Some(MessageType::Welcome);
-        self.last_accepted = seq;
-        // The ACK's header carries the sequence number it acknowledges.
-        self.push_now(&Message::Ack, 0, now);
         if duplicate {
             LinkStats::bump(&self.stats.duplicates);
+            // One whose content is still being committed stays unacknowledged.
+            if self.awaiting_commit.is_none_or(|(s, _)| s != seq) {
+                self.push_ack(seq, now);
+            }
             return Received::Handled;
+        }
+        let previous = self.last_accepted;
+        self.last_accepted = seq;
+        let deferred = kind.is_some_and(|k| self.deferred.contains(&k))
+            && packet.message.is_ok()
+            && packet.header.version == PROTOCOL_VERSION;
+        if deferred {
+            self.awaiting_commit = Some((seq, previous));
+        } else {
+            self.push_ack(seq, now);
         }
         if packet.header.version != PROTOCOL_VERSION && !handshake {
             self.report(
@@ -349,6 +367,45 @@ impl Endpoint {
             sent_at: now,
             attempts: 1,
         });
+    }
+
+    fn push_ack(&mut self, acknowledged: u16, now: Instant) {
+        let ack = Frame {
+            header: Header {
+                version: PROTOCOL_VERSION,
+                kind: MessageType::Ack as u8,
+                seq: 0,
+                ack: acknowledged,
+            },
+            payload: bytes::Bytes::new(),
+        };
+        self.outgoing.push(ack);
+        self.last_sent = now;
+    }
+
+    /// Makes messages of these types wait for [`Endpoint::acknowledge`]
+    /// before they are acknowledged: the gateway acknowledges a pump's
+    /// events only once they are committed to its log.
+    pub fn defer_acknowledgement(&mut self, kinds: &[MessageType]) {
+        self.deferred = kinds.to_vec();
+    }
+
+    /// Settles a deferred acknowledgement: `committed` sends the ACK; a
+    /// failure leaves the message unacknowledged and forgets it, so the
+    /// other side's resend is taken as new and tried again.
+    pub fn acknowledge(&mut self, seq: u16, committed: bool, now: Instant) {
+        let Some((waiting, previous)) = self.awaiting_commit else {
+            return;
+        };
+        if waiting != seq {
+            return;
+        }
+        self.awaiting_commit = None;
+        if committed {
+            self.push_ack(seq, now);
+        } else if self.last_accepted == seq {
+            self.last_accepted = previous;
+        }
     }
 
     fn push_now(&mut self, message: &Message, seq: u16, now: Instant) -> Frame {
@@ -546,6 +603,32 @@ mod tests {
             .filter(|f| f.header.seq != 0)
             .collect();
         assert_eq!(resent, first, "a resend is byte for byte the same frame");
+    }
+
+    #[test]
+    fn a_deferred_message_is_acknowledged_only_once_committed() {
+        let (mut pump, mut gw, now) = pair();
+        gw.defer_acknowledgement(&[MessageType::TimeSync]);
+        pump.send(ts(1), now).unwrap();
+        let frames = pump.take_outgoing();
+        let packet = || Packet {
+            header: frames[0].header,
+            message: Message::decode(frames[0].header.kind, &frames[0].payload),
+            payload: frames[0].payload.clone(),
+        };
+        assert!(matches!(gw.receive(packet(), now), Received::Message(..)));
+        assert!(gw.take_outgoing().is_empty(), "no ACK before the commit");
+        // The resend while committing is not acknowledged either.
+        assert_eq!(gw.receive(packet(), now), Received::Handled);
+        assert!(gw.take_outgoing().is_empty());
+        // The commit failed: the next resend is taken as new, and tried again.
+        gw.acknowledge(frames[0].header.seq, false, now);
+        assert!(gw.take_outgoing().is_empty());
+        assert!(matches!(gw.receive(packet(), now), Received::Message(..)));
+        gw.acknowledge(frames[0].header.seq, true, now);
+        let acks = gw.take_outgoing();
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].header.ack, frames[0].header.seq);
     }
 
     #[test]

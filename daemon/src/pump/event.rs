@@ -72,6 +72,8 @@ pub struct ProgrammeAsk {
     pub hash: Hash,
     /// The programme, or why it could not be read.
     pub programme: Result<Programme, String>,
+    /// The programme as received, for the event log.
+    pub raw: serde_json::Value,
     /// The answer. Dropping it without answering denies the programme.
     pub reply: oneshot::Sender<Decision>,
 }
@@ -169,10 +171,11 @@ pub enum PumpEvent {
     Status(StatusReport),
     /// A programme to check and answer.
     Programme(ProgrammeAsk),
-    /// A delivery event.
-    Delivery(DeliveryReport),
-    /// An alarm.
-    Alarm(AlarmReport),
+    /// A delivery event, and where to say whether it was committed (the
+    /// pump is acknowledged only then).
+    Delivery(DeliveryReport, Committed),
+    /// An alarm, likewise.
+    Alarm(AlarmReport, Committed),
     /// The pump reports the library it now runs.
     LibraryInstalled {
         /// Version.
@@ -181,6 +184,9 @@ pub enum PumpEvent {
         hash: Hash,
     },
 }
+
+/// Told `true` once an event is on disk, `false` if it could not be.
+pub type Committed = oneshot::Sender<bool>;
 
 /// A pump event with the pump it came from.
 #[derive(Debug)]

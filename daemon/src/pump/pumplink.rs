@@ -26,10 +26,16 @@ use crate::library::ActiveLibrary;
 use crate::link::message::{
     self, Authorisation, Denial, DenialReason, Hash, LibraryChunk, LibraryOffer, TimeSync, Welcome,
 };
-use crate::link::{Endpoint, LinkCodec, Message, Received, SUPPORTED_VERSIONS, sha256};
+use crate::link::{
+    Endpoint, LinkCodec, Message, MessageType, Received, SUPPORTED_VERSIONS, sha256,
+};
+use crate::store::record::cbor_to_json;
 
 /// Bytes of library file per `LIBRARY_CHUNK`.
 pub const LIBRARY_CHUNK_SIZE: u16 = 512;
+/// How long an event may take to commit before it is left unacknowledged.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Library offers per session before giving up on a pump that keeps
 /// installing something else (it stays denied and says so in status).
 pub const MAX_OFFERS: u8 = 3;
@@ -62,9 +68,12 @@ where
     }
     let mut library = ctx.library.clone();
     let mut library_watch = true;
+    let mut endpoint = Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now());
+    // "Acknowledged" means "on disk" for a pump's events (BRIEF section 3).
+    endpoint.defer_acknowledgement(&[MessageType::Delivery, MessageType::Alarm]);
     let mut d = Driver {
         ctx,
-        endpoint: Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now()),
+        endpoint,
         online: None,
         pending: None,
         offers: 0,
@@ -182,28 +191,40 @@ impl Driver<'_> {
             }
             Message::ProgrammeRequest(req) => self.programme_request(req, &payload).await?,
             Message::Delivery(ev) => {
-                self.emit(PumpEvent::Delivery(DeliveryReport {
-                    record: ev.record,
-                    event: ev.event,
-                    request: ev.request,
-                    token: ev.token,
-                    at: from_ms(ev.at_ms),
-                    volume_infused: ev.volume_infused,
-                    amount_infused: ev.amount_infused,
-                }))
+                let seq = self.endpoint.last_accepted();
+                let (tx, rx) = oneshot::channel();
+                self.emit(PumpEvent::Delivery(
+                    DeliveryReport {
+                        record: ev.record,
+                        event: ev.event,
+                        request: ev.request,
+                        token: ev.token,
+                        at: from_ms(ev.at_ms),
+                        volume_infused: ev.volume_infused,
+                        amount_infused: ev.amount_infused,
+                    },
+                    tx,
+                ))
                 .await?;
+                self.settle(seq, rx).await;
             }
             Message::Alarm(a) => {
-                self.emit(PumpEvent::Alarm(AlarmReport {
-                    record: a.record,
-                    id: a.id,
-                    priority: a.priority,
-                    condition: a.condition,
-                    text: a.text,
-                    active: a.active,
-                    at: from_ms(a.at_ms),
-                }))
+                let seq = self.endpoint.last_accepted();
+                let (tx, rx) = oneshot::channel();
+                self.emit(PumpEvent::Alarm(
+                    AlarmReport {
+                        record: a.record,
+                        id: a.id,
+                        priority: a.priority,
+                        condition: a.condition,
+                        text: a.text,
+                        active: a.active,
+                        at: from_ms(a.at_ms),
+                    },
+                    tx,
+                ))
                 .await?;
+                self.settle(seq, rx).await;
             }
             Message::LibraryRequest(r) => self.library_request(&r, library, now),
             Message::LibraryInstalled(l) => {
@@ -265,10 +286,24 @@ impl Driver<'_> {
             request: req.request,
             hash,
             programme,
+            raw: cbor_to_json(&req.programme),
             reply: tx,
         }))
         .await?;
         Ok(())
+    }
+
+    /// Acknowledges a pump's event once the core says it is on disk; if it
+    /// is not (or the answer takes too long), the pump keeps it and resends.
+    async fn settle(&mut self, seq: u16, committed: oneshot::Receiver<bool>) {
+        let ok = matches!(
+            tokio::time::timeout(COMMIT_WAIT, committed).await,
+            Ok(Ok(true))
+        );
+        if !ok {
+            warn!(pump = %self.ctx.pump, seq, "event not committed; not acknowledged (the pump will resend)");
+        }
+        self.endpoint.acknowledge(seq, ok, Instant::now());
     }
 
     fn library_request(

@@ -205,7 +205,7 @@ pub fn verify(store: &Store, mut progress: impl FnMut(u64)) -> Result<Verified, 
         prev = h;
         expected_seq += 1;
         records += 1;
-        if records % 10_000 == 0 {
+        if records.is_multiple_of(10_000) {
             progress(records);
         }
     }
@@ -213,6 +213,34 @@ pub fn verify(store: &Store, mut progress: impl FnMut(u64)) -> Result<Verified, 
         records,
         first_break: None,
     })
+}
+
+/// The highest event record number logged per pump serial, so that an
+/// event a pump sends again after a gateway restart is not logged twice.
+pub fn last_pump_records(
+    store: &Store,
+) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+    let sql = |source| StoreError::Sqlite {
+        path: store.path.clone(),
+        source,
+    };
+    let mut st = store
+        .conn
+        .prepare(
+            "SELECT json_extract(record, '$.pump_serial') AS serial,
+                    MAX(json_extract(record, '$.pump_record'))
+             FROM events WHERE type IN ('delivery', 'alarm') GROUP BY serial",
+        )
+        .map_err(sql)?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(sql)?;
+    let mut out = std::collections::HashMap::new();
+    for row in rows {
+        let (serial, record) = row.map_err(sql)?;
+        out.insert(serial, u64::try_from(record).unwrap_or(0));
+    }
+    Ok(out)
 }
 
 /// Which records to export.

@@ -79,10 +79,11 @@ pub enum Event {
     Verdict {
         /// The pump's request id.
         request: u32,
-        /// `pass`, `soft_limit`, `hard_limit`, `block`, or `not_checked`.
+        /// `pass`, `soft_limit`, `hard_limit` or `block`.
         outcome: String,
-        /// Every reason.
-        reasons: Vec<LoggedReason>,
+        /// Every reason with its numbers (code, IHE code, limit,
+        /// programmed value, limit value, margin, message).
+        reasons: serde_json::Value,
         /// What the gateway computed, name and value.
         computed: Vec<(String, String)>,
     },
@@ -118,6 +119,8 @@ pub enum Event {
         request: u32,
         /// The token, hex.
         token: String,
+        /// The pump's serial number.
+        pump_serial: String,
         /// The pump's event record number.
         pump_record: u64,
         /// When, by the pump's clock.
@@ -140,6 +143,8 @@ pub enum Event {
         text: String,
         /// Raised or cleared.
         active: bool,
+        /// The pump's serial number.
+        pump_serial: String,
         /// The pump's event record number.
         pump_record: u64,
         /// When, by the pump's clock.
@@ -244,7 +249,6 @@ pub fn cbor_to_json(v: &ciborium::Value) -> serde_json::Value {
         C::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         C::Text(t) => J::String(t.clone()),
         C::Bool(b) => J::Bool(*b),
-        C::Null => J::Null,
         C::Tag(_, inner) => cbor_to_json(inner),
         C::Array(a) => J::Array(a.iter().map(cbor_to_json).collect()),
         C::Map(m) => J::Object(
@@ -258,6 +262,7 @@ pub fn cbor_to_json(v: &ciborium::Value) -> serde_json::Value {
                 })
                 .collect(),
         ),
+        // Null, and anything a later CBOR crate adds.
         _ => J::Null,
     }
 }

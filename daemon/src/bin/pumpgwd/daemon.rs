@@ -64,8 +64,13 @@ fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
     rt.block_on(async {
         let shutdown = shutdown_signal().map_err(|e| (EXIT_SOFTWARE, e))?;
         let (view, _) = watch::channel(Snapshot::default());
-        gateway::run(config, shutdown, view)
-            .await
-            .map_err(|e| (EXIT_CONFIG, anyhow::Error::new(e)))
+        gateway::run(config, shutdown, view).await.map_err(|e| {
+            let code = match e {
+                gateway::StartError::Store(_) => crate::events::EXIT_DATA,
+                gateway::StartError::DataDir { .. } | gateway::StartError::Log(_) => EXIT_SOFTWARE,
+                _ => EXIT_CONFIG,
+            };
+            (code, anyhow::Error::new(e))
+        })
     })
 }
