@@ -131,6 +131,12 @@ impl Proc {
         );
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self, secs: u64) -> std::process::ExitStatus {
         let pid =

@@ -109,6 +109,8 @@ pub struct Endpoint {
     /// A deferred message awaiting its commit, with the last accepted
     /// sequence number from before it.
     awaiting_commit: Option<(u16, u16)>,
+    /// Messages the other side acknowledged, kept when asked for.
+    acknowledged: Option<Vec<Message>>,
 }
 
 impl Endpoint {
@@ -127,6 +129,7 @@ impl Endpoint {
             active: false,
             deferred: Vec::new(),
             awaiting_commit: None,
+            acknowledged: None,
         }
     }
 
@@ -228,6 +231,11 @@ impl Endpoint {
                 .as_ref()
                 .is_some_and(|f| f.frame.header.seq == ack)
             {
+                if let (Some(done), Some(f)) = (&mut self.acknowledged, self.in_flight.take())
+                    && let Ok(m) = Message::decode(f.frame.header.kind, &f.frame.payload)
+                {
+                    done.push(m);
+                }
                 self.in_flight = None;
                 self.pump_queue(now);
             }
@@ -381,6 +389,21 @@ impl Endpoint {
         };
         self.outgoing.push(ack);
         self.last_sent = now;
+    }
+
+    /// Keeps the messages the other side acknowledges, for
+    /// [`Endpoint::take_acknowledged`] (the simulator's record of what the
+    /// gateway confirmed).
+    pub fn track_acknowledged(&mut self) {
+        self.acknowledged.get_or_insert_with(Vec::new);
+    }
+
+    /// The messages acknowledged since the last call.
+    pub fn take_acknowledged(&mut self) -> Vec<Message> {
+        self.acknowledged
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Makes messages of these types wait for [`Endpoint::acknowledge`]

@@ -78,6 +78,9 @@ pub struct Options {
     pub answer_timeout: Duration,
     /// A name for the logs.
     pub name: String,
+    /// Append the record number of every event the gateway acknowledged
+    /// to this file, one per line (for tests that prove none is lost).
+    pub ack_log: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -89,6 +92,7 @@ impl Default for Options {
             repeat: false,
             answer_timeout: Duration::from_secs(10),
             name: "pump-sim".to_owned(),
+            ack_log: None,
         }
     }
 }
@@ -233,7 +237,13 @@ pub async fn run(
         wait: Wait::Nothing,
         online: false,
         hello_due: None,
-        endpoint: Endpoint::new(opts.timing, std::sync::Arc::default(), now),
+        endpoint: {
+            let mut e = Endpoint::new(opts.timing, std::sync::Arc::default(), now);
+            if opts.ack_log.is_some() {
+                e.track_acknowledged();
+            }
+            e
+        },
         library,
         transfer: None,
         container: None,
@@ -380,6 +390,7 @@ impl Sim {
                         if let Received::Message(m, _) = self.endpoint.receive(packet, Instant::now()) {
                             self.handle(m);
                         }
+                        self.note_acknowledged();
                     }
                 },
                 step = recv(&mut self.commands), if self.commands.is_some() => match step {
@@ -398,6 +409,33 @@ impl Sim {
                     }
                 }
             }
+        }
+    }
+
+    fn note_acknowledged(&mut self) {
+        let done = self.endpoint.take_acknowledged();
+        let Some(path) = &self.opts.ack_log else {
+            return;
+        };
+        let records: String = done
+            .iter()
+            .filter_map(|m| match m {
+                Message::Delivery(d) => Some(d.record),
+                Message::Alarm(a) => Some(a.record),
+                _ => None,
+            })
+            .map(|r| format!("{r}\n"))
+            .collect();
+        if records.is_empty() {
+            return;
+        }
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, records.as_bytes()));
+        if let Err(e) = written {
+            warn!(pump = %self.opts.name, error = %e, "cannot write the acknowledgement log");
         }
     }
 

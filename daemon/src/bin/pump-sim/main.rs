@@ -70,6 +70,10 @@ struct Cli {
     /// Seconds to wait for the gateway's answer to a programme.
     #[arg(long, default_value_t = 10)]
     answer_timeout: u64,
+    /// Append the record number of each event the gateway acknowledged to
+    /// FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    ack_log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -185,6 +189,7 @@ fn run(cli: &Cli, scenario: Scenario) -> Result<sim::Report> {
             repeat: cli.repeat,
             answer_timeout: std::time::Duration::from_secs(cli.answer_timeout),
             name: scenario.pump.serial.clone(),
+            ack_log: cli.ack_log.clone(),
         };
         let report = sim::run(scenario, port, opts, commands, stop, |path| {
             println!("pump-sim: port {path}");

@@ -1,0 +1,158 @@
+//! The event log end to end: crash safety under SIGKILL, tamper detection,
+//! a damaged database refused, a full disk failing safe.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use pumpgw_tests::{Bench, example_scenario, pumpgwd};
+
+/// A pump that raises and clears alarms quickly: two events every 40 ms.
+fn alarm_storm(serial: &str, alarms: usize) -> String {
+    let mut s = format!("[pump]\nserial = \"{serial}\"\n\n[[step]]\naction = \"wait_online\"\n");
+    for _ in 0..alarms {
+        let _ = write!(
+            s,
+            "\n[[step]]\naction = \"alarm\"\ncondition = \"air_in_line\"\npriority = \"low\"\ntext = \"Air in line\"\nclear_after = \"0.02 s\"\n\n[[step]]\naction = \"wait\"\nduration = \"0.04 s\"\n"
+        );
+    }
+    s
+}
+
+fn exported(bench: &Bench, kind: &str) -> Vec<serde_json::Value> {
+    let dir = bench.path().display().to_string();
+    let out = pumpgwd(&["events", "export", "--data-dir", &dir, "--type", kind]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a record"))
+        .collect()
+}
+
+#[test]
+fn sigkill_loses_nothing_acknowledged_and_logs_nothing_twice() {
+    let bench = Bench::new();
+    let ports = ["p1", "p2"];
+    let mut sims: Vec<_> = ports
+        .iter()
+        .map(|p| {
+            let acks = bench.path().join(format!("{p}.acks")).display().to_string();
+            bench.sim(
+                p,
+                &alarm_storm(&format!("K-{p}"), 150),
+                &["--ack-log", &acks, "--answer-timeout", "30"],
+            )
+        })
+        .collect();
+    // Kill the gateway again and again while the pumps keep sending.
+    for round in 0..5u64 {
+        let mut gw = bench.gateway(&ports, "");
+        std::thread::sleep(std::time::Duration::from_millis(800 + round * 250));
+        gw.kill();
+    }
+    let mut gw = bench.gateway(&ports, "");
+    for sim in &mut sims {
+        // A simulator ends only when every event it made was acknowledged.
+        assert!(sim.wait_exit(90).success(), "{}", sim.log_text());
+    }
+    assert!(gw.terminate(10).success());
+
+    let dir = bench.path().display().to_string();
+    let verify = pumpgwd(&["events", "verify", "--data-dir", &dir]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{said}");
+    assert!(said.contains("the chain holds"), "{said}");
+
+    let mut logged: HashMap<(String, u64), usize> = HashMap::new();
+    for r in exported(&bench, "alarm") {
+        let key = (
+            r["pump_serial"].as_str().unwrap().to_owned(),
+            r["pump_record"].as_u64().unwrap(),
+        );
+        *logged.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = logged.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "logged more than once: {twice:?}");
+    for p in ports {
+        let acks = std::fs::read_to_string(bench.path().join(format!("{p}.acks"))).unwrap();
+        let acked: Vec<u64> = acks.lines().map(|l| l.parse().unwrap()).collect();
+        // 150 alarms raised and cleared: 300 events, each acknowledged.
+        assert_eq!(acked.len(), 300, "{p}");
+        for record in acked {
+            assert!(
+                logged.contains_key(&(format!("K-{p}"), record)),
+                "{p}: record {record} was acknowledged but is not in the log"
+            );
+        }
+    }
+    assert_eq!(logged.len(), 600);
+}
+
+#[test]
+fn events_verify_finds_an_edited_record_and_says_where() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut sim = bench.sim(
+        "p1",
+        &example_scenario("fentanyl-wrong-concentration-bolus"),
+        &["--speed", "3600"],
+    );
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(gw.terminate(10).success());
+    let dir = bench.path().display().to_string();
+    let ok = pumpgwd(&["events", "verify", "--data-dir", &dir]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    let denied = exported(&bench, "denied");
+    assert_eq!(denied.len(), 1);
+    assert_eq!(
+        denied[0]["reasons"][0]["code"],
+        "CONCENTRATION_NOT_IN_LIBRARY"
+    );
+    let seq = denied[0]["seq"].as_i64().unwrap();
+
+    // Someone with access to the file turns the block into a pass.
+    let conn = rusqlite::Connection::open(bench.path().join("pumpgw.sqlite")).unwrap();
+    let record: Vec<u8> = conn
+        .query_row("SELECT record FROM events WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let edited = String::from_utf8(record)
+        .unwrap()
+        .replace("\"outcome\":\"block\"", "\"outcome\":\"pass\"");
+    conn.execute(
+        "UPDATE events SET record = ?1 WHERE seq = ?2",
+        rusqlite::params![edited.as_bytes(), seq],
+    )
+    .unwrap();
+    drop(conn);
+    let broken = pumpgwd(&["events", "verify", "--data-dir", &dir]);
+    let said = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("BROKEN at record {seq}")), "{said}");
+}
+
+#[test]
+fn a_damaged_database_is_refused_at_start_and_left_untouched() {
+    let bench = Bench::new();
+    let db = bench.path().join("pumpgw.sqlite");
+    let junk: Vec<u8> = (0..16_384u32).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(&db, &junk).unwrap();
+    let mut gw = bench.gateway(&["p1"], "");
+    let status = gw.wait_exit(10);
+    assert_eq!(status.code(), Some(65), "{}", gw.log_text());
+    let log = gw.log_text();
+    assert!(log.contains("is damaged"), "{log}");
+    assert!(log.contains("has not been changed"), "{log}");
+    assert_eq!(std::fs::read(&db).unwrap(), junk);
+}
