@@ -27,7 +27,7 @@ fn exported(bench: &Bench, kind: &str) -> Vec<serde_json::Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout)
-        .unwrap()
+        .expect("records are UTF-8")
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is a record"))
         .collect()

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod scenario;
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -222,48 +223,7 @@ pub async fn run(
     shutdown: CancellationToken,
     mut on_port: impl FnMut(&str),
 ) -> Result<Report, SimError> {
-    let now = Instant::now();
-    let library = scenario.pump.library_version.map(|v| {
-        (
-            v,
-            sha256(format!("pump-sim made-up library v{v}").as_bytes()),
-        )
-    });
-    let mut sim = Sim {
-        faults: Faults::new(scenario.faults),
-        script: scenario.steps.clone(),
-        steps: scenario.steps.into(),
-        commands,
-        wait: Wait::Nothing,
-        online: false,
-        hello_due: None,
-        endpoint: {
-            let mut e = Endpoint::new(opts.timing, std::sync::Arc::default(), now);
-            if opts.ack_log.is_some() {
-                e.track_acknowledged();
-            }
-            e
-        },
-        library,
-        transfer: None,
-        container: None,
-        running: None,
-        pending: None,
-        next_request: 1,
-        // A real controller keeps this counter in non-volatile memory; the
-        // clock stands in for that, so a restarted simulator's events are
-        // never taken for ones the gateway already has.
-        record: now_ms(),
-        outbox: VecDeque::new(),
-        alarms: Vec::new(),
-        next_alarm: 1,
-        report: Report::default(),
-        last_tick: now,
-        last_status: now,
-        step_number: 0,
-        spec: scenario.pump,
-        opts,
-    };
+    let mut sim = Sim::new(scenario, opts, commands);
     loop {
         let leave = match &port {
             Port::Pty { link } => {
@@ -340,6 +300,51 @@ fn relink(link: &std::path::Path, device: &str) -> std::io::Result<()> {
 }
 
 impl Sim {
+    fn new(scenario: Scenario, opts: Options, commands: Option<mpsc::Receiver<Step>>) -> Sim {
+        let now = Instant::now();
+        let library = scenario.pump.library_version.map(|v| {
+            (
+                v,
+                sha256(format!("pump-sim made-up library v{v}").as_bytes()),
+            )
+        });
+        Sim {
+            faults: Faults::new(scenario.faults),
+            script: scenario.steps.clone(),
+            steps: scenario.steps.into(),
+            commands,
+            wait: Wait::Nothing,
+            online: false,
+            hello_due: None,
+            endpoint: {
+                let mut e = Endpoint::new(opts.timing, std::sync::Arc::default(), now);
+                if opts.ack_log.is_some() {
+                    e.track_acknowledged();
+                }
+                e
+            },
+            library,
+            transfer: None,
+            container: None,
+            running: None,
+            pending: None,
+            next_request: 1,
+            // A real controller keeps this counter in non-volatile memory; the
+            // clock stands in for that, so a restarted simulator's events are
+            // never taken for ones the gateway already has.
+            record: now_ms(),
+            outbox: VecDeque::new(),
+            alarms: Vec::new(),
+            next_alarm: 1,
+            report: Report::default(),
+            last_tick: now,
+            last_status: now,
+            step_number: 0,
+            spec: scenario.pump,
+            opts,
+        }
+    }
+
     async fn connection<S>(&mut self, io: S, shutdown: &CancellationToken) -> Leave
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -417,15 +422,17 @@ impl Sim {
         let Some(path) = &self.opts.ack_log else {
             return;
         };
-        let records: String = done
+        let records = done
             .iter()
             .filter_map(|m| match m {
                 Message::Delivery(d) => Some(d.record),
                 Message::Alarm(a) => Some(a.record),
                 _ => None,
             })
-            .map(|r| format!("{r}\n"))
-            .collect();
+            .fold(String::new(), |mut out, r| {
+                let _ = writeln!(out, "{r}");
+                out
+            });
         if records.is_empty() {
             return;
         }
