@@ -187,9 +187,21 @@ impl Bench {
         args: &[&str],
         stdin: Option<&str>,
     ) -> Proc {
+        self.spawn_program(name, &binary(bin), args, stdin)
+    }
+
+    /// Starts any program (e.g. `prlimit` around a binary) like
+    /// [`Bench::spawn_with_input`].
+    pub fn spawn_program(
+        &self,
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Proc {
         let log = self.path().join(format!("{name}.log"));
         let out = self.path().join(format!("{name}.out"));
-        let mut child = Command::new(binary(bin))
+        let mut child = Command::new(program)
             .args(args)
             .current_dir(repo_root())
             .env("RUST_LOG", "info")
@@ -232,6 +244,16 @@ impl Bench {
     /// links in the bench), with `extra` TOML appended, and starts
     /// `pumpgwd run` on it.
     pub fn gateway(&self, ports: &[&str], extra: &str) -> Proc {
+        let path = self.gateway_config(ports, extra);
+        self.spawn(
+            "gateway",
+            "pumpgwd",
+            &["run", "--config", &path.display().to_string()],
+        )
+    }
+
+    /// Writes the gateway config `gateway` uses and returns its path.
+    pub fn gateway_config(&self, ports: &[&str], extra: &str) -> PathBuf {
         let mut config = format!(
             "gateway_id = \"test-bed\"\ncare_area = \"adult-icu\"\nlibrary = {:?}\ndata_dir = \".\"\n{extra}\n",
             repo_root().join(EXAMPLE_LIBRARY).display().to_string()
@@ -245,11 +267,7 @@ impl Bench {
         }
         let path = self.path().join("gateway.toml");
         std::fs::write(&path, config).expect("bench is writable");
-        self.spawn(
-            "gateway",
-            "pumpgwd",
-            &["run", "--config", &path.display().to_string()],
-        )
+        path
     }
 
     /// Writes `scenario` and starts `pump-sim` on a pseudo-terminal linked

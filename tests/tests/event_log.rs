@@ -156,3 +156,53 @@ fn a_damaged_database_is_refused_at_start_and_left_untouched() {
     assert!(log.contains("has not been changed"), "{log}");
     assert_eq!(std::fs::read(&db).unwrap(), junk);
 }
+
+#[test]
+fn a_log_that_cannot_be_written_denies_everything_and_says_so() {
+    let bench = Bench::new();
+    let config = bench.gateway_config(&["p1"], "").display().to_string();
+    let pumpgwd_bin = pumpgw_tests::binary("pumpgwd").display().to_string();
+    // The file-size limit stands in for a full disk: the log stops growing
+    // after a few commits.
+    let mut gw = bench.spawn_program(
+        "gateway",
+        std::path::Path::new("prlimit"),
+        &["--fsize=120000", &pumpgwd_bin, "run", "--config", &config],
+        None,
+    );
+    let mut scenario = example_scenario("fentanyl-infusion");
+    scenario.truncate(scenario.find("[[step]]\naction = \"infuse\"").unwrap());
+    for _ in 0..40 {
+        scenario.push_str(
+            "[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"1 mL\"\n\n",
+        );
+    }
+    let mut sim = bench.sim(
+        "p1",
+        &scenario,
+        &["--speed", "3600", "--answer-timeout", "5"],
+    );
+    sim.wait_for(&["code=STORE_UNAVAILABLE"], 1, 30);
+    gw.wait_for(&["EVENT NOT LOGGED"], 1, 5);
+    // Still running, and stops cleanly.
+    assert!(gw.terminate(10).success(), "{}", gw.log_text());
+    sim.kill();
+    let dir = bench.path().display().to_string();
+    let verify = pumpgwd(&["events", "verify", "--data-dir", &dir]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // Nothing was authorised without its record: every authorisation the
+    // pump got is in the log.
+    let authorised = exported(&bench, "authorised").len();
+    let sim_said = sim.log_text();
+    let got = sim_said.matches("authorised; starting").count();
+    assert_eq!(got, authorised, "{sim_said}");
+    assert!(
+        authorised >= 1,
+        "the log worked until it filled: {sim_said}"
+    );
+}

@@ -6,10 +6,11 @@ use std::io::Write;
 
 use rusqlite::params;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::db::{Store, StoreError};
-use super::record::{Context, Event, FORMAT, FORMAT_VERSION, GENESIS, Record, hash, millis};
+use super::record::{
+    Context, Event, FORMAT, FORMAT_VERSION, GENESIS, Record, hash, millis, time_text,
+};
 
 /// Appends to the log; knows the chain's head.
 #[derive(Debug)]
@@ -79,7 +80,7 @@ impl Log {
             source,
         };
         let at = millis(at);
-        let at_text = at.format(&Rfc3339).unwrap_or_default();
+        let at_text = time_text(at);
         let mut seq = self.last_seq;
         let mut prev = self.last_hash;
         let mut written = Vec::with_capacity(events.len());
@@ -265,8 +266,8 @@ pub fn export(store: &Store, filter: &Filter, out: &mut impl Write) -> Result<u6
             source,
         })
     };
-    let fmt = |t: Option<OffsetDateTime>| t.map(|t| millis(t).format(&Rfc3339).unwrap_or_default());
-    // Times are stored as RFC 3339 UTC with milliseconds: they sort as text.
+    let fmt = |t: Option<OffsetDateTime>| t.map(|t| time_text(millis(t)));
+    // Times are stored in one fixed-width UTC form: they sort as text.
     let mut st = store
         .conn
         .prepare(

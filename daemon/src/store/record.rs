@@ -96,7 +96,7 @@ pub enum Event {
         /// The single-use token, hex.
         token: String,
         /// Start before this time.
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "utc_millis")]
         expires: OffsetDateTime,
     },
     /// The gateway denied a programme.
@@ -124,7 +124,7 @@ pub enum Event {
         /// The pump's event record number.
         pump_record: u64,
         /// When, by the pump's clock.
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "utc_millis")]
         pump_at: OffsetDateTime,
         /// Volume given under the programme.
         volume_infused: String,
@@ -148,7 +148,7 @@ pub enum Event {
         /// The pump's event record number.
         pump_record: u64,
         /// When, by the pump's clock.
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "utc_millis")]
         pump_at: OffsetDateTime,
     },
     /// A pump reported the library it installed.
@@ -205,7 +205,7 @@ pub struct Record {
     /// Sequence number: 1, 2, 3... per gateway, never reused.
     pub seq: u64,
     /// When the gateway logged it (UTC, RFC 3339 with milliseconds).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "utc_millis")]
     pub at: OffsetDateTime,
     /// Where and under what.
     #[serde(flatten)]
@@ -227,6 +227,35 @@ impl Record {
 /// SHA-256 of a record's bytes.
 pub fn hash(bytes: &[u8]) -> [u8; 32] {
     crate::link::sha256(bytes)
+}
+
+/// Times in records: UTC, RFC 3339 with exactly three decimals
+/// (`2026-11-21T03:00:00.120Z`), so that they also sort as text.
+pub const TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
+/// A time as records write it.
+pub fn time_text(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(TIME_FORMAT)
+        .expect("every time from year 0 to 9999 formats")
+}
+
+pub(crate) mod utc_millis {
+    //! serde for [`super::TIME_FORMAT`]; reading accepts any RFC 3339.
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub(crate) fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::time_text(*t))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A time rounded to milliseconds, as records carry it.

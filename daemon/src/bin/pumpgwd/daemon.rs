@@ -34,6 +34,20 @@ pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     })
 }
 
+/// A write past the file-size limit (`RLIMIT_FSIZE`) must fail like a full
+/// disk (and be denied safely), not kill the daemon with SIGXFSZ: catching
+/// the signal makes the write return EFBIG instead.
+fn survive_file_size_limit() -> Result<()> {
+    let kind = SignalKind::from_raw(nix::sys::signal::Signal::SIGXFSZ as i32);
+    let mut xfsz = signal(kind).context("cannot watch SIGXFSZ")?;
+    tokio::spawn(async move {
+        while xfsz.recv().await.is_some() {
+            tracing::error!("file size limit reached: the event log cannot grow");
+        }
+    });
+    Ok(())
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,6 +77,7 @@ fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
     let rt = runtime().map_err(|e| (EXIT_SOFTWARE, e))?;
     rt.block_on(async {
         let shutdown = shutdown_signal().map_err(|e| (EXIT_SOFTWARE, e))?;
+        survive_file_size_limit().map_err(|e| (EXIT_SOFTWARE, e))?;
         let (view, _) = watch::channel(Snapshot::default());
         gateway::run(config, shutdown, view).await.map_err(|e| {
             let code = match e {

@@ -1,0 +1,190 @@
+//! One record of every type, checked against
+//! `config/schema/event-v1.schema.json`, and the examples of
+//! `docs/event-log.md` checked to be exactly such records.
+//! (`PRINT_EVENTS=1 cargo test --test event_schema -- --nocapture` prints
+//! them for the document.)
+
+use pumpgw::store::record::{
+    Context, Event, FORMAT, FORMAT_VERSION, GENESIS, LoggedReason, Record, hash,
+};
+use time::macros::datetime;
+
+fn every_type() -> Vec<(Option<&'static str>, Event)> {
+    let token = "5f0c1e7a9b2d4c6e8f1a3b5c7d9e0f21".to_owned();
+    let programme_hash =
+        "2f011541f9bc7b721fd52c6d441e357b1607435ed11310032e1e75673a3017af".to_owned();
+    vec![
+        (None, Event::GatewayStarted { software: "0.1.0".to_owned() }),
+        (
+            Some("pump-a"),
+            Event::LinkUp {
+                manufacturer: "Acme".to_owned(),
+                model: "SP-1".to_owned(),
+                serial: "A1234".to_owned(),
+                firmware: "2.4.1".to_owned(),
+                protocol: "pumpgw-link/1".to_owned(),
+                pump_library_version: None,
+                pump_library_hash: None,
+            },
+        ),
+        (
+            Some("pump-a"),
+            Event::LibraryInstalledOnPump {
+                version: 12,
+                hash: "0cc8b75327319704d6a1a7c5f0b1f3e2a4c6d8e0f1a2b3c4d5e6f708192a3b4c".to_owned(),
+                matches: true,
+            },
+        ),
+        (
+            Some("pump-a"),
+            Event::ProgrammeRequested {
+                request: 7,
+                programme_hash: programme_hash.clone(),
+                programme: serde_json::json!({
+                    "drug": "fentanyl", "library_version": 12,
+                    "requested_at": "2026-11-21T03:00:00Z", "care_area": "adult-icu",
+                    "patient_weight": "70 kg",
+                    "container": {"concentration": "25 micrograms in 50 mL", "volume_loaded": "50 mL", "volume_remaining": "12 mL"},
+                    "delivery": {"kind": "bolus", "dose": "25 micrograms", "duration": "60 s", "pump_volume": "50 mL"}
+                }),
+            },
+        ),
+        (
+            Some("pump-a"),
+            Event::Verdict {
+                request: 7,
+                outcome: "block".to_owned(),
+                reasons: serde_json::json!([{
+                    "outcome": "block", "code": "CONCENTRATION_NOT_IN_LIBRARY", "ihe_code": 9037,
+                    "programmed": "25 micrograms in 50 mL (0.5 micrograms/mL)",
+                    "message": "25 micrograms in 50 mL (0.5 micrograms/mL) is not a concentration of fentaNYL allowed here."
+                }]),
+                computed: vec![("bolus volume".to_owned(), "50 mL".to_owned())],
+            },
+        ),
+        (
+            Some("pump-a"),
+            Event::Denied {
+                request: 7,
+                programme_hash,
+                outcome: "block".to_owned(),
+                reasons: vec![LoggedReason {
+                    code: "CONCENTRATION_NOT_IN_LIBRARY".to_owned(),
+                    ihe: Some(9037),
+                    message: "25 micrograms in 50 mL (0.5 micrograms/mL) is not a concentration of fentaNYL allowed here.".to_owned(),
+                }],
+            },
+        ),
+        (
+            Some("pump-b"),
+            Event::Authorised {
+                request: 3,
+                programme_hash: "9a3c5e7f0b2d4f6a8c0e2a4c6e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e4a".to_owned(),
+                token: token.clone(),
+                expires: datetime!(2026-11-21 03:02:00.250 UTC),
+            },
+        ),
+        (
+            Some("pump-b"),
+            Event::Delivery {
+                event: "completed".to_owned(),
+                request: 3,
+                token,
+                pump_serial: "B7781".to_owned(),
+                pump_record: 1_795_230_000_412,
+                pump_at: datetime!(2026-11-21 04:00:00.000 UTC),
+                volume_infused: "1 mL".to_owned(),
+                amount_infused: Some("50 micrograms".to_owned()),
+            },
+        ),
+        (
+            Some("pump-b"),
+            Event::Alarm {
+                alarm: 4,
+                priority: "high".to_owned(),
+                condition: "occlusion_downstream".to_owned(),
+                text: "Downstream occlusion: check the line and the clamp".to_owned(),
+                active: true,
+                pump_serial: "B7781".to_owned(),
+                pump_record: 1_795_230_000_413,
+                pump_at: datetime!(2026-11-21 04:01:10.500 UTC),
+            },
+        ),
+        (Some("pump-b"), Event::LinkDown { reason: "the other end hung up".to_owned() }),
+        (None, Event::GatewayStopped { reason: "shutdown requested".to_owned() }),
+    ]
+}
+
+fn records() -> Vec<Record> {
+    let mut prev = GENESIS;
+    let mut at = datetime!(2026-11-21 03:00:00.120 UTC);
+    every_type()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (pump, event))| {
+            let r = Record {
+                format: FORMAT.to_owned(),
+                format_version: FORMAT_VERSION,
+                seq: i as u64 + 1,
+                at,
+                context: Context {
+                    gateway: "ward7-bed12".to_owned(),
+                    pump: pump.map(str::to_owned),
+                    care_area: "adult-icu".to_owned(),
+                    library_version: Some(12),
+                },
+                event,
+                prev_hash: hex::encode(prev),
+            };
+            prev = hash(&r.to_bytes());
+            at += time::Duration::milliseconds(1_375);
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn every_record_type_matches_the_schema_and_the_document() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../config/schema/event-v1.schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/event-log.md"))
+        .unwrap_or_default();
+    let print = std::env::var_os("PRINT_EVENTS").is_some();
+    let mut types = std::collections::BTreeSet::new();
+    for r in records() {
+        let line = String::from_utf8(r.to_bytes()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", r.event.type_name());
+        types.insert(r.event.type_name());
+        if print {
+            println!("{line}");
+        } else {
+            assert!(
+                doc.contains(&line),
+                "docs/event-log.md lacks the {} example:\n{line}",
+                r.event.type_name()
+            );
+        }
+    }
+    assert_eq!(types.len(), 11, "an example of every type");
+}
+
+#[test]
+fn the_schema_refuses_unknown_keys_and_wrong_types() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../config/schema/event-v1.schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let good: serde_json::Value = serde_json::from_slice(&records()[9].to_bytes()).unwrap();
+    assert!(validator.is_valid(&good));
+    let mut extra = good.clone();
+    extra["colour"] = "red".into();
+    assert!(!validator.is_valid(&extra));
+    let mut wrong = good;
+    wrong["seq"] = "ten".into();
+    assert!(!validator.is_valid(&wrong));
+}
