@@ -9,6 +9,7 @@ use pumpgw::store::record::{
 };
 use time::macros::datetime;
 
+#[allow(clippy::too_many_lines, reason = "one literal example per record type")]
 fn every_type() -> Vec<(Option<&'static str>, Event)> {
     let token = "5f0c1e7a9b2d4c6e8f1a3b5c7d9e0f21".to_owned();
     let programme_hash =
