@@ -34,7 +34,7 @@ fn event(i: u64) -> Event {
         priority: "low".to_owned(),
         condition: "air_in_line".to_owned(),
         text: "Air in line".to_owned(),
-        active: i % 2 == 0,
+        active: i.is_multiple_of(2),
         pump_serial: "B7781".to_owned(),
         pump_record: i,
         pump_at: OffsetDateTime::now_utc(),
