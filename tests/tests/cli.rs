@@ -130,3 +130,61 @@ fn the_readme_shows_what_ders_check_prints() {
         "README.md is out of date; the command now prints:\n{printed}"
     );
 }
+
+#[test]
+fn a_pharmacist_makes_a_key_and_signs_a_library() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("pharmacy.key");
+    let key_arg = key.display().to_string();
+    let out = pumpgw_tests::pumpgwd(&["library", "keygen", "--out", &key_arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("mode 0600"), "{said}");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let public = std::fs::read_to_string(dir.path().join("pharmacy.key.pub")).unwrap();
+    assert_eq!(public.trim().len(), 64);
+    // Never overwritten.
+    let again = pumpgw_tests::pumpgwd(&["library", "keygen", "--out", &key_arg]);
+    assert_eq!(again.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+
+    let library = dir.path().join("library.json");
+    std::fs::copy(
+        pumpgw_tests::repo_root().join(pumpgw_tests::EXAMPLE_LIBRARY),
+        &library,
+    )
+    .unwrap();
+    let lib_arg = library.display().to_string();
+    let out = pumpgw_tests::pumpgwd(&["library", "sign", &lib_arg, "--key", &key_arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("library.json.sig")).unwrap())
+            .unwrap();
+    assert_eq!(sig["format"], "pumpgw-library-signature");
+    assert_eq!(sig["public_key"].as_str().unwrap(), public.trim());
+
+    // A key others can read is refused; so is a library with lint errors.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loose = pumpgw_tests::pumpgwd(&["library", "sign", &lib_arg, "--key", &key_arg]);
+    assert_eq!(loose.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&loose.stderr).contains("chmod 600"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&library, "{\"format\": \"pumpgw-drug-library\"}").unwrap();
+    let bad = pumpgw_tests::pumpgwd(&["library", "sign", &lib_arg, "--key", &key_arg]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not signed"));
+}

@@ -1,12 +1,14 @@
 //! The drug library: its format (version 1), loading with JSON-path errors,
 //! and the lint a pharmacist runs before signing.
 //!
-//! Signing, import, activation and the audit trail come with the store.
+//! `signature` holds pharmacy signing and verification; import,
+//! activation and the audit trail come next.
 
 mod active;
 mod lint;
 mod load;
 mod model;
+pub mod signature;
 
 pub use active::ActiveLibrary;
 pub use lint::{Finding, Severity, lint_model};

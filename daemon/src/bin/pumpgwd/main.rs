@@ -6,6 +6,7 @@
 mod daemon;
 mod demo;
 mod events;
+mod pharmacy;
 mod tools;
 
 use std::path::PathBuf;
@@ -141,6 +142,25 @@ enum ExportFormat {
 
 #[derive(Subcommand)]
 enum LibraryCommand {
+    /// Make a pharmacy signing key: KEY (Ed25519, PKCS#8, mode 0600) and
+    /// KEY.pub (its public half, for the gateways to trust).
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long, value_name = "KEY")]
+        out: PathBuf,
+    },
+    /// Lint and sign a library: writes FILE.sig, a detached signature that
+    /// names its key. Refuses a library with lint errors.
+    Sign {
+        /// The library JSON file.
+        file: PathBuf,
+        /// The private key (from `library keygen`; mode 0600).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Where to write the signature (default FILE.sig).
+        #[arg(long, value_name = "SIG")]
+        out: Option<PathBuf>,
+    },
     /// Check a drug library before signing: schema, limits, units, names.
     ///
     /// Exit status: 0 no errors (warnings allowed), 1 errors found, 64 file
@@ -198,6 +218,10 @@ fn main() -> ExitCode {
         } => return demo::main(pumps, speed, duration, plain),
         Command::Events(cmd) => return events_main(cmd),
         Command::Library(LibraryCommand::Lint { file, json }) => tools::lint(&file, json),
+        Command::Library(LibraryCommand::Keygen { out }) => pharmacy::keygen(&out),
+        Command::Library(LibraryCommand::Sign { file, key, out }) => {
+            pharmacy::sign(&file, &key, out.as_deref())
+        }
         Command::Ders(DersCommand::Check {
             library,
             care_area,
