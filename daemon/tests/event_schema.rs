@@ -113,6 +113,39 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
         ),
         (Some("pump-b"), Event::LinkDown { reason: "the other end hung up".to_owned() }),
         (None, Event::GatewayStopped { reason: "shutdown requested".to_owned() }),
+        (
+            None,
+            Event::LibraryReceived {
+                version: 13,
+                library_id: "example-trust".to_owned(),
+                sha256: "7d1e3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d".to_owned(),
+                by: "pharmacist".to_owned(),
+            },
+        ),
+        (
+            None,
+            Event::LibraryVerified {
+                version: 13,
+                key_id: "4f2a9c0e61b7d385".to_owned(),
+            },
+        ),
+        (
+            None,
+            Event::LibraryRefused {
+                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_owned(),
+                reason: "signature refused: the signature is by key 0a1b2c3d4e5f6071, which this gateway does not trust".to_owned(),
+                by: "pharmacist".to_owned(),
+            },
+        ),
+        (
+            None,
+            Event::LibraryActivated {
+                version: 13,
+                previous: Some(12),
+                by: "biomed".to_owned(),
+                reason: "pharmacy release 2026-11-21".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -172,7 +205,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 11, "an example of every type");
+    assert_eq!(types.len(), 15, "an example of every type");
 }
 
 #[test]

@@ -21,6 +21,27 @@ const MIGRATIONS: &[&str] = &[
         hash   BLOB    NOT NULL
     ) STRICT;
     CREATE INDEX events_at ON events(at);",
+    // 2: the library archive and its audit trail.
+    "CREATE TABLE libraries (
+        version     INTEGER PRIMARY KEY,
+        library_id  TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        file        BLOB NOT NULL,
+        signature   BLOB NOT NULL,
+        key_id      TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('received', 'verified', 'active', 'superseded')),
+        received_at TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX libraries_one_active ON libraries(state) WHERE state = 'active';
+    CREATE TABLE library_audit (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        version    INTEGER NOT NULL REFERENCES libraries(version),
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        who        TEXT NOT NULL,
+        why        TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// Why the store cannot be used.
@@ -176,7 +197,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, 2);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

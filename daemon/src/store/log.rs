@@ -67,8 +67,7 @@ impl Log {
     }
 
     /// Appends events in one transaction: all are durable when this
-    /// returns `Ok`, none are when it returns `Err` (and the chain's head is
-    /// unchanged).
+    /// returns `Ok`, none are when it returns `Err`.
     pub fn append(
         &mut self,
         events: Vec<(Context, Event)>,
@@ -79,50 +78,82 @@ impl Log {
             path: path.clone(),
             source,
         };
-        let at = millis(at);
-        let at_text = time_text(at);
-        let mut seq = self.last_seq;
-        let mut prev = self.last_hash;
-        let mut written = Vec::with_capacity(events.len());
-        let tx = self.store.conn.transaction().map_err(sql)?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (seq, at, type, pump, record, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(sql)?;
-            for (context, event) in events {
-                seq += 1;
-                let record = Record {
-                    format: FORMAT.to_owned(),
-                    format_version: FORMAT_VERSION,
-                    seq,
-                    at,
-                    context,
-                    event,
-                    prev_hash: hex::encode(prev),
-                };
-                let bytes = record.to_bytes();
-                let h = hash(&bytes);
-                insert
-                    .execute(params![
-                        i64::try_from(seq).unwrap_or(i64::MAX),
-                        at_text,
-                        record.event.type_name(),
-                        record.context.pump,
-                        bytes,
-                        h.to_vec(),
-                    ])
-                    .map_err(sql)?;
-                prev = h;
-                written.push(record);
-            }
-        }
+        // IMMEDIATE: the head is read under the write lock, so another
+        // writer (a `pumpgwd library` command) cannot slip in between.
+        let tx = self
+            .store
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let written = append_in(&tx, events, at).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        self.last_seq = seq;
-        self.last_hash = prev;
+        if let Some(last) = written.last() {
+            self.last_seq = last.seq;
+            self.last_hash = hash(&last.to_bytes());
+        }
         Ok(written)
     }
+}
+
+/// Appends events inside the caller's transaction (which should hold the
+/// write lock), chaining from the log's current head.
+pub fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    events: Vec<(Context, Event)>,
+    at: OffsetDateTime,
+) -> Result<Vec<Record>, rusqlite::Error> {
+    let head = tx
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let (mut seq, mut prev) = match head {
+        Some((seq, h)) => {
+            let mut last = [0; 32];
+            if h.len() == 32 {
+                last.copy_from_slice(&h);
+            }
+            (u64::try_from(seq).unwrap_or(0), last)
+        }
+        None => (0, GENESIS),
+    };
+    let at = millis(at);
+    let at_text = time_text(at);
+    let mut written = Vec::with_capacity(events.len());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (seq, at, type, pump, record, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (context, event) in events {
+        seq += 1;
+        let record = Record {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            seq,
+            at,
+            context,
+            event,
+            prev_hash: hex::encode(prev),
+        };
+        let bytes = record.to_bytes();
+        let h = hash(&bytes);
+        insert.execute(params![
+            i64::try_from(seq).unwrap_or(i64::MAX),
+            at_text,
+            record.event.type_name(),
+            record.context.pump,
+            bytes,
+            h.to_vec(),
+        ])?;
+        prev = h;
+        written.push(record);
+    }
+    Ok(written)
 }
 
 /// Where the chain breaks.

@@ -5,9 +5,11 @@
 //! - [`db`]: opening (WAL, `synchronous=FULL`, integrity check) and
 //!   migrations;
 //! - [`log`]: appending in batches, reading, verifying;
+//! - [`library`]: the library archive, its states and audit trail;
 //! - [`writer`]: the one writer thread, with group commit.
 
 pub mod db;
+pub mod library;
 pub mod log;
 pub mod record;
 pub mod writer;

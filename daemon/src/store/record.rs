@@ -151,6 +151,44 @@ pub enum Event {
         #[serde(with = "utc_millis")]
         pump_at: OffsetDateTime,
     },
+    /// A signed library was imported (and archived).
+    LibraryReceived {
+        /// Its version.
+        version: u64,
+        /// Its id.
+        library_id: String,
+        /// SHA-256 of the file, hex.
+        sha256: String,
+        /// Who imported it.
+        by: String,
+    },
+    /// Its signature, schema and lint passed.
+    LibraryVerified {
+        /// Its version.
+        version: u64,
+        /// The trusted key that signed it.
+        key_id: String,
+    },
+    /// A library was refused at import; the active one is untouched.
+    LibraryRefused {
+        /// SHA-256 of the file offered, hex.
+        sha256: String,
+        /// Why.
+        reason: String,
+        /// Who offered it.
+        by: String,
+    },
+    /// A library became the active one.
+    LibraryActivated {
+        /// Its version.
+        version: u64,
+        /// The version it superseded.
+        previous: Option<u64>,
+        /// Who.
+        by: String,
+        /// Why.
+        reason: String,
+    },
     /// A pump reported the library it installed.
     LibraryInstalledOnPump {
         /// Version reported.
@@ -177,6 +215,10 @@ impl Event {
             Event::Delivery { .. } => "delivery",
             Event::Alarm { .. } => "alarm",
             Event::LibraryInstalledOnPump { .. } => "library_installed_on_pump",
+            Event::LibraryReceived { .. } => "library_received",
+            Event::LibraryVerified { .. } => "library_verified",
+            Event::LibraryRefused { .. } => "library_refused",
+            Event::LibraryActivated { .. } => "library_activated",
         }
     }
 }

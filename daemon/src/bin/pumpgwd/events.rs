@@ -192,5 +192,22 @@ fn summary(e: &Event) -> String {
             "v{version}, {}",
             if *matches { "matches" } else { "DIFFERS" }
         ),
+        Event::LibraryReceived {
+            version,
+            library_id,
+            by,
+            ..
+        } => format!("{library_id} v{version} imported by {by}"),
+        Event::LibraryVerified { version, key_id } => format!("v{version} signed by key {key_id}"),
+        Event::LibraryRefused { reason, by, .. } => format!("from {by}: {reason}"),
+        Event::LibraryActivated {
+            version,
+            previous,
+            by,
+            reason,
+        } => format!(
+            "v{version} active (was {}), by {by}: {reason}",
+            previous.map_or_else(|| "none".to_owned(), |p| format!("v{p}"))
+        ),
     }
 }
