@@ -25,6 +25,10 @@ pub struct Config {
     pub library: PathBuf,
     /// Where the gateway keeps its state.
     pub data_dir: PathBuf,
+    /// Pharmacy public keys (files from `library keygen`) whose signatures
+    /// this gateway accepts.
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
     /// Link timers.
     #[serde(default)]
     pub link: LinkSettings,
@@ -181,6 +185,9 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.library = base.join(&config.library);
         config.data_dir = base.join(&config.data_dir);
+        for k in &mut config.trusted_keys {
+            *k = base.join(&*k);
+        }
         for p in &mut config.ports {
             p.path = base.join(&p.path);
         }

@@ -164,6 +164,7 @@ fn demo_config(dir: &std::path::Path, pumps: u8) -> Result<Config> {
         care_area: "adult-icu".to_owned(),
         library,
         data_dir: dir.to_path_buf(),
+        trusted_keys: Vec::new(),
         link: LinkSettings::default(),
         authorisation: AuthorisationSettings::default(),
         ports,

@@ -161,6 +161,63 @@ enum LibraryCommand {
         #[arg(long, value_name = "SIG")]
         out: Option<PathBuf>,
     },
+    /// Import a signed library into the gateway's archive (not active yet).
+    ///
+    /// Checks the signature against the config's `trusted_keys`, the schema
+    /// and the lint, and refuses a version not above the active one. On any
+    /// failure nothing is archived and the active library is untouched.
+    /// Exit status: 0 verified and archived; 1 refused.
+    Import {
+        /// The library JSON file.
+        file: PathBuf,
+        /// Its signature file (from `library sign`).
+        #[arg(long, value_name = "SIG")]
+        signature: PathBuf,
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Who is importing (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Make an archived, verified version the active library. The one it
+    /// replaces becomes superseded; a lower version can never come back.
+    Activate {
+        /// The version.
+        version: u64,
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Who (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Why, for the audit trail.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Every archived library with its state.
+    List {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// One archived version: its hash, key and history.
+    Show {
+        /// The version.
+        version: u64,
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Also write the archived file (and FILE.sig) here, byte for byte.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// The audit trail: every change of state, with who, when and why.
+    Audit {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Check a drug library before signing: schema, limits, units, names.
     ///
     /// Exit status: 0 no errors (warnings allowed), 1 errors found, 64 file
@@ -218,6 +275,27 @@ fn main() -> ExitCode {
         } => return demo::main(pumps, speed, duration, plain),
         Command::Events(cmd) => return events_main(cmd),
         Command::Library(LibraryCommand::Lint { file, json }) => tools::lint(&file, json),
+        Command::Library(LibraryCommand::Import {
+            file,
+            signature,
+            config,
+            by,
+        }) => return exit(pharmacy::import(&config, &file, &signature, by)),
+        Command::Library(LibraryCommand::Activate {
+            version,
+            config,
+            by,
+            reason,
+        }) => return exit(pharmacy::activate(&config, version, by, &reason)),
+        Command::Library(LibraryCommand::List { config }) => return exit(pharmacy::list(&config)),
+        Command::Library(LibraryCommand::Show {
+            version,
+            config,
+            out,
+        }) => return exit(pharmacy::show(&config, version, out.as_deref())),
+        Command::Library(LibraryCommand::Audit { config }) => {
+            return exit(pharmacy::audit(&config));
+        }
         Command::Library(LibraryCommand::Keygen { out }) => pharmacy::keygen(&out),
         Command::Library(LibraryCommand::Sign { file, key, out }) => {
             pharmacy::sign(&file, &key, out.as_deref())
@@ -264,6 +342,16 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
         } => events::export(&file, since.as_deref(), until.as_deref(), pump, kind),
         EventsCommand::Verify { .. } => events::verify(&file),
     };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err((code, e)) => {
+            eprintln!("pumpgwd: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn exit(result: Result<u8, (u8, anyhow::Error)>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err((code, e)) => {

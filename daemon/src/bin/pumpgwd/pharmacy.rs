@@ -101,3 +101,230 @@ pub(crate) fn signature_path(file: &Path) -> PathBuf {
     p.push(".sig");
     PathBuf::from(p)
 }
+
+/// The gateway's store and identity, for the archive commands.
+pub(crate) struct Gateway {
+    pub(crate) config: pumpgw::gateway::Config,
+    pub(crate) store: pumpgw::store::Store,
+}
+
+/// Opens the store named by a gateway config (creating it if needed).
+pub(crate) fn open(config: &Path) -> Result<Gateway, (u8, anyhow::Error)> {
+    let config = pumpgw::gateway::Config::load(config)
+        .map_err(|e| (crate::EXIT_CONFIG, anyhow::Error::new(e)))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))
+        .map_err(|e| (crate::EXIT_SOFTWARE, e))?;
+    let store = pumpgw::store::Store::open(&pumpgw::store::Store::file_in(&config.data_dir))
+        .map_err(|e| {
+            let code = match e {
+                pumpgw::store::StoreError::Sqlite { .. } => crate::EXIT_SOFTWARE,
+                _ => crate::events::EXIT_DATA,
+            };
+            (code, anyhow::Error::new(e))
+        })?;
+    Ok(Gateway { config, store })
+}
+
+impl Gateway {
+    fn context(&self) -> pumpgw::store::Context {
+        pumpgw::store::Context {
+            gateway: self.config.gateway_id.clone(),
+            pump: None,
+            care_area: self.config.care_area.clone(),
+            library_version: pumpgw::store::library::active(&self.store)
+                .ok()
+                .flatten()
+                .map(|(v, _)| v),
+        }
+    }
+}
+
+/// Who is acting: `--by`, else the login name.
+pub(crate) fn who(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| format!("uid {}", nix::unistd::getuid()))
+}
+
+/// `library import`: 0 verified and archived, 1 refused.
+pub(crate) fn import(
+    config: &Path,
+    file: &Path,
+    sig: &Path,
+    by: Option<String>,
+) -> Result<u8, (u8, anyhow::Error)> {
+    let mut gw = open(config)?;
+    let usage = |e: anyhow::Error| (crate::EXIT_USAGE, e);
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(usage)?;
+    let signature = std::fs::read(sig)
+        .with_context(|| format!("cannot read {}", sig.display()))
+        .map_err(usage)?;
+    let mut trusted = Vec::new();
+    for k in &gw.config.trusted_keys {
+        trusted.push(
+            signature::read_public_key(k)
+                .map_err(|e| (crate::EXIT_CONFIG, anyhow::Error::new(e)))?,
+        );
+    }
+    let who = who(by);
+    let context = gw.context();
+    match pumpgw::store::library::import(
+        &mut gw.store,
+        &context,
+        &bytes,
+        &signature,
+        &trusted,
+        &who,
+    ) {
+        Ok(a) => {
+            println!(
+                "library {} version {} verified (signed by key {}) and archived; the active library is unchanged. Activate it with: pumpgwd library activate {} --config {}",
+                a.library_id,
+                a.version,
+                a.key_id,
+                a.version,
+                config.display()
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            if let pumpgw::store::library::LibraryError::Invalid(findings) = &e {
+                for f in findings.iter().filter(|f| f.severity == Severity::Error) {
+                    eprintln!("{f}");
+                }
+            }
+            if let Err(log) =
+                pumpgw::store::library::log_refusal(&mut gw.store, &context, &bytes, &reason, &who)
+            {
+                eprintln!("pumpgwd: warning: the refusal could not be logged: {log}");
+            }
+            eprintln!(
+                "pumpgwd: {} refused: {reason}. The active library is unchanged.",
+                file.display()
+            );
+            Ok(1)
+        }
+    }
+}
+
+/// `library activate`.
+pub(crate) fn activate(
+    config: &Path,
+    version: u64,
+    by: Option<String>,
+    reason: &str,
+) -> Result<u8, (u8, anyhow::Error)> {
+    let mut gw = open(config)?;
+    let context = gw.context();
+    match pumpgw::store::library::activate(&mut gw.store, &context, version, &who(by), reason) {
+        Ok(previous) => {
+            println!(
+                "version {version} is now the active library (it replaces {}); a running gateway pushes it to every pump.",
+                previous.map_or_else(|| "none".to_owned(), |p| format!("version {p}"))
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("pumpgwd: not activated: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// `library list`.
+pub(crate) fn list(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
+    let gw = open(config)?;
+    let rows = pumpgw::store::library::list(&gw.store)
+        .map_err(|e| (crate::EXIT_SOFTWARE, anyhow::Error::new(e)))?;
+    if rows.is_empty() {
+        println!("no library imported yet: the gateway authorises nothing until one is active");
+    }
+    for a in rows {
+        println!(
+            "{:>6}  {:<10}  {}  key {}  {}  {}",
+            a.version,
+            a.state,
+            a.received_at,
+            a.key_id,
+            &a.sha256[..16],
+            a.library_id
+        );
+    }
+    Ok(0)
+}
+
+/// `library show`: one version's facts and history; `--out` writes the
+/// archived file (and its signature) byte for byte.
+pub(crate) fn show(
+    config: &Path,
+    version: u64,
+    out: Option<&Path>,
+) -> Result<u8, (u8, anyhow::Error)> {
+    let gw = open(config)?;
+    let soft = |e: pumpgw::store::library::LibraryError| (1, anyhow::Error::new(e));
+    let Some(a) = pumpgw::store::library::list(&gw.store)
+        .map_err(soft)?
+        .into_iter()
+        .find(|a| a.version == version)
+    else {
+        return Err((
+            1,
+            anyhow::anyhow!("no library version {version} in the archive"),
+        ));
+    };
+    println!(
+        "library {} version {}: {}",
+        a.library_id, a.version, a.state
+    );
+    println!("  SHA-256   {}", a.sha256);
+    println!("  signed by key {}", a.key_id);
+    for row in pumpgw::store::library::audit(&gw.store)
+        .map_err(soft)?
+        .into_iter()
+        .filter(|r| r.version == version)
+    {
+        println!(
+            "  {}  {} -> {}  by {}: {}",
+            row.at,
+            row.from.as_deref().unwrap_or("-"),
+            row.to,
+            row.who,
+            row.why
+        );
+    }
+    if let Some(out) = out {
+        let (file, sig) = pumpgw::store::library::file(&gw.store, version).map_err(soft)?;
+        std::fs::write(out, file)
+            .and_then(|()| std::fs::write(signature_path(out), sig))
+            .with_context(|| format!("cannot write {}", out.display()))
+            .map_err(|e| (crate::EXIT_SOFTWARE, e))?;
+        println!(
+            "  written to {} and {}",
+            out.display(),
+            signature_path(out).display()
+        );
+    }
+    Ok(0)
+}
+
+/// `library audit`.
+pub(crate) fn audit(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
+    let gw = open(config)?;
+    for row in pumpgw::store::library::audit(&gw.store)
+        .map_err(|e| (crate::EXIT_SOFTWARE, anyhow::Error::new(e)))?
+    {
+        println!(
+            "{}  version {:>4}  {:<10} -> {:<10}  by {}: {}",
+            row.at,
+            row.version,
+            row.from.as_deref().unwrap_or("-"),
+            row.to,
+            row.who,
+            row.why
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,199 @@
+//! Configuration control of the drug library through the CLI: signed
+//! import, activation, no rollback, refusals that leave the active library
+//! untouched, the archive and the audit trail.
+
+use std::path::Path;
+
+use pumpgw_tests::{EXAMPLE_LIBRARY, pumpgwd, repo_root};
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = pumpgwd(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn library(version: u64) -> String {
+    let text =
+        std::fs::read_to_string(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
+    let out = text.replacen("\"version\": 12", &format!("\"version\": {version}"), 1);
+    assert!(out.contains(&format!("\"version\": {version}")));
+    out
+}
+
+fn write_signed(dir: &Path, name: &str, text: &str, key: &Path) -> (String, String) {
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("the bench is writable");
+    let pkcs8 = std::fs::read(key).expect("the key was made");
+    let sig =
+        pumpgw::library::signature::sign(text.as_bytes(), &pkcs8, key).expect("the key signs");
+    let sig_path = dir.join(format!("{name}.sig"));
+    std::fs::write(&sig_path, serde_json::to_vec(&sig).expect("JSON"))
+        .expect("the bench is writable");
+    (file.display().to_string(), sig_path.display().to_string())
+}
+
+#[test]
+#[allow(clippy::too_many_lines, reason = "one story, import to audit, step by step")]
+fn import_activate_and_every_refusal_leaves_the_active_library_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("pharmacy.key");
+    let rogue = d.join("rogue.key");
+    for k in [&key, &rogue] {
+        assert_eq!(
+            run(&["library", "keygen", "--out", &k.display().to_string()]).0,
+            0
+        );
+    }
+    let config = d.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\nlibrary = \"unused.json\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
+    )
+    .unwrap();
+    let cfg = config.display().to_string();
+    let import = |file: &str, sig: &str| {
+        run(&[
+            "library",
+            "import",
+            file,
+            "--signature",
+            sig,
+            "--config",
+            &cfg,
+            "--by",
+            "pharmacist",
+        ])
+    };
+
+    let (v12, s12) = write_signed(d, "v12.json", &library(12), &key);
+    let (code, said, _) = import(&v12, &s12);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("version 12 verified"), "{said}");
+    let (code, said, _) = run(&["library", "list", "--config", &cfg]);
+    assert_eq!(code, 0);
+    assert!(
+        said.contains("verified"),
+        "import does not activate: {said}"
+    );
+    let (code, said, err) = run(&[
+        "library", "activate", "12", "--config", &cfg, "--by", "biomed", "--reason", "go live",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        said.contains("version 12 is now the active library"),
+        "{said}"
+    );
+
+    // Refusals, each with its reason, none touching version 12.
+    let (v11, s11) = write_signed(d, "v11.json", &library(11), &key);
+    let (code, _, err) = import(&v11, &s11);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not higher than the active version 12: no rollback"),
+        "{err}"
+    );
+    let (code, _, err) = import(&v12, &s12);
+    assert_eq!(code, 1);
+    assert!(err.contains("no rollback"), "{err}");
+
+    let (v13, s13) = write_signed(d, "v13.json", &library(13), &key);
+    let tampered = d.join("v13-tampered.json");
+    std::fs::write(
+        &tampered,
+        library(13).replace("Adult critical care", "Adult critical carE"),
+    )
+    .unwrap();
+    let (code, _, err) = import(&tampered.display().to_string(), &s13);
+    assert_eq!(code, 1);
+    assert!(err.contains("signature is for another file"), "{err}");
+
+    let (r13, rs13) = write_signed(d, "rogue13.json", &library(13), &rogue);
+    let (code, _, err) = import(&r13, &rs13);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not trust"), "{err}");
+
+    let bad_schema = library(14).replacen("\"care_areas\"", "\"care_areaz\"", 1);
+    let (b14, bs14) = write_signed(d, "bad14.json", &bad_schema, &key);
+    let (code, _, err) = import(&b14, &bs14);
+    assert_eq!(code, 1);
+    assert!(err.contains("error(s)"), "{err}");
+
+    let lint_fails = library(15).replacen("\"hard_max\": \"400\"", "\"hard_max\": \"100\"", 1);
+    assert_ne!(
+        lint_fails,
+        library(15),
+        "the example has a fentanyl hard_max of 400"
+    );
+    let (l15, ls15) = write_signed(d, "lint15.json", &lint_fails, &key);
+    let (code, _, err) = import(&l15, &ls15);
+    assert_eq!(code, 1, "{err}");
+
+    let (code, said, _) = run(&["library", "list", "--config", &cfg]);
+    assert_eq!(code, 0);
+    assert!(said.contains("    12  active"), "{said}");
+    assert!(
+        !said.contains("    13"),
+        "nothing refused is archived: {said}"
+    );
+
+    // The good one goes through, and 12 is superseded for good.
+    assert_eq!(import(&v13, &s13).0, 0);
+    assert_eq!(
+        run(&[
+            "library", "activate", "13", "--config", &cfg, "--reason", "update"
+        ])
+        .0,
+        0
+    );
+    let (code, _, err) = run(&[
+        "library", "activate", "12", "--config", &cfg, "--reason", "back",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("version 12 is superseded"), "{err}");
+
+    let out = d.join("archived-12.json");
+    let (code, said, _) = run(&[
+        "library",
+        "show",
+        "12",
+        "--config",
+        &cfg,
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        said.contains("verified -> active  by biomed: go live"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        library(12),
+        "archived byte for byte"
+    );
+
+    let (_, trail, _) = run(&["library", "audit", "--config", &cfg]);
+    assert_eq!(trail.lines().count(), 7, "{trail}");
+
+    let data = d.join("state").display().to_string();
+    let (code, said, _) = run(&["events", "verify", "--data-dir", &data]);
+    assert_eq!(code, 0, "{said}");
+    let (_, refused, _) = run(&[
+        "events",
+        "export",
+        "--data-dir",
+        &data,
+        "--type",
+        "library_refused",
+    ]);
+    assert_eq!(
+        refused.lines().count(),
+        6,
+        "every refusal is an event: {refused}"
+    );
+}
