@@ -149,13 +149,16 @@ fn end_to_end(c: &mut Criterion) {
     std::os::unix::fs::symlink(slave.name().expect("slave has a name"), &link).expect("link");
     let config = Config::parse(
         &format!(
-            "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\nlibrary = {LIBRARY:?}\ndata_dir = {:?}\n[[port]]\nname = \"p\"\npath = {:?}\n",
+            "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\ndata_dir = {:?}\n[[port]]\nname = \"p\"\npath = {:?}\n",
             dir.path().display().to_string(),
             link.display().to_string()
         ),
         "bench",
     )
     .expect("config");
+    let library = std::fs::read(LIBRARY).expect("library");
+    pumpgw::sim::library::install_library(dir.path(), "bench", "adult-icu", &library)
+        .expect("the example library installs");
     let stop = tokio_util::sync::CancellationToken::new();
     let (view, _) = tokio::sync::watch::channel(Snapshot::default());
     let stopping = stop.clone();
@@ -164,7 +167,6 @@ fn end_to_end(c: &mut Criterion) {
         async move { stopping.cancelled().await },
         view,
     ));
-    let library = std::fs::read(LIBRARY).expect("library");
     let mut pump = rt.block_on(async {
         let mut pump = Controller {
             framed: Framed::new(master, LinkCodec::new(Arc::default())),

@@ -243,7 +243,13 @@ impl Bench {
     /// Writes a gateway config for ports named `ports` (their devices are
     /// links in the bench), with `extra` TOML appended, and starts
     /// `pumpgwd run` on it.
+    /// The example library is signed, imported and activated in the
+    /// bench's store first (once).
     pub fn gateway(&self, ports: &[&str], extra: &str) -> Proc {
+        let library =
+            std::fs::read(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
+        pumpgw::sim::library::install_library(self.path(), "test-bed", "adult-icu", &library)
+            .expect("the example library installs");
         let path = self.gateway_config(ports, extra);
         self.spawn(
             "gateway",
@@ -255,8 +261,7 @@ impl Bench {
     /// Writes the gateway config `gateway` uses and returns its path.
     pub fn gateway_config(&self, ports: &[&str], extra: &str) -> PathBuf {
         let mut config = format!(
-            "gateway_id = \"test-bed\"\ncare_area = \"adult-icu\"\nlibrary = {:?}\ndata_dir = \".\"\n{extra}\n",
-            repo_root().join(EXAMPLE_LIBRARY).display().to_string()
+            "gateway_id = \"test-bed\"\ncare_area = \"adult-icu\"\ndata_dir = \".\"\n{extra}\n"
         );
         for p in ports {
             let _ = write!(

@@ -148,7 +148,8 @@ fn a_damaged_database_is_refused_at_start_and_left_untouched() {
     let db = bench.path().join("pumpgw.sqlite");
     let junk: Vec<u8> = (0..16_384u32).map(|i| (i * 31 % 253) as u8).collect();
     std::fs::write(&db, &junk).unwrap();
-    let mut gw = bench.gateway(&["p1"], "");
+    let config = bench.gateway_config(&["p1"], "").display().to_string();
+    let mut gw = bench.spawn_with_input("gateway", "pumpgwd", &["run", "--config", &config], None);
     let status = gw.wait_exit(10);
     assert_eq!(status.code(), Some(65), "{}", gw.log_text());
     let log = gw.log_text();
@@ -160,6 +161,9 @@ fn a_damaged_database_is_refused_at_start_and_left_untouched() {
 #[test]
 fn a_log_that_cannot_be_written_denies_everything_and_says_so() {
     let bench = Bench::new();
+    let library =
+        std::fs::read(pumpgw_tests::repo_root().join(pumpgw_tests::EXAMPLE_LIBRARY)).unwrap();
+    pumpgw::sim::library::install_library(bench.path(), "test-bed", "adult-icu", &library).unwrap();
     let config = bench.gateway_config(&["p1"], "").display().to_string();
     let pumpgwd_bin = pumpgw_tests::binary("pumpgwd").display().to_string();
     // The file-size limit stands in for a full disk: the log stops growing

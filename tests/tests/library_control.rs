@@ -36,7 +36,10 @@ fn write_signed(dir: &Path, name: &str, text: &str, key: &Path) -> (String, Stri
 }
 
 #[test]
-#[allow(clippy::too_many_lines, reason = "one story, import to audit, step by step")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one story, import to audit, step by step"
+)]
 fn import_activate_and_every_refusal_leaves_the_active_library_alone() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -51,7 +54,7 @@ fn import_activate_and_every_refusal_leaves_the_active_library_alone() {
     let config = d.join("gateway.toml");
     std::fs::write(
         &config,
-        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\nlibrary = \"unused.json\"\ndata_dir = \"state\"\n\
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
          trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
     )
     .unwrap();
@@ -195,5 +198,72 @@ fn import_activate_and_every_refusal_leaves_the_active_library_alone() {
         refused.lines().count(),
         6,
         "every refusal is an event: {refused}"
+    );
+}
+
+#[test]
+fn a_new_activation_is_pushed_to_every_connected_pump() {
+    let bench = pumpgw_tests::Bench::new();
+    let key = bench.path().join("pharmacy.key");
+    assert_eq!(
+        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
+        0
+    );
+    let trusted = format!("trusted_keys = [{:?}]", format!("{}.pub", key.display()));
+    let mut gw = bench.gateway(&["p1", "p2"], &trusted);
+    let waits = "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\nversion = 12\n\n\
+                 [[step]]\naction = \"wait_library\"\nversion = 13\n";
+    let mut sims: Vec<_> = ["p1", "p2"]
+        .iter()
+        .map(|p| bench.sim(p, waits, &["--serial", &format!("S-{p}")]))
+        .collect();
+    gw.wait_for(
+        &["pump installed a library", "version=12", "matches=true"],
+        2,
+        15,
+    );
+
+    let (v13, s13) = write_signed(bench.path(), "v13.json", &library(13), &key);
+    let cfg = bench.path().join("gateway.toml").display().to_string();
+    let (code, said, err) = run(&[
+        "library",
+        "import",
+        &v13,
+        "--signature",
+        &s13,
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    let (code, _, err) = run(&[
+        "library", "activate", "13", "--config", &cfg, "--reason", "test",
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    for sim in &mut sims {
+        assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
+    }
+    gw.wait_for(&["active library changed"], 1, 5);
+    gw.wait_for(
+        &["pump installed a library", "version=13", "matches=true"],
+        2,
+        5,
+    );
+    assert!(gw.terminate(10).success());
+    let (_, installed, _) = run(&[
+        "events",
+        "export",
+        "--data-dir",
+        &bench.path().display().to_string(),
+        "--type",
+        "library_installed_on_pump",
+    ]);
+    assert_eq!(
+        installed
+            .lines()
+            .filter(|l| l.contains("\"version\":13"))
+            .count(),
+        2,
+        "{installed}"
     );
 }

@@ -262,14 +262,14 @@ fn a_config_with_an_unknown_key_is_refused_with_its_line() {
     let path = bench.path().join("bad.toml");
     std::fs::write(
         &path,
-        "gateway_id = \"b\"\ncare_area = \"adult-icu\"\nlibrary = \"x.json\"\ndata_dir = \".\"\n\n[[port]]\npath = \"/dev/null\"\nbaudrate = 9600\n",
+        "gateway_id = \"b\"\ncare_area = \"adult-icu\"\ndata_dir = \".\"\n\n[[port]]\npath = \"/dev/null\"\nbaudrate = 9600\n",
     )
     .unwrap();
     let out = pumpgwd(&["run", "--config", &path.display().to_string()]);
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml:8:1: unknown field `baudrate`"),
+        err.contains("bad.toml:7:1: unknown field `baudrate`"),
         "{err}"
     );
 }

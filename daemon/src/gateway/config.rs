@@ -21,8 +21,6 @@ pub struct Config {
     pub gateway_id: String,
     /// The care area of the bed (an id in the drug library).
     pub care_area: String,
-    /// The drug-library file in use.
-    pub library: PathBuf,
     /// Where the gateway keeps its state.
     pub data_dir: PathBuf,
     /// Pharmacy public keys (files from `library keygen`) whose signatures
@@ -183,7 +181,6 @@ impl Config {
         })?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
         let base = path.parent().unwrap_or(Path::new("."));
-        config.library = base.join(&config.library);
         config.data_dir = base.join(&config.data_dir);
         for k in &mut config.trusted_keys {
             *k = base.join(&*k);
@@ -298,7 +295,6 @@ mod tests {
     const GOOD: &str = r#"
 gateway_id = "bed-12"
 care_area = "adult-icu"
-library = "drug-library.json"
 data_dir = "state"
 
 [[port]]
@@ -327,7 +323,7 @@ path = "/dev/ttyUSB0"
     fn unknown_key_names_file_line_and_key() {
         let text = GOOD.replace("[[port]]\n", "[[port]]\nbaudrate = 9600\n");
         let e = Config::parse(&text, "gw.toml").unwrap_err().to_string();
-        assert!(e.starts_with("gw.toml:8:1: "), "{e}");
+        assert!(e.starts_with("gw.toml:7:1: "), "{e}");
         assert!(e.contains("baudrate"), "{e}");
     }
 
@@ -365,6 +361,6 @@ path = "/dev/ttyUSB0"
             "gw.toml",
         )
         .unwrap_err();
-        assert!(matches!(e, ConfigError::At { line: 9, .. }), "{e}");
+        assert!(matches!(e, ConfigError::At { line: 8, .. }), "{e}");
     }
 }

@@ -22,8 +22,57 @@ use crate::link::LinkStats;
 use crate::pump::event::{AlarmReport, DeliveryEventKind, DeliveryReport, ProgrammeAsk};
 use crate::pump::{Decision, DenyReason, Envelope, GatewayInfo, PumpEvent, PumpId};
 use crate::store::record::{LoggedReason, millis};
-use crate::store::{Context, Event, Writer};
+use crate::store::{Context, Event, Store, Writer};
 use crate::units::parse_amount;
+
+/// How often the store is asked which library is active (a `pumpgwd
+/// library activate` in another process changes it).
+const LIBRARY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Where the active library comes from and where it goes.
+pub struct Library {
+    /// A read-only connection to the store (in a mutex only because the
+    /// core is shared across await points; nothing else takes it).
+    pub reader: std::sync::Mutex<Store>,
+    /// Sessions and the core watch this.
+    pub tx: watch::Sender<Option<Arc<ActiveLibrary>>>,
+}
+
+/// The store's active library, checked and usable here, or none (and why,
+/// in the log): with none the gateway authorises nothing.
+pub fn active_library(reader: &Store, care_area: &str) -> Option<Arc<ActiveLibrary>> {
+    let found = match crate::store::library::active(reader) {
+        Ok(found) => found,
+        Err(e) => {
+            error!(error = %e, "cannot read the active library: authorising nothing");
+            return None;
+        }
+    };
+    let Some((version, bytes)) = found else {
+        warn!(
+            "no active drug library: authorising nothing until one is imported and activated (pumpgwd library import, activate)"
+        );
+        return None;
+    };
+    match ActiveLibrary::from_bytes(bytes::Bytes::from(bytes)) {
+        Ok((library, _warnings)) if library.library.care_area(care_area).is_some() => {
+            info!(version, hash = %library.short_hash(), "drug library active");
+            Some(library)
+        }
+        Ok(_) => {
+            error!(
+                version,
+                care_area,
+                "the active library has no entry for this care area: authorising nothing"
+            );
+            None
+        }
+        Err(e) => {
+            error!(version, error = %e, "the active library does not load: authorising nothing");
+            None
+        }
+    }
+}
 
 /// How long delivered amounts are kept for cumulative limits.
 const HISTORY_KEPT: time::Duration = time::Duration::hours(48);
@@ -52,6 +101,7 @@ pub struct Core {
     view: watch::Sender<Snapshot>,
     rng: SystemRandom,
     writer: Writer,
+    source: Library,
 }
 
 impl Core {
@@ -59,16 +109,16 @@ impl Core {
     /// the highest event record number already logged per pump serial.
     pub fn new(
         gateway: Arc<GatewayInfo>,
-        library: watch::Receiver<Option<Arc<ActiveLibrary>>>,
         validity: time::Duration,
         pumps: &[(PumpId, Arc<LinkStats>)],
         view: watch::Sender<Snapshot>,
         writer: Writer,
         last_record: HashMap<String, u64>,
+        source: Library,
     ) -> Self {
         let mut core = Core {
             gateway,
-            library,
+            library: source.tx.subscribe(),
             validity,
             pumps: pumps
                 .iter()
@@ -81,6 +131,7 @@ impl Core {
             view,
             rng: SystemRandom::new(),
             writer,
+            source,
         };
         core.publish();
         core
@@ -89,6 +140,7 @@ impl Core {
     /// Handles events until every sender is gone, then returns.
     pub async fn run(mut self, mut events: mpsc::Receiver<Envelope>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        let mut poll = tokio::time::interval(LIBRARY_POLL);
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -97,6 +149,7 @@ impl Core {
                 },
                 // Link counters change without events; refresh the view.
                 _ = tick.tick() => {}
+                _ = poll.tick() => self.check_library(),
             }
             self.publish();
         }
@@ -165,6 +218,32 @@ impl Core {
                     self.log(Some(&pump), vec![event]).await;
                 }
             }
+        }
+    }
+
+    /// Picks up a new activation: sessions then push it to every pump.
+    fn check_library(&mut self) {
+        let current = self.library.borrow().as_ref().map(|l| l.version());
+        let Ok(reader) = self.source.reader.lock() else {
+            error!("the library reader is poisoned; keeping the current library");
+            return;
+        };
+        let stored = match crate::store::library::active(&reader) {
+            Ok(found) => found.map(|(v, _)| v),
+            Err(e) => {
+                warn!(error = %e, "cannot read the active library version");
+                return;
+            }
+        };
+        if stored != current {
+            let next = active_library(&reader, &self.gateway.care_area);
+            drop(reader);
+            info!(
+                from = ?current,
+                to = ?next.as_ref().map(|l| l.version()),
+                "active library changed: pushing to every pump"
+            );
+            self.source.tx.send_replace(next);
         }
     }
 

@@ -30,7 +30,6 @@ use tracing::{info, warn};
 pub use config::{Config, ConfigError};
 pub use view::Snapshot;
 
-use crate::library::{ActiveLibrary, LoadError, Severity};
 use crate::link::LinkStats;
 use crate::pump::{GatewayInfo, PortSpec, PumpId, SessionContext, run_port};
 use crate::store::log::{Log, last_pump_records};
@@ -42,14 +41,6 @@ pub const EVENT_QUEUE: usize = 256;
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The library named in the config cannot be used.
-    #[error("drug library {path}: {source}")]
-    Library {
-        /// The file.
-        path: String,
-        /// Why.
-        source: LoadError,
-    },
     /// The data directory cannot be made.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -64,16 +55,6 @@ pub enum StartError {
     /// The first record could not be written.
     #[error("cannot write to the event log: {0}")]
     Log(String),
-    /// The care area is not in the library.
-    #[error("care area {care_area:?} is not in drug library version {version} (it has: {known})")]
-    CareArea {
-        /// Configured care area.
-        care_area: String,
-        /// Library version.
-        version: u64,
-        /// The ones it has.
-        known: String,
-    },
 }
 
 /// Runs the gateway until `shutdown` resolves, publishing snapshots on
@@ -83,17 +64,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     view: watch::Sender<Snapshot>,
 ) -> Result<(), StartError> {
-    let library = load_library(&config)?;
     let OpenLog {
         writer,
         thread: writer_thread,
         last_record,
+        reader,
     } = open_log(&config)?;
+    let library = core::active_library(&reader, &config.care_area);
     let started_context = Context {
         gateway: config.gateway_id.clone(),
         pump: None,
         care_area: config.care_area.clone(),
-        library_version: Some(library.version()),
+        library_version: library.as_ref().map(|l| l.version()),
     };
     let started = Event::GatewayStarted {
         software: env!("CARGO_PKG_VERSION").to_owned(),
@@ -102,7 +84,7 @@ pub async fn run(
         .append(vec![(started_context.clone(), started)])
         .await
         .map_err(|e| StartError::Log(e.to_string()))?;
-    let (_library_tx, library_rx) = watch::channel(Some(library));
+    let (library_tx, library_rx) = watch::channel(library);
     let gateway = Arc::new(GatewayInfo {
         gateway_id: config.gateway_id.clone(),
         care_area: config.care_area.clone(),
@@ -112,22 +94,9 @@ pub async fn run(
     let timing = config.link.timing();
     let backoff = config.link.backoff();
 
-    let ports: Vec<(PortSpec, Arc<LinkStats>)> = config
-        .ports
-        .iter()
-        .map(|p| {
-            let spec = PortSpec {
-                name: PumpId::from(p.display_name()),
-                path: p.path.clone(),
-                baud: p.baud,
-                driver: p.driver,
-            };
-            (spec, Arc::new(LinkStats::default()))
-        })
-        .collect();
+    let ports = port_specs(&config);
     let core = core::Core::new(
         gateway.clone(),
-        library_rx.clone(),
         time::Duration::seconds(config.authorisation.validity_s.into()),
         &ports
             .iter()
@@ -136,6 +105,10 @@ pub async fn run(
         view,
         writer.clone(),
         last_record,
+        core::Library {
+            reader: std::sync::Mutex::new(reader),
+            tx: library_tx,
+        },
     );
     let core = tokio::spawn(core.run(events_rx));
 
@@ -184,12 +157,31 @@ pub async fn run(
     Ok(())
 }
 
+/// One session spec and its counters per configured port.
+fn port_specs(config: &Config) -> Vec<(PortSpec, Arc<LinkStats>)> {
+    config
+        .ports
+        .iter()
+        .map(|p| {
+            let spec = PortSpec {
+                name: PumpId::from(p.display_name()),
+                path: p.path.clone(),
+                baud: p.baud,
+                driver: p.driver,
+            };
+            (spec, Arc::new(LinkStats::default()))
+        })
+        .collect()
+}
+
 /// The event log, open.
 struct OpenLog {
     writer: Writer,
     thread: std::thread::JoinHandle<()>,
     /// The last event record logged per pump serial.
     last_record: HashMap<String, u64>,
+    /// A read-only connection, for the active library.
+    reader: Store,
 }
 
 /// Opens (or creates) the event log and starts its writer.
@@ -202,41 +194,11 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
     let last_record = last_pump_records(log.store())?;
     info!(events = log.last_seq(), file = %log.store().path.display(), "event log open");
     let (writer, thread) = Writer::spawn(log);
+    let reader = Store::open_read_only(&Store::file_in(&config.data_dir))?;
     Ok(OpenLog {
         writer,
         thread,
         last_record,
+        reader,
     })
-}
-
-fn load_library(config: &Config) -> Result<Arc<ActiveLibrary>, StartError> {
-    let path = config.library.display().to_string();
-    let (library, findings) =
-        ActiveLibrary::load(&config.library).map_err(|source| StartError::Library {
-            path: path.clone(),
-            source,
-        })?;
-    for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
-        warn!(library = %path, code = %f.code, at = %f.path, "{}", f.message);
-    }
-    if !library
-        .library
-        .care_areas
-        .iter()
-        .any(|a| a.id == config.care_area)
-    {
-        return Err(StartError::CareArea {
-            care_area: config.care_area.clone(),
-            version: library.version(),
-            known: library
-                .library
-                .care_areas
-                .iter()
-                .map(|a| a.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
-    info!(library = %path, version = library.version(), hash = %library.short_hash(), "drug library loaded");
-    Ok(library)
 }

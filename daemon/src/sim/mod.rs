@@ -9,10 +9,13 @@
 //!
 //! - [`scenario`]: the scenario file format and interactive commands;
 //! - [`delivery`]: the pump's own arithmetic and delivery over time;
-//! - [`faults`]: what happens to the bytes on their way out.
+//! - [`faults`]: what happens to the bytes on their way out;
+//! - [`library`]: a bench library, signed and activated, for the demo and
+//!   tests.
 
 pub mod delivery;
 pub mod faults;
+pub mod library;
 pub mod scenario;
 
 use std::collections::VecDeque;

@@ -83,7 +83,6 @@ fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
             let code = match e {
                 gateway::StartError::Store(_) => crate::events::EXIT_DATA,
                 gateway::StartError::DataDir { .. } | gateway::StartError::Log(_) => EXIT_SOFTWARE,
-                _ => EXIT_CONFIG,
             };
             (code, anyhow::Error::new(e))
         })

@@ -149,8 +149,8 @@ fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> 
 
 /// The example library and one port per simulated pump, in `dir`.
 fn demo_config(dir: &std::path::Path, pumps: u8) -> Result<Config> {
-    let library = dir.join("drug-library.json");
-    std::fs::write(&library, LIBRARY).context("cannot write the example library")?;
+    pumpgw::sim::library::install_library(dir, "demo-bed-1", "adult-icu", LIBRARY.as_bytes())
+        .context("cannot install the example library")?;
     let ports: Vec<PortConfig> = (1..=pumps)
         .map(|i| PortConfig {
             name: Some(format!("pump-{i}")),
@@ -162,7 +162,6 @@ fn demo_config(dir: &std::path::Path, pumps: u8) -> Result<Config> {
     let config = Config {
         gateway_id: "demo-bed-1".to_owned(),
         care_area: "adult-icu".to_owned(),
-        library,
         data_dir: dir.to_path_buf(),
         trusted_keys: Vec::new(),
         link: LinkSettings::default(),
