@@ -42,6 +42,8 @@ const MIGRATIONS: &[&str] = &[
         who        TEXT NOT NULL,
         why        TEXT NOT NULL
     ) STRICT;",
+    // 3: per-type lookups (library status per pump).
+    "CREATE INDEX events_type ON events(type, pump, seq);",
 ];
 
 /// Why the store cannot be used.
@@ -197,7 +199,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, 3);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -389,6 +389,98 @@ pub fn audit(store: &Store) -> Result<Vec<Audit>, LibraryError> {
     rows.collect::<Result<_, _>>().map_err(&err)
 }
 
+/// What one pump last reported about its library, from the event log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PumpLibrary {
+    /// Pump (port name).
+    pub pump: String,
+    /// `online` or `offline` (its last link event).
+    pub link: String,
+    /// Version reported.
+    pub version: Option<u64>,
+    /// Hash reported, hex.
+    pub hash: Option<String>,
+    /// When it was reported.
+    pub since: String,
+    /// Whether it is the active library.
+    pub matches: bool,
+}
+
+/// The active library and what every pump reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LibraryStatus {
+    /// The active version and its SHA-256, hex.
+    pub active: Option<(u64, String)>,
+    /// One entry per pump that ever connected.
+    pub pumps: Vec<PumpLibrary>,
+}
+
+/// Per pump: the library it last reported (at handshake or after an
+/// install), since when, and whether it is the active one.
+pub fn pump_status(store: &Store) -> Result<LibraryStatus, LibraryError> {
+    let err = sql(store.path.clone());
+    let active: Option<(i64, String)> = store
+        .conn
+        .query_row(
+            "SELECT version, sha256 FROM libraries WHERE state = 'active'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(&err)?;
+    let active = active.map(|(v, h)| (u64::try_from(v).unwrap_or(0), h));
+    let mut st = store
+        .conn
+        .prepare(
+            "SELECT pump, type, at,
+                    COALESCE(json_extract(record, '$.version'), json_extract(record, '$.pump_library_version')),
+                    COALESCE(json_extract(record, '$.hash'), json_extract(record, '$.pump_library_hash'))
+             FROM events
+             WHERE type IN ('link_up', 'link_down', 'library_installed_on_pump') AND pump IS NOT NULL
+             ORDER BY seq",
+        )
+        .map_err(&err)?;
+    let mut rows = st.query([]).map_err(&err)?;
+    let mut pumps: std::collections::BTreeMap<String, PumpLibrary> =
+        std::collections::BTreeMap::new();
+    while let Some(r) = rows.next().map_err(&err)? {
+        let pump: String = r.get(0).map_err(&err)?;
+        let kind: String = r.get(1).map_err(&err)?;
+        let at: String = r.get(2).map_err(&err)?;
+        let entry = pumps.entry(pump.clone()).or_insert_with(|| PumpLibrary {
+            pump,
+            link: "offline".to_owned(),
+            version: None,
+            hash: None,
+            since: at.clone(),
+            matches: false,
+        });
+        if kind == "link_down" {
+            "offline".clone_into(&mut entry.link);
+            continue;
+        }
+        if kind == "link_up" {
+            "online".clone_into(&mut entry.link);
+        }
+        let version: Option<i64> = r.get(3).map_err(&err)?;
+        let hash: Option<String> = r.get(4).map_err(&err)?;
+        let version = version.and_then(|v| u64::try_from(v).ok());
+        if version != entry.version || hash != entry.hash {
+            entry.since = at;
+        }
+        entry.version = version;
+        entry.hash = hash;
+    }
+    let mut out: Vec<PumpLibrary> = pumps.into_values().collect();
+    for p in &mut out {
+        p.matches = match (&active, &p.hash) {
+            (Some((_, a)), Some(h)) => a == h,
+            _ => false,
+        };
+    }
+    Ok(LibraryStatus { active, pumps: out })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,6 +218,16 @@ enum LibraryCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Per pump: the library it reported, since when, and whether it is
+    /// the active one (from the event log). Exit 0 when every pump matches.
+    Status {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a drug library before signing: schema, limits, units, names.
     ///
     /// Exit status: 0 no errors (warnings allowed), 1 errors found, 64 file
@@ -295,6 +305,9 @@ fn main() -> ExitCode {
         }) => return exit(pharmacy::show(&config, version, out.as_deref())),
         Command::Library(LibraryCommand::Audit { config }) => {
             return exit(pharmacy::audit(&config));
+        }
+        Command::Library(LibraryCommand::Status { config, json }) => {
+            return exit(pharmacy::status(&config, json));
         }
         Command::Library(LibraryCommand::Keygen { out }) => pharmacy::keygen(&out),
         Command::Library(LibraryCommand::Sign { file, key, out }) => {

@@ -328,3 +328,49 @@ pub(crate) fn audit(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
     }
     Ok(0)
 }
+
+/// `library status`: per pump, the library it reported and whether it is
+/// the active one. Exit 0 when every pump matches, 1 otherwise.
+pub(crate) fn status(config: &Path, json: bool) -> Result<u8, (u8, anyhow::Error)> {
+    let gw = open(config)?;
+    let pumpgw::store::library::LibraryStatus { active, pumps } =
+        pumpgw::store::library::pump_status(&gw.store)
+            .map_err(|e| (crate::EXIT_SOFTWARE, anyhow::Error::new(e)))?;
+    let all_match = !pumps.is_empty() && pumps.iter().all(|p| p.matches);
+    if json {
+        let out = serde_json::json!({
+            "active_version": active.as_ref().map(|a| a.0),
+            "active_sha256": active.as_ref().map(|a| a.1.clone()),
+            "pumps": pumps,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| (crate::EXIT_SOFTWARE, e.into()))?
+        );
+    } else {
+        match &active {
+            Some((v, h)) => println!("active library: version {v} ({})", &h[..16]),
+            None => println!("active library: NONE (the gateway authorises nothing)"),
+        }
+        if pumps.is_empty() {
+            println!("no pump has connected yet");
+        }
+        for p in &pumps {
+            println!(
+                "{:<10} {:<8} {:<9} {:<17} since {}  {}",
+                p.pump,
+                p.link,
+                p.version
+                    .map_or_else(|| "none".to_owned(), |v| format!("v{v}")),
+                p.hash.as_deref().map_or("-", |h| &h[..h.len().min(16)]),
+                p.since,
+                if p.matches {
+                    "matches"
+                } else {
+                    "DOES NOT MATCH: denied until it does"
+                }
+            );
+        }
+    }
+    Ok(u8::from(!all_match))
+}
