@@ -267,3 +267,52 @@ fn a_new_activation_is_pushed_to_every_connected_pump() {
         "{installed}"
     );
 }
+
+#[test]
+fn the_library_reaches_eight_pumps_or_the_gateway_says_which_it_did_not() {
+    let bench = pumpgw_tests::Bench::new();
+    let names: Vec<String> = (1..=8).map(|i| format!("p{i}")).collect();
+    let ports: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut gw = bench.gateway(&ports, "");
+    let normal = "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n";
+    // p7 stores libraries wrongly; p8 loses its cable mid-transfer.
+    let broken = "[pump]\ncare_area = \"adult-icu\"\ncorrupt_library = true\n\n\
+                  [[step]]\naction = \"wait_online\"\n\n[[step]]\naction = \"wait\"\nduration = \"6 s\"\n";
+    let unplugged = "[pump]\ncare_area = \"adult-icu\"\nhang_up_during_transfer = \"1 s\"\n\n\
+                     [[step]]\naction = \"wait_library\"\n";
+    let mut sims: Vec<_> = ports
+        .iter()
+        .map(|p| {
+            let scenario = match *p {
+                "p7" => broken,
+                "p8" => unplugged,
+                _ => normal,
+            };
+            bench.sim(p, scenario, &["--serial", &format!("S-{p}")])
+        })
+        .collect();
+    for sim in &mut sims {
+        assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    }
+    let p8 = sims[7].log_text();
+    assert!(p8.contains("pulling the cable mid-transfer"), "{p8}");
+    assert!(p8.contains("2 handshake(s)"), "{p8}");
+    gw.wait_for(&["pump=p7", "no more offers this session"], 1, 5);
+    assert_eq!(
+        gw.count(&["pump=p7", "offering again"]),
+        2,
+        "{}",
+        gw.log_text()
+    );
+
+    let cfg = bench.path().join("gateway.toml").display().to_string();
+    let (code, said, _) = run(&["library", "status", "--config", &cfg]);
+    assert_eq!(code, 1, "not every pump matches: {said}");
+    assert_eq!(said.matches("  matches").count(), 7, "{said}");
+    let p7 = said
+        .lines()
+        .find(|l| l.starts_with("p7 "))
+        .unwrap_or_default();
+    assert!(p7.contains("DOES NOT MATCH"), "{said}");
+    assert!(gw.terminate(10).success());
+}

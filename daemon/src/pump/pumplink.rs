@@ -53,6 +53,8 @@ struct Driver<'a> {
     pending: Option<Pending>,
     /// Library offers made in this session.
     offers: u8,
+    /// When to offer again after a pump installed something else.
+    reoffer_at: Option<Instant>,
 }
 
 /// Serves one open port until it fails, hangs up, or `shutdown` fires.
@@ -77,9 +79,12 @@ where
         online: None,
         pending: None,
         offers: 0,
+        reoffer_at: None,
     };
     loop {
-        let deadline = d.endpoint.next_deadline();
+        let deadline = d.reoffer_at.map_or(d.endpoint.next_deadline(), |at| {
+            at.min(d.endpoint.next_deadline())
+        });
         tokio::select! {
             () = shutdown.cancelled() => {
                 let _ = framed.flush().await;
@@ -112,6 +117,11 @@ where
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
+                if d.reoffer_at.is_some_and(|at| at <= Instant::now()) {
+                    d.reoffer_at = None;
+                    let active = library.borrow().clone();
+                    d.offer_library(active.as_ref());
+                }
                 if let Err(down) = d.endpoint.poll(Instant::now()) {
                     d.endpoint.deactivate();
                     d.pending = None;
@@ -237,9 +247,16 @@ impl Driver<'_> {
                     hash: l.hash,
                 })
                 .await?;
-                // A pump that installed something else gets the offer again,
-                // a few times: a pump that never manages stays denied.
-                self.offer_library(library);
+                // A pump that installed something else gets the offer again
+                // after a growing pause (1 s, 2 s...), a few times; one that
+                // never manages stays denied and says so in `library status`.
+                if library.is_some_and(|lib| lib.hash != l.hash) && self.offers < MAX_OFFERS {
+                    let pause = std::time::Duration::from_secs(1 << self.offers.saturating_sub(1));
+                    warn!(pump = %self.ctx.pump, version = l.version, retry_in_s = pause.as_secs(), "pump installed another library than the active one; offering again");
+                    self.reoffer_at = Some(now + pause);
+                } else {
+                    self.offer_library(library);
+                }
             }
             other => self.endpoint.report(
                 "unexpected",
@@ -374,6 +391,7 @@ impl Driver<'_> {
         self.endpoint.restart(now);
         self.pending = None;
         self.offers = 0;
+        self.reoffer_at = None;
         let timing = self.endpoint.timing();
         self.send(Message::Welcome(Welcome {
             version,

@@ -213,6 +213,8 @@ struct Sim {
     last_tick: Instant,
     last_status: Instant,
     step_number: usize,
+    /// A hang-up asked for by a fault outside the steps.
+    hang_up_now: Option<Duration>,
 }
 
 /// Runs a scenario until it is over (or, with `stay`, until `shutdown`).
@@ -343,6 +345,7 @@ impl Sim {
             last_tick: now,
             last_status: now,
             step_number: 0,
+            hang_up_now: None,
             spec: scenario.pump,
             opts,
         }
@@ -369,6 +372,10 @@ impl Sim {
                 self.send_hello(now);
             }
             self.tick(now);
+            if let Some(away) = self.hang_up_now.take() {
+                let _ = self.flush(&mut writer).await;
+                return Leave::HangUp(away);
+            }
             if let Some(leave) = self.advance_steps(now) {
                 let _ = self.flush(&mut writer).await;
                 return leave;
@@ -669,6 +676,19 @@ impl Sim {
             return;
         }
         t.data.extend_from_slice(&c.data);
+        if let Some(away) = self.spec.hang_up_during_transfer.take() {
+            match parse_duration(&away)
+                .map_err(|e| e.to_string())
+                .and_then(|d| d.millis().scaled_round(0).map_err(|e| e.to_string()))
+            {
+                Ok(ms) => {
+                    info!(pump = %self.opts.name, received = t.data.len(), "pulling the cable mid-transfer");
+                    self.hang_up_now = Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+                }
+                Err(e) => self.fail(format!("hang_up_during_transfer: {e}")),
+            }
+            return;
+        }
         if t.data.len() < t.size && !c.data.is_empty() {
             let next = LibraryRequest {
                 hash: t.hash,
@@ -680,6 +700,12 @@ impl Sim {
         let t = self.transfer.take().expect("checked above");
         let got = sha256(&t.data);
         if got == t.hash && t.data.len() == t.size {
+            let got = if self.spec.corrupt_library {
+                warn!(pump = %self.opts.name, "installing the library wrongly (corrupt_library)");
+                sha256(&[&t.data[..], b"corrupted"].concat())
+            } else {
+                got
+            };
             info!(pump = %self.opts.name, version = t.version, "library installed");
             self.library = Some((t.version, got));
             self.send(Message::LibraryInstalled(LibraryInstalled {

@@ -44,6 +44,12 @@ pub struct PumpSpec {
     /// Library version the pump claims before any transfer (its hash is
     /// then a made-up one, so the gateway sees a mismatch).
     pub library_version: Option<u64>,
+    /// Install libraries wrongly: report a hash that is not the file's (a
+    /// pump with failing storage).
+    pub corrupt_library: bool,
+    /// Pull the cable this long (real time) after the first library chunk
+    /// arrives, once.
+    pub hang_up_during_transfer: Option<String>,
 }
 
 impl Default for PumpSpec {
@@ -58,6 +64,8 @@ impl Default for PumpSpec {
             patient_weight: None,
             battery_percent: 87,
             library_version: None,
+            corrupt_library: false,
+            hang_up_during_transfer: None,
         }
     }
 }
