@@ -146,6 +146,13 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 reason: "pharmacy release 2026-11-21".to_owned(),
             },
         ),
+        (
+            Some("pump-a"),
+            Event::LibraryPushed {
+                version: 13,
+                hash: "7d1e3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -205,7 +212,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 15, "an example of every type");
+    assert_eq!(types.len(), 16, "an example of every type");
 }
 
 #[test]

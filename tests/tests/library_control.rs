@@ -315,4 +315,16 @@ fn the_library_reaches_eight_pumps_or_the_gateway_says_which_it_did_not() {
         .unwrap_or_default();
     assert!(p7.contains("DOES NOT MATCH"), "{said}");
     assert!(gw.terminate(10).success());
+    // Every push is an event: 8 first offers, p7's 2 retries, p8's offer
+    // after it came back.
+    let data = bench.path().display().to_string();
+    let (_, pushed, _) = run(&[
+        "events",
+        "export",
+        "--data-dir",
+        &data,
+        "--type",
+        "library_pushed",
+    ]);
+    assert_eq!(pushed.lines().count(), 11, "{pushed}");
 }

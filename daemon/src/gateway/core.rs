@@ -296,6 +296,12 @@ impl Core {
                 });
             }
             PumpEvent::Status(s) => view.status = Some(s),
+            PumpEvent::LibraryOffered { version, hash } => {
+                return Some(Event::LibraryPushed {
+                    version,
+                    hash: hex::encode(hash),
+                });
+            }
             PumpEvent::Programme(_) | PumpEvent::Delivery(..) | PumpEvent::Alarm(..) => {}
         }
         None

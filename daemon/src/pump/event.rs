@@ -176,6 +176,13 @@ pub enum PumpEvent {
     Delivery(DeliveryReport, Committed),
     /// An alarm, likewise.
     Alarm(AlarmReport, Committed),
+    /// The gateway offered its library to the pump (a push began).
+    LibraryOffered {
+        /// Version.
+        version: u64,
+        /// SHA-256 of the file.
+        hash: Hash,
+    },
     /// The pump reports the library it now runs.
     LibraryInstalled {
         /// Version.

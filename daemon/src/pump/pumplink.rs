@@ -55,6 +55,8 @@ struct Driver<'a> {
     offers: u8,
     /// When to offer again after a pump installed something else.
     reoffer_at: Option<Instant>,
+    /// An offer just made, to report to the core.
+    offered: Option<(u64, Hash)>,
 }
 
 /// Serves one open port until it fails, hangs up, or `shutdown` fires.
@@ -80,6 +82,7 @@ where
         pending: None,
         offers: 0,
         reoffer_at: None,
+        offered: None,
     };
     loop {
         let deadline = d.reoffer_at.map_or(d.endpoint.next_deadline(), |at| {
@@ -133,6 +136,13 @@ where
                     }
                 }
             }
+        }
+        if let Some((version, hash)) = d.offered.take()
+            && d.emit(PumpEvent::LibraryOffered { version, hash })
+                .await
+                .is_err()
+        {
+            return Ended::Shutdown;
         }
         for frame in d.endpoint.take_outgoing() {
             if let Err(e) = framed.feed(&frame).await {
@@ -443,6 +453,7 @@ impl Driver<'_> {
         self.offers += 1;
         debug!(pump = %self.ctx.pump, version = lib.version(), "offering library");
         let size = u32::try_from(lib.bytes.len()).unwrap_or(u32::MAX);
+        self.offered = Some((lib.version(), lib.hash));
         self.send(Message::LibraryOffer(LibraryOffer {
             version: lib.version(),
             hash: lib.hash,

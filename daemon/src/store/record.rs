@@ -189,6 +189,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The gateway offered its active library to a pump (a push began).
+    LibraryPushed {
+        /// Version offered.
+        version: u64,
+        /// SHA-256 of the file, hex.
+        hash: String,
+    },
     /// A pump reported the library it installed.
     LibraryInstalledOnPump {
         /// Version reported.
@@ -219,6 +226,7 @@ impl Event {
             Event::LibraryVerified { .. } => "library_verified",
             Event::LibraryRefused { .. } => "library_refused",
             Event::LibraryActivated { .. } => "library_activated",
+            Event::LibraryPushed { .. } => "library_pushed",
         }
     }
 }

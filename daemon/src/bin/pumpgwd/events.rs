@@ -198,6 +198,7 @@ fn summary(e: &Event) -> String {
             by,
             ..
         } => format!("{library_id} v{version} imported by {by}"),
+        Event::LibraryPushed { version, hash } => format!("v{version} offered ({})", &hash[..16]),
         Event::LibraryVerified { version, key_id } => format!("v{version} signed by key {key_id}"),
         Event::LibraryRefused { reason, by, .. } => format!("from {by}: {reason}"),
         Event::LibraryActivated {
