@@ -328,3 +328,17 @@ fn the_library_reaches_eight_pumps_or_the_gateway_says_which_it_did_not() {
     ]);
     assert_eq!(pushed.lines().count(), 11, "{pushed}");
 }
+
+#[test]
+fn with_no_active_library_the_gateway_runs_and_authorises_nothing() {
+    let bench = pumpgw_tests::Bench::new();
+    let config = bench.gateway_config(&["p1"], "").display().to_string();
+    let mut gw = bench.spawn_with_input("gateway", "pumpgwd", &["run", "--config", &config], None);
+    let scenario = "[pump]\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
+                    [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n\n\
+                    [[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nexpect = \"denied\"\nexpect_code = \"NO_LIBRARY\"\n";
+    let mut sim = bench.sim("p1", scenario, &[]);
+    assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
+    gw.wait_for(&["no active drug library: authorising nothing"], 1, 5);
+    assert!(gw.terminate(10).success());
+}
