@@ -210,3 +210,36 @@ fn a_log_that_cannot_be_written_denies_everything_and_says_so() {
         "the log worked until it filled: {sim_said}"
     );
 }
+
+#[test]
+fn cumulative_limits_remember_what_was_given_across_a_restart() {
+    let bench = Bench::new();
+    let pump = "[pump]\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
+                [[step]]\naction = \"wait_library\"\n\n\
+                [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n\n";
+    // 400 micrograms given (8 mL at 200 micrograms/h, two hours at 3600x).
+    let first = format!(
+        "{pump}[[step]]\naction = \"infuse\"\nrate = \"200 micrograms/h\"\nvtbi = \"8 mL\"\nexpect = \"authorised\"\n\n\
+         [[step]]\naction = \"wait_delivery\"\n"
+    );
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut sim = bench.sim("p1", &first, &["--speed", "3600", "--serial", "C1"]);
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    gw.wait_for(&["event=Completed"], 1, 5);
+    assert!(gw.terminate(10).success());
+
+    // After a restart, 150 more would make 550 in the hour: over 500.
+    let second = format!(
+        "{pump}[[step]]\naction = \"bolus\"\ndose = \"150 micrograms\"\nduration = \"10 min\"\n\
+         expect = \"denied\"\nexpect_code = \"CUMULATIVE_LIMIT\"\n"
+    );
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut sim = bench.sim("p1", &second, &["--speed", "3600", "--serial", "C1"]);
+    assert!(
+        sim.wait_exit(30).success(),
+        "{}\n{}",
+        sim.log_text(),
+        gw.log_text()
+    );
+    assert!(gw.terminate(10).success());
+}

@@ -92,7 +92,7 @@ fn hsib_wrong_concentration_boluses_are_denied_before_any_delivery() {
         5,
     );
     gw.wait_for(&["pump=p2", "decision=denied"], 1, 5);
-    assert_eq!(gw.count(&["delivery"]), 0, "{}", gw.log_text());
+    assert_eq!(gw.count(&["delivery", "event="]), 0, "{}", gw.log_text());
     assert!(gw.terminate(10).success());
 }
 
@@ -313,6 +313,9 @@ fn pump_sim_plays_commands_typed_on_stdin() {
     let bench = Bench::new();
     let mut gw = bench.gateway(&["p1"], "");
     let link = bench.path().join("p1").display().to_string();
+    let pump_only = bench.path().join("pump.toml");
+    std::fs::write(&pump_only, "[pump]\ncare_area = \"adult-icu\"\n").unwrap();
+    let pump_only = pump_only.display().to_string();
     let commands = "\
 wait_library
 load drug = \"fentanyl\", concentration = \"2500 micrograms in 50 mL\", volume = \"50 mL\"
@@ -323,7 +326,15 @@ wait_delivery
     let mut sim = bench.spawn_with_input(
         "sim-interactive",
         "pump-sim",
-        &["--interactive", "--link", &link, "--speed", "3600"],
+        &[
+            "--interactive",
+            "--link",
+            &link,
+            "--speed",
+            "3600",
+            "--scenario",
+            &pump_only,
+        ],
         Some(commands),
     );
     assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
@@ -360,4 +371,21 @@ fn ctrl_c_stops_the_demo_cleanly() {
     let status = Bench::interrupt(&mut demo, 10);
     assert!(status.success(), "{status:?}");
     assert!(demo.out_text().contains("pumpgw demo stopped."));
+}
+
+#[test]
+fn a_pump_set_to_another_care_area_is_denied() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let scenario = example_scenario("fentanyl-infusion")
+        .replace("care_area = \"adult-icu\"", "care_area = \"paed-icu\"")
+        .replace(
+            "expect = \"authorised\"",
+            "expect = \"denied\"\nexpect_code = \"CARE_AREA_MISMATCH\"",
+        )
+        .replace("[[step]]\naction = \"wait_delivery\"\n", "");
+    assert!(scenario.contains("paed-icu") && scenario.contains("CARE_AREA_MISMATCH"));
+    let mut sim = bench.sim("p1", &scenario, FAST);
+    assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
+    assert!(gw.terminate(10).success());
 }

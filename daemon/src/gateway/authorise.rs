@@ -92,6 +92,9 @@ pub fn decide(
             "This gateway has no drug library, so it authorises nothing.".to_owned(),
         ));
     };
+    if let Some(refusal) = care_area_refusal(r, programme) {
+        return none(refusal);
+    }
     let pump_hash = r.pump.and_then(|p| p.library_hash);
     if pump_hash != Some(library.hash) {
         let pump_has = match r.pump.and_then(|p| p.library_version) {
@@ -153,6 +156,33 @@ pub fn decide(
         decision,
         verdict: Some(verdict),
     }
+}
+
+/// A denial when the pump is not set to this bed's care area (its limits
+/// are the ones checked); it says so at the handshake or in the programme.
+fn care_area_refusal(r: &Request<'_>, programme: &Programme) -> Option<Decision> {
+    let pump_area = r
+        .pump
+        .and_then(|p| p.care_area.as_deref())
+        .or(programme.care_area.as_deref());
+    if pump_area != Some(r.care_area) {
+        let says = pump_area.map_or_else(
+            || "does not say which care area it is set to".to_owned(),
+            |a| format!("is set to care area {a:?}"),
+        );
+        return Some(Decision::Deny {
+            outcome: "block".to_owned(),
+            reasons: vec![DenyReason {
+                code: "CARE_AREA_MISMATCH".to_owned(),
+                ihe: Some(9021),
+                message: format!(
+                    "The pump {says}; this bed is {:?}. Set the pump's care area and programme again.",
+                    r.care_area
+                ),
+            }],
+        });
+    }
+    None
 }
 
 /// Why a passing programme still needs a person, if it does.

@@ -29,6 +29,15 @@ use crate::units::parse_amount;
 /// library activate` in another process changes it).
 const LIBRARY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What the log remembers from before a restart.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The highest event record number logged per pump serial.
+    pub last_record: HashMap<String, u64>,
+    /// Deliveries per drug in the last two days, for cumulative limits.
+    pub history: HashMap<String, Vec<Delivered>>,
+}
+
 /// Where the active library comes from and where it goes.
 pub struct Library {
     /// A read-only connection to the store (in a mutex only because the
@@ -75,7 +84,7 @@ pub fn active_library(reader: &Store, care_area: &str) -> Option<Arc<ActiveLibra
 }
 
 /// How long delivered amounts are kept for cumulative limits.
-const HISTORY_KEPT: time::Duration = time::Duration::hours(48);
+pub const HISTORY_KEPT: time::Duration = time::Duration::hours(48);
 
 #[derive(Debug)]
 struct Issued {
@@ -113,8 +122,8 @@ impl Core {
         pumps: &[(PumpId, Arc<LinkStats>)],
         view: watch::Sender<Snapshot>,
         writer: Writer,
-        last_record: HashMap<String, u64>,
         source: Library,
+        restored: Restored,
     ) -> Self {
         let mut core = Core {
             gateway,
@@ -126,8 +135,8 @@ impl Core {
                 .collect(),
             stats: pumps.iter().cloned().collect(),
             issued: HashMap::new(),
-            history: HashMap::new(),
-            last_record,
+            history: restored.history,
+            last_record: restored.last_record,
             view,
             rng: SystemRandom::new(),
             writer,
@@ -214,8 +223,20 @@ impl Core {
                 let _ = committed.send(ok);
             }
             other => {
+                let installed = matches!(other, PumpEvent::LibraryInstalled { .. });
                 if let Some(event) = self.update(&pump, other, active.as_deref(), now) {
-                    self.log(Some(&pump), vec![event]).await;
+                    let logged = self.log(Some(&pump), vec![event]).await;
+                    if installed
+                        && !logged
+                        && let Some(view) = self.pumps.get_mut(&pump)
+                    {
+                        // An install the log does not show is not trusted:
+                        // the pump stays a mismatch, so nothing is authorised.
+                        if let Some(id) = &mut view.identity {
+                            id.library_hash = None;
+                        }
+                        view.library_match = Some(false);
+                    }
                 }
             }
         }
@@ -223,13 +244,18 @@ impl Core {
 
     /// Picks up a new activation: sessions then push it to every pump.
     fn check_library(&mut self) {
-        let current = self.library.borrow().as_ref().map(|l| l.version());
+        let current = self
+            .library
+            .borrow()
+            .as_ref()
+            .map(|l| (l.version(), hex::encode(l.hash)));
         let Ok(reader) = self.source.reader.lock() else {
             error!("the library reader is poisoned; keeping the current library");
             return;
         };
-        let stored = match crate::store::library::active(&reader) {
-            Ok(found) => found.map(|(v, _)| v),
+        // Version and hash: a file swapped under the same version is seen.
+        let stored = match crate::store::library::active_version(&reader) {
+            Ok(found) => found,
             Err(e) => {
                 warn!(error = %e, "cannot read the active library version");
                 return;
@@ -239,7 +265,7 @@ impl Core {
             let next = active_library(&reader, &self.gateway.care_area);
             drop(reader);
             info!(
-                from = ?current,
+                from = ?current.map(|c| c.0),
                 to = ?next.as_ref().map(|l| l.version()),
                 "active library changed: pushing to every pump"
             );
@@ -376,12 +402,18 @@ impl Core {
             deliveries: self.history.get(&drug).cloned().unwrap_or_default(),
         };
         let rng = &self.rng;
+        // Cumulative windows run on the gateway's clock, like the history:
+        // a pump whose clock is off cannot push doses out of the window.
+        let programme = ask.programme.clone().map(|mut p| {
+            p.requested_at = now;
+            p
+        });
         let answer = authorise::decide(
             &Request {
                 library: active,
                 care_area: &self.gateway.care_area,
                 pump: identity.as_ref(),
-                programme: &ask.programme,
+                programme: &programme,
                 history: &history,
             },
             now,
@@ -492,7 +524,8 @@ impl Core {
                 match amount {
                     Some(Ok((amount, _))) => {
                         let given = self.history.entry(issued.drug.clone()).or_default();
-                        given.push(Delivered { at: d.at, amount });
+                        // The gateway's clock, not the pump's (see above).
+                        given.push(Delivered { at: now, amount });
                         // Cumulative windows are at most a day; keep two.
                         given.retain(|g| now - g.at <= HISTORY_KEPT);
                     }

@@ -69,6 +69,7 @@ pub async fn run(
         thread: writer_thread,
         last_record,
         reader,
+        history,
     } = open_log(&config)?;
     let library = core::active_library(&reader, &config.care_area);
     let started_context = Context {
@@ -104,10 +105,13 @@ pub async fn run(
             .collect::<Vec<_>>(),
         view,
         writer.clone(),
-        last_record,
         core::Library {
             reader: std::sync::Mutex::new(reader),
             tx: library_tx,
+        },
+        core::Restored {
+            last_record,
+            history,
         },
     );
     let core = tokio::spawn(core.run(events_rx));
@@ -182,6 +186,8 @@ struct OpenLog {
     last_record: HashMap<String, u64>,
     /// A read-only connection, for the active library.
     reader: Store,
+    /// Deliveries in the last two days, per drug, for cumulative limits.
+    history: HashMap<String, Vec<crate::ders::Delivered>>,
 }
 
 /// Opens (or creates) the event log and starts its writer.
@@ -195,10 +201,28 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
     info!(events = log.last_seq(), file = %log.store().path.display(), "event log open");
     let (writer, thread) = Writer::spawn(log);
     let reader = Store::open_read_only(&Store::file_in(&config.data_dir))?;
+    let mut history: HashMap<String, Vec<crate::ders::Delivered>> = HashMap::new();
+    let since = time::OffsetDateTime::now_utc() - core::HISTORY_KEPT;
+    for (drug, at, amount) in crate::store::log::delivered_since(&reader, since)? {
+        match crate::units::parse_amount(&amount) {
+            Ok((amount, _)) => history
+                .entry(drug)
+                .or_default()
+                .push(crate::ders::Delivered { at, amount }),
+            Err(e) => {
+                warn!(drug = %drug, error = %e, "a logged amount is unreadable; cumulative limits will miss it");
+            }
+        }
+    }
+    info!(
+        drugs = history.len(),
+        "delivery history restored from the log"
+    );
     Ok(OpenLog {
         writer,
         thread,
         last_record,
         reader,
+        history,
     })
 }

@@ -179,6 +179,9 @@ impl Endpoint {
     /// Returns the messages not yet acknowledged, as [`Endpoint::restart`].
     pub fn deactivate(&mut self) -> Vec<Message> {
         self.active = false;
+        // A resend queued in the same turn must not go out on a link
+        // declared down (it could be an answer nobody waits for any more).
+        self.outgoing.retain(|f| f.header.seq == 0);
         self.take_unacknowledged()
     }
 
@@ -269,9 +272,27 @@ impl Endpoint {
         }
         let previous = self.last_accepted;
         self.last_accepted = seq;
-        let deferred = kind.is_some_and(|k| self.deferred.contains(&k))
-            && packet.message.is_ok()
-            && packet.header.version == PROTOCOL_VERSION;
+        let deferred_kind = kind.is_some_and(|k| self.deferred.contains(&k));
+        if deferred_kind && (packet.message.is_err() || packet.header.version != PROTOCOL_VERSION) {
+            // An event that cannot be read cannot be committed: it is not
+            // acknowledged (so the sender keeps it), only reported.
+            self.last_accepted = previous;
+            let detail = match &packet.message {
+                Err(e) => e.to_string(),
+                Ok(_) => format!(
+                    "protocol version {} is not spoken here",
+                    packet.header.version
+                ),
+            };
+            self.report(
+                "unparseable",
+                seq,
+                format!("{detail}; not acknowledged, not logged"),
+                now,
+            );
+            return Received::Handled;
+        }
+        let deferred = deferred_kind;
         if deferred {
             self.awaiting_commit = Some((seq, previous));
         } else {
@@ -652,6 +673,36 @@ mod tests {
         let acks = gw.take_outgoing();
         assert_eq!(acks.len(), 1);
         assert_eq!(acks[0].header.ack, frames[0].header.seq);
+    }
+
+    #[test]
+    fn an_unreadable_deferred_message_is_not_acknowledged() {
+        let (_, mut gw, now) = pair();
+        gw.defer_acknowledgement(&[MessageType::TimeSync]);
+        let packet = Packet {
+            header: Header {
+                version: PROTOCOL_VERSION,
+                kind: MessageType::TimeSync as u8,
+                seq: 5,
+                ack: 0,
+            },
+            message: Message::decode(MessageType::TimeSync as u8, &[0xA0]),
+            payload: bytes::Bytes::from_static(&[0xA0]),
+        };
+        assert_eq!(gw.receive(packet.clone(), now), Received::Handled);
+        let out = gw.take_outgoing();
+        assert!(
+            out.iter().all(|f| f.header.kind != MessageType::Ack as u8),
+            "no ACK"
+        );
+        assert!(
+            out.iter()
+                .any(|f| f.header.kind == MessageType::Error as u8),
+            "an ERROR says why"
+        );
+        // Its resend is looked at again, not taken for a duplicate.
+        assert_eq!(gw.receive(packet, now), Received::Handled);
+        assert_eq!(gw.stats().snapshot().duplicates, 0);
     }
 
     #[test]

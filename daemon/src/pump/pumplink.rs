@@ -57,6 +57,8 @@ struct Driver<'a> {
     reoffer_at: Option<Instant>,
     /// An offer just made, to report to the core.
     offered: Option<(u64, Hash)>,
+    /// Set when a message could not be queued: the link goes down.
+    broken: Option<String>,
 }
 
 /// Serves one open port until it fails, hangs up, or `shutdown` fires.
@@ -83,6 +85,7 @@ where
         offers: 0,
         reoffer_at: None,
         offered: None,
+        broken: None,
     };
     loop {
         let deadline = d.reoffer_at.map_or(d.endpoint.next_deadline(), |at| {
@@ -137,6 +140,16 @@ where
                 }
             }
         }
+        if let Some(reason) = d.broken.take() {
+            d.endpoint.deactivate();
+            d.pending = None;
+            if d.online.take().is_some() {
+                warn!(pump = %ctx.pump, state = "offline", reason = %reason, "pump link down");
+                if d.emit(PumpEvent::Offline { reason }).await.is_err() {
+                    return Ended::Shutdown;
+                }
+            }
+        }
         if let Some((version, hash)) = d.offered.take()
             && d.emit(PumpEvent::LibraryOffered { version, hash })
                 .await
@@ -172,8 +185,10 @@ impl Driver<'_> {
 
     fn send(&mut self, m: Message) {
         if let Err(e) = self.endpoint.send(m, Instant::now()) {
-            // Poll reports the same condition as link down on its next turn.
-            warn!(pump = %self.ctx.pump, error = %e, "cannot queue a message");
+            // The controller is not keeping up: a lost answer must not go
+            // unnoticed, so the link is taken down and the session restarts.
+            warn!(pump = %self.ctx.pump, error = %e, "cannot queue a message; taking the link down");
+            self.broken = Some(e.to_string());
         }
     }
 

@@ -74,6 +74,18 @@ pub enum LibraryError {
     /// That version is already in the archive.
     #[error("version {0} has already been imported (as {1})")]
     Exists(u64, String),
+    /// The archived file no longer matches the hash recorded at import.
+    #[error(
+        "the archived file of version {version} was changed after import (recorded SHA-256 {recorded}, now {actual}); it will not be used"
+    )]
+    Tampered {
+        /// The version.
+        version: u64,
+        /// The hash recorded at import.
+        recorded: String,
+        /// The hash of the file now.
+        actual: String,
+    },
     /// No such version in the archive.
     #[error("no library version {0} in the archive")]
     Unknown(u64),
@@ -95,16 +107,45 @@ fn sql(path: std::path::PathBuf) -> impl Fn(rusqlite::Error) -> LibraryError {
 }
 
 /// The active library's version and file, if any.
+///
+/// The file is checked against the SHA-256 recorded at import: a file
+/// changed in the database since is refused (an error), never used.
 pub fn active(store: &Store) -> Result<Option<(u64, Vec<u8>)>, LibraryError> {
+    let row: Option<(i64, Vec<u8>, String)> = store
+        .conn
+        .query_row(
+            "SELECT version, file, sha256 FROM libraries WHERE state = 'active'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(sql(store.path.clone()))?;
+    let Some((version, file, recorded)) = row else {
+        return Ok(None);
+    };
+    let version = u64::try_from(version).unwrap_or(0);
+    let actual = hex::encode(sha256(&file));
+    if actual != recorded {
+        return Err(LibraryError::Tampered {
+            version,
+            recorded,
+            actual,
+        });
+    }
+    Ok(Some((version, file)))
+}
+
+/// The active version and the SHA-256 recorded for it (cheap: for polling).
+pub fn active_version(store: &Store) -> Result<Option<(u64, String)>, LibraryError> {
     store
         .conn
         .query_row(
-            "SELECT version, file FROM libraries WHERE state = 'active'",
+            "SELECT version, sha256 FROM libraries WHERE state = 'active'",
             [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
         )
         .optional()
-        .map(|o| o.map(|(v, f)| (u64::try_from(v).unwrap_or(0), f)))
+        .map(|o| o.map(|(v, h)| (u64::try_from(v).unwrap_or(0), h)))
         .map_err(sql(store.path.clone()))
 }
 
@@ -590,6 +631,18 @@ mod tests {
                 "13 active"
             ]
         );
+        // A file changed in the database after import is never used.
+        store
+            .conn
+            .execute(
+                "UPDATE libraries SET file = CAST('{}' AS BLOB) WHERE version = 13",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            active(&store),
+            Err(LibraryError::Tampered { version: 13, .. })
+        ));
         let v = verify(&store, |_| {}).unwrap();
         assert!(v.first_break.is_none());
         assert_eq!(

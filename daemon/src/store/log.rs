@@ -275,6 +275,56 @@ pub fn last_pump_records(
     Ok(out)
 }
 
+/// Amounts delivered since `since`, per drug, from the log (so cumulative
+/// limits survive a restart): the drug comes from the programme the
+/// delivery's token was issued for; the time is when the gateway logged it.
+pub fn delivered_since(
+    store: &Store,
+    since: OffsetDateTime,
+) -> Result<Vec<(String, OffsetDateTime, String)>, StoreError> {
+    let sql = |source| StoreError::Sqlite {
+        path: store.path.clone(),
+        source,
+    };
+    let mut st = store
+        .conn
+        .prepare(
+            "SELECT json_extract(p.record, '$.programme.drug'), d.at,
+                    json_extract(d.record, '$.amount_infused')
+             FROM events d
+             JOIN events a ON a.type = 'authorised'
+                  AND json_extract(a.record, '$.token') = json_extract(d.record, '$.token')
+             JOIN events p ON p.type = 'programme_requested'
+                  AND json_extract(p.record, '$.programme_hash') = json_extract(a.record, '$.programme_hash')
+                  AND p.seq < a.seq
+             WHERE d.type = 'delivery' AND d.at >= ?1
+               AND json_extract(d.record, '$.event') IN ('completed', 'stopped', 'bolus_delivered')
+               AND json_extract(d.record, '$.amount_infused') IS NOT NULL
+             GROUP BY d.seq
+             ORDER BY d.seq",
+        )
+        .map_err(sql)?;
+    let rows = st
+        .query_map([time_text(since)], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (drug, at, amount) = row.map_err(sql)?;
+        let at = OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+            .unwrap_or(since);
+        if let Some(drug) = drug {
+            out.push((drug, at, amount));
+        }
+    }
+    Ok(out)
+}
+
 /// Which records to export.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

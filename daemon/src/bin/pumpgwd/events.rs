@@ -198,7 +198,9 @@ fn summary(e: &Event) -> String {
             by,
             ..
         } => format!("{library_id} v{version} imported by {by}"),
-        Event::LibraryPushed { version, hash } => format!("v{version} offered ({})", &hash[..16]),
+        Event::LibraryPushed { version, hash } => {
+            format!("v{version} offered ({})", hash.get(..16).unwrap_or(hash))
+        }
         Event::LibraryVerified { version, key_id } => format!("v{version} signed by key {key_id}"),
         Event::LibraryRefused { reason, by, .. } => format!("from {by}: {reason}"),
         Event::LibraryActivated {

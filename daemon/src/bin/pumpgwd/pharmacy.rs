@@ -249,7 +249,7 @@ pub(crate) fn list(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
             a.state,
             a.received_at,
             a.key_id,
-            &a.sha256[..16],
+            a.sha256.get(..16).unwrap_or(&a.sha256),
             a.library_id
         );
     }
@@ -349,7 +349,7 @@ pub(crate) fn status(config: &Path, json: bool) -> Result<u8, (u8, anyhow::Error
         );
     } else {
         match &active {
-            Some((v, h)) => println!("active library: version {v} ({})", &h[..16]),
+            Some((v, h)) => println!("active library: version {v} ({})", h.get(..16).unwrap_or(h)),
             None => println!("active library: NONE (the gateway authorises nothing)"),
         }
         if pumps.is_empty() {
@@ -362,7 +362,7 @@ pub(crate) fn status(config: &Path, json: bool) -> Result<u8, (u8, anyhow::Error
                 p.link,
                 p.version
                     .map_or_else(|| "none".to_owned(), |v| format!("v{v}")),
-                p.hash.as_deref().map_or("-", |h| &h[..h.len().min(16)]),
+                p.hash.as_deref().map_or("-", |h| h.get(..16).unwrap_or(h)),
                 p.since,
                 if p.matches {
                     "matches"
