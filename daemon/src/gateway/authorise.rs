@@ -25,6 +25,8 @@ pub mod codes {
     pub const CONFIRMATION_UNAVAILABLE: &str = "CONFIRMATION_UNAVAILABLE";
     /// No random token could be made.
     pub const TOKEN_UNAVAILABLE: &str = "TOKEN_UNAVAILABLE";
+    /// Another request from the same pump is still being checked.
+    pub const BUSY: &str = "BUSY";
     /// The decision could not be committed to the event log.
     pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
 }

@@ -386,6 +386,54 @@ impl Core {
         }
     }
 
+    /// The decision on one request (before it is logged).
+    fn answer_for(
+        &self,
+        ask: &ProgrammeAsk,
+        identity: Option<&crate::pump::Identity>,
+        active: Option<&ActiveLibrary>,
+        history: &History,
+        now: OffsetDateTime,
+    ) -> authorise::Answer {
+        let rng = &self.rng;
+        // Cumulative windows run on the gateway's clock, like the history:
+        // a pump whose clock is off cannot push doses out of the window.
+        let programme = ask.programme.clone().map(|mut p| {
+            p.requested_at = now;
+            p
+        });
+        match ask.busy_with {
+            Some(earlier) => authorise::Answer {
+                decision: Decision::Deny {
+                    outcome: "unavailable".to_owned(),
+                    reasons: vec![DenyReason {
+                        code: authorise::codes::BUSY.to_owned(),
+                        ihe: None,
+                        message: format!(
+                            "Request {earlier} is still being checked; send one request at a time."
+                        ),
+                    }],
+                },
+                verdict: None,
+            },
+            None => authorise::decide(
+                &Request {
+                    library: active,
+                    care_area: &self.gateway.care_area,
+                    pump: identity,
+                    programme: &programme,
+                    history,
+                },
+                now,
+                self.validity,
+                || {
+                    let mut t = [0u8; 16];
+                    rng.fill(&mut t).ok().map(|()| t)
+                },
+            ),
+        }
+    }
+
     async fn programme(
         &mut self,
         pump: &PumpId,
@@ -401,28 +449,7 @@ impl Core {
         let history = History {
             deliveries: self.history.get(&drug).cloned().unwrap_or_default(),
         };
-        let rng = &self.rng;
-        // Cumulative windows run on the gateway's clock, like the history:
-        // a pump whose clock is off cannot push doses out of the window.
-        let programme = ask.programme.clone().map(|mut p| {
-            p.requested_at = now;
-            p
-        });
-        let answer = authorise::decide(
-            &Request {
-                library: active,
-                care_area: &self.gateway.care_area,
-                pump: identity.as_ref(),
-                programme: &programme,
-                history: &history,
-            },
-            now,
-            self.validity,
-            || {
-                let mut t = [0u8; 16];
-                rng.fill(&mut t).ok().map(|()| t)
-            },
-        );
+        let answer = self.answer_for(&ask, identity.as_ref(), active, &history, now);
         // Authorisations never used lapse; they must not pile up.
         self.issued.retain(|_, i| i.started || now <= i.expires);
         // Nothing reaches the pump before the request, the verdict and the

@@ -74,6 +74,9 @@ pub struct ProgrammeAsk {
     pub programme: Result<Programme, String>,
     /// The programme as received, for the event log.
     pub raw: serde_json::Value,
+    /// Set when the pump sent this while that earlier request was still
+    /// being checked: it is denied `BUSY` (and logged).
+    pub busy_with: Option<u32>,
     /// The answer. Dropping it without answering denies the programme.
     pub reply: oneshot::Sender<Decision>,
 }

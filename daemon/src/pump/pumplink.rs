@@ -33,6 +33,9 @@ use crate::store::record::cbor_to_json;
 
 /// Bytes of library file per `LIBRARY_CHUNK`.
 pub const LIBRARY_CHUNK_SIZE: u16 = 512;
+/// Programme requests awaiting an answer before the link is taken down.
+const MAX_PENDING: usize = 4;
+
 /// How long an event may take to commit before it is left unacknowledged.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -50,7 +53,9 @@ struct Driver<'a> {
     ctx: &'a SessionContext,
     endpoint: Endpoint,
     online: Option<Identity>,
-    pending: Option<Pending>,
+    /// Requests awaiting the core's answer, oldest first (answered in
+    /// order; at most [`MAX_PENDING`]).
+    pending: std::collections::VecDeque<Pending>,
     /// Library offers made in this session.
     offers: u8,
     /// When to offer again after a pump installed something else.
@@ -81,7 +86,7 @@ where
         ctx,
         endpoint,
         online: None,
-        pending: None,
+        pending: std::collections::VecDeque::new(),
         offers: 0,
         reoffer_at: None,
         offered: None,
@@ -108,10 +113,10 @@ where
                     }
                 }
             },
-            answer = async { (&mut d.pending.as_mut().expect("branch runs only with a pending request").reply).await },
-                if d.pending.is_some() =>
+            answer = async { (&mut d.pending.front_mut().expect("branch runs only with a pending request").reply).await },
+                if !d.pending.is_empty() =>
             {
-                let p = d.pending.take().expect("branch runs only with a pending request");
+                let p = d.pending.pop_front().expect("branch runs only with a pending request");
                 d.answer(p.request, p.hash, answer.ok());
             }
             changed = library.changed(), if library_watch => {
@@ -130,7 +135,7 @@ where
                 }
                 if let Err(down) = d.endpoint.poll(Instant::now()) {
                     d.endpoint.deactivate();
-                    d.pending = None;
+                    d.pending.clear();
                     if d.online.take().is_some() {
                         warn!(pump = %ctx.pump, state = "offline", reason = %down, "pump link down");
                         if d.emit(PumpEvent::Offline { reason: down.to_string() }).await.is_err() {
@@ -142,7 +147,7 @@ where
         }
         if let Some(reason) = d.broken.take() {
             d.endpoint.deactivate();
-            d.pending = None;
+            d.pending.clear();
             if d.online.take().is_some() {
                 warn!(pump = %ctx.pump, state = "offline", reason = %reason, "pump link down");
                 if d.emit(PumpEvent::Offline { reason }).await.is_err() {
@@ -299,27 +304,22 @@ impl Driver<'_> {
         payload: &[u8],
     ) -> Result<(), Gone> {
         let hash = sha256(payload);
-        if let Some(p) = &self.pending {
-            let busy = Decision::Deny {
-                outcome: "unavailable".to_owned(),
-                reasons: vec![super::event::DenyReason {
-                    code: "BUSY".to_owned(),
-                    ihe: None,
-                    message: format!(
-                        "Request {} is still being checked; send one request at a time.",
-                        p.request
-                    ),
-                }],
-            };
-            self.answer(req.request, hash, Some(busy));
+        if self.pending.len() >= MAX_PENDING {
+            // A controller that floods requests without waiting is broken.
+            self.broken = Some(format!(
+                "more than {MAX_PENDING} programme requests unanswered"
+            ));
             return Ok(());
         }
+        // A second request while one is checked is denied BUSY by the core,
+        // which logs it like any other answer.
+        let busy_with = self.pending.back().map(|p| p.request);
         let programme = req
             .programme
             .deserialized::<Programme>()
             .map_err(|e| e.to_string());
         let (tx, rx) = oneshot::channel();
-        self.pending = Some(Pending {
+        self.pending.push_back(Pending {
             request: req.request,
             hash,
             reply: rx,
@@ -329,6 +329,7 @@ impl Driver<'_> {
             hash,
             programme,
             raw: cbor_to_json(&req.programme),
+            busy_with,
             reply: tx,
         }))
         .await?;
@@ -414,7 +415,7 @@ impl Driver<'_> {
         // A new session: whatever was queued for the old one is void (an
         // authorisation must never reach a controller that restarted).
         self.endpoint.restart(now);
-        self.pending = None;
+        self.pending.clear();
         self.offers = 0;
         self.reoffer_at = None;
         let timing = self.endpoint.timing();
