@@ -528,7 +528,28 @@ impl Core {
 
     fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
         let Some(issued) = self.issued.get_mut(&d.token) else {
-            error!(pump = %pump, request = d.request, event = ?d.event, "delivery under a token this gateway never issued");
+            error!(pump = %pump, request = d.request, event = ?d.event, "delivery under a token this gateway does not know (issued before a restart, or never)");
+            // Whatever it was, what was given still counts towards the
+            // cumulative limits, against the drug the pump says it has.
+            let drug = self
+                .pumps
+                .get(pump)
+                .and_then(|v| v.status.as_ref())
+                .and_then(|s| s.drug.clone());
+            if let (Some(drug), Some(Ok((amount, _)))) =
+                (drug, d.amount_infused.as_deref().map(parse_amount))
+                && matches!(
+                    d.event,
+                    DeliveryEventKind::Completed
+                        | DeliveryEventKind::Stopped
+                        | DeliveryEventKind::BolusDelivered
+                )
+            {
+                self.history
+                    .entry(drug)
+                    .or_default()
+                    .push(Delivered { at: now, amount });
+            }
             return;
         };
         if issued.pump != *pump || issued.request != d.request {
