@@ -243,3 +243,22 @@ fn cumulative_limits_remember_what_was_given_across_a_restart() {
     );
     assert!(gw.terminate(10).success());
 }
+
+#[test]
+fn two_pumps_claiming_one_serial_do_not_hide_each_others_events() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1", "p2"], "");
+    let mut sims: Vec<_> = ["p1", "p2"]
+        .iter()
+        .map(|p| bench.sim(p, &alarm_storm("SAME", 10), &[]))
+        .collect();
+    for sim in &mut sims {
+        assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    }
+    assert!(gw.terminate(10).success());
+    let alarms = exported(&bench, "alarm");
+    for p in ["p1", "p2"] {
+        let n = alarms.iter().filter(|r| r["pump"] == p).count();
+        assert_eq!(n, 20, "{p}: 10 alarms raised and cleared");
+    }
+}

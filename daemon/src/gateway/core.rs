@@ -83,6 +83,10 @@ pub fn active_library(reader: &Store, care_area: &str) -> Option<Arc<ActiveLibra
     }
 }
 
+/// Event record numbers above this are refused (SQLite integers are signed
+/// 64-bit; a pump with a sane counter never gets near it).
+const MAX_RECORD: u64 = i64::MAX as u64;
+
 /// How long delivered amounts are kept for cumulative limits.
 pub const HISTORY_KEPT: time::Duration = time::Duration::hours(48);
 
@@ -175,6 +179,14 @@ impl Core {
         }
         match event {
             PumpEvent::Programme(ask) => self.programme(&pump, ask, active.as_deref(), now).await,
+            PumpEvent::Delivery(d, committed) if d.record > MAX_RECORD => {
+                error!(pump = %pump, record = d.record, "event record number out of range; not logged, not acknowledged");
+                let _ = committed.send(false);
+            }
+            PumpEvent::Alarm(a, committed) if a.record > MAX_RECORD => {
+                error!(pump = %pump, record = a.record, "event record number out of range; not logged, not acknowledged");
+                let _ = committed.send(false);
+            }
             PumpEvent::Delivery(d, committed) => {
                 let serial = self.serial(&pump);
                 if self.seen(&pump, &serial, d.record) {
@@ -194,7 +206,7 @@ impl Core {
                 };
                 let ok = self.log(Some(&pump), vec![event]).await;
                 if ok {
-                    self.last_record.insert(serial, d.record);
+                    self.note_record(&pump, &serial, d.record);
                     self.delivery(&pump, d, now);
                 }
                 let _ = committed.send(ok);
@@ -217,7 +229,7 @@ impl Core {
                 };
                 let ok = self.log(Some(&pump), vec![event]).await;
                 if ok {
-                    self.last_record.insert(serial, a.record);
+                    self.note_record(&pump, &serial, a.record);
                     self.alarm(&pump, a);
                 }
                 let _ = committed.send(ok);
@@ -356,16 +368,40 @@ impl Core {
             .map_or_else(|| pump.to_string(), |i| i.serial.clone())
     }
 
-    /// True when this event record was already logged for this pump.
+    /// True when this event record is already in the log for this pump
+    /// (port and serial): a resend after a lost acknowledgement. A number
+    /// at or below the last one that is *not* in the log (a pump whose
+    /// counter went back) is logged, with a warning: nothing a pump sent is
+    /// acknowledged without being on disk.
     fn seen(&self, pump: &PumpId, serial: &str, record: u64) -> bool {
-        let seen = self
+        let below = self
             .last_record
-            .get(serial)
+            .get(&record_key(pump, serial))
             .is_some_and(|&last| record <= last);
-        if seen {
-            info!(pump = %pump, record, "event already logged; acknowledged again, not logged twice");
+        if !below {
+            return false;
         }
-        seen
+        let logged = self
+            .source
+            .reader
+            .lock()
+            .ok()
+            .and_then(|r| crate::store::log::has_pump_event(&r, pump, serial, record).ok());
+        if logged == Some(true) {
+            info!(pump = %pump, record, "event already logged; acknowledged again, not logged twice");
+            true
+        } else {
+            warn!(pump = %pump, serial, record, "event number not above the last one but not in the log (the pump's counter went back?); logging it");
+            false
+        }
+    }
+
+    fn note_record(&mut self, pump: &PumpId, serial: &str, record: u64) {
+        let last = self
+            .last_record
+            .entry(record_key(pump, serial))
+            .or_insert(0);
+        *last = (*last).max(record);
     }
 
     /// Commits events; false (and an error in the log) when it cannot.
@@ -631,6 +667,12 @@ impl Core {
 fn matches(view: &PumpView, library: Option<&ActiveLibrary>) -> Option<bool> {
     let id = view.identity.as_ref()?;
     Some(library.is_some_and(|l| id.library_hash == Some(l.hash)))
+}
+
+/// De-duplication key: the port and the serial the pump reports, so two
+/// pumps claiming one serial cannot hide each other's events.
+fn record_key(pump: &PumpId, serial: &str) -> String {
+    format!("{pump}/{serial}")
 }
 
 /// The log's events for one programme request and its answer.

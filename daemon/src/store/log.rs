@@ -259,9 +259,10 @@ pub fn last_pump_records(
     let mut st = store
         .conn
         .prepare(
-            "SELECT json_extract(record, '$.pump_serial') AS serial,
-                    MAX(json_extract(record, '$.pump_record'))
-             FROM events WHERE type IN ('delivery', 'alarm') GROUP BY serial",
+            "SELECT pump || '/' || json_extract(record, '$.pump_serial'),
+                    MAX(CAST(json_extract(record, '$.pump_record') AS INTEGER))
+             FROM events WHERE type IN ('delivery', 'alarm') AND pump IS NOT NULL
+             GROUP BY pump, json_extract(record, '$.pump_serial')",
         )
         .map_err(sql)?;
     let rows = st
@@ -273,6 +274,29 @@ pub fn last_pump_records(
         out.insert(serial, u64::try_from(record).unwrap_or(0));
     }
     Ok(out)
+}
+
+/// Whether this pump's event (port, serial, record number) is in the log.
+pub fn has_pump_event(
+    store: &Store,
+    pump: &str,
+    serial: &str,
+    record: u64,
+) -> Result<bool, StoreError> {
+    store
+        .conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM events
+               WHERE type IN ('delivery', 'alarm') AND pump = ?1
+                 AND json_extract(record, '$.pump_serial') = ?2
+                 AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?3)",
+            params![pump, serial, i64::try_from(record).unwrap_or(-1)],
+            |r| r.get::<_, bool>(0),
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: store.path.clone(),
+            source,
+        })
 }
 
 /// Amounts delivered since `since`, per drug, from the log (so cumulative
