@@ -133,27 +133,17 @@ where
                     let active = library.borrow().clone();
                     d.offer_library(active.as_ref());
                 }
-                if let Err(down) = d.endpoint.poll(Instant::now()) {
-                    d.endpoint.deactivate();
-                    d.pending.clear();
-                    if d.online.take().is_some() {
-                        warn!(pump = %ctx.pump, state = "offline", reason = %down, "pump link down");
-                        if d.emit(PumpEvent::Offline { reason: down.to_string() }).await.is_err() {
-                            return Ended::Shutdown;
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(reason) = d.broken.take() {
-            d.endpoint.deactivate();
-            d.pending.clear();
-            if d.online.take().is_some() {
-                warn!(pump = %ctx.pump, state = "offline", reason = %reason, "pump link down");
-                if d.emit(PumpEvent::Offline { reason }).await.is_err() {
+                if let Err(down) = d.endpoint.poll(Instant::now())
+                    && d.link_down(down.to_string()).await.is_err()
+                {
                     return Ended::Shutdown;
                 }
             }
+        }
+        if let Some(reason) = d.broken.take()
+            && d.link_down(reason).await.is_err()
+        {
+            return Ended::Shutdown;
         }
         if let Some((version, hash)) = d.offered.take()
             && d.emit(PumpEvent::LibraryOffered { version, hash })
@@ -177,6 +167,18 @@ where
 struct Gone;
 
 impl Driver<'_> {
+    /// The link is down (silence, no acknowledgement, a full queue): forget
+    /// the session, keep the port, wait for a new HELLO.
+    async fn link_down(&mut self, reason: String) -> Result<(), Gone> {
+        self.endpoint.deactivate();
+        self.pending.clear();
+        if self.online.take().is_some() {
+            warn!(pump = %self.ctx.pump, state = "offline", reason = %reason, "pump link down");
+            self.emit(PumpEvent::Offline { reason }).await?;
+        }
+        Ok(())
+    }
+
     async fn emit(&self, event: PumpEvent) -> Result<(), Gone> {
         self.ctx
             .events

@@ -460,23 +460,25 @@ impl Sim {
     fn link_lost(&mut self) {
         self.online = false;
         let unacked = self.endpoint.deactivate();
-        for m in unacked.into_iter().rev() {
-            if matches!(m, Message::Delivery(_) | Message::Alarm(_)) {
-                self.outbox.push_front(m);
-            }
-        }
+        self.keep_events(unacked);
         if self.pending.take().is_some() {
             warn!(pump = %self.opts.name, "link lost before the answer: not delivering");
         }
     }
 
-    fn send_hello(&mut self, now: Instant) {
-        let unacked = self.endpoint.restart(now);
+    /// Puts unacknowledged delivery and alarm events back at the front of
+    /// the outbox, in order; anything else from a lost session is void.
+    fn keep_events(&mut self, unacked: Vec<Message>) {
         for m in unacked.into_iter().rev() {
             if matches!(m, Message::Delivery(_) | Message::Alarm(_)) {
                 self.outbox.push_front(m);
             }
         }
+    }
+
+    fn send_hello(&mut self, now: Instant) {
+        let unacked = self.endpoint.restart(now);
+        self.keep_events(unacked);
         self.endpoint.set_timing(self.opts.timing);
         // No WELCOME in time (the HELLO may have been taken as a duplicate
         // by a gateway that still remembers our last number): say HELLO

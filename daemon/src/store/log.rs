@@ -17,43 +17,16 @@ use super::record::{
 pub struct Log {
     store: Store,
     last_seq: u64,
-    last_hash: [u8; 32],
 }
 
 impl Log {
     /// Takes over a store and finds the head of its chain.
     pub fn new(store: Store) -> Result<Log, StoreError> {
-        let head = store
-            .conn
-            .query_row(
-                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(|source| StoreError::Sqlite {
-                path: store.path.clone(),
-                source,
-            })?;
-        let (last_seq, last_hash) = match head {
-            Some((seq, h)) => {
-                let mut last = [0; 32];
-                if h.len() == 32 {
-                    last.copy_from_slice(&h);
-                }
-                (u64::try_from(seq).unwrap_or(0), last)
-            }
-            None => (0, GENESIS),
-        };
-        Ok(Log {
-            store,
-            last_seq,
-            last_hash,
-        })
+        let (last_seq, _) = head(&store.conn).map_err(|source| StoreError::Sqlite {
+            path: store.path.clone(),
+            source,
+        })?;
+        Ok(Log { store, last_seq })
     }
 
     /// The last sequence number written (0 when empty).
@@ -89,20 +62,15 @@ impl Log {
         tx.commit().map_err(sql)?;
         if let Some(last) = written.last() {
             self.last_seq = last.seq;
-            self.last_hash = hash(&last.to_bytes());
         }
         Ok(written)
     }
 }
 
-/// Appends events inside the caller's transaction (which should hold the
-/// write lock), chaining from the log's current head.
-pub fn append_in(
-    tx: &rusqlite::Transaction<'_>,
-    events: Vec<(Context, Event)>,
-    at: OffsetDateTime,
-) -> Result<Vec<Record>, rusqlite::Error> {
-    let head = tx
+/// The chain's head: the last sequence number and its record's hash
+/// (0 and [`GENESIS`] when the log is empty).
+fn head(conn: &rusqlite::Connection) -> Result<(u64, [u8; 32]), rusqlite::Error> {
+    let row = conn
         .query_row(
             "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
             [],
@@ -113,7 +81,7 @@ pub fn append_in(
             rusqlite::Error::QueryReturnedNoRows => Ok(None),
             e => Err(e),
         })?;
-    let (mut seq, mut prev) = match head {
+    Ok(match row {
         Some((seq, h)) => {
             let mut last = [0; 32];
             if h.len() == 32 {
@@ -122,7 +90,17 @@ pub fn append_in(
             (u64::try_from(seq).unwrap_or(0), last)
         }
         None => (0, GENESIS),
-    };
+    })
+}
+
+/// Appends events inside the caller's transaction (which should hold the
+/// write lock), chaining from the log's current head.
+pub fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    events: Vec<(Context, Event)>,
+    at: OffsetDateTime,
+) -> Result<Vec<Record>, rusqlite::Error> {
+    let (mut seq, mut prev) = head(tx)?;
     let at = millis(at);
     let at_text = time_text(at);
     let mut written = Vec::with_capacity(events.len());
