@@ -52,6 +52,11 @@ pub fn number_sig(x: Exact, sig: u32) -> String {
     if negative { format!("-{s}") } else { s }
 }
 
+/// A count: "0", "999", "12,345".
+pub fn count(n: u64) -> String {
+    group_thousands(&n.to_string())
+}
+
 fn decimal_places(abs: Exact, sig: u32) -> u32 {
     let int_digits = {
         let whole = abs.numer() / abs.denom();
@@ -268,6 +273,9 @@ mod tests {
         assert_eq!(number(x(123_456, 100)), "1,235");
         assert_eq!(number(x(-1, 2)), "-0.5");
         assert_eq!(number(Exact::ZERO), "0");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(100_000), "100,000");
         assert_eq!(number(x(1, 10_i128.pow(12))), "less than 0.000000001");
     }
 

@@ -9,10 +9,12 @@
 //! - [`link`]: the pump link, pumpgw's serial protocol (`docs/protocol.md`);
 //! - [`pump`]: one session task per serial port and its protocol driver;
 //! - [`gateway`]: the daemon as a whole: config, core task, authorisation;
+//! - [`store`]: the durable event log, library archive and MQTT outbox;
+//! - [`sync`]: MQTT: the log to the broker, status, libraries from pharmacy;
 //! - [`sim`]: a simulated pump controller (`pump-sim`, the demo, the tests).
 //!
-//! `docs/architecture.md` draws how they fit together with the parts still
-//! to come (store, MQTT sync, terminal).
+//! `docs/architecture.md` draws how they fit together with the part still
+//! to come (the terminal).
 
 pub mod ders;
 pub mod format;
@@ -22,4 +24,5 @@ pub mod link;
 pub mod pump;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod units;

@@ -36,6 +36,9 @@ pub struct Config {
     /// Serial ports, one pump each.
     #[serde(rename = "port", default)]
     pub ports: Vec<PortConfig>,
+    /// The MQTT broker (no section: no MQTT).
+    #[serde(default)]
+    pub mqtt: Option<crate::sync::MqttSettings>,
 }
 
 /// `[link]`: timers of the pump link.
@@ -188,6 +191,9 @@ impl Config {
         for p in &mut config.ports {
             p.path = base.join(&p.path);
         }
+        if let Some(m) = &mut config.mqtt {
+            m.rebase(base);
+        }
         Ok(config)
     }
 
@@ -223,6 +229,10 @@ impl Config {
                 "gateway_id {:?} must be 1 to 64 letters, digits, '-', '_' or '.'",
                 self.gateway_id
             ));
+        }
+        crate::sync::topic::check_segment("care_area", &self.care_area)?;
+        if let Some(m) = &self.mqtt {
+            m.validate(&self.gateway_id)?;
         }
         if self.ports.is_empty() {
             return Err(

@@ -305,6 +305,7 @@ impl Core {
             }
             PumpEvent::Online(identity) => {
                 view.set_link(LinkState::Online, now, None);
+                view.last_seen = Some(now);
                 view.alarms.clear();
                 let event = Event::LinkUp {
                     manufacturer: identity.manufacturer.clone(),
@@ -333,7 +334,10 @@ impl Core {
                     matches: ok,
                 });
             }
-            PumpEvent::Status(s) => view.status = Some(s),
+            PumpEvent::Status(s) => {
+                view.status = Some(s);
+                view.last_seen = Some(now);
+            }
             PumpEvent::LibraryOffered { version, hash } => {
                 return Some(Event::LibraryPushed {
                     version,
@@ -658,6 +662,7 @@ impl Core {
             care_area: self.gateway.care_area.clone(),
             library_version: library.as_ref().map(|l| l.version()),
             library_hash: library.as_ref().map(|l| l.short_hash()),
+            library_sha256: library.as_ref().map(|l| hex::encode(l.hash)),
             pumps: self.pumps.values().cloned().collect(),
         };
         self.view.send_replace(snapshot);

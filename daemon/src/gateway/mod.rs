@@ -11,7 +11,8 @@
 //!
 //! Shutdown: the caller's future resolves (SIGTERM, SIGINT); every session
 //! finishes the frame it is writing and returns; the last event sender is
-//! dropped; the core drains what is queued and returns.
+//! dropped; the core drains what is queued and returns; the stop is logged;
+//! the MQTT sync publishes what it can in a bounded time and disconnects.
 
 pub mod authorise;
 pub mod config;
@@ -55,6 +56,12 @@ pub enum StartError {
     /// The first record could not be written.
     #[error("cannot write to the event log: {0}")]
     Log(String),
+    /// The `[mqtt]` section names files that cannot be used.
+    #[error("[mqtt]: {0}")]
+    Mqtt(#[from] crate::sync::settings::SettingsError),
+    /// A trusted pharmacy key cannot be read.
+    #[error("trusted_keys: {0}")]
+    TrustedKey(#[from] crate::library::signature::SignatureError),
 }
 
 /// Runs the gateway until `shutdown` resolves, publishing snapshots on
@@ -71,6 +78,8 @@ pub async fn run(
         reader,
         history,
     } = open_log(&config)?;
+    let started_at = time::OffsetDateTime::now_utc();
+    let sync_setup = sync_setup(&config, started_at)?;
     let library = core::active_library(&reader, &config.care_area);
     let started_context = Context {
         gateway: config.gateway_id.clone(),
@@ -95,6 +104,8 @@ pub async fn run(
     let timing = config.link.timing();
     let backoff = config.link.backoff();
 
+    let sync_cancel = CancellationToken::new();
+    let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
     let core = core::Core::new(
         gateway.clone(),
@@ -139,6 +150,31 @@ pub async fn run(
     shutdown.await;
     info!("shutting down: closing pump sessions");
     cancel.cancel();
+    drain(sessions, core).await;
+    let stopped = Event::GatewayStopped {
+        reason: "shutdown requested".to_owned(),
+    };
+    if let Err(e) = writer.append(vec![(started_context, stopped)]).await {
+        warn!(error = %e, "could not log the stop");
+    }
+    // Last: the broker gets what it can of the final records, then DISCONNECT.
+    sync_cancel.cancel();
+    if let Some(sync) = sync
+        && let Err(e) = sync.await
+    {
+        warn!(error = %e, "the MQTT sync ended abnormally");
+    }
+    drop(writer);
+    if writer_thread.join().is_err() {
+        warn!("the event log writer ended abnormally");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for every session, then for the core (which ends once the last
+/// session has dropped its sender).
+async fn drain<T: 'static, U>(mut sessions: JoinSet<T>, core: tokio::task::JoinHandle<U>) {
     while let Some(done) = sessions.join_next().await {
         if let Err(e) = done {
             warn!(error = %e, "a pump session ended abnormally");
@@ -147,18 +183,77 @@ pub async fn run(
     if let Err(e) = core.await {
         warn!(error = %e, "the core ended abnormally");
     }
-    let stopped = Event::GatewayStopped {
-        reason: "shutdown requested".to_owned(),
+}
+
+/// What the MQTT sync task is started with.
+type SyncSetup = (
+    crate::sync::Connection,
+    crate::sync::MqttSettings,
+    crate::sync::messages::Identity,
+    Store,
+    crate::sync::library::LibraryInbox,
+);
+
+fn spawn_sync(
+    (connection, settings, identity, store, inbox): SyncSetup,
+    writer: &Writer,
+    view: &watch::Sender<Snapshot>,
+    cancel: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::sync::run(
+        crate::sync::SyncContext {
+            connection,
+            settings,
+            identity,
+            store,
+            committed: writer.committed(),
+            view: view.subscribe(),
+            inbox,
+        },
+        cancel.clone(),
+    ))
+}
+
+/// Checks the `[mqtt]` files now (a TLS file that cannot be read stops the
+/// start, like any config error) and opens the sync task's connections.
+fn sync_setup(
+    config: &Config,
+    started_at: time::OffsetDateTime,
+) -> Result<Option<SyncSetup>, StartError> {
+    let Some(settings) = config.mqtt.clone() else {
+        info!("no [mqtt] section: the event log stays on this gateway");
+        return Ok(None);
     };
-    if let Err(e) = writer.append(vec![(started_context, stopped)]).await {
-        warn!(error = %e, "could not log the stop");
+    let connection = settings.connection(&config.gateway_id)?;
+    connection.options(None)?;
+    let trusted = config
+        .trusted_keys
+        .iter()
+        .map(|k| crate::library::signature::read_public_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    if trusted.is_empty() {
+        warn!("no trusted_keys: every library that arrives over MQTT will be refused");
     }
-    drop(writer);
-    if writer_thread.join().is_err() {
-        warn!("the event log writer ended abnormally");
-    }
-    info!("stopped");
-    Ok(())
+    let file = Store::file_in(&config.data_dir);
+    let inbox = crate::sync::library::LibraryInbox::new(
+        Store::open(&file)?,
+        trusted,
+        &config.gateway_id,
+        &config.care_area,
+    );
+    let identity = crate::sync::messages::Identity {
+        site: settings.site.clone(),
+        gateway: config.gateway_id.clone(),
+        care_area: config.care_area.clone(),
+        started_at,
+    };
+    Ok(Some((
+        connection,
+        settings,
+        identity,
+        Store::open(&file)?,
+        inbox,
+    )))
 }
 
 /// One session spec and its counters per configured port.

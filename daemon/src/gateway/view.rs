@@ -74,6 +74,9 @@ pub struct PumpView {
     pub alarms: Vec<AlarmReport>,
     /// Link counters.
     pub link_counters: LinkCounters,
+    /// When the pump was last heard from (handshake or status).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
 }
 
 impl PumpView {
@@ -91,6 +94,7 @@ impl PumpView {
             last_delivery: None,
             alarms: Vec::new(),
             link_counters: LinkCounters::default(),
+            last_seen: None,
         }
     }
 
@@ -121,6 +125,8 @@ pub struct Snapshot {
     pub library_version: Option<u64>,
     /// Start of the active library's SHA-256, in hex.
     pub library_hash: Option<String>,
+    /// The active library's whole SHA-256, in hex.
+    pub library_sha256: Option<String>,
     /// Pumps in port-name order.
     pub pumps: Vec<PumpView>,
 }

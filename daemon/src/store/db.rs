@@ -44,6 +44,20 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;",
     // 3: per-type lookups (library status per pump).
     "CREATE INDEX events_type ON events(type, pump, seq);",
+    // 4: the MQTT outbox cursor and the broker connection as last seen.
+    "CREATE TABLE mqtt_outbox (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        acked_seq INTEGER NOT NULL,
+        acked_at  TEXT
+    ) STRICT;
+    INSERT INTO mqtt_outbox (id, acked_seq) VALUES (1, 0);
+    CREATE TABLE mqtt_link (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        broker TEXT NOT NULL,
+        state  TEXT NOT NULL,
+        since  TEXT NOT NULL,
+        detail TEXT
+    ) STRICT;",
 ];
 
 /// Why the store cannot be used.
@@ -199,7 +213,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, 4);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -406,6 +406,21 @@ pub fn file(store: &Store, version: u64) -> Result<(Vec<u8>, Vec<u8>), LibraryEr
         .ok_or(LibraryError::Unknown(version))
 }
 
+/// The archived library whose file has this SHA-256 (hex): its version and
+/// state.
+pub fn by_hash(store: &Store, sha256: &str) -> Result<Option<(u64, String)>, LibraryError> {
+    store
+        .conn
+        .query_row(
+            "SELECT version, state FROM libraries WHERE sha256 = ?1",
+            [sha256],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map(|o| o.map(|(v, s)| (u64::try_from(v).unwrap_or(0), s)))
+        .map_err(sql(store.path.clone()))
+}
+
 /// The audit trail, oldest first.
 pub fn audit(store: &Store) -> Result<Vec<Audit>, LibraryError> {
     let err = sql(store.path.clone());

@@ -1,16 +1,20 @@
 //! The durable store: a SQLite database holding the tamper-evident event
-//! log (and, later, the library archive and its audit trail).
+//! log, the library archive with its audit trail, and the MQTT outbox
+//! cursor.
 //!
 //! - [`record`]: the open record format and its hash chain;
 //! - [`db`]: opening (WAL, `synchronous=FULL`, integrity check) and
 //!   migrations;
 //! - [`log`]: appending in batches, reading, verifying;
 //! - [`library`]: the library archive, its states and audit trail;
+//! - [`outbox`]: what the broker has acknowledged, and batches of what it
+//!   has not;
 //! - [`writer`]: the one writer thread, with group commit.
 
 pub mod db;
 pub mod library;
 pub mod log;
+pub mod outbox;
 pub mod record;
 pub mod writer;
 

@@ -8,7 +8,7 @@
 use std::thread::JoinHandle;
 
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::error;
 
 use super::log::Log;
@@ -39,6 +39,7 @@ pub enum WriteError {
 #[derive(Debug, Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Append>,
+    committed: watch::Receiver<u64>,
 }
 
 impl Writer {
@@ -46,6 +47,7 @@ impl Writer {
     /// after committing what was queued.
     pub fn spawn(mut log: Log) -> (Writer, JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Append>(QUEUE);
+        let (head, committed) = watch::channel(log.last_seq());
         let thread = std::thread::Builder::new()
             .name("pumpgw-store".to_owned())
             .spawn(move || {
@@ -62,6 +64,9 @@ impl Writer {
                         batch.iter_mut().flat_map(|a| a.events.drain(..)).collect();
                     match log.append(events, OffsetDateTime::now_utc()) {
                         Ok(records) => {
+                            if let Some(last) = records.last() {
+                                head.send_replace(last.seq);
+                            }
                             let mut at = 0;
                             for (a, n) in batch.into_iter().zip(counts) {
                                 at += n;
@@ -79,7 +84,13 @@ impl Writer {
                 }
             })
             .expect("the OS can start one thread");
-        (Writer { tx }, thread)
+        (Writer { tx, committed }, thread)
+    }
+
+    /// The last sequence number committed, as it changes (for the MQTT
+    /// outbox, which follows the log).
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Appends events and waits until they are on disk; returns the last

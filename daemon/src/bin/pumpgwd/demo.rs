@@ -12,6 +12,7 @@ use pumpgw::gateway::config::{AuthorisationSettings, LinkSettings, PortConfig};
 use pumpgw::gateway::{self, Config, Snapshot};
 use pumpgw::pump::DriverKind;
 use pumpgw::sim::{self, Options, Port, scenario::Scenario};
+use pumpgw::sync::MqttSettings;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -48,8 +49,17 @@ const SCENARIOS: &[(&str, &str)] = &[
     ),
 ];
 
-pub(crate) fn main(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> ExitCode {
-    match run(pumps, speed, duration, plain) {
+/// What `pumpgwd demo` was asked for.
+pub(crate) struct DemoOptions {
+    pub(crate) pumps: u8,
+    pub(crate) speed: u32,
+    pub(crate) duration: Option<u64>,
+    pub(crate) plain: bool,
+    pub(crate) broker: Option<String>,
+}
+
+pub(crate) fn main(options: DemoOptions) -> ExitCode {
+    match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pumpgwd demo: error: {e:#}");
@@ -58,7 +68,14 @@ pub(crate) fn main(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) ->
     }
 }
 
-fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> {
+fn run(options: DemoOptions) -> Result<()> {
+    let DemoOptions {
+        pumps,
+        speed,
+        duration,
+        plain,
+        broker,
+    } = options;
     let dir = tempfile::Builder::new()
         .prefix("pumpgw-demo-")
         .tempdir()
@@ -74,7 +91,7 @@ fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> 
         .with_writer(std::sync::Mutex::new(log))
         .try_init();
 
-    let config = demo_config(dir.path(), pumps)?;
+    let config = demo_config(dir.path(), pumps, broker)?;
     let live = !plain && std::io::stdout().is_terminal();
 
     let rt = runtime()?;
@@ -148,7 +165,7 @@ fn run(pumps: u8, speed: u32, duration: Option<u64>, plain: bool) -> Result<()> 
 }
 
 /// The example library and one port per simulated pump, in `dir`.
-fn demo_config(dir: &std::path::Path, pumps: u8) -> Result<Config> {
+fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Result<Config> {
     pumpgw::sim::library::install_library(dir, "demo-bed-1", "adult-icu", LIBRARY.as_bytes())
         .context("cannot install the example library")?;
     let ports: Vec<PortConfig> = (1..=pumps)
@@ -167,7 +184,12 @@ fn demo_config(dir: &std::path::Path, pumps: u8) -> Result<Config> {
         link: LinkSettings::default(),
         authorisation: AuthorisationSettings::default(),
         ports,
+        mqtt: broker.map(|b| MqttSettings::new(&b, "demo")),
     };
+    if let Some(m) = &config.mqtt {
+        m.validate(&config.gateway_id)
+            .map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+    }
     Ok(config)
 }
 

@@ -6,6 +6,7 @@
 mod daemon;
 mod demo;
 mod events;
+mod mqtt;
 mod pharmacy;
 mod tools;
 
@@ -30,7 +31,7 @@ const EXIT_SOFTWARE: u8 = 70;
     version,
     about = "pumpgw bedside gateway for smart infusion pumps",
     long_about = "pumpgw bedside gateway for smart infusion pumps.\n\nIt cross-checks every infusion and bolus against the pharmacy's drug library, independently of the pump's own arithmetic.",
-    after_help = "Exit status: 0 success or pass; 1 lint errors, soft limit or a broken event chain; 2 hard limit or blocked; 64 usage or input error; 65 damaged database; 70 internal failure; 78 unusable config."
+    after_help = "Exit status: 0 success or pass; 1 lint errors, soft limit, a refusal or a broken event chain; 2 hard limit or blocked; 64 usage or input error; 65 damaged database; 69 broker unreachable; 70 internal failure; 78 unusable config."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +68,11 @@ enum Command {
         /// (automatic when stdout is not a terminal).
         #[arg(long)]
         plain: bool,
+        /// Also sync to this MQTT broker (site "demo"), e.g.
+        /// `mqtt://127.0.0.1:1883`: events, status and libraries, as a real
+        /// gateway does.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
     },
     /// Read the tamper-evident event log (never changes it).
     #[command(subcommand)]
@@ -77,6 +83,41 @@ enum Command {
     /// The dose-error-reduction cross-check.
     #[command(subcommand)]
     Ders(DersCommand),
+    /// The gateway at a glance: library, event log, broker connection,
+    /// backlog and the last acknowledged batch (as the daemon recorded
+    /// them; reads the store, changes nothing).
+    Status {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every gateway and pump, from the broker's retained status topics.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// One line per gateway and per pump: online, library version, whether
+    /// it matches, last seen, backlog.
+    ///
+    /// Exit status: 0 shown; 64 usage; 69 broker unreachable.
+    Status {
+        #[command(flatten)]
+        broker: mqtt::BrokerArgs,
+        /// Only this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// JSON for machines.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to gather retained statuses at most.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        wait: u64,
+    },
 }
 
 /// Which gateway's log.
@@ -195,6 +236,40 @@ enum LibraryCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Publish a signed library to a site's retained library topic, for
+    /// every gateway of a care area (or of every care area) to import.
+    ///
+    /// The library is linted and its signature checked first; nothing is
+    /// published if either fails. Gateways still check the signature
+    /// against their own trusted keys.
+    /// Exit status: 0 published (acknowledged by the broker); 1 refused;
+    /// 64 usage; 69 broker unreachable.
+    Publish {
+        /// The library JSON file.
+        file: PathBuf,
+        /// Its signature file (from `library sign`).
+        #[arg(long, value_name = "SIG")]
+        signature: PathBuf,
+        /// The site (hospital) topic level.
+        #[arg(long)]
+        site: String,
+        /// The care area whose gateways take it.
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        care_area: Option<String>,
+        /// For every care area (topic level `all`).
+        #[arg(long)]
+        all: bool,
+        /// Who publishes (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        #[command(flatten)]
+        broker: mqtt::BrokerArgs,
+    },
     /// Every archived library with its state.
     List {
         /// The gateway config.
@@ -282,7 +357,16 @@ fn main() -> ExitCode {
             speed,
             duration,
             plain,
-        } => return demo::main(pumps, speed, duration, plain),
+            broker,
+        } => {
+            return demo::main(demo::DemoOptions {
+                pumps,
+                speed,
+                duration,
+                plain,
+                broker,
+            });
+        }
         Command::Events(cmd) => return events_main(cmd),
         Command::Library(LibraryCommand::Lint { file, json }) => tools::lint(&file, json),
         Command::Library(LibraryCommand::Import {
@@ -309,6 +393,31 @@ fn main() -> ExitCode {
         Command::Library(LibraryCommand::Status { config, json }) => {
             return exit(pharmacy::status(&config, json));
         }
+        Command::Library(LibraryCommand::Publish {
+            file,
+            signature,
+            site,
+            care_area,
+            all: _,
+            by,
+            broker,
+        }) => {
+            return exit(mqtt::publish(&mqtt::Publish {
+                file: &file,
+                signature: &signature,
+                site: &site,
+                care_area: care_area.as_deref(),
+                by,
+                broker: &broker,
+            }));
+        }
+        Command::Status { config, json } => return exit(mqtt::status(&config, json)),
+        Command::Fleet(FleetCommand::Status {
+            broker,
+            site,
+            json,
+            wait,
+        }) => return exit(mqtt::fleet(&broker, site.as_deref(), json, wait)),
         Command::Library(LibraryCommand::Keygen { out }) => pharmacy::keygen(&out),
         Command::Library(LibraryCommand::Sign { file, key, out }) => {
             pharmacy::sign(&file, &key, out.as_deref())

@@ -1,0 +1,247 @@
+//! Libraries that arrive on the gateway's library topics. Each goes through
+//! exactly the import path of `pumpgwd library import` (signature against
+//! the trusted keys, schema, lint, no rollback; every step an event in the
+//! same transaction), then is activated; the core notices the new active
+//! library and pushes it to every pump.
+//!
+//! A retained message comes again at every reconnection: a file already in
+//! the archive is not imported twice, and a refused payload is refused (and
+//! logged) once per run.
+
+use std::collections::HashSet;
+
+use tracing::{debug, info, warn};
+
+use super::messages::LibraryMessage;
+use crate::link::sha256;
+use crate::store::library::{self, LibraryError};
+use crate::store::{Context, Store};
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Imported and activated.
+    Activated {
+        /// The new version.
+        version: u64,
+        /// The one it replaced.
+        previous: Option<u64>,
+    },
+    /// Already in the archive (or already refused this run): nothing to do.
+    Known,
+    /// An empty payload: the retained message was cleared.
+    Cleared,
+    /// Refused, and the refusal logged; the active library is untouched.
+    Refused(String),
+}
+
+/// Handles library messages; owns a connection to the store.
+#[derive(Debug)]
+pub struct LibraryInbox {
+    store: Store,
+    trusted: Vec<Vec<u8>>,
+    gateway: String,
+    care_area: String,
+    seen: HashSet<[u8; 32]>,
+}
+
+impl LibraryInbox {
+    /// An inbox that accepts signatures by `trusted` public keys.
+    pub fn new(store: Store, trusted: Vec<Vec<u8>>, gateway: &str, care_area: &str) -> Self {
+        LibraryInbox {
+            store,
+            trusted,
+            gateway: gateway.to_owned(),
+            care_area: care_area.to_owned(),
+            seen: HashSet::new(),
+        }
+    }
+
+    fn context(&self) -> Context {
+        Context {
+            gateway: self.gateway.clone(),
+            pump: None,
+            care_area: self.care_area.clone(),
+            library_version: library::active_version(&self.store)
+                .ok()
+                .flatten()
+                .map(|(v, _)| v),
+        }
+    }
+
+    /// Handles one message from `topic`.
+    pub fn receive(&mut self, topic: &str, payload: &[u8]) -> Outcome {
+        if payload.is_empty() {
+            return Outcome::Cleared;
+        }
+        let digest = sha256(payload);
+        if self.seen.contains(&digest) {
+            return Outcome::Known;
+        }
+        let outcome = self.handle(topic, payload);
+        if !matches!(outcome, Outcome::Activated { .. }) {
+            self.seen.insert(digest);
+        }
+        outcome
+    }
+
+    fn handle(&mut self, topic: &str, payload: &[u8]) -> Outcome {
+        let context = self.context();
+        let message = match LibraryMessage::parse(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                let who = format!("MQTT {topic}");
+                return self.refuse(&context, payload, &e.to_string(), &who);
+            }
+        };
+        let who = format!("{} via MQTT {topic}", message.published_by);
+        let file = message.library.as_bytes();
+        let signature = message.signature.get().as_bytes();
+        let sha = hex::encode(sha256(file));
+        match library::by_hash(&self.store, &sha) {
+            Ok(Some((version, state))) if state == "verified" => {
+                // Imported earlier but never activated (a stop in between).
+                self.activate(&context, version, &who, topic, &message.published_at)
+            }
+            Ok(Some((version, state))) => {
+                debug!(version, state = %state, topic, "library already in the archive");
+                Outcome::Known
+            }
+            Ok(None) => {
+                match library::import(
+                    &mut self.store,
+                    &context,
+                    file,
+                    signature,
+                    &self.trusted,
+                    &who,
+                ) {
+                    Ok(a) => {
+                        info!(version = a.version, key = %a.key_id, topic, "library from MQTT verified and archived");
+                        self.activate(&context, a.version, &who, topic, &message.published_at)
+                    }
+                    Err(e) => self.refuse(&context, file, &e.to_string(), &who),
+                }
+            }
+            Err(e) => Outcome::Refused(format!("the archive cannot be read: {e}")),
+        }
+    }
+
+    fn activate(
+        &mut self,
+        context: &Context,
+        version: u64,
+        who: &str,
+        topic: &str,
+        published_at: &str,
+    ) -> Outcome {
+        let why = format!("published on {topic} at {published_at}");
+        match library::activate(&mut self.store, context, version, who, &why) {
+            Ok(previous) => {
+                info!(version, previous = ?previous, topic, "library from MQTT activated; pushing to every pump");
+                Outcome::Activated { version, previous }
+            }
+            Err(e @ LibraryError::Rollback { .. }) => {
+                // Archived, but a higher version became active meanwhile.
+                warn!(version, error = %e, "library from MQTT archived, not activated");
+                Outcome::Refused(e.to_string())
+            }
+            Err(e) => self.refuse(context, b"", &e.to_string(), who),
+        }
+    }
+
+    fn refuse(&mut self, context: &Context, file: &[u8], reason: &str, who: &str) -> Outcome {
+        warn!(by = %who, reason = %reason, "library from MQTT refused; the active library is unchanged");
+        if let Err(e) = library::log_refusal(&mut self.store, context, file, reason, who) {
+            warn!(error = %e, "the refusal could not be logged");
+        }
+        Outcome::Refused(reason.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::signature;
+    use crate::store::log::tail;
+
+    const LIBRARY: &str = include_str!("../../../config/drug-library.example.json");
+
+    fn signed(text: &str, key: &[u8]) -> Vec<u8> {
+        let sig = signature::sign(text.as_bytes(), key, std::path::Path::new("k")).unwrap();
+        serde_json::to_vec(&serde_json::json!({
+            "format": "pumpgw-library-message",
+            "format_version": 1,
+            "library": text,
+            "signature": sig,
+            "published_by": "pharmacy",
+            "published_at": "2026-11-21T10:00:00.000Z",
+        }))
+        .unwrap()
+    }
+
+    fn inbox() -> (tempfile::TempDir, LibraryInbox, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = signature::generate().unwrap();
+        let store = Store::open(&Store::file_in(dir.path())).unwrap();
+        (
+            dir,
+            LibraryInbox::new(store, vec![public], "gw-1", "adult-icu"),
+            key,
+        )
+    }
+
+    #[test]
+    fn a_signed_library_is_imported_and_activated_once() {
+        let (_d, mut inbox, key) = inbox();
+        let msg = signed(LIBRARY, &key);
+        let out = inbox.receive("pumpgw/v1/s/library/adult-icu", &msg);
+        assert!(
+            matches!(out, Outcome::Activated { previous: None, .. }),
+            "{out:?}"
+        );
+        assert_eq!(
+            inbox.receive("pumpgw/v1/s/library/adult-icu", &msg),
+            Outcome::Known
+        );
+        let types: Vec<&str> = tail(&inbox.store, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.event.type_name())
+            .collect();
+        assert_eq!(
+            types,
+            ["library_received", "library_verified", "library_activated"]
+        );
+        assert_eq!(inbox.receive("t", b""), Outcome::Cleared);
+    }
+
+    #[test]
+    fn a_tampered_or_malformed_library_is_refused_and_logged_once() {
+        let (_d, mut inbox, key) = inbox();
+        let good = signed(LIBRARY, &key);
+        let tampered = String::from_utf8(good.clone())
+            .unwrap()
+            .replacen("fentanyl", "fentanil", 1)
+            .into_bytes();
+        assert_ne!(tampered, good);
+        let out = inbox.receive("t", &tampered);
+        assert!(
+            matches!(&out, Outcome::Refused(r) if r.contains("signature")),
+            "{out:?}"
+        );
+        assert_eq!(inbox.receive("t", &tampered), Outcome::Known);
+        let out = inbox.receive("t", b"{\"format\":1}");
+        assert!(
+            matches!(&out, Outcome::Refused(r) if r.contains("not a library message")),
+            "{out:?}"
+        );
+        let refused = tail(&inbox.store, 10)
+            .unwrap()
+            .iter()
+            .filter(|r| r.event.type_name() == "library_refused")
+            .count();
+        assert_eq!(refused, 2);
+        assert_eq!(library::active_version(&inbox.store).unwrap(), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Short-lived MQTT sessions for the command-line tools: publish one
+//! retained message and wait for its PUBACK (`library publish`), or gather
+//! the retained messages under some filters (`fleet status`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS, SubscribeFilter};
+use tokio::time::Instant;
+
+use super::client::describe;
+use super::settings::{Connection, SettingsError};
+
+/// Why a tool's session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The connection cannot be set up (files, address).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The broker could not be reached or refused us.
+    #[error("{broker}: {detail}")]
+    Connection {
+        /// The broker.
+        broker: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// No answer in time.
+    #[error("{broker}: no answer within {seconds} s ({what})")]
+    Timeout {
+        /// The broker.
+        broker: String,
+        /// The time allowed.
+        seconds: u64,
+        /// What was awaited.
+        what: &'static str,
+    },
+}
+
+/// Publishes one message at QoS 1 and returns once the broker has
+/// acknowledged it and the connection is closed cleanly.
+pub async fn publish_once(
+    connection: &Connection,
+    topic: &str,
+    payload: Vec<u8>,
+    retain: bool,
+    timeout: Duration,
+) -> Result<(), ToolError> {
+    let broker = connection.broker.to_string();
+    let (client, mut eventloop) = AsyncClient::new(connection.options(None)?, 8);
+    let deadline = Instant::now() + timeout;
+    let mut payload = Some(payload);
+    let mut ours: Option<u16> = None;
+    let mut acked = false;
+    loop {
+        let event = match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) => {
+                return Err(ToolError::Timeout {
+                    broker,
+                    seconds: timeout.as_secs(),
+                    what: if acked {
+                        "disconnect"
+                    } else {
+                        "the broker's acknowledgement"
+                    },
+                });
+            }
+            Ok(Err(e)) if acked => {
+                // The broker closed first after acknowledging: done.
+                tracing::debug!(error = %e, "connection closed after the acknowledgement");
+                return Ok(());
+            }
+            Ok(Err(e)) => {
+                return Err(ToolError::Connection {
+                    broker,
+                    detail: describe(&e),
+                });
+            }
+            Ok(Ok(event)) => event,
+        };
+        match event {
+            Event::Incoming(Incoming::ConnAck(_)) => {
+                if let Some(p) = payload.take() {
+                    client
+                        .try_publish(topic, QoS::AtLeastOnce, retain, p)
+                        .map_err(|e| ToolError::Connection {
+                            broker: broker.clone(),
+                            detail: e.to_string(),
+                        })?;
+                }
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => ours = Some(pkid),
+            Event::Incoming(Incoming::PubAck(a)) if Some(a.pkid) == ours => {
+                acked = true;
+                client.try_disconnect().map_err(|e| ToolError::Connection {
+                    broker: broker.clone(),
+                    detail: e.to_string(),
+                })?;
+            }
+            Event::Outgoing(Outgoing::Disconnect) if acked => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Subscribes to `filters` and gathers what arrives (the retained messages
+/// first) until nothing more has come for `quiet`, or `max` has passed.
+/// Returns the last payload per topic.
+pub async fn gather(
+    connection: &Connection,
+    filters: &[String],
+    quiet: Duration,
+    max: Duration,
+) -> Result<BTreeMap<String, Vec<u8>>, ToolError> {
+    let broker = connection.broker.to_string();
+    let (client, mut eventloop) = AsyncClient::new(connection.options(None)?, 8);
+    let end = Instant::now() + max;
+    let mut subscribed = false;
+    let mut last = Instant::now();
+    let mut got = BTreeMap::new();
+    loop {
+        let wait = if subscribed {
+            (last + quiet).min(end)
+        } else {
+            end
+        };
+        match tokio::time::timeout_at(wait, eventloop.poll()).await {
+            Err(_) if subscribed => break,
+            Err(_) => {
+                return Err(ToolError::Timeout {
+                    broker,
+                    seconds: max.as_secs(),
+                    what: "connection and subscription",
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(ToolError::Connection {
+                    broker,
+                    detail: describe(&e),
+                });
+            }
+            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
+                let f = filters
+                    .iter()
+                    .map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
+                client
+                    .try_subscribe_many(f)
+                    .map_err(|e| ToolError::Connection {
+                        broker: broker.clone(),
+                        detail: e.to_string(),
+                    })?;
+            }
+            Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
+                subscribed = true;
+                last = Instant::now();
+            }
+            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
+                last = Instant::now();
+                got.insert(p.topic.clone(), p.payload.to_vec());
+            }
+            Ok(Ok(_)) => {}
+        }
+    }
+    if client.try_disconnect().is_ok() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            if matches!(e, Event::Outgoing(Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    }
+    Ok(got)
+}
