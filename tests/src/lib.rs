@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: find the real binaries that
 //! `tests/run` built, and write input files into a temporary directory.
 
+pub mod mqtt;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -296,4 +298,47 @@ pub fn example_scenario(name: &str) -> String {
             .join(format!("{name}.toml")),
     )
     .expect("example scenario exists")
+}
+
+/// A pump that raises and clears alarms quickly: two events every 40 ms.
+pub fn alarm_storm(serial: &str, alarms: usize) -> String {
+    let mut s = format!("[pump]\nserial = \"{serial}\"\n\n[[step]]\naction = \"wait_online\"\n");
+    for _ in 0..alarms {
+        let _ = write!(
+            s,
+            "\n[[step]]\naction = \"alarm\"\ncondition = \"air_in_line\"\npriority = \"low\"\ntext = \"Air in line\"\nclear_after = \"0.02 s\"\n\n[[step]]\naction = \"wait\"\nduration = \"0.04 s\"\n"
+        );
+    }
+    s
+}
+
+/// Appends `n` records to the log in `data_dir` (a backlog made without a
+/// gateway running), in transactions of 1,000.
+pub fn prefill(data_dir: &Path, n: u64) {
+    use pumpgw::store::{Context, Event, Store, log::Log};
+    let mut log = Log::new(Store::open(&Store::file_in(data_dir)).expect("the store opens"))
+        .expect("the log opens");
+    let ctx = Context {
+        gateway: "test-bed".to_owned(),
+        pump: Some("p1".to_owned()),
+        care_area: "adult-icu".to_owned(),
+        library_version: Some(12),
+    };
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(1_000);
+        let events = (0..k)
+            .map(|i| {
+                (
+                    ctx.clone(),
+                    Event::LinkDown {
+                        reason: format!("backlog filler {}", n - left + i),
+                    },
+                )
+            })
+            .collect();
+        log.append(events, time::OffsetDateTime::now_utc())
+            .expect("the backlog is written");
+        left -= k;
+    }
 }

@@ -2,21 +2,8 @@
 //! a damaged database refused, a full disk failing safe.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
-use pumpgw_tests::{Bench, example_scenario, pumpgwd};
-
-/// A pump that raises and clears alarms quickly: two events every 40 ms.
-fn alarm_storm(serial: &str, alarms: usize) -> String {
-    let mut s = format!("[pump]\nserial = \"{serial}\"\n\n[[step]]\naction = \"wait_online\"\n");
-    for _ in 0..alarms {
-        let _ = write!(
-            s,
-            "\n[[step]]\naction = \"alarm\"\ncondition = \"air_in_line\"\npriority = \"low\"\ntext = \"Air in line\"\nclear_after = \"0.02 s\"\n\n[[step]]\naction = \"wait\"\nduration = \"0.04 s\"\n"
-        );
-    }
-    s
-}
+use pumpgw_tests::{Bench, alarm_storm, example_scenario, pumpgwd};
 
 fn exported(bench: &Bench, kind: &str) -> Vec<serde_json::Value> {
     let dir = bench.path().display().to_string();

@@ -39,8 +39,10 @@ use crate::store::{Store, StoreError};
 
 /// Requests queued to rumqttc; our window keeps well below it.
 const CLIENT_CHANNEL: usize = 64;
-/// How long the cursor may lag the acknowledgements in memory.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How long the cursor may lag the acknowledgements in memory: what a
+/// crash can make the broker receive twice (one commit per interval keeps
+/// fsyncs off the drain's critical path).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How often the log is looked at for records written by other processes
 /// (`pumpgwd library ...`), which the writer's watch does not see.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -338,8 +340,9 @@ impl Session<'_> {
         let mut window = Window::new(self.shared.acked, capacity);
         let mut connected = false;
         let status_every = Duration::from_secs(self.settings.status_interval_s.into());
-        let mut status_tick = tokio::time::interval(status_every);
-        let mut poll_tick = tokio::time::interval(POLL_EVERY);
+        // The first status goes out at ConnAck, not at the first tick.
+        let mut status_tick = tokio::time::interval_at(Instant::now() + status_every, status_every);
+        let mut poll_tick = tokio::time::interval_at(Instant::now() + POLL_EVERY, POLL_EVERY);
         let mut flush_at: Option<Instant> = None;
         let lost = |reason: String| End::Lost {
             reason,
@@ -362,6 +365,12 @@ impl Session<'_> {
                             Ok(moved) => {
                                 if moved && flush_at.is_none() {
                                     flush_at = Some(Instant::now() + FLUSH_EVERY);
+                                }
+                                // Under a steady stream of events the timer
+                                // arm below may never be polled: check here.
+                                if flush_at.is_some_and(|at| Instant::now() >= at) {
+                                    flush_at = None;
+                                    flush(self.shared).await;
                                 }
                             }
                             Err(reason) => return lost(reason),
@@ -584,24 +593,14 @@ impl Session<'_> {
         events: &mut mpsc::Receiver<Result<Event, ConnectionError>>,
         window: &mut Window,
     ) {
+        let deadline = Instant::now() + GOODBYE;
         self.fill(client, window).await;
+        self.settle(events, window, deadline).await;
         let mut status = self.gateway_status().await;
         status.online = false;
         status.reason = Some("stopped".to_owned());
         Self::publish_retained(client, window, self.shared.topics.status(), &status);
-        let deadline = Instant::now() + GOODBYE;
-        while !window.idle() {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some(Ok(Event::Outgoing(Outgoing::Publish(pkid))))) => window.numbered(pkid),
-                Ok(Some(Ok(Event::Incoming(Incoming::PubAck(ack))))) => {
-                    if let Ok(Some(acked)) = window.acknowledged(ack.pkid) {
-                        self.shared.acked = acked;
-                    }
-                }
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_)) | None) | Err(_) => break,
-            }
-        }
+        self.settle(events, window, deadline).await;
         if !window.idle() {
             warn!(
                 in_flight = window.in_flight(),
@@ -617,6 +616,29 @@ impl Session<'_> {
             }
         }
         info!(broker = %self.shared.broker, acked = self.shared.acked, "MQTT disconnected cleanly");
+    }
+}
+
+impl Session<'_> {
+    /// Takes acknowledgements until nothing is outstanding or `deadline`.
+    async fn settle(
+        &mut self,
+        events: &mut mpsc::Receiver<Result<Event, ConnectionError>>,
+        window: &mut Window,
+        deadline: Instant,
+    ) {
+        while !window.idle() {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(Ok(Event::Outgoing(Outgoing::Publish(pkid))))) => window.numbered(pkid),
+                Ok(Some(Ok(Event::Incoming(Incoming::PubAck(ack))))) => {
+                    if let Ok(Some(acked)) = window.acknowledged(ack.pkid) {
+                        self.shared.acked = acked;
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) | Err(_) => return,
+            }
+        }
     }
 }
 

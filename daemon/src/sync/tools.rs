@@ -104,17 +104,19 @@ pub async fn publish_once(
 }
 
 /// Subscribes to `filters` and gathers what arrives (the retained messages
-/// first) until nothing more has come for `quiet`, or `max` has passed.
+/// first) until nothing more has come for `quiet`, or `max` has passed
+/// since the subscription; the broker has `timeout` to get that far.
 /// Returns the last payload per topic.
 pub async fn gather(
     connection: &Connection,
     filters: &[String],
     quiet: Duration,
+    timeout: Duration,
     max: Duration,
 ) -> Result<BTreeMap<String, Vec<u8>>, ToolError> {
     let broker = connection.broker.to_string();
     let (client, mut eventloop) = AsyncClient::new(connection.options(None)?, 8);
-    let end = Instant::now() + max;
+    let mut end = Instant::now() + timeout;
     let mut subscribed = false;
     let mut last = Instant::now();
     let mut got = BTreeMap::new();
@@ -129,7 +131,7 @@ pub async fn gather(
             Err(_) => {
                 return Err(ToolError::Timeout {
                     broker,
-                    seconds: max.as_secs(),
+                    seconds: timeout.as_secs(),
                     what: "connection and subscription",
                 });
             }
@@ -153,6 +155,7 @@ pub async fn gather(
             Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
                 subscribed = true;
                 last = Instant::now();
+                end = last + max;
             }
             Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
                 last = Instant::now();

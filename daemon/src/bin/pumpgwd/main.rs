@@ -114,7 +114,8 @@ enum FleetCommand {
         /// JSON for machines.
         #[arg(long)]
         json: bool,
-        /// Seconds to gather retained statuses at most.
+        /// Seconds to gather statuses at most once subscribed (it stops
+        /// earlier when the retained ones have all arrived).
         #[arg(long, value_name = "SECONDS", default_value_t = 5)]
         wait: u64,
     },

@@ -39,7 +39,7 @@ pub(crate) struct BrokerArgs {
     /// File holding the password (mode 0600).
     #[arg(long, value_name = "FILE", requires = "username")]
     password_file: Option<PathBuf>,
-    /// Seconds to wait for the broker.
+    /// Seconds the broker has to accept the connection and answer.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     timeout: u64,
 }
@@ -184,6 +184,7 @@ pub(crate) fn fleet(
             &connection,
             &topic::status_filters(site),
             Duration::from_millis(700),
+            Duration::from_secs(broker.timeout),
             Duration::from_secs(wait.max(1)),
         ))
         .map_err(unavailable)?;

@@ -1,0 +1,576 @@
+//! MQTT sync end to end, against a real Mosquitto on loopback: the event
+//! log delivered in order and whole through broker outages and SIGKILL,
+//! mutual TLS and its refusals, libraries from the pharmacy's retained
+//! topic, the fleet view, and the Last Will.
+
+use std::path::Path;
+use std::time::Duration;
+
+use pumpgw_tests::mqtt::{Broker, Pki, Validity, exported};
+use pumpgw_tests::{
+    Bench, EXAMPLE_LIBRARY, alarm_storm, example_scenario, prefill, pumpgwd, repo_root,
+};
+
+/// Gateway config lines for a broker, with fast status and reconnects.
+fn mqtt(url: &str, extra: &str) -> String {
+    format!(
+        "[mqtt]\nbroker = {url:?}\nsite = \"st-test\"\nstatus_interval_s = 1\nreconnect_initial_ms = 200\nreconnect_max_ms = 1000\n{extra}\n"
+    )
+}
+
+fn config(bench: &Bench) -> std::path::PathBuf {
+    bench.path().join("gateway.toml")
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = pumpgwd(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The records a subscriber got, first copies only, against the log.
+fn assert_delivered_whole(
+    received: &pumpgw_tests::mqtt::Received,
+    log: &[serde_json::Value],
+) -> usize {
+    let (high, duplicates) = received.check_in_order();
+    assert_eq!(high, log.len() as u64, "every record reached the broker");
+    let mut seen = std::collections::HashSet::new();
+    let first: Vec<&serde_json::Value> = received
+        .records
+        .iter()
+        .filter(|r| seen.insert(r["seq"].as_u64()))
+        .collect();
+    for (got, want) in first.iter().zip(log) {
+        assert_eq!(*got, want, "the record on MQTT is the record in the log");
+    }
+    duplicates
+}
+
+#[test]
+fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
+    let broker = Broker::start();
+    let sub = broker.subscribe("events-1", "pumpgw/v1/+/+/events");
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
+    let mut sim = bench.sim(
+        "p1",
+        &example_scenario("fentanyl-infusion"),
+        &["--speed", "3600"],
+    );
+    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    assert!(gw.terminate(15).success());
+    gw.wait_for(&["MQTT disconnected cleanly"], 1, 1);
+    let log = exported(&config(&bench));
+    assert!(log.len() > 10, "a whole infusion logs more than 10 records");
+    let received = sub.wait_for_seq(log.len() as u64, 10);
+    assert_eq!(
+        assert_delivered_whole(&received, &log),
+        0,
+        "no crash, no duplicate"
+    );
+    assert_eq!(
+        log.last().map(|r| r["type"].clone()),
+        Some("gateway_stopped".into()),
+        "even the stop record went out before DISCONNECT"
+    );
+    // `status` shows the connection, the empty backlog and the last batch.
+    let (code, said, err) = run(&["status", "--config", &config(&bench).display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(said.contains("stopped since"), "{said}");
+    assert!(said.contains("backlog    0 records"), "{said}");
+    assert!(said.contains("last batch acknowledged at"), "{said}");
+}
+
+#[test]
+fn a_broker_outage_under_load_loses_nothing_and_keeps_the_order() {
+    let mut broker = Broker::start();
+    let sub = broker.subscribe("events-2", "pumpgw/v1/+/+/events");
+    let bench = Bench::new();
+    let ports = ["p1", "p2"];
+    let mut gw = bench.gateway(&ports, &mqtt(&broker.url(), "batch_max_events = 10"));
+    let mut sims: Vec<_> = ports
+        .iter()
+        .map(|p| {
+            bench.sim(
+                p,
+                &alarm_storm(&format!("L-{p}"), 120),
+                &["--answer-timeout", "30"],
+            )
+        })
+        .collect();
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    sub.wait_for_seq(20, 15);
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    let failures = gw.count(&["MQTT connection failed; retrying with backoff"]);
+    assert!(
+        failures >= 2,
+        "retried while the broker was down:\n{}",
+        gw.log_text()
+    );
+    // Backoff, not a tight loop: 3 s at 200 ms doubling to 1 s is a handful.
+    assert!(
+        failures <= 8,
+        "{failures} attempts in 3 s:\n{}",
+        gw.log_text()
+    );
+    for line in gw.log_text().lines().filter(|l| l.contains("retry_in_ms=")) {
+        let ms: u64 = line
+            .split("retry_in_ms=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("a delay in ms");
+        assert!(
+            (100..=1000).contains(&ms),
+            "delay {ms} ms out of bounds: {line}"
+        );
+    }
+    broker.restart();
+    for sim in &mut sims {
+        assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
+    }
+    gw.wait_for(&["MQTT connected"], 2, 10);
+    assert!(gw.terminate(15).success());
+    let log = exported(&config(&bench));
+    assert!(log.len() > 400, "the storm logged {} records", log.len());
+    let received = sub.wait_for_seq(log.len() as u64, 20);
+    assert_delivered_whole(&received, &log);
+}
+
+#[test]
+fn a_gateway_killed_mid_drain_delivers_the_rest_after_restart() {
+    let broker = Broker::start();
+    let sub = broker.subscribe("events-3", "pumpgw/v1/+/+/events");
+    let bench = Bench::new();
+    prefill(bench.path(), 60_000);
+    let extra = mqtt(
+        &broker.url(),
+        "batch_max_events = 20\nin_flight_batches = 4",
+    );
+    let mut gw = bench.gateway(&["p1"], &extra);
+    sub.wait_for_seq(20_000, 60);
+    gw.kill();
+    let at_kill = sub.received().seqs().into_iter().max().unwrap_or(0);
+    assert!(at_kill < 60_000, "the kill came mid-drain (at #{at_kill})");
+    let mut gw = bench.gateway(&["p1"], &extra);
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    let head = u64::try_from(exported(&config(&bench)).len()).expect("fits");
+    sub.wait_for_seq(head, 60);
+    assert!(gw.terminate(15).success());
+    let log = exported(&config(&bench));
+    let received = sub.wait_for_seq(log.len() as u64, 10);
+    let duplicates = assert_delivered_whole(&received, &log);
+    eprintln!(
+        "killed at #{at_kill} of {}; {duplicates} duplicates after the restart",
+        log.len()
+    );
+    // Only what was in flight, or acknowledged in the last 50 ms before the
+    // kill and not yet saved, comes twice: the cursor was saved as it went.
+    assert!(
+        duplicates < at_kill / 2,
+        "{duplicates} duplicates of {at_kill}: the cursor was not kept"
+    );
+}
+
+#[test]
+fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backoff() {
+    let certs = tempfile::tempdir().expect("a folder");
+    let good = Pki::make(certs.path(), "good", Validity::Current, Validity::Current);
+    let broker = Broker::start_tls(&good);
+    let sub = broker.subscribe("events-4", "pumpgw/v1/+/+/events");
+    let tls = |ca: &Path, cert: &Path, key: &Path| {
+        mqtt(
+            &broker.tls_url(),
+            &format!(
+                "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
+                ca.display().to_string(),
+                cert.display().to_string(),
+                key.display().to_string()
+            ),
+        )
+    };
+
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], &tls(&good.ca, &good.client_cert, &good.client_key));
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    sub.wait_for_seq(1, 10);
+    assert!(gw.terminate(10).success());
+
+    // The broker's certificate is not signed by the CA the gateway trusts.
+    let other = Pki::make(certs.path(), "other", Validity::Current, Validity::Current);
+    let bench = Bench::new();
+    let mut gw = bench.gateway(
+        &["p1"],
+        &tls(&other.ca, &good.client_cert, &good.client_key),
+    );
+    gw.wait_for(
+        &[
+            "MQTT connection failed",
+            "UnknownIssuer",
+            "not signed by the CA in ca_file",
+        ],
+        3,
+        15,
+    );
+    assert_eq!(gw.count(&["MQTT connected"]), 0);
+    gw.kill();
+
+    // The gateway's own certificate has expired: the broker refuses it.
+    let stale_client = Pki::make(
+        certs.path(),
+        "stale-client",
+        Validity::Current,
+        Validity::Expired,
+    );
+    let broker_c = Broker::start_tls(&stale_client);
+    let bench = Bench::new();
+    let tls_c = mqtt(
+        &broker_c.tls_url(),
+        &format!(
+            "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
+            stale_client.ca.display().to_string(),
+            stale_client.client_cert.display().to_string(),
+            stale_client.client_key.display().to_string()
+        ),
+    );
+    let mut gw = bench.gateway(&["p1"], &tls_c);
+    gw.wait_for(&["MQTT connection failed", "xpired"], 2, 15);
+    assert_eq!(gw.count(&["MQTT connected"]), 0);
+    for l in gw
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("MQTT connection failed"))
+        .take(2)
+    {
+        eprintln!("{l}");
+    }
+    gw.kill();
+
+    // The broker's certificate has expired: the gateway refuses it.
+    let stale_server = Pki::make(
+        certs.path(),
+        "stale-server",
+        Validity::Expired,
+        Validity::Current,
+    );
+    let broker_s = Broker::start_tls(&stale_server);
+    let bench = Bench::new();
+    let tls_s = mqtt(
+        &broker_s.tls_url(),
+        &format!(
+            "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
+            stale_server.ca.display().to_string(),
+            stale_server.client_cert.display().to_string(),
+            stale_server.client_key.display().to_string()
+        ),
+    );
+    let mut gw = bench.gateway(&["p1"], &tls_s);
+    gw.wait_for(
+        &["MQTT connection failed", "xpired", "check the dates"],
+        2,
+        15,
+    );
+    assert_eq!(gw.count(&["MQTT connected"]), 0);
+    gw.kill();
+}
+
+fn library(version: u64) -> String {
+    let text =
+        std::fs::read_to_string(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
+    text.replacen("\"version\": 12", &format!("\"version\": {version}"), 1)
+}
+
+#[test]
+fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_so() {
+    let broker = Broker::start();
+    let bench = Bench::new();
+    let key = bench.path().join("pharmacy.key");
+    let k = key.display().to_string();
+    assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
+    let trusted = format!("trusted_keys = [{:?}]\n", format!("{k}.pub"));
+    let mut gw = bench.gateway(
+        &["p1", "p2"],
+        &format!("{trusted}{}", mqtt(&broker.url(), "")),
+    );
+    let waits = "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\nversion = 12\n\n\
+                 [[step]]\naction = \"wait_library\"\nversion = 13\n\n[[step]]\naction = \"wait\"\nduration = \"600 s\"\n";
+    let _sims: Vec<_> = ["p1", "p2"]
+        .iter()
+        .map(|p| bench.sim(p, waits, &["--serial", &format!("F-{p}")]))
+        .collect();
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    gw.wait_for(
+        &["pump installed a library", "version=12", "matches=true"],
+        2,
+        15,
+    );
+
+    let file = bench.path().join("v13.json");
+    std::fs::write(&file, library(13)).expect("writable");
+    let f = file.display().to_string();
+    assert_eq!(run(&["library", "sign", &f, "--key", &k]).0, 0);
+    let sig = format!("{f}.sig");
+    let url = broker.url();
+    let (code, said, err) = run(&[
+        "library",
+        "publish",
+        &f,
+        "--signature",
+        &sig,
+        "--site",
+        "st-test",
+        "--care-area",
+        "adult-icu",
+        "--broker",
+        &url,
+        "--by",
+        "pharmacist-a",
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    assert!(
+        said.contains("version 13") && said.contains("pumpgw/v1/st-test/library/adult-icu"),
+        "{said}"
+    );
+
+    gw.wait_for(
+        &["library received over MQTT is now active", "version=13"],
+        1,
+        10,
+    );
+    gw.wait_for(
+        &["pump installed a library", "version=13", "matches=true"],
+        2,
+        15,
+    );
+    let cfg = config(&bench).display().to_string();
+    let (_, events, _) = run(&["events", "export", "--config", &cfg]);
+    for kind in [
+        "library_received",
+        "library_verified",
+        "library_activated",
+        "library_pushed",
+    ] {
+        assert!(
+            events.lines().any(
+                |l| l.contains(&format!("\"type\":\"{kind}\"")) && l.contains("\"version\":13")
+            ),
+            "{kind} for version 13 is in the log"
+        );
+    }
+    assert!(events.contains("pharmacist-a via MQTT pumpgw/v1/st-test/library/adult-icu"));
+
+    // The fleet view: the gateway and both pumps on version 13, matching.
+    let fleet = || {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (code, said, err) = run(&[
+                "fleet", "status", "--broker", &url, "--site", "st-test", "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+            let pumps = v["gateways"][0]["pumps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if pumps.len() == 2
+                && pumps
+                    .iter()
+                    .all(|p| p["library"]["version"] == 13 && p["library_matches"] == true)
+            {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "fleet never showed v13 everywhere: {said}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let v = fleet();
+    assert_eq!(v["gateways"][0]["status"]["library"]["version"], 13);
+    assert_eq!(v["gateways"][0]["pumps"][0]["identity"]["serial"], "F-p1");
+    let (_, table, _) = run(&["fleet", "status", "--broker", &url]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "header, gateway, two pumps:\n{table}");
+    assert!(
+        lines[2].contains("test-bed/p1")
+            && lines[2].contains("F-p1")
+            && lines[2].contains("v13")
+            && lines[2].contains(" yes "),
+        "{table}"
+    );
+
+    // A tampered library on the topic: refused, version 13 stays active.
+    let file14 = bench.path().join("v14.json");
+    std::fs::write(&file14, library(14)).expect("writable");
+    let f14 = file14.display().to_string();
+    assert_eq!(run(&["library", "sign", &f14, "--key", &k]).0, 0);
+    let sig14 = std::fs::read_to_string(format!("{f14}.sig")).expect("signed");
+    // The fentanyl cumulative limit raised tenfold after signing.
+    let tampered_text = library(14).replacen(
+        "\"cumulative\": {\"max\": \"500\"",
+        "\"cumulative\": {\"max\": \"5000\"",
+        1,
+    );
+    assert_ne!(
+        tampered_text,
+        library(14),
+        "the tampering changed something"
+    );
+    let tampered = serde_json::json!({
+        "format": "pumpgw-library-message",
+        "format_version": 1,
+        "library": tampered_text,
+        "signature": serde_json::from_str::<serde_json::Value>(&sig14).expect("JSON"),
+        "published_by": "mallory",
+        "published_at": "2026-11-21T00:00:00.000Z",
+    });
+    let status = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-q",
+            "1",
+            "-r",
+            "-t",
+            "pumpgw/v1/st-test/library/all",
+            "-m",
+            &tampered.to_string(),
+        ])
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(status.success());
+    gw.wait_for(
+        &[
+            "library received over MQTT refused",
+            "signature is for another file",
+        ],
+        1,
+        10,
+    );
+    let (_, said, _) = run(&["status", "--config", &cfg]);
+    assert!(said.contains("library    version 13 active"), "{said}");
+    assert!(said.contains("connected since"), "{said}");
+    assert!(gw.terminate(10).success());
+}
+
+#[test]
+fn the_last_will_marks_a_killed_gateway_offline_in_the_fleet_view() {
+    let broker = Broker::start();
+    let sub = broker.subscribe("status-6", "pumpgw/v1/st-test/+/status");
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    let online = |s: &pumpgw_tests::mqtt::Subscriber, want: bool| {
+        s.lines().iter().rev().find_map(|l| {
+            let (_, p) = l.split_once(' ')?;
+            let v: serde_json::Value = serde_json::from_str(p).ok()?;
+            (v["online"] == want).then_some(v)
+        })
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while online(&sub, true).is_none() {
+        assert!(std::time::Instant::now() < until, "no online status");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    gw.kill();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let will = loop {
+        if let Some(v) = online(&sub, false) {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the Last Will was not published"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(will["reason"], "connection lost (Last Will)");
+    let (code, table, err) = run(&[
+        "fleet",
+        "status",
+        "--broker",
+        &broker.url(),
+        "--site",
+        "st-test",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let gateway_line = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        gateway_line.contains("OFFLINE") && gateway_line.contains("Last Will"),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(2).unwrap_or_default().contains("stale"),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_tools_say_what_is_wrong_before_touching_the_broker() {
+    let bench = Bench::new();
+    let file = bench.path().join("lib.json");
+    std::fs::write(&file, library(13)).expect("writable");
+    let f = file.display().to_string();
+    let key = bench.path().join("k");
+    let k = key.display().to_string();
+    assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
+    assert_eq!(run(&["library", "sign", &f, "--key", &k]).0, 0);
+    let sig = format!("{f}.sig");
+    // A wildcard in a topic level.
+    let (code, _, err) = run(&[
+        "library",
+        "publish",
+        &f,
+        "--signature",
+        &sig,
+        "--site",
+        "a/#",
+        "--all",
+        "--broker",
+        "mqtt://127.0.0.1:1",
+    ]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("'/'") || err.contains("'#'"), "{err}");
+    // A signature of another file.
+    std::fs::write(&file, library(14)).expect("writable");
+    let (code, _, err) = run(&[
+        "library",
+        "publish",
+        &f,
+        "--signature",
+        &sig,
+        "--site",
+        "s",
+        "--all",
+        "--broker",
+        "mqtt://127.0.0.1:1",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("another file") && err.contains("nothing published"),
+        "{err}"
+    );
+    // Nobody listening.
+    let port = pumpgw_tests::mqtt::free_port().to_string();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let (code, _, err) = run(&["fleet", "status", "--broker", &url, "--timeout", "3"]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("is the broker running"), "{err}");
+    // A bad broker address in the config: refused with the key.
+    let cfg = bench.gateway_config(&["p1"], "[mqtt]\nbroker = \"http://x\"\nsite = \"s\"\n");
+    let (code, _, err) = run(&["run", "--config", &cfg.display().to_string()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("[mqtt] broker") && err.contains("mqtt://"),
+        "{err}"
+    );
+}
