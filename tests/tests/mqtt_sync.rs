@@ -173,7 +173,7 @@ fn a_gateway_killed_mid_drain_delivers_the_rest_after_restart() {
     // Only what was in flight, or acknowledged in the last 50 ms before the
     // kill and not yet saved, comes twice: the cursor was saved as it went.
     assert!(
-        duplicates < at_kill / 2,
+        (duplicates as u64) < at_kill / 2,
         "{duplicates} duplicates of {at_kill}: the cursor was not kept"
     );
 }
