@@ -183,6 +183,7 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
                     committed: &mut committed,
                     view: &mut view,
                     published: std::collections::HashMap::new(),
+                    library: None,
                 };
                 session.serve(options, &shutdown).await
             }
@@ -317,6 +318,8 @@ struct Session<'a> {
     view: &'a mut watch::Receiver<Snapshot>,
     /// Pump statuses as last published (without `last_seen`).
     published: std::collections::HashMap<String, PumpStatus>,
+    /// The active library's hash in the gateway status last published.
+    library: Option<String>,
 }
 
 async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, ConnectionError>>) {
@@ -393,7 +396,12 @@ impl Session<'_> {
                 }
                 changed = self.view.changed(), if connected => {
                     if changed.is_ok() {
+                        let library = self.view.borrow().library_sha256.clone();
                         self.publish_pumps(&client, &mut window, false);
+                        if library != self.library {
+                            // A new active library: say so now, not at the next tick.
+                            self.publish_gateway(&client, &mut window).await;
+                        }
                     }
                 }
                 _ = poll_tick.tick(), if connected => self.fill(&client, &mut window).await,
@@ -546,6 +554,7 @@ impl Session<'_> {
 
     async fn publish_gateway(&mut self, client: &AsyncClient, window: &mut Window) {
         let status = self.gateway_status().await;
+        self.library = status.library.as_ref().and_then(|l| l.sha256.clone());
         Self::publish_retained(client, window, self.shared.topics.status(), &status);
     }
 
