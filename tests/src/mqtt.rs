@@ -4,6 +4,7 @@
 //! test time); a `mosquitto_sub` with a persistent session that records
 //! every event batch; and the checks on what it received.
 
+use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -175,12 +176,13 @@ impl Broker {
         if let Some(pki) = pki {
             let p = free_port();
             tls_port = Some(p);
-            conf.push_str(&format!(
+            let _ = write!(
+                conf,
                 "\nlistener {p} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
                 pki.ca.display(),
                 pki.server_cert.display(),
                 pki.server_key.display()
-            ));
+            );
         }
         let conf_path = dir.path().join("mosquitto.conf");
         std::fs::write(&conf_path, conf).expect("writable");

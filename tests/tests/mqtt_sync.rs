@@ -289,7 +289,69 @@ fn library(version: u64) -> String {
     text.replacen("\"version\": 12", &format!("\"version\": {version}"), 1)
 }
 
+/// `fleet status --json` once the gateway and both pumps show `version`.
+fn fleet_on_version(url: &str, version: u64) -> serde_json::Value {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, said, err) = run(&[
+            "fleet", "status", "--broker", url, "--site", "st-test", "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+        let pumps = v["gateways"][0]["pumps"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if v["gateways"][0]["status"]["library"]["version"] == version
+            && pumps.len() == 2
+            && pumps
+                .iter()
+                .all(|p| p["library"]["version"] == version && p["library_matches"] == true)
+        {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "fleet never showed v{version} everywhere: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A library message for version 14, signed, then its fentanyl cumulative
+/// limit raised tenfold.
+fn tampered_message(dir: &Path, key: &str) -> String {
+    let file14 = dir.join("v14.json");
+    std::fs::write(&file14, library(14)).expect("writable");
+    let f14 = file14.display().to_string();
+    assert_eq!(run(&["library", "sign", &f14, "--key", key]).0, 0);
+    let sig14 = std::fs::read_to_string(format!("{f14}.sig")).expect("signed");
+    let tampered_text = library(14).replacen(
+        "\"cumulative\": {\"max\": \"500\"",
+        "\"cumulative\": {\"max\": \"5000\"",
+        1,
+    );
+    assert_ne!(
+        tampered_text,
+        library(14),
+        "the tampering changed something"
+    );
+    serde_json::json!({
+        "format": "pumpgw-library-message",
+        "format_version": 1,
+        "library": tampered_text,
+        "signature": serde_json::from_str::<serde_json::Value>(&sig14).expect("JSON"),
+        "published_by": "mallory",
+        "published_at": "2026-11-21T00:00:00.000Z",
+    })
+    .to_string()
+}
+
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one story: publish, import, push, fleet view, tampering"
+)]
 fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_so() {
     let broker = Broker::start();
     let bench = Bench::new();
@@ -369,34 +431,7 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
     assert!(events.contains("pharmacist-a via MQTT pumpgw/v1/st-test/library/adult-icu"));
 
     // The fleet view: the gateway and both pumps on version 13, matching.
-    let fleet = || {
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let (code, said, err) = run(&[
-                "fleet", "status", "--broker", &url, "--site", "st-test", "--json",
-            ]);
-            assert_eq!(code, 0, "{err}");
-            let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
-            let pumps = v["gateways"][0]["pumps"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if v["gateways"][0]["status"]["library"]["version"] == 13
-                && pumps.len() == 2
-                && pumps
-                    .iter()
-                    .all(|p| p["library"]["version"] == 13 && p["library_matches"] == true)
-            {
-                return v;
-            }
-            assert!(
-                std::time::Instant::now() < until,
-                "fleet never showed v13 everywhere: {said}"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    };
-    let v = fleet();
+    let v = fleet_on_version(&url, 13);
     assert_eq!(v["gateways"][0]["status"]["library"]["version"], 13);
     assert_eq!(v["gateways"][0]["pumps"][0]["identity"]["serial"], "F-p1");
     let (_, table, _) = run(&["fleet", "status", "--broker", &url]);
@@ -411,30 +446,7 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
     );
 
     // A tampered library on the topic: refused, version 13 stays active.
-    let file14 = bench.path().join("v14.json");
-    std::fs::write(&file14, library(14)).expect("writable");
-    let f14 = file14.display().to_string();
-    assert_eq!(run(&["library", "sign", &f14, "--key", &k]).0, 0);
-    let sig14 = std::fs::read_to_string(format!("{f14}.sig")).expect("signed");
-    // The fentanyl cumulative limit raised tenfold after signing.
-    let tampered_text = library(14).replacen(
-        "\"cumulative\": {\"max\": \"500\"",
-        "\"cumulative\": {\"max\": \"5000\"",
-        1,
-    );
-    assert_ne!(
-        tampered_text,
-        library(14),
-        "the tampering changed something"
-    );
-    let tampered = serde_json::json!({
-        "format": "pumpgw-library-message",
-        "format_version": 1,
-        "library": tampered_text,
-        "signature": serde_json::from_str::<serde_json::Value>(&sig14).expect("JSON"),
-        "published_by": "mallory",
-        "published_at": "2026-11-21T00:00:00.000Z",
-    });
+    let tampered = tampered_message(bench.path(), &k);
     let status = std::process::Command::new("mosquitto_pub")
         .args([
             "-h",
@@ -447,7 +459,7 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
             "-t",
             "pumpgw/v1/st-test/library/all",
             "-m",
-            &tampered.to_string(),
+            &tampered,
         ])
         .status()
         .expect("mosquitto_pub runs");

@@ -284,7 +284,7 @@ async fn flush(shared: &mut Shared) {
             shared.acked_at = Some(crate::store::record::time_text(now));
         }
         Err(e) => {
-            warn!(error = %e, acked = seq, "the outbox cursor could not be saved; those records will be sent again")
+            warn!(error = %e, acked = seq, "the outbox cursor could not be saved; those records will be sent again");
         }
     }
 }
@@ -498,7 +498,7 @@ impl Session<'_> {
                 warn!(topic, reason = %reason, "library received over MQTT refused");
             }
             Ok(Outcome::Known | Outcome::Cleared) => {
-                debug!(topic, "library message: nothing to do")
+                debug!(topic, "library message: nothing to do");
             }
             Err(e) => error!(topic, error = %e, "the library import failed"),
         }
