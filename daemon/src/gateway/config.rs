@@ -318,6 +318,9 @@ path = "/dev/ttyUSB0"
         assert_eq!(c.ports.len(), 2);
         assert_eq!(c.ports[1].display_name(), "pump-b");
         assert_eq!(c.link.timing(), Timing::default());
+        let m = c.mqtt.expect("the example has [mqtt]");
+        assert_eq!(m.site, "st-elsewhere");
+        assert_eq!(m.in_flight_batches, 16);
     }
 
     #[test]

@@ -184,6 +184,7 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
                     view: &mut view,
                     published: std::collections::HashMap::new(),
                     library: None,
+                    drain: None,
                 };
                 session.serve(options, &shutdown).await
             }
@@ -320,6 +321,8 @@ struct Session<'a> {
     published: std::collections::HashMap<String, PumpStatus>,
     /// The active library's hash in the gateway status last published.
     library: Option<String>,
+    /// Since when, and from which record, the backlog has been draining.
+    drain: Option<(Instant, u64)>,
 }
 
 async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, ConnectionError>>) {
@@ -428,6 +431,7 @@ impl Session<'_> {
                 }
                 *connected = true;
                 info!(broker = %self.shared.broker, acked = window.acked(), "MQTT connected");
+                self.drain = Some((Instant::now(), window.acked()));
                 set_link(self.shared, "connected", None).await;
                 // A clean session forgets subscriptions: subscribe after
                 // every ConnAck.
@@ -464,6 +468,19 @@ impl Session<'_> {
                     debug!(acked, "batch acknowledged");
                     self.shared.acked = acked;
                     self.fill(client, window).await;
+                    if window.in_flight() == 0 {
+                        // Caught up: save the cursor now, not in 50 ms.
+                        flush(self.shared).await;
+                        if let Some((since, from)) = self.drain.take()
+                            && acked > from
+                        {
+                            let seconds = since.elapsed().as_secs_f64();
+                            info!(
+                                records = acked - from,
+                                seconds, "MQTT backlog delivered; live records follow"
+                            );
+                        }
+                    }
                     Ok(true)
                 }
                 Ok(None) => Ok(false),
