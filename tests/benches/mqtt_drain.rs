@@ -15,7 +15,7 @@
 //!   and that saved), polled every millisecond. Process start, opening the
 //!   store and connecting are included. Also the drain alone: from "MQTT
 //!   connected" appearing in its log to the same point.
-//! - mosquitto_pub: from starting the process to its exit (it exits once
+//! - `mosquitto_pub`: from starting the process to its exit (it exits once
 //!   every message is acknowledged). Process start and connecting are
 //!   included.
 //!
@@ -102,6 +102,10 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "counts far below 2^52, turned into figures for display"
+)]
 fn main() {
     let timed = std::env::args().any(|a| a == "--bench");
     let events: u64 = if timed { 100_000 } else { 2_000 };
@@ -118,8 +122,19 @@ fn main() {
         broker.url()
     );
     let file = Store::file_in(bench.path());
+    // The library is installed and the config written before the clock starts.
+    let library = std::fs::read(pumpgw_tests::repo_root().join(pumpgw_tests::EXAMPLE_LIBRARY))
+        .expect("the example library");
+    pumpgw::sim::library::install_library(bench.path(), "test-bed", "adult-icu", &library)
+        .expect("the library installs");
+    let config_path = bench.gateway_config(&["p1"], &config).display().to_string();
     let start = Instant::now();
-    let mut gw = bench.gateway(&["p1"], &config);
+    let mut gw = bench.spawn_with_input(
+        "gateway",
+        "pumpgwd",
+        &["run", "--config", &config_path],
+        None,
+    );
     let mut connected: Option<Instant> = None;
     loop {
         if connected.is_none() && gw.count(&["MQTT connected"]) > 0 {
@@ -141,6 +156,9 @@ fn main() {
     let gw_time = start.elapsed();
     let drain_time = connected.map_or(gw_time, |c| c.elapsed());
     let rss = peak_rss_kib(gw.pid());
+    for l in gw.log_text().lines().take(12) {
+        eprintln!("TMP {l}");
+    }
     assert!(gw.terminate(10).success());
 
     let rate = |d: Duration| events as f64 / d.as_secs_f64();

@@ -150,16 +150,21 @@ pub struct Broker {
 impl Broker {
     /// A plain broker on a free loopback port.
     pub fn start() -> Broker {
-        Self::with_config(None)
+        Self::with_config(None, None)
     }
 
     /// A broker with a second, TLS listener that requires a client
     /// certificate signed by `pki`'s CA.
     pub fn start_tls(pki: &Pki) -> Broker {
-        Self::with_config(Some(pki))
+        Self::with_config(None, Some(pki))
     }
 
-    fn with_config(pki: Option<&Pki>) -> Broker {
+    /// A plain broker that only lets `user` with `password` in.
+    pub fn start_with_password(user: &str, password: &str) -> Broker {
+        Self::with_config(Some((user, password)), None)
+    }
+
+    fn with_config(login: Option<(&str, &str)>, pki: Option<&Pki>) -> Broker {
         assert!(
             Command::new("mosquitto").arg("-h").output().is_ok(),
             "mosquitto is not installed: tests/run installs it (apt-get install mosquitto mosquitto-clients)"
@@ -172,6 +177,18 @@ impl Broker {
             "per_listener_settings false\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\n\nlistener {port} 127.0.0.1\n",
             dir.path().display()
         );
+        if let Some((user, password)) = login {
+            let file = dir.path().join("passwords");
+            let made = Command::new("mosquitto_passwd")
+                .args(["-b", "-c"])
+                .arg(&file)
+                .args([user, password])
+                .status()
+                .expect("mosquitto_passwd runs");
+            assert!(made.success(), "mosquitto_passwd failed");
+            conf = conf.replace("allow_anonymous true", "allow_anonymous false");
+            let _ = writeln!(conf, "password_file {}", file.display());
+        }
         let mut tls_port = None;
         if let Some(pki) = pki {
             let p = free_port();

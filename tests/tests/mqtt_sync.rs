@@ -74,7 +74,7 @@ fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
         "no crash, no duplicate"
     );
     assert_eq!(
-        log.last().map(|r| r["type"].clone()),
+        received.records.last().map(|r| r["type"].clone()),
         Some("gateway_stopped".into()),
         "even the stop record went out before DISCONNECT"
     );
@@ -86,6 +86,9 @@ fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
     assert!(said.contains("last batch acknowledged at"), "{said}");
 }
 
+/// The "done when", shortened: the broker away while pumps keep
+/// working, the gateway killed twice, the broker back: every record
+/// arrives, in order.
 #[test]
 fn a_broker_outage_under_load_loses_nothing_and_keeps_the_order() {
     let mut broker = Broker::start();
@@ -131,11 +134,18 @@ fn a_broker_outage_under_load_loses_nothing_and_keeps_the_order() {
             "delay {ms} ms out of bounds: {line}"
         );
     }
+    // The gateway killed twice while the broker is away, the pumps going on.
+    for _ in 0..2 {
+        gw.kill();
+        gw = bench.gateway(&ports, &mqtt(&broker.url(), "batch_max_events = 10"));
+        gw.wait_for(&["MQTT connection failed"], 1, 10);
+        std::thread::sleep(Duration::from_millis(700));
+    }
     broker.restart();
     for sim in &mut sims {
         assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
     }
-    gw.wait_for(&["MQTT connected"], 2, 10);
+    gw.wait_for(&["MQTT connected"], 1, 10);
     assert!(gw.terminate(15).success());
     let log = exported(&config(&bench));
     assert!(log.len() > 400, "the storm logged {} records", log.len());
@@ -155,7 +165,13 @@ fn a_gateway_killed_mid_drain_delivers_the_rest_after_restart() {
         "batch_max_events = 10\nin_flight_batches = 1",
     );
     let mut gw = bench.gateway(&["p1"], &extra);
+    let until = std::time::Instant::now() + Duration::from_secs(60);
     while sub.highest() < 20_000 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the drain stalled:\n{}",
+            gw.log_text()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     gw.kill();
@@ -176,8 +192,8 @@ fn a_gateway_killed_mid_drain_delivers_the_rest_after_restart() {
     // Only what was in flight, or acknowledged in the last 50 ms before the
     // kill and not yet saved, comes twice: the cursor was saved as it went.
     assert!(
-        (duplicates as u64) < at_kill / 2,
-        "{duplicates} duplicates of {at_kill}: the cursor was not kept"
+        duplicates < 2_000,
+        "{duplicates} duplicates of {at_kill}: the cursor was not kept as it went"
     );
 }
 
@@ -527,6 +543,50 @@ fn the_last_will_marks_a_killed_gateway_offline_in_the_fleet_view() {
     assert!(
         table.lines().nth(2).unwrap_or_default().contains("stale"),
         "{table}"
+    );
+}
+
+#[test]
+fn a_user_name_and_password_from_a_file_are_used_and_a_wrong_one_refused() {
+    let broker = Broker::start_with_password("icu-bed-12", "s3cret horse");
+    let bench = Bench::new();
+    let secret = bench.path().join("mqtt.password");
+    let write = |text: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(&secret, text).expect("writable");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("ours");
+    };
+    write("s3cret horse\n");
+    let login = format!(
+        "username = \"icu-bed-12\"\npassword_file = {:?}",
+        secret.display().to_string()
+    );
+    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), &login));
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    assert!(gw.terminate(10).success());
+
+    write("wrong\n");
+    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), &login));
+    gw.wait_for(
+        &[
+            "MQTT connection failed",
+            "NotAuthorized",
+            "check username and password_file",
+        ],
+        2,
+        10,
+    );
+    assert_eq!(gw.count(&["MQTT connected"]), 0);
+    gw.kill();
+
+    // A password file others can read stops the start.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("ours");
+    let (code, _, err) = run(&["run", "--config", &config(&bench).display().to_string()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("mqtt.password") && err.contains("mode 0644"),
+        "{err}"
     );
 }
 

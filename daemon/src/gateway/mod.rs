@@ -77,9 +77,10 @@ pub async fn run(
         last_record,
         reader,
         history,
+        sync_stores,
     } = open_log(&config)?;
     let started_at = time::OffsetDateTime::now_utc();
-    let sync_setup = sync_setup(&config, started_at)?;
+    let sync_setup = sync_setup(&config, sync_stores, started_at)?;
     let library = core::active_library(&reader, &config.care_area);
     let started_context = Context {
         gateway: config.gateway_id.clone(),
@@ -218,9 +219,10 @@ fn spawn_sync(
 /// start, like any config error) and opens the sync task's connections.
 fn sync_setup(
     config: &Config,
+    stores: Option<(Store, Store)>,
     started_at: time::OffsetDateTime,
 ) -> Result<Option<SyncSetup>, StartError> {
-    let Some(settings) = config.mqtt.clone() else {
+    let (Some(settings), Some((outbox, inbox_store))) = (config.mqtt.clone(), stores) else {
         info!("no [mqtt] section: the event log stays on this gateway");
         return Ok(None);
     };
@@ -234,9 +236,8 @@ fn sync_setup(
     if trusted.is_empty() {
         warn!("no trusted_keys: every library that arrives over MQTT will be refused");
     }
-    let file = Store::file_in(&config.data_dir);
     let inbox = crate::sync::library::LibraryInbox::new(
-        Store::open(&file)?,
+        inbox_store,
         trusted,
         &config.gateway_id,
         &config.care_area,
@@ -247,13 +248,7 @@ fn sync_setup(
         care_area: config.care_area.clone(),
         started_at,
     };
-    Ok(Some((
-        connection,
-        settings,
-        identity,
-        Store::open(&file)?,
-        inbox,
-    )))
+    Ok(Some((connection, settings, identity, outbox, inbox)))
 }
 
 /// One session spec and its counters per configured port.
@@ -283,6 +278,9 @@ struct OpenLog {
     reader: Store,
     /// Deliveries in the last two days, per drug, for cumulative limits.
     history: HashMap<String, Vec<crate::ders::Delivered>>,
+    /// Two more connections for the MQTT sync (outbox, library inbox),
+    /// when it is configured.
+    sync_stores: Option<(Store, Store)>,
 }
 
 /// Opens (or creates) the event log and starts its writer.
@@ -294,8 +292,15 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
     let log = Log::new(Store::open(&Store::file_in(&config.data_dir))?)?;
     let last_record = last_pump_records(log.store())?;
     info!(events = log.last_seq(), file = %log.store().path.display(), "event log open");
+    let reader = Store::open_another(log.store(), true)?;
+    let sync_stores = match config.mqtt {
+        Some(_) => Some((
+            Store::open_another(log.store(), false)?,
+            Store::open_another(log.store(), false)?,
+        )),
+        None => None,
+    };
     let (writer, thread) = Writer::spawn(log);
-    let reader = Store::open_read_only(&Store::file_in(&config.data_dir))?;
     let mut history: HashMap<String, Vec<crate::ders::Delivered>> = HashMap::new();
     let since = time::OffsetDateTime::now_utc() - core::HISTORY_KEPT;
     for (drug, at, amount) in crate::store::log::delivered_since(&reader, since)? {
@@ -319,5 +324,6 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         last_record,
         reader,
         history,
+        sync_stores,
     })
 }

@@ -124,6 +124,33 @@ impl Store {
         Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
     }
 
+    /// Another connection to a store this process has just opened with
+    /// [`Store::open`] (checked and migrated): the integrity check, a full
+    /// read of the file, is not repeated for every connection.
+    pub fn open_another(opened: &Store, read_only: bool) -> Result<Store, StoreError> {
+        let path = &opened.path;
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        Ok(Store {
+            conn,
+            path: path.clone(),
+        })
+    }
+
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sqlite {
             path: path.to_path_buf(),

@@ -237,7 +237,18 @@ pub fn describe(e: &ConnectionError) -> String {
         source = s.source();
     }
     let text = parts.join(": ");
-    let hint = if text.contains("UnknownIssuer") {
+    let hint = if let ConnectionError::ConnectionRefused(code) = e {
+        match code {
+            rumqttc::ConnectReturnCode::BadUserNamePassword
+            | rumqttc::ConnectReturnCode::NotAuthorized => {
+                " (the broker did not accept this gateway's user name, password or certificate: check username and password_file, and the broker's ACL)"
+            }
+            rumqttc::ConnectReturnCode::BadClientId => {
+                " (the broker refused the client id: check client_id)"
+            }
+            _ => " (the broker is up but not taking connections)",
+        }
+    } else if text.contains("UnknownIssuer") {
         " (the broker's certificate is not signed by the CA in ca_file)"
     } else if text.contains("xpired") {
         " (a certificate has expired: check the dates of the broker's certificate and of this gateway's cert_file)"
@@ -245,7 +256,7 @@ pub fn describe(e: &ConnectionError) -> String {
         " (the broker's certificate does not name the host in the broker address)"
     } else if text.contains("CertificateRequired") || text.contains("BadCertificate") {
         " (the broker did not accept this gateway's client certificate)"
-    } else if text.contains("Connection refused") || text.contains("ConnectionRefused") {
+    } else if text.contains("os error 111") {
         " (is the broker running, and are the address and port right?)"
     } else {
         ""
@@ -349,14 +360,21 @@ impl Session<'_> {
         // The first status goes out at ConnAck, not at the first tick.
         let mut status_tick = tokio::time::interval_at(Instant::now() + status_every, status_every);
         let mut poll_tick = tokio::time::interval_at(Instant::now() + POLL_EVERY, POLL_EVERY);
+        status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A watch whose sender is gone (the core or the writer has ended)
+        // answers `changed()` at once, forever: stop asking it.
+        let mut view_open = true;
+        let mut committed_open = true;
         let mut flush_at: Option<Instant> = None;
         let lost = |reason: String| End::Lost {
             reason,
             lasted: started.elapsed(),
         };
         loop {
+            // Not `biased`: during a long drain the events branch is nearly
+            // always ready, and status and polling must still get turns.
             tokio::select! {
-                biased;
                 () = shutdown.cancelled() => {
                     if connected {
                         self.goodbye(&client, &mut events, &mut window).await;
@@ -392,13 +410,15 @@ impl Session<'_> {
                     flush_at = None;
                     flush(self.shared).await;
                 }
-                changed = self.committed.changed(), if connected => {
-                    if changed.is_ok() && *self.committed.borrow() > window.sent_up_to() {
+                changed = self.committed.changed(), if connected && committed_open => {
+                    committed_open = changed.is_ok();
+                    if committed_open && *self.committed.borrow() > window.sent_up_to() {
                         self.fill(&client, &mut window).await;
                     }
                 }
-                changed = self.view.changed(), if connected => {
-                    if changed.is_ok() {
+                changed = self.view.changed(), if connected && view_open => {
+                    view_open = changed.is_ok();
+                    if view_open {
                         let library = self.view.borrow().library_sha256.clone();
                         self.publish_pumps(&client, &mut window, false);
                         if library != self.library {
@@ -447,6 +467,9 @@ impl Session<'_> {
                 self.published.clear();
                 self.publish_pumps(client, window, true);
                 self.fill(client, window).await;
+                if window.in_flight() == 0 {
+                    self.drain = None; // nothing was waiting
+                }
                 Ok(false)
             }
             Event::Incoming(Incoming::SubAck(ack)) => {
@@ -497,6 +520,9 @@ impl Session<'_> {
         }
     }
 
+    /// Imports inline: libraries arrive a few times a year and an import
+    /// takes milliseconds, against a keep-alive of seconds; awaiting it
+    /// keeps imports in arrival order with nothing queued in memory.
     async fn on_library(&mut self, topic: &str, payload: Vec<u8>) {
         let inbox = self.shared.inbox.clone();
         let t = topic.to_owned();
@@ -625,13 +651,20 @@ impl Session<'_> {
         let mut status = self.gateway_status().await;
         status.online = false;
         status.reason = Some("stopped".to_owned());
-        Self::publish_retained(client, window, self.shared.topics.status(), &status);
+        let said_offline =
+            Self::publish_retained(client, window, self.shared.topics.status(), &status);
         self.settle(events, window, deadline).await;
         if !window.idle() {
             warn!(
                 in_flight = window.in_flight(),
-                "stopping with batches unacknowledged; they will be sent again at the next start"
+                "stopping with publishes unacknowledged; unacknowledged records will be sent again at the next start"
             );
+        }
+        if !said_offline {
+            // Without DISCONNECT the broker publishes the Last Will, so
+            // the retained status does not go on saying "online".
+            warn!("the offline status could not be queued; leaving it to the Last Will");
+            return;
         }
         if client.try_disconnect().is_ok() {
             let deadline = Instant::now() + Duration::from_secs(1);

@@ -78,20 +78,23 @@ impl LibraryInbox {
         if self.seen.contains(&digest) {
             return Outcome::Known;
         }
-        let outcome = self.handle(topic, payload);
-        if !matches!(outcome, Outcome::Activated { .. }) {
+        let (outcome, settled) = self.handle(topic, payload);
+        if settled {
             self.seen.insert(digest);
         }
         outcome
     }
 
-    fn handle(&mut self, topic: &str, payload: &[u8]) -> Outcome {
+    /// The outcome, and whether it is final for this payload (a store
+    /// that could not be read or written is not: the next delivery of the
+    /// retained message tries again).
+    fn handle(&mut self, topic: &str, payload: &[u8]) -> (Outcome, bool) {
         let context = self.context();
         let message = match LibraryMessage::parse(payload) {
             Ok(m) => m,
             Err(e) => {
                 let who = format!("MQTT {topic}");
-                return self.refuse(&context, payload, &e.to_string(), &who);
+                return (self.refuse(&context, payload, &e.to_string(), &who), true);
             }
         };
         let who = format!("{} via MQTT {topic}", message.published_by);
@@ -101,11 +104,11 @@ impl LibraryInbox {
         match library::by_hash(&self.store, &sha) {
             Ok(Some((version, state))) if state == "verified" => {
                 // Imported earlier but never activated (a stop in between).
-                self.activate(&context, version, &who, topic, &message.published_at)
+                self.activate(&context, version, file, &who, topic, &message.published_at)
             }
             Ok(Some((version, state))) => {
                 debug!(version, state = %state, topic, "library already in the archive");
-                Outcome::Known
+                (Outcome::Known, true)
             }
             Ok(None) => {
                 match library::import(
@@ -118,12 +121,26 @@ impl LibraryInbox {
                 ) {
                     Ok(a) => {
                         info!(version = a.version, key = %a.key_id, topic, "library from MQTT verified and archived");
-                        self.activate(&context, a.version, &who, topic, &message.published_at)
+                        self.activate(
+                            &context,
+                            a.version,
+                            file,
+                            &who,
+                            topic,
+                            &message.published_at,
+                        )
                     }
-                    Err(e) => self.refuse(&context, file, &e.to_string(), &who),
+                    Err(LibraryError::Store(e)) => {
+                        warn!(error = %e, topic, "library from MQTT not imported: the store failed; it will be tried again");
+                        (Outcome::Refused(format!("the store failed: {e}")), false)
+                    }
+                    Err(e) => (self.refuse(&context, file, &e.to_string(), &who), true),
                 }
             }
-            Err(e) => Outcome::Refused(format!("the archive cannot be read: {e}")),
+            Err(e) => (
+                Outcome::Refused(format!("the archive cannot be read: {e}")),
+                false,
+            ),
         }
     }
 
@@ -131,22 +148,28 @@ impl LibraryInbox {
         &mut self,
         context: &Context,
         version: u64,
+        file: &[u8],
         who: &str,
         topic: &str,
         published_at: &str,
-    ) -> Outcome {
+    ) -> (Outcome, bool) {
         let why = format!("published on {topic} at {published_at}");
         match library::activate(&mut self.store, context, version, who, &why) {
             Ok(previous) => {
                 info!(version, previous = ?previous, topic, "library from MQTT activated; pushing to every pump");
-                Outcome::Activated { version, previous }
+                (Outcome::Activated { version, previous }, true)
             }
             Err(e @ LibraryError::Rollback { .. }) => {
                 // Archived, but a higher version became active meanwhile.
                 warn!(version, error = %e, "library from MQTT archived, not activated");
-                Outcome::Refused(e.to_string())
+                (Outcome::Refused(e.to_string()), true)
             }
-            Err(e) => self.refuse(context, b"", &e.to_string(), who),
+            Err(LibraryError::Store(e)) => {
+                // Archived as verified: the next delivery activates it.
+                warn!(version, error = %e, "library from MQTT archived but not activated: the store failed; it will be tried again");
+                (Outcome::Refused(format!("the store failed: {e}")), false)
+            }
+            Err(e) => (self.refuse(context, file, &e.to_string(), who), true),
         }
     }
 

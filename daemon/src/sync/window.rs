@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(w.acknowledged(1), Ok(Some(2)));
         assert_eq!(w.acknowledged(1), Err(Unsolicited(1)));
         assert_eq!(w.acknowledged(42), Err(Unsolicited(42)));
+        // A QoS 0 publish (id 0) takes no id from the queue.
+        w.batch_sent(3, 3);
         w.numbered(0);
-        assert_eq!(w.acked(), 2);
+        w.numbered(5);
+        assert_eq!(w.acknowledged(5), Ok(Some(3)));
     }
 }
