@@ -156,9 +156,6 @@ fn main() {
     let gw_time = start.elapsed();
     let drain_time = connected.map_or(gw_time, |c| c.elapsed());
     let rss = peak_rss_kib(gw.pid());
-    for l in gw.log_text().lines().take(12) {
-        eprintln!("TMP {l}");
-    }
     assert!(gw.terminate(10).success());
 
     let rate = |d: Duration| events as f64 / d.as_secs_f64();

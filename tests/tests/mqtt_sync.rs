@@ -580,8 +580,11 @@ fn a_user_name_and_password_from_a_file_are_used_and_a_wrong_one_refused() {
     gw.kill();
 
     // A password file others can read stops the start.
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("ours");
+    std::fs::set_permissions(
+        &secret,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644),
+    )
+    .expect("ours");
     let (code, _, err) = run(&["run", "--config", &config(&bench).display().to_string()]);
     assert_eq!(code, 78, "{err}");
     assert!(
