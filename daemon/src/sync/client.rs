@@ -391,7 +391,7 @@ impl Session<'_> {
                                     flush_at = Some(Instant::now() + FLUSH_EVERY);
                                 }
                                 // Under a steady stream of events the timer
-                                // arm below may never be polled: check here.
+                                // arm below may wait its turn: check here too.
                                 if flush_at.is_some_and(|at| Instant::now() >= at) {
                                     flush_at = None;
                                     flush(self.shared).await;
