@@ -78,6 +78,25 @@ fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
         Some("gateway_stopped".into()),
         "even the stop record went out before DISCONNECT"
     );
+    // DISCONNECT was sent: the retained status is the gateway's own
+    // "stopped", not the Last Will the broker would otherwise publish.
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, said, err) = run(&[
+        "fleet",
+        "status",
+        "--broker",
+        &broker.url(),
+        "--site",
+        "st-test",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let fleet: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+    assert_eq!(fleet["gateways"][0]["status"]["online"], false, "{said}");
+    assert_eq!(
+        fleet["gateways"][0]["status"]["reason"], "stopped",
+        "{said}"
+    );
     // `status` shows the connection, the empty backlog and the last batch.
     let (code, said, err) = run(&["status", "--config", &config(&bench).display().to_string()]);
     assert_eq!(code, 0, "{err}");
