@@ -11,6 +11,7 @@
 //! - [`gateway`]: the daemon as a whole: config, core task, authorisation;
 //! - [`store`]: the durable event log, library archive and MQTT outbox;
 //! - [`sync`]: MQTT: the log to the broker, status, libraries from pharmacy;
+//! - [`staff`]: the staff file, PINs, who may confirm what, lockouts;
 //! - [`sim`]: a simulated pump controller (`pump-sim`, the demo, the tests).
 //!
 //! `docs/architecture.md` draws how they fit together with the part still
@@ -23,6 +24,7 @@ pub mod library;
 pub mod link;
 pub mod pump;
 pub mod sim;
+pub mod staff;
 pub mod store;
 pub mod sync;
 pub mod units;

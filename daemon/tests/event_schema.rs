@@ -153,6 +153,26 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 hash: "7d1e3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d".to_owned(),
             },
         ),
+        (
+            Some("pump-a"),
+            Event::PinChecked {
+                staff_id: "d.patel".to_owned(),
+                role: Some("doctor".to_owned()),
+                purpose: "bolus confirmation".to_owned(),
+                result: "wrong_pin".to_owned(),
+                failures: 2,
+                locked_until: None,
+            },
+        ),
+        (
+            None,
+            Event::StaffChanged {
+                action: "added".to_owned(),
+                staff_id: "n.okafor".to_owned(),
+                role: "nurse".to_owned(),
+                by: "biomed".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -212,7 +232,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 16, "an example of every type");
+    assert_eq!(types.len(), 18, "an example of every type");
 }
 
 #[test]

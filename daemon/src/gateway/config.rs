@@ -39,6 +39,53 @@ pub struct Config {
     /// The MQTT broker (no section: no MQTT).
     #[serde(default)]
     pub mqtt: Option<crate::sync::MqttSettings>,
+    /// The bedside terminal: staff and PINs.
+    #[serde(default)]
+    pub terminal: TerminalSettings,
+}
+
+/// `[terminal]`: who may sign at the bedside terminal, and how PINs are
+/// guarded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TerminalSettings {
+    /// The staff file (default `staff.json` in `data_dir`).
+    pub staff_file: Option<PathBuf>,
+    /// Wrong PINs in a row that lock a person out.
+    pub pin_attempts: u32,
+    /// Seconds a lockout lasts.
+    pub lockout_s: u32,
+}
+
+impl Default for TerminalSettings {
+    fn default() -> Self {
+        let l = crate::staff::Lockout::default();
+        TerminalSettings {
+            staff_file: None,
+            pin_attempts: l.after,
+            lockout_s: u32::try_from(l.duration.whole_seconds()).expect("minutes fit"),
+        }
+    }
+}
+
+impl TerminalSettings {
+    /// The lockout rule.
+    pub fn lockout(&self) -> crate::staff::Lockout {
+        crate::staff::Lockout {
+            after: self.pin_attempts,
+            duration: time::Duration::seconds(self.lockout_s.into()),
+        }
+    }
+}
+
+impl Config {
+    /// Where the staff file is.
+    pub fn staff_file(&self) -> PathBuf {
+        self.terminal
+            .staff_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("staff.json"))
+    }
 }
 
 /// `[link]`: timers of the pump link.
@@ -194,6 +241,9 @@ impl Config {
         if let Some(m) = &mut config.mqtt {
             m.rebase(base);
         }
+        if let Some(f) = &mut config.terminal.staff_file {
+            *f = base.join(&*f);
+        }
         Ok(config)
     }
 
@@ -278,6 +328,18 @@ impl Config {
                 "[link] reconnect_max_ms must not be below reconnect_initial_ms".to_owned(),
             );
         }
+        if !(3..=10).contains(&self.terminal.pin_attempts) {
+            return Err(format!(
+                "[terminal] pin_attempts ({}) must be between 3 and 10",
+                self.terminal.pin_attempts
+            ));
+        }
+        if !(60..=86_400).contains(&self.terminal.lockout_s) {
+            return Err(format!(
+                "[terminal] lockout_s ({}) must be between 60 and 86400 seconds",
+                self.terminal.lockout_s
+            ));
+        }
         if !(10..=600).contains(&self.authorisation.validity_s) {
             return Err(format!(
                 "[authorisation] validity_s ({}) must be between 10 and 600 seconds",
@@ -330,6 +392,8 @@ path = "/dev/ttyUSB0"
         assert_eq!(c.ports[0].display_name(), "ttyUSB0");
         assert_eq!(c.link.timing(), Timing::default());
         assert_eq!(c.authorisation.validity_s, 120);
+        assert_eq!(c.terminal.lockout(), crate::staff::Lockout::default());
+        assert_eq!(c.staff_file(), PathBuf::from("state/staff.json"));
     }
 
     #[test]

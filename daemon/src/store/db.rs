@@ -58,6 +58,12 @@ const MIGRATIONS: &[&str] = &[
         since  TEXT NOT NULL,
         detail TEXT
     ) STRICT;",
+    // 5: wrong PINs in a row and lockouts, per staff id.
+    "CREATE TABLE pin_attempts (
+        staff_id     TEXT PRIMARY KEY,
+        failures     INTEGER NOT NULL,
+        locked_until TEXT
+    ) STRICT;",
 ];
 
 /// Why the store cannot be used.
@@ -240,7 +246,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 4);
+        assert_eq!(v, 5);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -196,6 +196,33 @@ pub enum Event {
         /// SHA-256 of the file, hex.
         hash: String,
     },
+    /// A PIN was entered at the terminal (every attempt, whatever came of
+    /// it; never the PIN).
+    PinChecked {
+        /// The staff id given.
+        staff_id: String,
+        /// Their role, when the id is known.
+        role: Option<String>,
+        /// What it was for, e.g. "bolus confirmation".
+        purpose: String,
+        /// `accepted`, `wrong_pin`, `locked_out` or `unknown_staff`.
+        result: String,
+        /// Wrong PINs in a row so far (0 when accepted).
+        failures: u32,
+        /// Locked out until then.
+        locked_until: Option<String>,
+    },
+    /// The staff file was changed (`pumpgwd staff ...`).
+    StaffChanged {
+        /// `added`, `removed` or `pin_set`.
+        action: String,
+        /// Whose entry.
+        staff_id: String,
+        /// Their role.
+        role: String,
+        /// Who changed it.
+        by: String,
+    },
     /// A pump reported the library it installed.
     LibraryInstalledOnPump {
         /// Version reported.
@@ -227,6 +254,8 @@ impl Event {
             Event::LibraryRefused { .. } => "library_refused",
             Event::LibraryActivated { .. } => "library_activated",
             Event::LibraryPushed { .. } => "library_pushed",
+            Event::PinChecked { .. } => "pin_checked",
+            Event::StaffChanged { .. } => "staff_changed",
         }
     }
 }

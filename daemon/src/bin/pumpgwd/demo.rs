@@ -185,6 +185,7 @@ fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Resu
         authorisation: AuthorisationSettings::default(),
         ports,
         mqtt: broker.map(|b| MqttSettings::new(&b, "demo")),
+        terminal: pumpgw::gateway::config::TerminalSettings::default(),
     };
     if let Some(m) = &config.mqtt {
         m.validate(&config.gateway_id)

@@ -212,5 +212,25 @@ fn summary(e: &Event) -> String {
             "v{version} active (was {}), by {by}: {reason}",
             previous.map_or_else(|| "none".to_owned(), |p| format!("v{p}"))
         ),
+        Event::PinChecked {
+            staff_id,
+            purpose,
+            result,
+            failures,
+            locked_until,
+            ..
+        } => match locked_until {
+            Some(until) => format!("{staff_id} for {purpose}: {result}, locked until {until}"),
+            None if *failures > 0 => {
+                format!("{staff_id} for {purpose}: {result} ({failures} in a row)")
+            }
+            None => format!("{staff_id} for {purpose}: {result}"),
+        },
+        Event::StaffChanged {
+            action,
+            staff_id,
+            role,
+            by,
+        } => format!("{staff_id} ({role}) {action} by {by}"),
     }
 }

@@ -8,6 +8,7 @@ mod demo;
 mod events;
 mod mqtt;
 mod pharmacy;
+mod staff;
 mod tools;
 
 use std::path::PathBuf;
@@ -97,6 +98,73 @@ enum Command {
     /// Every gateway and pump, from the broker's retained status topics.
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The staff who may confirm at this gateway's terminal, and their
+    /// PINs (docs/staff.md). Every change is an event in the log.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Add a person; asks for their PIN twice (or reads it from stdin).
+    ///
+    /// Exit status: 0 added; 1 refused (id taken, PIN too weak); 64 usage.
+    Add {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Their id (badge or login): a-z, 0-9, '.', '_', '-'.
+        #[arg(long)]
+        id: String,
+        /// Their name as the terminal shows it.
+        #[arg(long)]
+        name: String,
+        /// What they may confirm.
+        #[arg(long, value_enum)]
+        role: staff::RoleArg,
+        /// Read the PIN from one line of standard input (for scripts).
+        #[arg(long)]
+        pin_stdin: bool,
+        /// Who is making the change (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Remove a person.
+    Remove {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Their id.
+        #[arg(long)]
+        id: String,
+        /// Who is making the change (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Everyone, with their role and whether they are locked out.
+    List {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// JSON for machines (never PIN hashes).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new PIN (this also lifts a lockout).
+    SetPin {
+        /// The gateway config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Their id.
+        #[arg(long)]
+        id: String,
+        /// Read the PIN from one line of standard input (for scripts).
+        #[arg(long)]
+        pin_stdin: bool,
+        /// Who is making the change (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -413,6 +481,7 @@ fn main() -> ExitCode {
             }));
         }
         Command::Status { config, json } => return exit(mqtt::status(&config, json)),
+        Command::Staff(cmd) => return exit(staff_main(cmd)),
         Command::Fleet(FleetCommand::Status {
             broker,
             site,
@@ -471,6 +540,34 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
             eprintln!("pumpgwd: error: {e:#}");
             ExitCode::from(code)
         }
+    }
+}
+
+fn staff_main(cmd: StaffCommand) -> Result<u8, (u8, anyhow::Error)> {
+    match cmd {
+        StaffCommand::Add {
+            config,
+            id,
+            name,
+            role,
+            pin_stdin,
+            by,
+        } => staff::add(&staff::Add {
+            config: &config,
+            id: &id,
+            name: &name,
+            role,
+            pin_stdin,
+            by,
+        }),
+        StaffCommand::Remove { config, id, by } => staff::remove(&config, &id, by),
+        StaffCommand::List { config, json } => staff::list(&config, json),
+        StaffCommand::SetPin {
+            config,
+            id,
+            pin_stdin,
+            by,
+        } => staff::set_pin(&config, &id, pin_stdin, by),
     }
 }
 

@@ -127,7 +127,7 @@ pub(crate) fn open(config: &Path) -> Result<Gateway, (u8, anyhow::Error)> {
 }
 
 impl Gateway {
-    fn context(&self) -> pumpgw::store::Context {
+    pub(crate) fn context(&self) -> pumpgw::store::Context {
         pumpgw::store::Context {
             gateway: self.config.gateway_id.clone(),
             pump: None,
