@@ -12,10 +12,11 @@
 //! - [`store`]: the durable event log, library archive and MQTT outbox;
 //! - [`sync`]: MQTT: the log to the broker, status, libraries from pharmacy;
 //! - [`staff`]: the staff file, PINs, who may confirm what, lockouts;
+//! - [`terminal`]: the terminal protocol and its Unix-socket service;
 //! - [`sim`]: a simulated pump controller (`pump-sim`, the demo, the tests).
 //!
-//! `docs/architecture.md` draws how they fit together with the part still
-//! to come (the terminal).
+//! `docs/architecture.md` draws how they fit together with the parts still
+//! to come (confirmations, the touchscreen).
 
 pub mod ders;
 pub mod format;
@@ -27,4 +28,5 @@ pub mod sim;
 pub mod staff;
 pub mod store;
 pub mod sync;
+pub mod terminal;
 pub mod units;

@@ -49,6 +49,12 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TerminalSettings {
+    /// The Unix socket terminals connect to (none: no terminal service).
+    pub socket: Option<PathBuf>,
+    /// The group given the socket (mode 0660); its members may connect.
+    pub socket_group: Option<String>,
+    /// Terminals served at once.
+    pub max_terminals: u8,
     /// The staff file (default `staff.json` in `data_dir`).
     pub staff_file: Option<PathBuf>,
     /// Wrong PINs in a row that lock a person out.
@@ -61,6 +67,9 @@ impl Default for TerminalSettings {
     fn default() -> Self {
         let l = crate::staff::Lockout::default();
         TerminalSettings {
+            socket: None,
+            socket_group: None,
+            max_terminals: 4,
             staff_file: None,
             pin_attempts: l.after,
             lockout_s: u32::try_from(l.duration.whole_seconds()).expect("minutes fit"),
@@ -241,7 +250,10 @@ impl Config {
         if let Some(m) = &mut config.mqtt {
             m.rebase(base);
         }
-        if let Some(f) = &mut config.terminal.staff_file {
+        for f in [&mut config.terminal.staff_file, &mut config.terminal.socket]
+            .into_iter()
+            .flatten()
+        {
             *f = base.join(&*f);
         }
         Ok(config)
@@ -327,6 +339,12 @@ impl Config {
             return Err(
                 "[link] reconnect_max_ms must not be below reconnect_initial_ms".to_owned(),
             );
+        }
+        if !(1..=16).contains(&self.terminal.max_terminals) {
+            return Err(format!(
+                "[terminal] max_terminals ({}) must be between 1 and 16",
+                self.terminal.max_terminals
+            ));
         }
         if !(3..=10).contains(&self.terminal.pin_attempts) {
             return Err(format!(

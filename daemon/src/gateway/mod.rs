@@ -62,6 +62,9 @@ pub enum StartError {
     /// A trusted pharmacy key cannot be read.
     #[error("trusted_keys: {0}")]
     TrustedKey(#[from] crate::library::signature::SignatureError),
+    /// The terminal socket cannot be made.
+    #[error(transparent)]
+    Terminal(#[from] crate::terminal::ServiceError),
 }
 
 /// Runs the gateway until `shutdown` resolves, publishing snapshots on
@@ -82,19 +85,7 @@ pub async fn run(
     let started_at = time::OffsetDateTime::now_utc();
     let sync_setup = sync_setup(&config, sync_stores, started_at)?;
     let library = core::active_library(&reader, &config.care_area);
-    let started_context = Context {
-        gateway: config.gateway_id.clone(),
-        pump: None,
-        care_area: config.care_area.clone(),
-        library_version: library.as_ref().map(|l| l.version()),
-    };
-    let started = Event::GatewayStarted {
-        software: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    writer
-        .append(vec![(started_context.clone(), started)])
-        .await
-        .map_err(|e| StartError::Log(e.to_string()))?;
+    let started_context = log_start(&writer, &config, library.as_deref()).await?;
     let (library_tx, library_rx) = watch::channel(library);
     let gateway = Arc::new(GatewayInfo {
         gateway_id: config.gateway_id.clone(),
@@ -105,6 +96,8 @@ pub async fn run(
     let timing = config.link.timing();
     let backoff = config.link.backoff();
 
+    let terminal_cancel = CancellationToken::new();
+    let terminal = start_terminal(&config, &view, &terminal_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -151,7 +144,9 @@ pub async fn run(
     shutdown.await;
     info!("shutting down: closing pump sessions");
     cancel.cancel();
+    terminal_cancel.cancel();
     drain(sessions, core).await;
+    join_logged(terminal, "the terminal service").await;
     let stopped = Event::GatewayStopped {
         reason: "shutdown requested".to_owned(),
     };
@@ -160,17 +155,67 @@ pub async fn run(
     }
     // Last: the broker gets what it can of the final records, then DISCONNECT.
     sync_cancel.cancel();
-    if let Some(sync) = sync
-        && let Err(e) = sync.await
-    {
-        warn!(error = %e, "the MQTT sync ended abnormally");
-    }
+    join_logged(sync, "the MQTT sync").await;
     drop(writer);
     if writer_thread.join().is_err() {
         warn!("the event log writer ended abnormally");
     }
     info!("stopped");
     Ok(())
+}
+
+/// Logs the start; returns the context the stop is logged under.
+async fn log_start(
+    writer: &Writer,
+    config: &Config,
+    library: Option<&crate::library::ActiveLibrary>,
+) -> Result<Context, StartError> {
+    let context = Context {
+        gateway: config.gateway_id.clone(),
+        pump: None,
+        care_area: config.care_area.clone(),
+        library_version: library.map(crate::library::ActiveLibrary::version),
+    };
+    let started = Event::GatewayStarted {
+        software: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    writer
+        .append(vec![(context.clone(), started)])
+        .await
+        .map_err(|e| StartError::Log(e.to_string()))?;
+    Ok(context)
+}
+
+/// Waits for a task, logging if it ended abnormally.
+async fn join_logged(task: Option<tokio::task::JoinHandle<()>>, what: &str) {
+    if let Some(t) = task
+        && let Err(e) = t.await
+    {
+        warn!(error = %e, "{what} ended abnormally");
+    }
+}
+
+/// Binds the terminal socket (a failure stops the start, like any config
+/// error) and starts serving it.
+fn start_terminal(
+    config: &Config,
+    view: &watch::Sender<Snapshot>,
+    cancel: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let Some(path) = &config.terminal.socket else {
+        info!("no [terminal] socket: anything that needs a person's confirmation is denied");
+        return Ok(None);
+    };
+    let service = crate::terminal::Service::bind(
+        path,
+        config.terminal.socket_group.as_deref(),
+        usize::from(config.terminal.max_terminals),
+        &config.gateway_id,
+        &config.care_area,
+    )?;
+    Ok(Some(tokio::spawn(
+        service.run(view.subscribe(), cancel.clone()),
+    )))
 }
 
 /// Waits for every session, then for the core (which ends once the last

@@ -83,7 +83,9 @@ fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
             let code = match e {
                 gateway::StartError::Store(_) => crate::events::EXIT_DATA,
                 gateway::StartError::DataDir { .. } | gateway::StartError::Log(_) => EXIT_SOFTWARE,
-                gateway::StartError::Mqtt(_) | gateway::StartError::TrustedKey(_) => EXIT_CONFIG,
+                gateway::StartError::Mqtt(_)
+                | gateway::StartError::TrustedKey(_)
+                | gateway::StartError::Terminal(_) => EXIT_CONFIG,
             };
             (code, anyhow::Error::new(e))
         })

@@ -1,0 +1,193 @@
+//! The terminal service end to end: the real gateway's Unix socket, a
+//! client speaking the terminal protocol, a simulated pump behind it.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use pumpgw_tests::{Bench, example_scenario};
+use serde_json::{Value, json};
+
+struct Terminal {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Terminal {
+    fn connect(path: &std::path::Path) -> Terminal {
+        let stream = UnixStream::connect(path).expect("the socket accepts");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a timeout can be set");
+        Terminal {
+            reader: BufReader::new(stream.try_clone().expect("clonable")),
+            writer: stream,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("the daemon reads");
+    }
+
+    /// The next line, or `None` at EOF.
+    fn next(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(serde_json::from_str(&line).expect("every line is JSON")),
+        }
+    }
+
+    /// Status messages until one satisfies `ok`.
+    fn status_until(&mut self, ok: impl Fn(&Value) -> bool, secs: u64) -> Value {
+        let until = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let m = self.next().expect("the stream goes on");
+            if m["type"] == "status" && ok(&m) {
+                return m;
+            }
+            assert!(Instant::now() < until, "no such status; last: {m}");
+        }
+    }
+}
+
+#[test]
+fn a_terminal_says_hello_and_sees_each_pump_in_words() {
+    let bench = Bench::new();
+    let socket = bench.path().join("terminal.sock");
+    let extra = format!("[terminal]\nsocket = {:?}\n", socket.display().to_string());
+    let mut gw = bench.gateway(&["pump-a"], &extra);
+    gw.wait_for(&["terminal service listening"], 1, 10);
+    let meta = std::fs::metadata(&socket).expect("the socket exists");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+
+    let mut t = Terminal::connect(&socket);
+    t.send(&json!({"type": "hello", "protocol": 1, "terminal": "bed-12-screen"}).to_string());
+    let welcome = t.next().expect("welcome");
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["gateway"], "test-bed");
+    assert_eq!(welcome["care_area"], "adult-icu");
+    let first = t.next().expect("a status at once");
+    assert_eq!(first["type"], "status", "{first}");
+    assert_eq!(first["library"], "version 12");
+    assert_eq!(first["pumps"][0]["pump"], "pump-a");
+
+    let _sim = bench.sim(
+        "pump-a",
+        &example_scenario("fentanyl-infusion"),
+        &["--speed", "60", "--stay"],
+    );
+    let infusing = t.status_until(
+        |m| m["pumps"][0]["state"] == "infusing" && m["pumps"][0]["volume_remaining"].is_string(),
+        30,
+    );
+    let card = &infusing["pumps"][0];
+    assert_eq!(
+        card["drug"], "fentaNYL",
+        "Tall Man from the library: {card}"
+    );
+    assert_eq!(card["link"], "online");
+    assert_eq!(card["library_matches"], true);
+    let rate = card["rate"].as_str().expect("a rate");
+    assert!(
+        rate.contains("micrograms") && !rate.contains("mcg"),
+        "{rate}"
+    );
+    assert!(
+        card["volume_remaining"]
+            .as_str()
+            .expect("text")
+            .ends_with(" mL"),
+        "{card}"
+    );
+
+    // A line it does not know: an error, and the connection stays.
+    t.send("{\"type\":\"launch\"}");
+    let e = t.status_or_error();
+    assert_eq!(e["code"], "UNKNOWN_MESSAGE", "{e}");
+    assert_eq!(e["fatal"], false);
+    t.send("{\"type\":\"ping\"}");
+    let until = Instant::now() + Duration::from_secs(5);
+    while t.next().expect("still connected")["type"] != "pong" {
+        assert!(Instant::now() < until, "no pong");
+    }
+    gw.wait_for(&["terminal connected", "terminal=bed-12-screen"], 1, 1);
+
+    // A clean stop closes the terminal and removes the socket.
+    assert!(gw.terminate(10).success());
+    while t.next().is_some() {}
+    assert!(!socket.exists(), "the socket is removed at a clean stop");
+}
+
+impl Terminal {
+    /// The next line that is not a status.
+    fn status_or_error(&mut self) -> Value {
+        loop {
+            let m = self.next().expect("connected");
+            if m["type"] != "status" {
+                return m;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_terminal_that_does_not_say_hello_properly_is_told_why_and_closed() {
+    let bench = Bench::new();
+    let socket = bench.path().join("terminal.sock");
+    let extra = format!(
+        "[terminal]\nsocket = {:?}\nmax_terminals = 1\n",
+        socket.display().to_string()
+    );
+    let mut gw = bench.gateway(&["pump-a"], &extra);
+    gw.wait_for(&["terminal service listening"], 1, 10);
+
+    let mut t = Terminal::connect(&socket);
+    t.send(&json!({"type": "hello", "protocol": 2, "terminal": "future"}).to_string());
+    let e = t.next().expect("an error line");
+    assert_eq!(e["code"], "VERSION", "{e}");
+    assert_eq!(e["fatal"], true);
+    assert!(t.next().is_none(), "closed");
+
+    let mut t = Terminal::connect(&socket);
+    t.send("{\"type\":\"ping\"}");
+    assert_eq!(t.next().expect("an error line")["code"], "HELLO_FIRST");
+    assert!(t.next().is_none(), "closed");
+
+    // One terminal allowed: the second is refused while the first stays.
+    let mut first = Terminal::connect(&socket);
+    first.send(&json!({"type": "hello", "protocol": 1, "terminal": "one"}).to_string());
+    assert_eq!(first.next().expect("welcome")["type"], "welcome");
+    let mut second = Terminal::connect(&socket);
+    second.send(&json!({"type": "hello", "protocol": 1, "terminal": "two"}).to_string());
+    assert_eq!(
+        second.next().expect("an error line")["code"],
+        "TOO_MANY_TERMINALS"
+    );
+    assert_eq!(first.status_until(|_| true, 5)["type"], "status");
+    gw.kill();
+}
+
+#[test]
+fn something_else_at_the_socket_path_is_left_alone_and_stops_the_start() {
+    let bench = Bench::new();
+    let socket = bench.path().join("terminal.sock");
+    std::fs::write(&socket, "not a socket").expect("writable");
+    let extra = format!("[terminal]\nsocket = {:?}\n", socket.display().to_string());
+    let mut gw = bench.gateway(&["pump-a"], &extra);
+    let status = gw.wait_exit(10);
+    assert_eq!(status.code(), Some(78), "{}", gw.log_text());
+    assert!(
+        gw.log_text().contains("is not a socket; it was left alone"),
+        "{}",
+        gw.log_text()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&socket).expect("still there"),
+        "not a socket"
+    );
+}
