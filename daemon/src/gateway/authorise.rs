@@ -198,13 +198,10 @@ fn confirmation_needed(library: &ActiveLibrary, care_area: &str, p: &Programme) 
         .iter()
         .find(|a| a.id == care_area)
         .and_then(|a| a.drugs.iter().find(|d| d.id == p.drug));
-    let people = drug
-        .and_then(|d| d.bolus.as_ref())
-        .map_or(1, |b| b.confirmations.max(1));
-    let who = if people == 1 {
-        "a doctor's confirmation".to_owned()
-    } else {
-        format!("confirmation by {people} doctors")
+    // The same rule the terminal will apply (staff::policy).
+    let who = match drug.map(crate::staff::policy::bolus_rule) {
+        Some(rule) => crate::staff::policy::who_confirms(&rule),
+        None => "a doctor's confirmation".to_owned(),
     };
     Some(format!(
         "A bolus needs {who} at the bedside terminal, which this gateway does not have yet."

@@ -79,6 +79,21 @@ pub fn bolus_rule(drug: &Drug) -> BolusRule {
     }
 }
 
+/// The rule in words: "a doctor's confirmation", "confirmation by a nurse
+/// or a doctor", "confirmation by 2 different doctors".
+pub fn who_confirms(rule: &BolusRule) -> String {
+    let doctors_only = rule.roles == [Role::Doctor];
+    match (rule.people, doctors_only) {
+        (1, true) => "a doctor's confirmation".to_owned(),
+        (1, false) => format!("confirmation by {}", any_of(&rule.roles)),
+        (n, true) => format!("confirmation by {n} different doctors"),
+        (n, false) => format!(
+            "confirmation by {n} different people, each {}",
+            any_of(&rule.roles)
+        ),
+    }
+}
+
 /// Checks the people who confirmed a bolus of `drug` (in the order they
 /// signed): enough, each allowed, none twice.
 pub fn bolus(drug: &Drug, signers: &[&Member]) -> Result<(), Refusal> {
@@ -206,6 +221,15 @@ mod tests {
                 .contains("another person")
         );
         assert!(bolus(&drug(false, 1), &[&n]).is_ok());
+        assert_eq!(who_confirms(&bolus_rule(&one)), "a doctor's confirmation");
+        assert_eq!(
+            who_confirms(&bolus_rule(&two)),
+            "confirmation by 2 different doctors"
+        );
+        assert_eq!(
+            who_confirms(&bolus_rule(&drug(false, 1))),
+            "confirmation by a nurse or a doctor"
+        );
     }
 
     #[test]
