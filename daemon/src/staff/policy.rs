@@ -97,19 +97,32 @@ pub fn who_confirms(rule: &BolusRule) -> String {
 /// Checks the people who confirmed a bolus of `drug` (in the order they
 /// signed): enough, each allowed, none twice.
 pub fn bolus(drug: &Drug, signers: &[&Member]) -> Result<(), Refusal> {
-    let rule = bolus_rule(drug);
+    bolus_signers(
+        &drug.display_name,
+        drug.high_alert,
+        &bolus_rule(drug),
+        signers,
+    )
+}
+
+/// [`bolus`] with the drug's name, high-alert flag and rule given.
+pub fn bolus_signers(
+    drug: &str,
+    high_alert: bool,
+    rule: &BolusRule,
+    signers: &[&Member],
+) -> Result<(), Refusal> {
     for (i, s) in signers.iter().enumerate() {
         if !rule.roles.contains(&s.role) {
-            let why = if drug.high_alert {
+            let why = if high_alert {
                 format!(", a high-alert medicine: {} must", any_of(&rule.roles))
             } else {
                 format!(": {} must", any_of(&rule.roles))
             };
             return Err(Refusal(format!(
-                "{} ({}) cannot confirm a bolus of {}{why}",
+                "{} ({}) cannot confirm a bolus of {drug}{why}",
                 s.name,
                 role_words(s.role),
-                drug.display_name
             )));
         }
         if signers[..i].iter().any(|o| o.id == s.id) {
@@ -122,8 +135,7 @@ pub fn bolus(drug: &Drug, signers: &[&Member]) -> Result<(), Refusal> {
     let need = usize::from(rule.people);
     if signers.len() < need {
         return Err(Refusal(format!(
-            "a bolus of {} needs {need} confirmations by {} (different people); {} given",
-            drug.display_name,
+            "a bolus of {drug} needs {need} confirmations by {} (different people); {} given",
             any_of(&rule.roles),
             signers.len()
         )));
