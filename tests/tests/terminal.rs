@@ -105,6 +105,20 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
         "{card}"
     );
 
+    // Only news: no two statuses in a row show the same cards.
+    let mut previous = infusing.clone();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let m = t.next().expect("connected");
+        if m["type"] == "status" {
+            assert!(
+                m["pumps"] != previous["pumps"] || m["library"] != previous["library"],
+                "a status with nothing new: {m}"
+            );
+            previous = m;
+        }
+    }
+
     // A line it does not know: an error, and the connection stays.
     t.send("{\"type\":\"launch\"}");
     let e = t.status_or_error();

@@ -40,10 +40,10 @@ pub struct PinHash {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinError {
     /// Not 6 to 12 digits.
-    #[error("a PIN is {MIN_DIGITS} to {MAX_DIGITS} digits (0 to 9), nothing else")]
+    #[error("PIN refused: a PIN is {MIN_DIGITS} to {MAX_DIGITS} digits (0 to 9), nothing else")]
     Shape,
     /// Too easy to guess.
-    #[error("{0}: choose a PIN that is not a repeated digit or a run such as 123456")]
+    #[error("PIN refused ({0}): choose a PIN that is not a repeated digit or a run such as 123456")]
     Guessable(&'static str),
     /// The stored form is not one this gateway accepts.
     #[error("stored PIN: {0}")]

@@ -151,11 +151,18 @@ pub fn render(fleet: &Fleet) -> String {
                 None => "-",
             };
             if p.library_matches == Some(false) && note.is_empty() {
-                note = format!(
-                    "pump runs {}, gateway {}",
-                    version(p.library.as_ref()),
-                    version(p.gateway_library.as_ref())
-                );
+                note = if p.gateway_library.is_none() {
+                    "the gateway has no active library: nothing is authorised".to_owned()
+                } else {
+                    format!(
+                        "pump runs {}, gateway {}",
+                        match version(p.library.as_ref()).as_str() {
+                            "-" => "no library".to_owned(),
+                            v => v.to_owned(),
+                        },
+                        version(p.gateway_library.as_ref())
+                    )
+                };
             }
             let _ = writeln!(
                 out,

@@ -216,16 +216,26 @@ async fn serve(stream: UnixStream, mut ctx: Ctx) {
     info!(terminal = %name, uid, pid, "terminal connected");
     let mut last = tokio::time::Instant::now() - STATUS_EVERY;
     let mut dirty = true;
+    // The cards last sent: the snapshot also changes for things no card
+    // shows (link counters), and those are not news to a terminal.
+    let mut shown: Option<(Option<u64>, Vec<protocol::PumpCard>)> = None;
     loop {
         if dirty && last.elapsed() >= STATUS_EVERY {
             let snapshot = ctx.view.borrow_and_update().clone();
-            if !send(
-                &mut lines,
-                &protocol::status(&snapshot, time::OffsetDateTime::now_utc()),
-            )
-            .await
-            {
-                break;
+            let cards = (
+                snapshot.library_version,
+                snapshot
+                    .pumps
+                    .iter()
+                    .map(protocol::card)
+                    .collect::<Vec<_>>(),
+            );
+            if shown.as_ref() != Some(&cards) {
+                let status = protocol::status(&snapshot, time::OffsetDateTime::now_utc());
+                if !send(&mut lines, &status).await {
+                    break;
+                }
+                shown = Some(cards);
             }
             last = tokio::time::Instant::now();
             dirty = false;
@@ -243,9 +253,7 @@ async fn serve(stream: UnixStream, mut ctx: Ctx) {
             line = lines.next() => match line {
                 None => break,
                 Some(Err(e)) => {
-                    if !send(&mut lines, &protocol::error("BAD_LINE", e.to_string(), true)).await {
-                        break;
-                    }
+                    send(&mut lines, &protocol::error("BAD_LINE", e.to_string(), true)).await;
                     break;
                 }
                 Some(Ok(text)) => {
@@ -317,11 +325,9 @@ async fn answer(lines: &mut Lines, text: &str) -> bool {
             .await
         }
         Err(e) => {
-            send(
-                lines,
-                &protocol::error("UNKNOWN_MESSAGE", e.to_string(), false),
-            )
-            .await
+            debug!(error = %e, "a line that is not a message");
+            let msg = "not a message of terminal protocol 1 (after hello: ping)";
+            send(lines, &protocol::error("UNKNOWN_MESSAGE", msg, false)).await
         }
     }
 }

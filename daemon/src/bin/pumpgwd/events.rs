@@ -123,7 +123,7 @@ pub(crate) fn tail(file: &Path, n: u64, json: bool) -> Result<u8, (u8, anyhow::E
             format!(
                 "{:>6} {} {:<8} {:<20} {}",
                 r.seq,
-                r.at.format(&Rfc3339).unwrap_or_default(),
+                pumpgw::store::record::time_text(r.at),
                 r.context.pump.as_deref().unwrap_or("-"),
                 r.event.type_name(),
                 summary(&r.event)

@@ -3,6 +3,15 @@
 //! `run` is the daemon, `demo` the daemon with simulated pumps, `library
 //! lint` and `ders check` the offline tools. Exit codes are in `--help`.
 
+/// `println!` that does not panic when stdout is closed early (`| head`):
+/// the reader has what it wanted.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod daemon;
 mod demo;
 mod events;
@@ -108,7 +117,8 @@ enum Command {
 enum StaffCommand {
     /// Add a person; asks for their PIN twice (or reads it from stdin).
     ///
-    /// Exit status: 0 added; 1 refused (id taken, PIN too weak); 64 usage.
+    /// Exit status: 0 added; 1 refused (id taken, PIN too weak); 64 usage;
+    /// 78 the config or the staff file cannot be used.
     Add {
         /// The gateway config.
         #[arg(long, value_name = "FILE")]

@@ -30,7 +30,7 @@ pub(crate) struct BrokerArgs {
     /// Client certificate (PEM), for mutual TLS.
     #[arg(long, value_name = "FILE", requires = "key")]
     cert: Option<PathBuf>,
-    /// Client key (PEM, mode 0600).
+    /// Client key for TLS (PEM, mode 0600); not the library signing key.
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
     /// User name.
@@ -154,7 +154,7 @@ pub(crate) fn publish(p: &Publish<'_>) -> Result<u8, (u8, anyhow::Error)> {
         Duration::from_secs(p.broker.timeout),
     ))
     .map_err(unavailable)?;
-    println!(
+    say!(
         "published library {} version {} (signed by key {key_id}) to {topic}, retained; gateways of {} import it when they next receive it.",
         library.library_id,
         library.version,
@@ -193,18 +193,18 @@ pub(crate) fn fleet(
         eprintln!("pumpgwd: warning: unreadable status {u}");
     }
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&fleet).map_err(|e| (EXIT_SOFTWARE, e.into()))?
         );
     } else if fleet.gateways.is_empty() {
-        println!(
+        say!(
             "no gateway status retained on {}{}",
             connection.broker,
             site.map(|s| format!(" for site {s}")).unwrap_or_default()
         );
     } else {
-        print!("{}", fleet::render(&fleet));
+        say!("{}", fleet::render(&fleet).trim_end());
     }
     Ok(0)
 }
@@ -253,48 +253,50 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, (u8, anyhow::
                 "backlog": backlog,
             })),
         });
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&out).map_err(|e| (EXIT_SOFTWARE, e.into()))?
         );
         return Ok(0);
     }
-    println!(
+    say!(
         "gateway    {} (care area {})",
-        config.gateway_id, config.care_area
+        config.gateway_id,
+        config.care_area
     );
-    match &active {
-        Some((v, h)) => println!(
-            "library    version {v} active ({})",
-            h.get(..16).unwrap_or(h)
-        ),
-        None => println!("library    NONE active: the gateway authorises nothing"),
-    }
-    println!("event log  {} records", pumpgw::format::count(head));
+    let library = active.as_ref().map_or_else(
+        || "NONE active: the gateway authorises nothing".to_owned(),
+        |(v, h)| format!("version {v} active ({})", h.get(..16).unwrap_or(h)),
+    );
+    say!("library    {library}");
+    say!("event log  {} records", pumpgw::format::count(head));
     let Some(m) = &config.mqtt else {
-        println!("broker     not configured ([mqtt] in the config): events stay on this gateway");
+        say!("broker     not configured ([mqtt] in the config): events stay on this gateway");
         return Ok(0);
     };
-    match &link {
-        None => println!("broker     {} (site {}): never connected", m.broker, m.site),
-        Some(l) => println!(
-            "broker     {} (site {}): {} since {}{}",
-            l.broker,
-            m.site,
-            l.state,
-            l.since,
-            l.detail
-                .as_deref()
-                .map(|d| format!("\n           last error: {d}"))
-                .unwrap_or_default()
-        ),
-    }
-    println!(
+    let broker = link.as_ref().map_or_else(
+        || format!("{} (site {}): never connected", m.broker, m.site),
+        |l| {
+            format!(
+                "{} (site {}): {} since {}{}",
+                l.broker,
+                m.site,
+                l.state,
+                l.since,
+                l.detail
+                    .as_deref()
+                    .map(|d| format!("\n           last error: {d}"))
+                    .unwrap_or_default()
+            )
+        },
+    );
+    say!("broker     {broker}");
+    say!(
         "backlog    {} records not yet acknowledged by the broker (acknowledged up to #{})",
         pumpgw::format::count(backlog),
         cursor.acked_seq
     );
-    println!(
+    say!(
         "last batch {}",
         cursor.acked_at.as_deref().map_or_else(
             || "none acknowledged yet".to_owned(),

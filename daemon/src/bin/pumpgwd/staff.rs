@@ -18,13 +18,16 @@ use crate::{EXIT_SOFTWARE, EXIT_USAGE};
 /// A role from the command line.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum RoleArg {
-    /// Confirms concentrations, non-high-alert boluses, soft overrides.
+    /// Confirms concentrations and boluses of drugs that are not high-alert
+    /// (and soft overrides where the library's policy allows nurses).
     Nurse,
-    /// Confirms concentrations, every bolus, soft overrides.
+    /// Confirms concentrations and every bolus (and soft overrides where
+    /// the library's policy allows doctors).
     Doctor,
     /// Confirms nothing at the bedside.
     Pharmacist,
     /// Confirms nothing at the bedside.
+    #[value(name = "biomedical_engineer")]
     BiomedicalEngineer,
 }
 
@@ -154,7 +157,7 @@ pub(crate) fn add(a: &Add<'_>) -> Result<u8, (u8, anyhow::Error)> {
             by: crate::pharmacy::who(a.by.clone()),
         },
     )?;
-    println!(
+    say!(
         "{} ({}, {}) added to {}",
         a.id,
         a.name.trim(),
@@ -185,7 +188,7 @@ pub(crate) fn remove(
             by: crate::pharmacy::who(by),
         },
     )?;
-    println!("{id} ({}) removed", member.name);
+    say!("{id} ({}) removed", member.name);
     Ok(0)
 }
 
@@ -216,7 +219,7 @@ pub(crate) fn set_pin(
             by: crate::pharmacy::who(by),
         },
     )?;
-    println!("new PIN set for {id}; any lockout is lifted");
+    say!("new PIN set for {id}; any lockout is lifted");
     Ok(0)
 }
 
@@ -245,7 +248,7 @@ pub(crate) fn list(config: &Path, json: bool) -> Result<u8, (u8, anyhow::Error)>
                 })
             })
             .collect();
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "staff": rows }))
                 .map_err(|e| (EXIT_SOFTWARE, e.into()))?
@@ -253,15 +256,15 @@ pub(crate) fn list(config: &Path, json: bool) -> Result<u8, (u8, anyhow::Error)>
         return Ok(0);
     }
     if roster.staff.is_empty() {
-        println!(
+        say!(
             "no staff in {}: nobody can confirm anything at this gateway's terminal",
             gw.config.staff_file().display()
         );
         return Ok(0);
     }
-    println!("{:<24} {:<20} {:<30} PIN", "ID", "ROLE", "NAME");
+    say!("{:<24} {:<20} {:<30} PIN", "ID", "ROLE", "NAME");
     for m in &roster.staff {
-        println!(
+        say!(
             "{:<24} {:<20} {:<30} {}",
             m.id,
             attempts::role_text(m.role),
