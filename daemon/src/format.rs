@@ -52,6 +52,16 @@ pub fn number_sig(x: Exact, sig: u32) -> String {
     if negative { format!("-{s}") } else { s }
 }
 
+/// The stable name a value is written with in JSON (`"infusing"`,
+/// `"biomedical_engineer"`): how states, roles and priorities are shown
+/// in messages and logs.
+pub fn name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A count: "0", "999", "12,345".
 pub fn count(n: u64) -> String {
     group_thousands(&n.to_string())

@@ -216,69 +216,26 @@ fn a_gateway_killed_mid_drain_delivers_the_rest_after_restart() {
     );
 }
 
-#[test]
-fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backoff() {
-    let certs = tempfile::tempdir().expect("a folder");
-    let good = Pki::make(certs.path(), "good", Validity::Current, Validity::Current);
-    let broker = Broker::start_tls(&good);
-    let sub = broker.subscribe("events-4", "pumpgw/v1/+/+/events");
-    let tls = |ca: &Path, cert: &Path, key: &Path| {
-        mqtt(
-            &broker.tls_url(),
-            &format!(
-                "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
-                ca.display().to_string(),
-                cert.display().to_string(),
-                key.display().to_string()
-            ),
-        )
-    };
-
-    let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], &tls(&good.ca, &good.client_cert, &good.client_key));
-    gw.wait_for(&["MQTT connected"], 1, 10);
-    sub.wait_for_seq(1, 10);
-    assert!(gw.terminate(10).success());
-
-    // The broker's certificate is not signed by the CA the gateway trusts.
-    let other = Pki::make(certs.path(), "other", Validity::Current, Validity::Current);
-    let bench = Bench::new();
-    let mut gw = bench.gateway(
-        &["p1"],
-        &tls(&other.ca, &good.client_cert, &good.client_key),
-    );
-    gw.wait_for(
-        &[
-            "MQTT connection failed",
-            "UnknownIssuer",
-            "not signed by the CA in ca_file",
-        ],
-        3,
-        15,
-    );
-    assert_eq!(gw.count(&["MQTT connected"]), 0);
-    gw.kill();
-
-    // The gateway's own certificate has expired: the broker refuses it.
-    let stale_client = Pki::make(
-        certs.path(),
-        "stale-client",
-        Validity::Current,
-        Validity::Expired,
-    );
-    let broker_c = Broker::start_tls(&stale_client);
-    let bench = Bench::new();
-    let tls_c = mqtt(
-        &broker_c.tls_url(),
+/// `[mqtt]` for a TLS broker, trusting `ca`, with `pki`'s client
+/// certificate and key.
+fn tls(url: &str, ca: &Path, pki: &Pki) -> String {
+    mqtt(
+        url,
         &format!(
             "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
-            stale_client.ca.display().to_string(),
-            stale_client.client_cert.display().to_string(),
-            stale_client.client_key.display().to_string()
+            ca.display().to_string(),
+            pki.client_cert.display().to_string(),
+            pki.client_key.display().to_string()
         ),
-    );
-    let mut gw = bench.gateway(&["p1"], &tls_c);
-    gw.wait_for(&["MQTT connection failed", "xpired"], 2, 15);
+    )
+}
+
+/// Starts a gateway with `config` that must never connect: its log shows
+/// `n` failures carrying every one of `needles`, retried with backoff.
+fn refused_with(config: &str, needles: &[&str], n: usize) {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], config);
+    gw.wait_for(needles, n, 15);
     assert_eq!(gw.count(&["MQTT connected"]), 0);
     for l in gw
         .log_text()
@@ -289,6 +246,46 @@ fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backof
         eprintln!("{l}");
     }
     gw.kill();
+}
+
+#[test]
+fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backoff() {
+    let certs = tempfile::tempdir().expect("a folder");
+    let good = Pki::make(certs.path(), "good", Validity::Current, Validity::Current);
+    let broker = Broker::start_tls(&good);
+    let sub = broker.subscribe("events-4", "pumpgw/v1/+/+/events");
+
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], &tls(&broker.tls_url(), &good.ca, &good));
+    gw.wait_for(&["MQTT connected"], 1, 10);
+    sub.wait_for_seq(1, 10);
+    assert!(gw.terminate(10).success());
+
+    // The broker's certificate is not signed by the CA the gateway trusts.
+    let other = Pki::make(certs.path(), "other", Validity::Current, Validity::Current);
+    refused_with(
+        &tls(&broker.tls_url(), &other.ca, &good),
+        &[
+            "MQTT connection failed",
+            "UnknownIssuer",
+            "not signed by the CA in ca_file",
+        ],
+        3,
+    );
+
+    // The gateway's own certificate has expired: the broker refuses it.
+    let stale_client = Pki::make(
+        certs.path(),
+        "stale-client",
+        Validity::Current,
+        Validity::Expired,
+    );
+    let broker_c = Broker::start_tls(&stale_client);
+    refused_with(
+        &tls(&broker_c.tls_url(), &stale_client.ca, &stale_client),
+        &["MQTT connection failed", "xpired"],
+        2,
+    );
 
     // The broker's certificate has expired: the gateway refuses it.
     let stale_server = Pki::make(
@@ -298,24 +295,11 @@ fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backof
         Validity::Current,
     );
     let broker_s = Broker::start_tls(&stale_server);
-    let bench = Bench::new();
-    let tls_s = mqtt(
-        &broker_s.tls_url(),
-        &format!(
-            "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
-            stale_server.ca.display().to_string(),
-            stale_server.client_cert.display().to_string(),
-            stale_server.client_key.display().to_string()
-        ),
-    );
-    let mut gw = bench.gateway(&["p1"], &tls_s);
-    gw.wait_for(
+    refused_with(
+        &tls(&broker_s.tls_url(), &stale_server.ca, &stale_server),
         &["MQTT connection failed", "xpired", "check the dates"],
         2,
-        15,
     );
-    assert_eq!(gw.count(&["MQTT connected"]), 0);
-    gw.kill();
 }
 
 fn library(version: u64) -> String {

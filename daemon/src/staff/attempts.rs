@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::pin::{DEFAULT_ITERATIONS, PinHash};
+use super::pin::PinHash;
 use super::roster::{Member, Roster};
 use crate::store::log::append_in;
 use crate::store::record::time_text;
@@ -63,13 +63,6 @@ impl PinOutcome {
     }
 }
 
-fn sql(store: &Store) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    |source| StoreError::Sqlite {
-        path: store.path.clone(),
-        source,
-    }
-}
-
 fn parse_time(t: Option<String>) -> Option<OffsetDateTime> {
     t.and_then(|t| OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
 }
@@ -99,15 +92,15 @@ pub fn locked(
     let mut st = store
         .conn
         .prepare("SELECT staff_id, locked_until FROM pin_attempts WHERE locked_until IS NOT NULL")
-        .map_err(sql(store))?;
+        .map_err(store.err())?;
     let rows = st
         .query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
         })
-        .map_err(sql(store))?;
+        .map_err(store.err())?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, until) = row.map_err(sql(store))?;
+        let (id, until) = row.map_err(store.err())?;
         if let Some(u) = parse_time(until).filter(|u| *u > now) {
             out.push((id, u));
         }
@@ -121,7 +114,7 @@ pub fn clear(store: &Store, id: &str) -> Result<(), StoreError> {
         .conn
         .execute("DELETE FROM pin_attempts WHERE staff_id = ?1", [id])
         .map(drop)
-        .map_err(sql(store))
+        .map_err(store.err())
 }
 
 /// One PIN entered.
@@ -150,7 +143,7 @@ pub fn check_pin(
         pin,
         purpose,
     } = attempt;
-    let (_, locked_until) = state(&store.conn, staff_id).map_err(sql(store))?;
+    let (_, locked_until) = state(&store.conn, staff_id).map_err(store.err())?;
     let member = roster.find(staff_id);
     // The slow derivation happens outside the write lock.
     let matched = match (locked_until.filter(|u| *u > now), member) {
@@ -158,13 +151,7 @@ pub fn check_pin(
         (None, Some(m)) => Some(m.pin.verify(pin)),
         (None, None) => {
             // As slow as a real check, so timing does not tell who exists.
-            let dummy = PinHash {
-                algorithm: super::pin::ALGORITHM.to_owned(),
-                iterations: DEFAULT_ITERATIONS,
-                salt: "00".repeat(16),
-                hash: "00".repeat(32),
-            };
-            let _ = dummy.verify(pin);
+            let _ = PinHash::nobody().verify(pin);
             Some(false)
         }
     };
@@ -240,10 +227,7 @@ pub fn check_pin(
 
 /// A role as the log writes it.
 pub fn role_text(role: crate::library::Role) -> String {
-    serde_json::to_value(role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    crate::format::name(&role)
 }
 
 #[cfg(test)]
@@ -337,47 +321,18 @@ mod tests {
     fn an_unknown_id_is_logged_and_a_cleared_count_starts_again() {
         let (_d, mut store, roster, ctx) = setup();
         let now = time::macros::datetime!(2026-11-21 03:00 UTC);
-        let out = check_pin(
-            &mut store,
-            &ctx,
-            &roster,
-            Attempt {
-                staff_id: "nobody",
-                pin: "508162",
+        let try_pin = |store: &mut Store, staff_id: &str, pin: &str| {
+            let a = Attempt {
+                staff_id,
+                pin,
                 purpose: "concentration confirmation",
-            },
-            Lockout::default(),
-            now,
-        )
-        .unwrap();
-        assert_eq!(out, PinOutcome::Unknown);
-        check_pin(
-            &mut store,
-            &ctx,
-            &roster,
-            Attempt {
-                staff_id: "d.patel",
-                pin: "000001",
-                purpose: "x",
-            },
-            Lockout::default(),
-            now,
-        )
-        .unwrap();
+            };
+            check_pin(store, &ctx, &roster, a, Lockout::default(), now).unwrap()
+        };
+        assert_eq!(try_pin(&mut store, "nobody", "508162"), PinOutcome::Unknown);
+        try_pin(&mut store, "d.patel", "000001");
         clear(&store, "d.patel").unwrap();
-        let out = check_pin(
-            &mut store,
-            &ctx,
-            &roster,
-            Attempt {
-                staff_id: "d.patel",
-                pin: "000001",
-                purpose: "x",
-            },
-            Lockout::default(),
-            now,
-        )
-        .unwrap();
+        let out = try_pin(&mut store, "d.patel", "000001");
         assert_eq!(
             out,
             PinOutcome::Wrong {

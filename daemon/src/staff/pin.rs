@@ -103,6 +103,18 @@ impl PinHash {
         })
     }
 
+    /// A stored PIN that no PIN matches (zero salt and hash), as slow to
+    /// check as a real one: checked for an unknown staff id, so timing does
+    /// not tell who exists.
+    pub(crate) fn nobody() -> PinHash {
+        PinHash {
+            algorithm: ALGORITHM.to_owned(),
+            iterations: DEFAULT_ITERATIONS,
+            salt: "00".repeat(SALT_LEN),
+            hash: "00".repeat(HASH_LEN),
+        }
+    }
+
     /// Checks the stored form: the algorithm, enough iterations, sizes.
     pub fn validate(&self) -> Result<(), PinError> {
         if self.algorithm != ALGORITHM {

@@ -164,21 +164,7 @@ pub fn soft_override(policy: &Policy, who: &Member, reason: &str) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::staff::pin::PinHash;
-
-    fn member(id: &str, role: Role) -> Member {
-        Member {
-            id: id.to_owned(),
-            name: format!("Name {id}"),
-            role,
-            pin: PinHash {
-                algorithm: "pbkdf2-hmac-sha256".into(),
-                iterations: 100_000,
-                salt: "00".repeat(16),
-                hash: "00".repeat(32),
-            },
-        }
-    }
+    use crate::staff::roster::test_member as member;
 
     fn drug(high_alert: bool, confirmations: u8) -> Drug {
         let lib = crate::library::parse(

@@ -243,6 +243,17 @@ impl Roster {
     }
 }
 
+/// A member for tests of who may confirm what (their PIN matches nothing).
+#[cfg(test)]
+pub(crate) fn test_member(id: &str, role: Role) -> Member {
+    Member {
+        id: id.to_owned(),
+        name: format!("Name {id}"),
+        role,
+        pin: PinHash::nobody(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

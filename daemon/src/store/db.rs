@@ -145,16 +145,19 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         };
         let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
+        tune(&conn).map_err(sql)?;
         Ok(Store {
             conn,
             path: path.clone(),
         })
+    }
+
+    /// The error of a statement on this store.
+    pub fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
@@ -195,13 +198,7 @@ impl Store {
         }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
-        // Every commit reaches the disk before it is acknowledged to anyone.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
+        tune(&conn).map_err(sql)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -230,6 +227,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Settings every connection needs (they are per connection, not per file).
+fn tune(conn: &Connection) -> Result<(), rusqlite::Error> {
+    // Every commit reaches the disk before it is acknowledged to anyone.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 
 #[cfg(test)]

@@ -68,13 +68,6 @@ pub struct LinkRecord {
     pub detail: Option<String>,
 }
 
-fn sql(store: &Store) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    |source| StoreError::Sqlite {
-        path: store.path.clone(),
-        source,
-    }
-}
-
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -93,7 +86,7 @@ pub fn cursor(store: &Store) -> Result<Cursor, StoreError> {
                 })
             },
         )
-        .map_err(sql(store))
+        .map_err(store.err())
 }
 
 /// Moves the cursor forward to `seq` (never back: a lower value is
@@ -106,7 +99,7 @@ pub fn advance(store: &Store, seq: u64, at: OffsetDateTime) -> Result<bool, Stor
             "UPDATE mqtt_outbox SET acked_seq = ?1, acked_at = ?2 WHERE id = 1 AND acked_seq < ?1",
             params![seq, time_text(at)],
         )
-        .map_err(sql(store))?;
+        .map_err(store.err())?;
     Ok(n == 1)
 }
 
@@ -118,7 +111,7 @@ pub fn head(store: &Store) -> Result<u64, StoreError> {
             r.get::<_, i64>(0)
         })
         .map(to_u64)
-        .map_err(sql(store))
+        .map_err(store.err())
 }
 
 /// Up to `count` batches of the records after `after`, in order.
@@ -134,14 +127,14 @@ pub fn batches(
     let mut st = store
         .conn
         .prepare_cached("SELECT seq, record FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-        .map_err(sql(store))?;
-    let mut rows = st.query(params![after, limit]).map_err(sql(store))?;
+        .map_err(store.err())?;
+    let mut rows = st.query(params![after, limit]).map_err(store.err())?;
     let mut out = Vec::new();
     let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut bytes = 0;
-    while let Some(row) = rows.next().map_err(sql(store))? {
-        let seq = to_u64(row.get(0).map_err(sql(store))?);
-        let record: Vec<u8> = row.get(1).map_err(sql(store))?;
+    while let Some(row) = rows.next().map_err(store.err())? {
+        let seq = to_u64(row.get(0).map_err(store.err())?);
+        let record: Vec<u8> = row.get(1).map_err(store.err())?;
         if !current.is_empty()
             && (current.len() >= limits.max_records || bytes + record.len() > limits.max_bytes)
         {
@@ -208,7 +201,7 @@ pub fn set_link(
             params![broker, state, time_text(at), detail],
         )
         .map(drop)
-        .map_err(sql(store))
+        .map_err(store.err())
 }
 
 /// The broker connection's state as last recorded (none if the daemon has
@@ -229,7 +222,7 @@ pub fn link(store: &Store) -> Result<Option<LinkRecord>, StoreError> {
             },
         )
         .optional()
-        .map_err(sql(store))
+        .map_err(store.err())
 }
 
 #[cfg(test)]

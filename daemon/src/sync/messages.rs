@@ -181,13 +181,6 @@ pub struct PumpStatus {
     pub last_seen: Option<String>,
 }
 
-fn words<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The status of one pump in a snapshot.
 pub fn pump_status(site: &str, snapshot: &Snapshot, p: &PumpView) -> PumpStatus {
     let online = p.link == LinkState::Online;
@@ -197,7 +190,7 @@ pub fn pump_status(site: &str, snapshot: &Snapshot, p: &PumpView) -> PumpStatus 
         site: site.to_owned(),
         gateway: snapshot.gateway_id.clone(),
         pump: p.name.to_string(),
-        link: words(&p.link),
+        link: crate::format::name(&p.link),
         since: p.since.map(time_text),
         offline_reason: p.offline_reason.clone(),
         identity: p.identity.as_ref().map(|i| PumpIdentity {
@@ -210,7 +203,7 @@ pub fn pump_status(site: &str, snapshot: &Snapshot, p: &PumpView) -> PumpStatus 
             .status
             .as_ref()
             .filter(|_| online)
-            .map(|s| words(&s.state)),
+            .map(|s| crate::format::name(&s.state)),
         drug: p
             .drug_name
             .clone()
@@ -228,7 +221,7 @@ pub fn pump_status(site: &str, snapshot: &Snapshot, p: &PumpView) -> PumpStatus 
             .alarms
             .iter()
             .map(|a| PumpAlarm {
-                priority: words(&a.priority),
+                priority: crate::format::name(&a.priority),
                 text: a.text.clone(),
             })
             .collect(),

@@ -298,22 +298,8 @@ fn check_needs(needs: &[Need], reply: &Reply<'_>) -> Result<(), Refused> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::staff::pin::PinHash;
+    use crate::staff::roster::test_member as member;
     use crate::units::parse_concentration;
-
-    fn member(id: &str, role: Role) -> Member {
-        Member {
-            id: id.to_owned(),
-            name: format!("Name {id}"),
-            role,
-            pin: PinHash {
-                algorithm: "pbkdf2-hmac-sha256".into(),
-                iterations: 100_000,
-                salt: "00".repeat(16),
-                hash: "00".repeat(32),
-            },
-        }
-    }
 
     fn t(s: i64) -> OffsetDateTime {
         time::macros::datetime!(2026-11-21 03:00 UTC) + Duration::seconds(s)

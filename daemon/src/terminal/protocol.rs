@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::gateway::view::{LinkState, PumpView, Snapshot};
-use crate::pump::event::{AlarmPriority, PumpState};
+use crate::pump::event::PumpState;
 use crate::store::record::time_text;
 
 /// The protocol version this daemon speaks.
@@ -103,22 +103,15 @@ pub struct PumpCard {
     pub alarms: Vec<CardAlarm>,
 }
 
-fn words<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The card of one pump.
 pub fn card(p: &PumpView) -> PumpCard {
     let online = p.link == LinkState::Online;
     let status = p.status.as_ref().filter(|_| online);
     PumpCard {
         pump: p.name.to_string(),
-        link: words(&p.link),
+        link: crate::format::name(&p.link),
         offline_reason: p.offline_reason.clone(),
-        state: status.map(|s| words(&s.state)),
+        state: status.map(|s| crate::format::name(&s.state)),
         drug: p
             .drug_name
             .clone()
@@ -138,12 +131,7 @@ pub fn card(p: &PumpView) -> PumpCard {
             .alarms
             .iter()
             .map(|a| CardAlarm {
-                priority: match a.priority {
-                    AlarmPriority::High => "high",
-                    AlarmPriority::Medium => "medium",
-                    AlarmPriority::Low => "low",
-                }
-                .to_owned(),
+                priority: crate::format::name(&a.priority),
                 text: a.text.clone(),
             })
             .collect(),

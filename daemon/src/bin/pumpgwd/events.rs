@@ -32,14 +32,19 @@ pub(crate) fn database(config: Option<&Path>, data_dir: Option<&Path>) -> Result
     Ok(file)
 }
 
-fn open(file: &Path) -> Result<Store, (u8, anyhow::Error)> {
-    Store::open_read_only(file).map_err(|e| {
-        let code = match e {
-            StoreError::Corrupt { .. } | StoreError::TooNew { .. } => EXIT_DATA,
-            StoreError::Sqlite { .. } => crate::EXIT_SOFTWARE,
-        };
-        (code, anyhow::Error::new(e))
-    })
+/// Opens a store read-only (the `events` commands and `status`).
+pub(crate) fn open(file: &Path) -> Result<Store, (u8, anyhow::Error)> {
+    Store::open_read_only(file).map_err(store_failure)
+}
+
+/// The exit status for a store that cannot be opened: 65 when the file is
+/// damaged or too new, 70 for anything else.
+pub(crate) fn store_failure(e: StoreError) -> (u8, anyhow::Error) {
+    let code = match e {
+        StoreError::Corrupt { .. } | StoreError::TooNew { .. } => EXIT_DATA,
+        StoreError::Sqlite { .. } => crate::EXIT_SOFTWARE,
+    };
+    (code, anyhow::Error::new(e))
 }
 
 /// `events verify`: 0 when the chain holds, 1 at the first break.

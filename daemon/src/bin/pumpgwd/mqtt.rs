@@ -224,13 +224,7 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, (u8, anyhow::
             ),
         ));
     }
-    let store = Store::open_read_only(&file).map_err(|e| {
-        let code = match e {
-            pumpgw::store::StoreError::Sqlite { .. } => EXIT_SOFTWARE,
-            _ => crate::events::EXIT_DATA,
-        };
-        (code, anyhow::Error::new(e))
-    })?;
+    let store = crate::events::open(&file)?;
     let sw = |e: pumpgw::store::StoreError| (EXIT_SOFTWARE, anyhow::Error::new(e));
     let head = outbox::head(&store).map_err(sw)?;
     let cursor = outbox::cursor(&store).map_err(sw)?;

@@ -116,13 +116,7 @@ pub(crate) fn open(config: &Path) -> Result<Gateway, (u8, anyhow::Error)> {
         .with_context(|| format!("cannot create {}", config.data_dir.display()))
         .map_err(|e| (crate::EXIT_SOFTWARE, e))?;
     let store = pumpgw::store::Store::open(&pumpgw::store::Store::file_in(&config.data_dir))
-        .map_err(|e| {
-            let code = match e {
-                pumpgw::store::StoreError::Sqlite { .. } => crate::EXIT_SOFTWARE,
-                _ => crate::events::EXIT_DATA,
-            };
-            (code, anyhow::Error::new(e))
-        })?;
+        .map_err(crate::events::store_failure)?;
     Ok(Gateway { config, store })
 }
 
