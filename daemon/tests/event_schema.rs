@@ -173,6 +173,40 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 by: "biomed".to_owned(),
             },
         ),
+        (
+            Some("pump-a"),
+            Event::ConfirmationRequested {
+                request: 8,
+                confirmation: 3,
+                stage: "concentration".to_owned(),
+                screen_hash: "9a4c2e7f1b3d5a7c9e1f3b5d7a9c1e3f5b7d9a1c3e5f7b9d1a3c5e7f9b1d3a5c"
+                    .to_owned(),
+                expires: datetime!(2026-11-21 03:02:21.000 UTC),
+            },
+        ),
+        (
+            Some("pump-a"),
+            Event::ConfirmationRefused {
+                request: 8,
+                confirmation: 3,
+                code: "CONCENTRATION_MISMATCH".to_owned(),
+                message: "the concentration typed from the label (2,500 micrograms in 50 mL (50 micrograms/mL)) is not the one programmed (25 micrograms in 50 mL (0.5 micrograms/mL)): do not start; check the container and programme again".to_owned(),
+                closed: true,
+                by: vec!["n.okafor".to_owned()],
+                terminal: Some("bed-12-screen".to_owned()),
+            },
+        ),
+        (
+            Some("pump-a"),
+            Event::Confirmed {
+                request: 9,
+                confirmation: 5,
+                stage: "bolus".to_owned(),
+                by: vec!["d.patel".to_owned()],
+                reason: None,
+                terminal: "bed-12-screen".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -232,7 +266,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 18, "an example of every type");
+    assert_eq!(types.len(), 21, "an example of every type");
 }
 
 #[test]

@@ -164,7 +164,19 @@ impl Drop for Proc {
 /// links and logs.
 pub struct Bench {
     dir: tempfile::TempDir,
+    /// Whether the gateway config has the bench's own bedside terminal
+    /// (then `sim` plays the staff there too).
+    bedside: std::cell::Cell<bool>,
 }
+
+/// The bench's nurse (in every bench gateway's staff file).
+pub const NURSE: (&str, &str) = ("n.okafor", "482916");
+/// The bench's doctor.
+pub const DOCTOR: (&str, &str) = ("d.patel", "719384");
+/// A second doctor.
+pub const DOCTOR_2: (&str, &str) = ("d.wright", "530718");
+/// A pharmacist (who may confirm nothing at the bedside).
+pub const PHARMACIST: (&str, &str) = ("p.lee", "864209");
 
 impl Default for Bench {
     fn default() -> Self {
@@ -177,6 +189,7 @@ impl Bench {
     pub fn new() -> Self {
         Bench {
             dir: tempfile::tempdir().expect("a temporary folder can be made"),
+            bedside: std::cell::Cell::new(false),
         }
     }
 
@@ -253,11 +266,16 @@ impl Bench {
     /// The example library is signed, imported and activated in the
     /// bench's store first (once).
     pub fn gateway(&self, ports: &[&str], extra: &str) -> Proc {
+        self.gateway_in("adult-icu", ports, extra)
+    }
+
+    /// [`Bench::gateway`] for a bed in another care area.
+    pub fn gateway_in(&self, care_area: &str, ports: &[&str], extra: &str) -> Proc {
         let library =
             std::fs::read(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
-        pumpgw::sim::library::install_library(self.path(), "test-bed", "adult-icu", &library)
+        pumpgw::sim::library::install_library(self.path(), "test-bed", care_area, &library)
             .expect("the example library installs");
-        let path = self.gateway_config(ports, extra);
+        let path = self.gateway_config_in(care_area, ports, extra);
         self.spawn(
             "gateway",
             "pumpgwd",
@@ -265,11 +283,69 @@ impl Bench {
         )
     }
 
-    /// Writes the gateway config `gateway` uses and returns its path.
+    /// The bench's terminal socket (in every gateway config whose `extra`
+    /// has no `[terminal]` of its own).
+    pub fn terminal_socket(&self) -> PathBuf {
+        self.path().join("terminal.sock")
+    }
+
+    /// Writes the bench's staff file (a nurse, two doctors, a pharmacist)
+    /// into the gateway's data folder, if it is not there yet.
+    pub fn staff_file(&self) -> PathBuf {
+        use pumpgw::library::Role;
+        let path = self.path().join("staff.json");
+        if !path.exists() {
+            let mut roster = pumpgw::staff::Roster::default();
+            for (who, name, role) in [
+                (NURSE, "Nkechi Okafor", Role::Nurse),
+                (DOCTOR, "Dev Patel", Role::Doctor),
+                (DOCTOR_2, "Sam Wright", Role::Doctor),
+                (PHARMACIST, "Pat Lee", Role::Pharmacist),
+            ] {
+                roster
+                    .add(who.0, name, role, who.1)
+                    .expect("the bench's staff are valid");
+            }
+            roster.save(&path).expect("the staff file saves");
+        }
+        path
+    }
+
+    /// The arguments that make `pump-sim` play the bench's nurse and doctor
+    /// at the bench's terminal.
+    pub fn bedside_args(&self) -> Vec<String> {
+        vec![
+            "--terminal".to_owned(),
+            self.terminal_socket().display().to_string(),
+            "--nurse".to_owned(),
+            format!("{}:{}", NURSE.0, NURSE.1),
+            "--doctor".to_owned(),
+            format!("{}:{}", DOCTOR.0, DOCTOR.1),
+        ]
+    }
+
+    /// Writes the gateway config `gateway` uses and returns its path. Unless
+    /// `extra` has its own `[terminal]`, the gateway gets the bench's
+    /// terminal socket and staff file, and `sim` plays staff there.
     pub fn gateway_config(&self, ports: &[&str], extra: &str) -> PathBuf {
+        self.gateway_config_in("adult-icu", ports, extra)
+    }
+
+    /// [`Bench::gateway_config`] for a bed in another care area.
+    pub fn gateway_config_in(&self, care_area: &str, ports: &[&str], extra: &str) -> PathBuf {
         let mut config = format!(
-            "gateway_id = \"test-bed\"\ncare_area = \"adult-icu\"\ndata_dir = \".\"\n{extra}\n"
+            "gateway_id = \"test-bed\"\ncare_area = {care_area:?}\ndata_dir = \".\"\n{extra}\n"
         );
+        let bedside = !extra.contains("[terminal]");
+        if bedside {
+            let _ = write!(
+                config,
+                "\n[terminal]\nsocket = {:?}\n",
+                self.terminal_socket().display().to_string()
+            );
+        }
+        self.staff_file();
+        self.bedside.set(bedside);
         for p in ports {
             let _ = write!(
                 config,
@@ -283,8 +359,22 @@ impl Bench {
     }
 
     /// Writes `scenario` and starts `pump-sim` on a pseudo-terminal linked
-    /// at `port`, with `args` added.
+    /// at `port`, with `args` added; it also plays the bench's staff at the
+    /// bench's terminal when the gateway has it.
     pub fn sim(&self, port: &str, scenario: &str, args: &[&str]) -> Proc {
+        let bedside = if self.bedside.get() {
+            self.bedside_args()
+        } else {
+            Vec::new()
+        };
+        let mut all: Vec<&str> = bedside.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        self.sim_alone(port, scenario, &all)
+    }
+
+    /// [`Bench::sim`] without simulated staff: nobody answers its
+    /// confirmations unless the test does.
+    pub fn sim_alone(&self, port: &str, scenario: &str, args: &[&str]) -> Proc {
         let file = self.path().join(format!("{port}.toml"));
         std::fs::write(&file, scenario).expect("bench is writable");
         let link = self.path().join(port).display().to_string();

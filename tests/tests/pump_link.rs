@@ -296,7 +296,9 @@ fn the_demo_shows_pumps_running_and_the_dangerous_bolus_denied() {
     assert!(text.contains("authorised"), "{text}");
     assert!(text.contains("denied (block)"), "{text}");
     assert!(text.contains("CONCENTRATION_NOT_IN_LIBRARY"), "{text}");
-    assert!(text.contains("CONFIRMATION_UNAVAILABLE"), "{text}");
+    // The wrong noradrenaline strength, caught by the nurse's blind
+    // re-entry of the label; the doctor-confirmed fentanyl bolus, given.
+    assert!(text.contains("CONCENTRATION_MISMATCH"), "{text}");
     assert!(text.contains("pumpgw demo stopped."), "{text}");
     // The README's main command is this demo, and its sample shows the same table.
     let readme = std::fs::read_to_string(pumpgw_tests::repo_root().join("README.md")).unwrap();
@@ -334,6 +336,10 @@ wait_delivery
             "3600",
             "--scenario",
             &pump_only,
+            "--terminal",
+            &bench.terminal_socket().display().to_string(),
+            "--nurse",
+            &format!("{}:{}", pumpgw_tests::NURSE.0, pumpgw_tests::NURSE.1),
         ],
         Some(commands),
     );

@@ -76,10 +76,22 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
     assert_eq!(first["library"], "version 12");
     assert_eq!(first["pumps"][0]["pump"], "pump-a");
 
+    // The simulated nurse confirms the syringe's concentration at this
+    // same socket (a second terminal).
+    let nurse = format!("{}:{}", pumpgw_tests::NURSE.0, pumpgw_tests::NURSE.1);
+    let socket_text = socket.display().to_string();
     let _sim = bench.sim(
         "pump-a",
         &example_scenario("fentanyl-infusion"),
-        &["--speed", "60", "--stay"],
+        &[
+            "--speed",
+            "60",
+            "--stay",
+            "--terminal",
+            &socket_text,
+            "--nurse",
+            &nurse,
+        ],
     );
     let infusing = t.status_until(
         |m| m["pumps"][0]["state"] == "infusing" && m["pumps"][0]["volume_remaining"].is_string(),

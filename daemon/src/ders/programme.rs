@@ -50,6 +50,10 @@ pub struct Container {
     /// The volume left now.
     #[serde(deserialize_with = "volume")]
     pub volume_remaining: Volume,
+    /// The controller's count of container loads (a new container, a new
+    /// number); absent, every programme counts as a new load.
+    #[serde(default)]
+    pub load: Option<u32>,
 }
 
 /// Continuous infusion or bolus.

@@ -1,17 +1,19 @@
 //! The gateway's answer to a programme request: fail safe first (no library,
 //! a pump on another library, an unreadable programme), then the DERS
-//! cross-check, then whether a person must confirm.
+//! cross-check, then what people must confirm before a token is made.
 //!
-//! Until the bedside terminal exists nobody can confirm, so anything that
-//! needs a confirmation or an override is denied with
-//! `CONFIRMATION_UNAVAILABLE`. Only a passing programme that needs no
-//! confirmation is authorised.
+//! Confirmation comes in stages, so that the blind re-entry of a newly
+//! loaded container's concentration never shows the programmed value: first
+//! the concentration (when the container is new on this pump), then the
+//! bolus and any soft-limit override together.
 
 use time::OffsetDateTime;
 
 use crate::ders::{self, Delivery, History, Outcome, Programme, Verdict};
 use crate::library::ActiveLibrary;
 use crate::pump::{Decision, DenyReason, Identity};
+use crate::terminal::confirm::Need;
+use crate::units::Concentration;
 
 /// Gateway-level denial codes (beside the cross-check's codes).
 pub mod codes {
@@ -23,6 +25,15 @@ pub mod codes {
     pub const LIBRARY_HASH_MISMATCH: &str = "LIBRARY_HASH_MISMATCH";
     /// A person must confirm and no terminal can ask them.
     pub const CONFIRMATION_UNAVAILABLE: &str = "CONFIRMATION_UNAVAILABLE";
+    /// The blind re-entry of the container's label differs from the programme.
+    pub const CONCENTRATION_MISMATCH: &str = "CONCENTRATION_MISMATCH";
+    /// Nobody confirmed in time.
+    pub const CONFIRMATION_EXPIRED: &str = "CONFIRMATION_EXPIRED";
+    /// A person at the terminal declined the programme.
+    pub const DECLINED: &str = "DECLINED";
+    /// The confirmation was withdrawn (the terminal left, the pump went
+    /// offline, or the gateway stopped).
+    pub const CONFIRMATION_WITHDRAWN: &str = "CONFIRMATION_WITHDRAWN";
     /// No random token could be made.
     pub const TOKEN_UNAVAILABLE: &str = "TOKEN_UNAVAILABLE";
     /// Another request from the same pump is still being checked.
@@ -44,18 +55,66 @@ pub struct Request<'a> {
     pub programme: &'a Result<Programme, String>,
     /// Recent deliveries of the same drug.
     pub history: &'a History,
+    /// The container a nurse last confirmed on this pump, if any.
+    pub confirmed: Option<&'a ConfirmedLoad>,
 }
 
-/// A decision and the verdict behind it (none when the check never ran).
+/// A container whose concentration a nurse confirmed on one pump (by blind
+/// re-entry of its label). Later programmes from the same load need no new
+/// confirmation of it; a new load (or no load count at all) does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmedLoad {
+    /// The drug id.
+    pub drug: String,
+    /// The concentration confirmed.
+    pub concentration: Concentration,
+    /// The controller's load count.
+    pub load: u32,
+}
+
+impl ConfirmedLoad {
+    /// The load a programme is from, if it can be remembered (it has a
+    /// load count).
+    pub fn of(p: &Programme) -> Option<ConfirmedLoad> {
+        Some(ConfirmedLoad {
+            drug: p.drug.clone(),
+            concentration: p.container.concentration,
+            load: p.container.load?,
+        })
+    }
+
+    /// Whether `p` runs from this very container as confirmed.
+    fn covers(&self, p: &Programme) -> bool {
+        let c = p.container.concentration;
+        p.container.load == Some(self.load)
+            && p.drug == self.drug
+            && c.amount() == self.concentration.amount()
+            && c.volume() == self.concentration.volume()
+    }
+}
+
+/// What happens next to a request.
+#[derive(Debug)]
+pub enum Next {
+    /// The pump is told this now.
+    Decided(Decision),
+    /// People must confirm, stage by stage (each stage one screen), before
+    /// a token is made.
+    Confirm(Vec<Vec<Need>>),
+}
+
+/// What happens next and the verdict behind it (none when the check never
+/// ran).
 #[derive(Debug)]
 pub struct Answer {
-    /// What the pump is told.
-    pub decision: Decision,
+    /// The decision, or the confirmations it waits for.
+    pub next: Next,
     /// The cross-check's verdict.
     pub verdict: Option<Verdict>,
 }
 
-fn deny(outcome: &str, code: &str, message: String) -> Decision {
+/// A denial with one reason.
+pub fn deny(outcome: &str, code: &str, message: String) -> Decision {
     Decision::Deny {
         outcome: outcome.to_owned(),
         reasons: vec![DenyReason {
@@ -74,7 +133,7 @@ pub fn decide(
     token: impl FnOnce() -> Option<[u8; 16]>,
 ) -> Answer {
     let none = |decision| Answer {
-        decision,
+        next: Next::Decided(decision),
         verdict: None,
     };
     let programme = match r.programme {
@@ -114,7 +173,48 @@ pub fn decide(
         ));
     }
     let verdict = ders::check(&library.library, r.care_area, programme, r.history);
-    let mut reasons: Vec<DenyReason> = verdict
+    let next = match verdict.outcome {
+        Outcome::Block | Outcome::HardLimit => Next::Decided(Decision::Deny {
+            outcome: outcome_name(verdict.outcome),
+            reasons: reasons_of(&verdict),
+        }),
+        Outcome::SoftLimit | Outcome::Pass => {
+            let stages = stages(library, r, programme, &verdict);
+            if stages.is_empty() {
+                Next::Decided(authorise(now, validity, token))
+            } else {
+                Next::Confirm(stages)
+            }
+        }
+    };
+    Answer {
+        next,
+        verdict: Some(verdict),
+    }
+}
+
+/// A fresh authorisation, or a denial when no token can be made.
+pub fn authorise(
+    now: OffsetDateTime,
+    validity: time::Duration,
+    token: impl FnOnce() -> Option<[u8; 16]>,
+) -> Decision {
+    match token() {
+        Some(token) => Decision::Authorise {
+            token,
+            expires: now + validity,
+        },
+        None => deny(
+            "unavailable",
+            codes::TOKEN_UNAVAILABLE,
+            "The gateway could not make an authorisation token.".to_owned(),
+        ),
+    }
+}
+
+/// The verdict's reasons as the pump is told them.
+pub fn reasons_of(verdict: &Verdict) -> Vec<DenyReason> {
+    verdict
         .reasons
         .iter()
         .map(|reason| DenyReason {
@@ -122,42 +222,47 @@ pub fn decide(
             ihe: reason.ihe_code,
             message: reason.message.clone(),
         })
-        .collect();
-    let decision = match verdict.outcome {
-        Outcome::Block | Outcome::HardLimit => Decision::Deny {
-            outcome: outcome_name(verdict.outcome),
-            reasons,
-        },
-        Outcome::SoftLimit => {
-            reasons.push(DenyReason {
-                code: codes::CONFIRMATION_UNAVAILABLE.to_owned(),
-                ihe: None,
-                message: "A soft limit can only be overridden with a reason at the bedside terminal, which this gateway does not have yet.".to_owned(),
-            });
-            Decision::Deny {
-                outcome: outcome_name(verdict.outcome),
-                reasons,
-            }
-        }
-        Outcome::Pass => match confirmation_needed(library, r.care_area, programme) {
-            Some(why) => deny("unavailable", codes::CONFIRMATION_UNAVAILABLE, why),
-            None => match token() {
-                Some(token) => Decision::Authorise {
-                    token,
-                    expires: now + validity,
-                },
-                None => deny(
-                    "unavailable",
-                    codes::TOKEN_UNAVAILABLE,
-                    "The gateway could not make an authorisation token.".to_owned(),
-                ),
-            },
-        },
-    };
-    Answer {
-        decision,
-        verdict: Some(verdict),
+        .collect()
+}
+
+/// The confirmations a passing or soft-limited programme needs, in stages:
+/// the container's concentration first (alone, so its screen can hide the
+/// programmed value), then the bolus and the override together.
+fn stages(
+    library: &ActiveLibrary,
+    r: &Request<'_>,
+    p: &Programme,
+    verdict: &Verdict,
+) -> Vec<Vec<Need>> {
+    let mut stages = Vec::new();
+    if !r.confirmed.is_some_and(|c| c.covers(p)) {
+        stages.push(vec![Need::Concentration {
+            programmed: p.container.concentration,
+        }]);
     }
+    let drug = library
+        .library
+        .care_area(r.care_area)
+        .and_then(|a| a.drug(&p.drug));
+    let mut second = Vec::new();
+    if let (Delivery::Bolus { .. }, Some(drug)) = (&p.delivery, drug) {
+        second.push(Need::Bolus {
+            drug: drug.display_name.clone(),
+            high_alert: drug.high_alert,
+            rule: crate::staff::policy::bolus_rule(drug),
+        });
+    }
+    if verdict.outcome == Outcome::SoftLimit {
+        let policy = &library.library.policy;
+        second.push(Need::Override {
+            roles: policy.soft_override_roles.clone(),
+            reasons: policy.override_reasons.clone(),
+        });
+    }
+    if !second.is_empty() {
+        stages.push(second);
+    }
+    stages
 }
 
 /// A denial when the pump is not set to this bed's care area (its limits
@@ -185,27 +290,6 @@ fn care_area_refusal(r: &Request<'_>, programme: &Programme) -> Option<Decision>
         });
     }
     None
-}
-
-/// Why a passing programme still needs a person, if it does.
-fn confirmation_needed(library: &ActiveLibrary, care_area: &str, p: &Programme) -> Option<String> {
-    let Delivery::Bolus { .. } = p.delivery else {
-        return None;
-    };
-    let drug = library
-        .library
-        .care_areas
-        .iter()
-        .find(|a| a.id == care_area)
-        .and_then(|a| a.drugs.iter().find(|d| d.id == p.drug));
-    // The same rule the terminal will apply (staff::policy).
-    let who = match drug.map(crate::staff::policy::bolus_rule) {
-        Some(rule) => crate::staff::policy::who_confirms(&rule),
-        None => "a doctor's confirmation".to_owned(),
-    };
-    Some(format!(
-        "A bolus needs {who} at the bedside terminal, which this gateway does not have yet."
-    ))
 }
 
 /// The stable name of a cross-check code (`DOSE_RATE_LIMIT`).

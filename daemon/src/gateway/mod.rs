@@ -81,6 +81,7 @@ pub async fn run(
         reader,
         history,
         sync_stores,
+        pin_store,
     } = open_log(&config)?;
     let started_at = time::OffsetDateTime::now_utc();
     let sync_setup = sync_setup(&config, sync_stores, started_at)?;
@@ -97,7 +98,7 @@ pub async fn run(
     let backoff = config.link.backoff();
 
     let terminal_cancel = CancellationToken::new();
-    let terminal = start_terminal(&config, &view, &terminal_cancel)?;
+    let (terminal, terminals) = start_terminal(&config, &view, pin_store, &terminal_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -118,8 +119,9 @@ pub async fn run(
             last_record,
             history,
         },
+        terminals.connected,
     );
-    let core = tokio::spawn(core.run(events_rx));
+    let core = tokio::spawn(core.run(events_rx, terminals.commands));
 
     let mut sessions = JoinSet::new();
     for (spec, stats) in ports {
@@ -200,11 +202,12 @@ async fn join_logged(task: Option<tokio::task::JoinHandle<()>>, what: &str) {
 fn start_terminal(
     config: &Config,
     view: &watch::Sender<Snapshot>,
+    pin_store: Option<Store>,
     cancel: &CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
-    let Some(path) = &config.terminal.socket else {
+) -> Result<(Option<tokio::task::JoinHandle<()>>, core::Terminals), StartError> {
+    let (Some(path), Some(pin_store)) = (&config.terminal.socket, pin_store) else {
         info!("no [terminal] socket: anything that needs a person's confirmation is denied");
-        return Ok(None);
+        return Ok((None, core::Terminals::none()));
     };
     let service = crate::terminal::Service::bind(
         path,
@@ -213,9 +216,23 @@ fn start_terminal(
         &config.gateway_id,
         &config.care_area,
     )?;
-    Ok(Some(tokio::spawn(
-        service.run(view.subscribe(), cancel.clone()),
-    )))
+    let (commands, commands_rx) = mpsc::channel(crate::terminal::command::QUEUE);
+    let (connected, connected_rx) = watch::channel(0);
+    let desk = crate::terminal::service::Desk {
+        commands,
+        connected: Arc::new(connected),
+        store: Arc::new(std::sync::Mutex::new(pin_store)),
+        staff_file: config.staff_file(),
+        lockout: config.terminal.lockout(),
+    };
+    let task = tokio::spawn(service.run(view.subscribe(), desk, cancel.clone()));
+    Ok((
+        Some(task),
+        core::Terminals {
+            connected: connected_rx,
+            commands: commands_rx,
+        },
+    ))
 }
 
 /// Waits for every session, then for the core (which ends once the last
@@ -326,6 +343,8 @@ struct OpenLog {
     /// Two more connections for the MQTT sync (outbox, library inbox),
     /// when it is configured.
     sync_stores: Option<(Store, Store)>,
+    /// One more for PIN attempts at the terminal, when it is configured.
+    pin_store: Option<Store>,
 }
 
 /// Opens (or creates) the event log and starts its writer.
@@ -343,6 +362,10 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
             Store::open_another(log.store(), false)?,
             Store::open_another(log.store(), false)?,
         )),
+        None => None,
+    };
+    let pin_store = match config.terminal.socket {
+        Some(_) => Some(Store::open_another(log.store(), false)?),
         None => None,
     };
     let (writer, thread) = Writer::spawn(log);
@@ -370,5 +393,6 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         reader,
         history,
         sync_stores,
+        pin_store,
     })
 }

@@ -129,6 +129,8 @@ pub struct Snapshot {
     pub library_sha256: Option<String>,
     /// Pumps in port-name order.
     pub pumps: Vec<PumpView>,
+    /// Confirmations open at the bedside terminal, oldest first.
+    pub confirmations: Vec<crate::terminal::protocol::ConfirmationCard>,
 }
 
 impl Snapshot {

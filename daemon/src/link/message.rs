@@ -44,6 +44,8 @@ pub enum MessageType {
     Delivery = 0x14,
     /// An alarm raised or cleared.
     Alarm = 0x15,
+    /// A person must confirm first: keep the request pending.
+    AwaitingConfirmation = 0x16,
     /// A library is available.
     LibraryOffer = 0x20,
     /// The controller asks for a piece of the library.
@@ -71,6 +73,7 @@ impl MessageType {
             0x13 => T::Denial,
             0x14 => T::Delivery,
             0x15 => T::Alarm,
+            0x16 => T::AwaitingConfirmation,
             0x20 => T::LibraryOffer,
             0x21 => T::LibraryRequest,
             0x22 => T::LibraryChunk,
@@ -226,6 +229,22 @@ pub struct Authorisation {
     pub token: Token,
     /// Start before this time (ms since the Unix epoch).
     pub expires_ms: u64,
+}
+
+/// `AWAITING_CONFIRMATION`: not an answer yet. A person must confirm at
+/// the bedside terminal; the controller keeps the request pending (and
+/// says so on its screen) until `until_ms`, then treats it as denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwaitingConfirmation {
+    /// The request it is about.
+    pub request: u32,
+    /// SHA-256 of the request's payload bytes.
+    #[serde(with = "serde_bytes")]
+    pub programme_hash: Hash,
+    /// Wait for the answer until this time (ms since the Unix epoch).
+    pub until_ms: u64,
+    /// What is awaited, for the pump's screen.
+    pub message: String,
 }
 
 /// One reason for a denial.
@@ -400,6 +419,8 @@ pub enum Message {
     Delivery(DeliveryEvent),
     /// ALARM.
     Alarm(Alarm),
+    /// `AWAITING_CONFIRMATION`.
+    AwaitingConfirmation(AwaitingConfirmation),
     /// `LIBRARY_OFFER`.
     LibraryOffer(LibraryOffer),
     /// `LIBRARY_REQUEST`.
@@ -446,6 +467,7 @@ impl Message {
             Message::Denial(_) => T::Denial,
             Message::Delivery(_) => T::Delivery,
             Message::Alarm(_) => T::Alarm,
+            Message::AwaitingConfirmation(_) => T::AwaitingConfirmation,
             Message::LibraryOffer(_) => T::LibraryOffer,
             Message::LibraryRequest(_) => T::LibraryRequest,
             Message::LibraryChunk(_) => T::LibraryChunk,
@@ -473,6 +495,7 @@ impl Message {
             Message::Denial(m) => cbor(m),
             Message::Delivery(m) => cbor(m),
             Message::Alarm(m) => cbor(m),
+            Message::AwaitingConfirmation(m) => cbor(m),
             Message::LibraryOffer(m) => cbor(m),
             Message::LibraryRequest(m) => cbor(m),
             Message::LibraryChunk(m) => cbor(m),
@@ -511,6 +534,7 @@ impl Message {
             T::Denial => Message::Denial(de(t, payload)?),
             T::Delivery => Message::Delivery(de(t, payload)?),
             T::Alarm => Message::Alarm(de(t, payload)?),
+            T::AwaitingConfirmation => Message::AwaitingConfirmation(de(t, payload)?),
             T::LibraryOffer => Message::LibraryOffer(de(t, payload)?),
             T::LibraryRequest => Message::LibraryRequest(de(t, payload)?),
             T::LibraryChunk => Message::LibraryChunk(de(t, payload)?),

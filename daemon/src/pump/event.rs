@@ -77,13 +77,30 @@ pub struct ProgrammeAsk {
     /// Set when the pump sent this while that earlier request was still
     /// being checked: it is denied `BUSY` (and logged).
     pub busy_with: Option<u32>,
-    /// The answer. Dropping it without answering denies the programme.
-    pub reply: oneshot::Sender<Decision>,
+    /// The answers: at most [`MAX_AWAITING`] `Awaiting` notices, then one
+    /// final decision. Dropping it without a final decision denies the
+    /// programme.
+    pub reply: tokio::sync::mpsc::Sender<Decision>,
 }
+
+/// Room in a request's reply channel: the `Awaiting` notices (one per
+/// confirmation stage) and the final decision.
+pub const REPLY_SLOTS: usize = MAX_AWAITING + 1;
+/// Most `Awaiting` notices for one request (concentration, then bolus or
+/// override).
+pub const MAX_AWAITING: usize = 3;
 
 /// The gateway's answer to a programme request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Not an answer yet: a person must confirm at the terminal. The pump
+    /// keeps waiting until `until`; a final decision follows.
+    Awaiting {
+        /// Wait for the final decision until then.
+        until: OffsetDateTime,
+        /// What is awaited, for the pump's screen.
+        message: String,
+    },
     /// Deliver exactly this programme, once, before `expires`.
     Authorise {
         /// Single-use token.

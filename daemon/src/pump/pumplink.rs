@@ -24,7 +24,8 @@ use super::session::{Ended, SessionContext};
 use crate::ders::Programme;
 use crate::library::ActiveLibrary;
 use crate::link::message::{
-    self, Authorisation, Denial, DenialReason, Hash, LibraryChunk, LibraryOffer, TimeSync, Welcome,
+    self, Authorisation, AwaitingConfirmation, Denial, DenialReason, Hash, LibraryChunk,
+    LibraryOffer, TimeSync, Welcome,
 };
 use crate::link::{
     Endpoint, LinkCodec, Message, MessageType, Received, SUPPORTED_VERSIONS, sha256,
@@ -46,7 +47,7 @@ pub const MAX_OFFERS: u8 = 3;
 struct Pending {
     request: u32,
     hash: Hash,
-    reply: oneshot::Receiver<Decision>,
+    reply: tokio::sync::mpsc::Receiver<Decision>,
 }
 
 struct Driver<'a> {
@@ -113,11 +114,10 @@ where
                     }
                 }
             },
-            answer = async { (&mut d.pending.front_mut().expect("branch runs only with a pending request").reply).await },
+            answer = async { d.pending.front_mut().expect("branch runs only with a pending request").reply.recv().await },
                 if !d.pending.is_empty() =>
             {
-                let p = d.pending.pop_front().expect("branch runs only with a pending request");
-                d.answer(p.request, p.hash, answer.ok());
+                d.reply(answer);
             }
             changed = library.changed(), if library_watch => {
                 if changed.is_err() {
@@ -320,7 +320,7 @@ impl Driver<'_> {
             .programme
             .deserialized::<Programme>()
             .map_err(|e| e.to_string());
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(super::event::REPLY_SLOTS);
         self.pending.push_back(Pending {
             request: req.request,
             hash,
@@ -480,24 +480,36 @@ impl Driver<'_> {
         }));
     }
 
+    /// The core's reply to the oldest pending request: a notice that a
+    /// person must confirm (the request stays pending), or the answer.
+    fn reply(&mut self, answer: Option<Decision>) {
+        if let Some(Decision::Awaiting { until, message }) = answer {
+            let Some(p) = self.pending.front() else {
+                return;
+            };
+            let m = Message::AwaitingConfirmation(AwaitingConfirmation {
+                request: p.request,
+                programme_hash: p.hash,
+                until_ms: to_ms(until),
+                message,
+            });
+            self.send(m);
+            return;
+        }
+        if let Some(p) = self.pending.pop_front() {
+            self.answer(p.request, p.hash, answer);
+        }
+    }
+
     fn answer(&mut self, request: u32, hash: Hash, decision: Option<Decision>) {
-        // No answer at all (the core dropped the request) is a denial.
-        let decision = decision.unwrap_or_else(|| Decision::Deny {
-            outcome: "unavailable".to_owned(),
-            reasons: vec![super::event::DenyReason {
-                code: "GATEWAY_UNAVAILABLE".to_owned(),
-                ihe: None,
-                message: "The gateway could not check this programme.".to_owned(),
-            }],
-        });
         let m = match decision {
-            Decision::Authorise { token, expires } => Message::Authorisation(Authorisation {
+            Some(Decision::Authorise { token, expires }) => Message::Authorisation(Authorisation {
                 request,
                 programme_hash: hash,
                 token,
                 expires_ms: to_ms(expires),
             }),
-            Decision::Deny { outcome, reasons } => Message::Denial(Denial {
+            Some(Decision::Deny { outcome, reasons }) => Message::Denial(Denial {
                 request,
                 programme_hash: hash,
                 outcome,
@@ -509,6 +521,17 @@ impl Driver<'_> {
                         message: r.message,
                     })
                     .collect(),
+            }),
+            // No answer at all (the core dropped the request) is a denial.
+            None | Some(Decision::Awaiting { .. }) => Message::Denial(Denial {
+                request,
+                programme_hash: hash,
+                outcome: "unavailable".to_owned(),
+                reasons: vec![DenialReason {
+                    code: "GATEWAY_UNAVAILABLE".to_owned(),
+                    ihe: None,
+                    message: "The gateway could not check this programme.".to_owned(),
+                }],
             }),
         };
         self.send(m);

@@ -13,6 +13,7 @@
 //! - [`library`]: a bench library, signed and activated, for the demo and
 //!   tests.
 
+pub mod bedside;
 pub mod delivery;
 pub mod faults;
 pub mod library;
@@ -85,6 +86,10 @@ pub struct Options {
     /// Append the record number of every event the gateway acknowledged
     /// to this file, one per line (for tests that prove none is lost).
     pub ack_log: Option<PathBuf>,
+    /// Simulated staff at the gateway's bedside terminal, who confirm this
+    /// pump's programmes as the scenario says (none: someone at a real
+    /// terminal must, or nobody does).
+    pub bedside: Option<bedside::Bedside>,
 }
 
 impl Default for Options {
@@ -97,6 +102,7 @@ impl Default for Options {
             answer_timeout: Duration::from_secs(10),
             name: "pump-sim".to_owned(),
             ack_log: None,
+            bedside: None,
         }
     }
 }
@@ -158,12 +164,18 @@ enum Wait {
     Until(Instant),
     Answer(Instant),
     Delivery,
+    /// The simulated staff's terminal connection, up to a deadline.
+    Bedside(Instant),
 }
 
 struct Container {
     drug: String,
     conc: Concentration,
     conc_text: String,
+    /// What the label says (what staff type at the terminal).
+    label: String,
+    /// The load count sent with every programme from this container.
+    load: u32,
     loaded_ul: Exact,
     remaining_ul: Exact,
 }
@@ -174,6 +186,8 @@ struct Pending {
     plan: Running,
     expect: Option<Expect>,
     expect_code: Option<String>,
+    /// The override reason the step gives, for simulated staff.
+    override_reason: Option<String>,
 }
 
 struct Transfer {
@@ -215,6 +229,18 @@ struct Sim {
     step_number: usize,
     /// A hang-up asked for by a fault outside the steps.
     hang_up_now: Option<Duration>,
+    /// Containers loaded so far.
+    loads: u32,
+    /// The override reason of the step being played.
+    override_next: Option<String>,
+    /// Set while a programme step waits for the simulated staff.
+    bedside_wait: Option<Instant>,
+    /// Simulated staff at the terminal, if any, and whether they are
+    /// connected.
+    bedside: Option<(
+        mpsc::Sender<bedside::Job>,
+        tokio::sync::watch::Receiver<bool>,
+    )>,
 }
 
 /// Runs a scenario until it is over (or, with `stay`, until `shutdown`).
@@ -229,6 +255,13 @@ pub async fn run(
     mut on_port: impl FnMut(&str),
 ) -> Result<Report, SimError> {
     let mut sim = Sim::new(scenario, opts, commands);
+    let bedside_stop = shutdown.child_token();
+    let _stop_bedside = bedside_stop.clone().drop_guard();
+    sim.bedside = sim
+        .opts
+        .bedside
+        .clone()
+        .map(|b| bedside::spawn(b, sim.opts.name.clone(), bedside_stop));
     loop {
         let leave = match &port {
             Port::Pty { link } => {
@@ -346,6 +379,10 @@ impl Sim {
             last_status: now,
             step_number: 0,
             hang_up_now: None,
+            loads: 0,
+            override_next: None,
+            bedside: None,
+            bedside_wait: None,
             spec: scenario.pump,
             opts,
         }
@@ -556,6 +593,7 @@ impl Sim {
                 self.status();
             }
             Message::Authorisation(a) => self.authorised(&a),
+            Message::AwaitingConfirmation(a) => self.awaiting(&a),
             Message::Denial(d) => self.denied(&d),
             Message::LibraryOffer(o) => self.library_offer(&o),
             Message::LibraryChunk(c) => self.library_chunk(&c),
@@ -607,6 +645,33 @@ impl Sim {
         running.token = a.token;
         self.running = Some(running);
         self.delivery_event(DeliveryEventKind::Started);
+        self.status();
+    }
+
+    /// The gateway asks people first: wait for its answer until the time
+    /// it gives, and let the simulated staff (if any) answer.
+    fn awaiting(&mut self, a: &message::AwaitingConfirmation) {
+        let Some(p) = self.pending.as_ref().filter(|p| p.request == a.request) else {
+            return;
+        };
+        if a.programme_hash != p.hash {
+            warn!(pump = %self.opts.name, request = a.request, "awaiting-confirmation notice for another programme; ignored");
+            return;
+        }
+        let left = Duration::from_millis(a.until_ms.saturating_sub(now_ms()));
+        // A little beyond the gateway's time, for the answer to travel.
+        self.wait = Wait::Answer(Instant::now() + left + Duration::from_secs(1));
+        info!(pump = %self.opts.name, request = a.request, "waiting for confirmation: {}", a.message);
+        if let (Some((tx, _)), Some(c)) = (&self.bedside, &self.container) {
+            let job = bedside::Job {
+                programme_hash: p.hash,
+                label: c.label.clone(),
+                override_reason: p.override_reason.clone(),
+            };
+            if tx.try_send(job).is_err() {
+                warn!(pump = %self.opts.name, "the simulated bedside is not taking work");
+            }
+        }
         self.status();
     }
 
@@ -793,14 +858,17 @@ impl Sim {
         self.faults.garbage_next += garbage;
     }
 
-    fn load(&mut self, drug: String, concentration: String, volume: &str) {
+    fn load(&mut self, drug: String, concentration: String, label: Option<String>, volume: &str) {
         let n = self.step_number;
         match (parse_concentration(&concentration), parse_volume(volume)) {
             (Ok(conc), Ok(vol)) => {
                 self.running = None;
+                self.loads = self.loads.wrapping_add(1).max(1);
                 self.container = Some(Container {
                     drug,
                     conc,
+                    label: label.unwrap_or_else(|| concentration.clone()),
+                    load: self.loads,
                     conc_text: concentration,
                     loaded_ul: volume_ul(vol),
                     remaining_ul: volume_ul(vol),
@@ -809,6 +877,12 @@ impl Sim {
             }
             (Err(e), _) | (_, Err(e)) => self.fail(format!("step {n} (load): {e}")),
         }
+    }
+
+    /// Whether programmes may go: no simulated staff, or they are at
+    /// their terminal.
+    fn bedside_ready(&self) -> bool {
+        self.bedside.as_ref().is_none_or(|(_, up)| *up.borrow())
     }
 
     fn fail(&mut self, what: String) {
@@ -925,6 +999,7 @@ impl Sim {
                 .is_some_and(|(have, _)| v.is_none_or(|want| want == have)),
             Wait::Until(t) => now >= t,
             Wait::Delivery => self.running.is_none(),
+            Wait::Bedside(deadline) => self.bedside_ready() || now >= deadline,
             Wait::Answer(deadline) => {
                 if self.pending.is_none() {
                     return true;
@@ -977,6 +1052,19 @@ impl Sim {
                 self.wait = Wait::Online;
                 return None;
             }
+            // And the simulated staff at their terminal, a while at most (a
+            // real pump does not wait for anyone: the gateway says no).
+            if matches!(step, Step::Infuse { .. } | Step::Bolus { .. })
+                && !self.bedside_ready()
+                && self.bedside_wait.is_none()
+            {
+                self.steps.push_front(step);
+                let deadline = now + Duration::from_secs(10);
+                self.bedside_wait = Some(deadline);
+                self.wait = Wait::Bedside(deadline);
+                return None;
+            }
+            self.bedside_wait = None;
             self.step_number += 1;
             debug!(pump = %self.opts.name, step = self.step_number, ?step, "step");
             if let Some(leave) = self.execute(step, now) {
@@ -1002,15 +1090,18 @@ impl Sim {
             Step::Load {
                 drug,
                 concentration,
+                label,
                 volume,
-            } => self.load(drug, concentration, &volume),
+            } => self.load(drug, concentration, label, &volume),
             Step::Infuse {
                 rate,
                 vtbi,
                 pump_flow_rate,
                 expect,
                 expect_code,
+                override_reason,
             } => {
+                self.override_next = override_reason;
                 if let Err(e) = self.request_infusion(
                     &rate,
                     vtbi.as_deref(),
@@ -1028,7 +1119,9 @@ impl Sim {
                 pump_volume,
                 expect,
                 expect_code,
+                override_reason,
             } => {
+                self.override_next = override_reason;
                 if let Err(e) = self.request_bolus(
                     &dose,
                     duration.as_deref(),
@@ -1124,6 +1217,7 @@ impl Sim {
                 (t("concentration"), t(&c.conc_text)),
                 (t("volume_loaded"), t(&ml_text(c.loaded_ul))),
                 (t("volume_remaining"), t(&ml_text(c.remaining_ul))),
+                (t("load"), Value::Integer(c.load.into())),
             ]),
         ));
         map.push((t("delivery"), Value::Map(delivery)));
@@ -1271,6 +1365,7 @@ impl Sim {
             plan,
             expect,
             expect_code,
+            override_reason: self.override_next.take(),
         });
         self.wait = Wait::Answer(now + self.opts.answer_timeout);
         self.status();

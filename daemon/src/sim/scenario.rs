@@ -115,6 +115,11 @@ pub enum Step {
         drug: String,
         /// Concentration as programmed ("2500 micrograms in 50 mL").
         concentration: String,
+        /// What the container's label really says, which simulated staff
+        /// type at the terminal (default: as programmed). A label that
+        /// differs from `concentration` is a wrong programme caught at load.
+        #[serde(default)]
+        label: Option<String>,
         /// Volume in the container ("50 mL").
         volume: String,
     },
@@ -135,6 +140,10 @@ pub enum Step {
         /// A reason code the denial must contain.
         #[serde(default)]
         expect_code: Option<String>,
+        /// The reason simulated staff give to override a soft limit (one of
+        /// the library's); without it they decline.
+        #[serde(default)]
+        override_reason: Option<String>,
     },
     /// Ask to give a bolus, and give it if authorised.
     Bolus {
@@ -152,6 +161,9 @@ pub enum Step {
         /// A reason code the denial must contain.
         #[serde(default)]
         expect_code: Option<String>,
+        /// The reason simulated staff give to override a soft limit.
+        #[serde(default)]
+        override_reason: Option<String>,
     },
     /// Let time pass (simulated time: divided by `--speed`).
     Wait {
@@ -310,6 +322,7 @@ mod tests {
                 pump_volume: None,
                 expect: None,
                 expect_code: None,
+                override_reason: None,
             }
         );
         assert_eq!(Step::parse_command("stop").unwrap(), Step::Stop);

@@ -212,6 +212,58 @@ pub enum Event {
         /// Locked out until then.
         locked_until: Option<String>,
     },
+    /// A programme waits for people at the bedside terminal (one record
+    /// per stage: the concentration first, then the bolus or override).
+    ConfirmationRequested {
+        /// The pump's request id.
+        request: u32,
+        /// The confirmation's id on the terminals.
+        confirmation: u64,
+        /// `concentration`, `bolus`, `override` or `bolus_override`.
+        stage: String,
+        /// SHA-256 of the screen shown, hex.
+        screen_hash: String,
+        /// When it lapses.
+        #[serde(with = "utc_millis")]
+        expires: OffsetDateTime,
+    },
+    /// People confirmed a stage at the terminal (PINs accepted, roles
+    /// allowed, the screen unchanged; for a container, its label equal to
+    /// the programme).
+    Confirmed {
+        /// The pump's request id.
+        request: u32,
+        /// The confirmation's id.
+        confirmation: u64,
+        /// The stage confirmed.
+        stage: String,
+        /// Staff ids, in the order they signed.
+        by: Vec<String>,
+        /// The override reason, if any.
+        reason: Option<String>,
+        /// The terminal's name.
+        terminal: String,
+    },
+    /// A confirmation was not accepted, or ended without one.
+    ConfirmationRefused {
+        /// The pump's request id.
+        request: u32,
+        /// The confirmation's id.
+        confirmation: u64,
+        /// `CONCENTRATION_MISMATCH`, `NOT_ALLOWED`, `SCREEN_CHANGED`,
+        /// `INCOMPLETE`, `CONFIRMATION_EXPIRED`, `DECLINED`,
+        /// `CONFIRMATION_WITHDRAWN`.
+        code: String,
+        /// Words.
+        message: String,
+        /// Whether the programme is denied by it (otherwise the
+        /// confirmation stays open).
+        closed: bool,
+        /// Staff ids who signed, if any.
+        by: Vec<String>,
+        /// The terminal's name, if one was involved.
+        terminal: Option<String>,
+    },
     /// The staff file was changed (`pumpgwd staff ...`).
     StaffChanged {
         /// `added`, `removed` or `pin_set`.
@@ -256,6 +308,9 @@ impl Event {
             Event::LibraryPushed { .. } => "library_pushed",
             Event::PinChecked { .. } => "pin_checked",
             Event::StaffChanged { .. } => "staff_changed",
+            Event::ConfirmationRequested { .. } => "confirmation_requested",
+            Event::Confirmed { .. } => "confirmed",
+            Event::ConfirmationRefused { .. } => "confirmation_refused",
         }
     }
 }

@@ -28,6 +28,50 @@ pub enum FromTerminal {
     },
     /// Are you there? Answered with `pong`.
     Ping,
+    /// People confirm an open confirmation as its screen showed it.
+    /// Answered with `result`.
+    Confirm {
+        /// The confirmation's id.
+        id: u64,
+        /// The `screen_hash` of the confirmation as shown.
+        screen_hash: String,
+        /// Who signs, in order (two people where the drug asks for two).
+        signers: Vec<Signer>,
+        /// For a new container: its label as typed, e.g. "2500 micrograms
+        /// in 50 mL".
+        #[serde(default)]
+        concentration: Option<String>,
+        /// For an override: one of the reasons offered.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// A person declines: the pump is told no. Answered with `result`.
+    Decline {
+        /// The confirmation's id.
+        id: u64,
+        /// Why, if they said.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// A person signing: staff id and PIN. The PIN never reaches a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    /// Staff id.
+    pub staff_id: String,
+    /// PIN, as typed.
+    pub pin: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("staff_id", &self.staff_id)
+            .field("pin", &"(hidden)")
+            .finish()
+    }
 }
 
 /// What the daemon sends.
@@ -53,6 +97,36 @@ pub enum ToTerminal {
         /// One card per pump, in port order.
         pumps: Vec<PumpCard>,
     },
+    /// Every open confirmation, oldest first. Sent after `welcome` and
+    /// whenever one opens, is used, or closes; a confirmation no longer
+    /// listed cannot be confirmed.
+    Confirmations {
+        /// When.
+        at: String,
+        /// The open confirmations.
+        open: Vec<ConfirmationCard>,
+    },
+    /// The answer to `confirm` or `decline`.
+    Result {
+        /// The confirmation.
+        id: u64,
+        /// `authorised`, `next_stage`, `refused` or `declined`.
+        result: String,
+        /// Whether the confirmation is over (the programme authorised or
+        /// denied); otherwise it can be tried again.
+        closed: bool,
+        /// Words for the screen.
+        message: String,
+        /// For `next_stage`: the id of the next confirmation.
+        #[serde(default)]
+        next: Option<u64>,
+        /// For a concentration mismatch: what was typed.
+        #[serde(default)]
+        entered: Option<String>,
+        /// For a concentration mismatch: what was programmed.
+        #[serde(default)]
+        programmed: Option<String>,
+    },
     /// The answer to `ping`.
     Pong,
     /// Something the terminal sent was wrong; `fatal` closes the
@@ -66,6 +140,90 @@ pub enum ToTerminal {
         /// Whether the daemon closes the connection now.
         fatal: bool,
     },
+}
+
+/// What one confirmation needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NeedCard {
+    /// Blind re-entry of the container's label (amount, unit, volume).
+    Concentration {
+        /// Roles that may sign.
+        roles: Vec<String>,
+    },
+    /// A bolus.
+    Bolus {
+        /// Roles that may sign.
+        roles: Vec<String>,
+        /// How many different people.
+        people: u8,
+        /// In words: "a doctor's confirmation".
+        who: String,
+    },
+    /// A soft-limit override.
+    Override {
+        /// Roles that may sign.
+        roles: Vec<String>,
+        /// The reasons to choose from.
+        reasons: Vec<String>,
+    },
+}
+
+/// One open confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationCard {
+    /// Its id, quoted in `confirm` and `decline`.
+    pub id: u64,
+    /// Which pump (port name).
+    pub pump: String,
+    /// The pump's request id.
+    pub request: u32,
+    /// SHA-256 of the pump's request (hex): the programme this is for, as
+    /// the pump itself computed it.
+    pub programme_hash: String,
+    /// What must be done.
+    pub needs: Vec<NeedCard>,
+    /// What the screen shows, every field in words.
+    pub screen: serde_json::Value,
+    /// SHA-256 of `screen` (hex), quoted in `confirm`.
+    pub screen_hash: String,
+    /// When it lapses (RFC 3339).
+    pub expires: String,
+}
+
+/// The card of an open confirmation.
+pub fn confirmation_card(p: &crate::terminal::confirm::Pending) -> ConfirmationCard {
+    use crate::terminal::confirm::Need;
+    let roles = |r: &[crate::library::Role]| r.iter().map(crate::format::name).collect();
+    ConfirmationCard {
+        id: p.id,
+        pump: p.ask.pump.clone(),
+        request: p.ask.request,
+        programme_hash: hex::encode(p.ask.programme_hash),
+        needs: p
+            .ask
+            .needs
+            .iter()
+            .map(|n| match n {
+                Need::Concentration { .. } => NeedCard::Concentration {
+                    roles: roles(crate::staff::policy::CONCENTRATION_ROLES),
+                },
+                Need::Bolus { rule, .. } => NeedCard::Bolus {
+                    roles: roles(&rule.roles),
+                    people: rule.people,
+                    who: crate::staff::policy::who_confirms(rule),
+                },
+                Need::Override { roles: r, reasons } => NeedCard::Override {
+                    roles: roles(r),
+                    reasons: reasons.clone(),
+                },
+            })
+            .collect(),
+        screen: p.ask.screen.clone(),
+        screen_hash: hex::encode(p.screen_hash),
+        expires: time_text(p.expires),
+    }
 }
 
 /// An active alarm on a card.

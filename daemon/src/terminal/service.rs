@@ -1,9 +1,14 @@
 //! The terminal service: the daemon's Unix socket that bedside terminals
 //! connect to. One task accepts; one task per terminal (at most
 //! `max_terminals`) checks the peer's credentials (`SO_PEERCRED`), expects
-//! `hello`, then streams the pump cards: each terminal task waits on the
-//! core's snapshot watch and sends only the latest state, so a slow
-//! terminal skips intermediate states instead of growing a queue.
+//! `hello`, then streams the pump cards and the open confirmations: each
+//! terminal task waits on the core's snapshot watch and sends only the
+//! latest state, so a slow terminal skips intermediate states instead of
+//! growing a queue.
+//!
+//! A `confirm` is checked here first (every PIN, on a blocking thread:
+//! PBKDF2 is slow on purpose), then passed to the core, which owns the
+//! confirmations and consumes each once.
 
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -12,14 +17,20 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{Framed, LinesCodec};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::protocol::{self, FromTerminal, MAX_LINE, ToTerminal, VERSION};
+use super::command::{Command, Outcome};
+use super::confirm::Refused;
+use super::protocol::{
+    self, ConfirmationCard, FromTerminal, MAX_LINE, Signer, ToTerminal, VERSION,
+};
 use crate::gateway::Snapshot;
+use crate::staff::{Attempt, Lockout, PinOutcome, Roster, roster::Member};
+use crate::store::{Context, Store};
 
 /// How long a terminal has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,6 +64,23 @@ impl Access {
     pub fn allows(&self, uid: u32, gid: u32) -> bool {
         uid == 0 || uid == self.own_uid || self.group == Some(gid)
     }
+}
+
+/// What the service needs to take confirmations.
+#[derive(Clone)]
+pub struct Desk {
+    /// Commands to the core.
+    pub commands: mpsc::Sender<Command>,
+    /// How many terminals are connected (the core denies what needs a
+    /// person when none is).
+    pub connected: std::sync::Arc<watch::Sender<usize>>,
+    /// A connection to the store for PIN attempts and their events.
+    pub store: std::sync::Arc<std::sync::Mutex<Store>>,
+    /// The staff file (read at every confirmation, so `pumpgwd staff`
+    /// changes apply at once).
+    pub staff_file: PathBuf,
+    /// The lockout after wrong PINs.
+    pub lockout: Lockout,
 }
 
 /// The service, ready to accept.
@@ -121,7 +149,7 @@ impl Service {
     }
 
     /// Serves until `cancel`; closes every terminal and removes the socket.
-    pub async fn run(self, view: watch::Receiver<Snapshot>, cancel: CancellationToken) {
+    pub async fn run(self, view: watch::Receiver<Snapshot>, desk: Desk, cancel: CancellationToken) {
         info!(socket = %self.path.display(), "terminal service listening");
         let mut terminals = JoinSet::new();
         loop {
@@ -137,6 +165,7 @@ impl Service {
                             gateway: self.gateway.clone(),
                             care_area: self.care_area.clone(),
                             view: view.clone(),
+                            desk: desk.clone(),
                             cancel: cancel.clone(),
                         }));
                     }
@@ -161,6 +190,7 @@ struct Ctx {
     gateway: String,
     care_area: String,
     view: watch::Receiver<Snapshot>,
+    desk: Desk,
     cancel: CancellationToken,
 }
 
@@ -214,11 +244,19 @@ async fn serve(stream: UnixStream, mut ctx: Ctx) {
         return;
     };
     info!(terminal = %name, uid, pid, "terminal connected");
+    serve_terminal(&mut lines, &mut ctx, &name).await;
+    ctx.desk.connected.send_modify(|n| *n = n.saturating_sub(1));
+    info!(terminal = %name, "terminal disconnected");
+}
+
+/// Streams state and answers requests until either side ends.
+async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
     let mut last = tokio::time::Instant::now() - STATUS_EVERY;
     let mut dirty = true;
     // The cards last sent: the snapshot also changes for things no card
     // shows (link counters), and those are not news to a terminal.
     let mut shown: Option<(Option<u64>, Vec<protocol::PumpCard>)> = None;
+    let mut open_shown: Option<Vec<ConfirmationCard>> = None;
     loop {
         if dirty && last.elapsed() >= STATUS_EVERY {
             let snapshot = ctx.view.borrow_and_update().clone();
@@ -232,10 +270,20 @@ async fn serve(stream: UnixStream, mut ctx: Ctx) {
             );
             if shown.as_ref() != Some(&cards) {
                 let status = protocol::status(&snapshot, time::OffsetDateTime::now_utc());
-                if !send(&mut lines, &status).await {
+                if !send(lines, &status).await {
                     break;
                 }
                 shown = Some(cards);
+            }
+            if open_shown.as_ref() != Some(&snapshot.confirmations) {
+                let open = ToTerminal::Confirmations {
+                    at: crate::store::record::time_text(time::OffsetDateTime::now_utc()),
+                    open: snapshot.confirmations.clone(),
+                };
+                if !send(lines, &open).await {
+                    break;
+                }
+                open_shown = Some(snapshot.confirmations);
             }
             last = tokio::time::Instant::now();
             dirty = false;
@@ -253,18 +301,17 @@ async fn serve(stream: UnixStream, mut ctx: Ctx) {
             line = lines.next() => match line {
                 None => break,
                 Some(Err(e)) => {
-                    send(&mut lines, &protocol::error("BAD_LINE", e.to_string(), true)).await;
+                    send(lines, &protocol::error("BAD_LINE", e.to_string(), true)).await;
                     break;
                 }
                 Some(Ok(text)) => {
-                    if !answer(&mut lines, &text).await {
+                    if !answer(lines, ctx, name, &text).await {
                         break;
                     }
                 }
             },
         }
     }
-    info!(terminal = %name, "terminal disconnected");
 }
 
 /// Waits for `hello` and answers `welcome`; `None` ends the connection.
@@ -296,7 +343,15 @@ async fn hello(lines: &mut Lines, ctx: &Ctx) -> Option<String> {
                 gateway: ctx.gateway.clone(),
                 care_area: ctx.care_area.clone(),
             };
-            send(lines, &welcome).await.then_some(terminal)
+            // Counted before the welcome: once welcomed, a terminal is
+            // there for any programme that arrives.
+            ctx.desk.connected.send_modify(|n| *n += 1);
+            if send(lines, &welcome).await {
+                Some(terminal)
+            } else {
+                ctx.desk.connected.send_modify(|n| *n = n.saturating_sub(1));
+                None
+            }
         }
         Ok(FromTerminal::Hello { protocol, terminal }) => {
             warn!(terminal = %terminal, protocol, "terminal refused: protocol version");
@@ -314,9 +369,44 @@ async fn hello(lines: &mut Lines, ctx: &Ctx) -> Option<String> {
 }
 
 /// Answers one line after `hello`; `false` ends the connection.
-async fn answer(lines: &mut Lines, text: &str) -> bool {
+async fn answer(lines: &mut Lines, ctx: &Ctx, name: &str, text: &str) -> bool {
     match serde_json::from_str::<FromTerminal>(text) {
         Ok(FromTerminal::Ping) => send(lines, &ToTerminal::Pong).await,
+        Ok(FromTerminal::Confirm {
+            id,
+            screen_hash,
+            signers,
+            concentration,
+            reason,
+        }) => {
+            let result = confirm(
+                ctx,
+                name,
+                Confirm {
+                    id,
+                    screen_hash,
+                    signers,
+                    concentration,
+                    reason,
+                },
+            )
+            .await;
+            send(lines, &result).await
+        }
+        Ok(FromTerminal::Decline { id, reason }) => {
+            let (done, answer) = oneshot::channel();
+            let command = Command::Decline {
+                id,
+                reason,
+                terminal: name.to_owned(),
+                done,
+            };
+            let result = match ask_core(ctx, command, answer).await {
+                Some(outcome) => result_of(id, outcome, &[]),
+                None => stopping(id),
+            };
+            send(lines, &result).await
+        }
         Ok(FromTerminal::Hello { .. }) => {
             send(
                 lines,
@@ -325,11 +415,251 @@ async fn answer(lines: &mut Lines, text: &str) -> bool {
             .await
         }
         Err(e) => {
-            debug!(error = %e, "a line that is not a message");
-            let msg = "not a message of terminal protocol 1 (after hello: ping)";
+            // Only where and what kind: the line may hold a PIN.
+            debug!(line = e.line(), column = e.column(), kind = ?e.classify(), "a line that is not a message");
+            let msg = "not a message of terminal protocol 1 (after hello: ping, confirm, decline)";
             send(lines, &protocol::error("UNKNOWN_MESSAGE", msg, false)).await
         }
     }
+}
+
+/// A `confirm` as received.
+struct Confirm {
+    id: u64,
+    screen_hash: String,
+    signers: Vec<Signer>,
+    concentration: Option<String>,
+    reason: Option<String>,
+}
+
+/// Checks a `confirm` (the screen hash, the label typed, every PIN) and
+/// passes it to the core; the `result` line to send back.
+async fn confirm(ctx: &Ctx, name: &str, c: Confirm) -> ToTerminal {
+    let id = c.id;
+    let refuse = |message: String| refused(id, false, message);
+    let card = ctx
+        .view
+        .borrow()
+        .confirmations
+        .iter()
+        .find(|card| card.id == id)
+        .cloned();
+    let Some(card) = card else {
+        return result_of(id, Outcome::Refused(Refused::NotOpen), &[]);
+    };
+    let mut screen_hash = [0u8; 32];
+    if hex::decode_to_slice(&c.screen_hash, &mut screen_hash).is_err() {
+        return refuse(
+            "screen_hash must be the 64 hex digits of the confirmation's screen_hash".to_owned(),
+        );
+    }
+    let concentration = match c
+        .concentration
+        .as_deref()
+        .map(crate::units::parse_concentration)
+    {
+        None => None,
+        Some(Ok(conc)) => Some(conc),
+        Some(Err(e)) => {
+            return refuse(format!(
+                "the concentration typed cannot be read ({e}); type the amount, its unit and the volume, e.g. 2500 micrograms in 50 mL"
+            ));
+        }
+    };
+    if c.signers.is_empty() || c.signers.len() > 2 {
+        return refuse("one or two people sign a confirmation".to_owned());
+    }
+    if c.signers.len() == 2 && c.signers[0].staff_id == c.signers[1].staff_id {
+        return refuse("the two signatures must be by two different people".to_owned());
+    }
+    let purpose = purpose(&card);
+    let mut members = Vec::new();
+    for signer in c.signers {
+        match check(ctx, &card, &purpose, signer).await {
+            Ok(m) => members.push(m),
+            Err(why) => return refuse(why),
+        }
+    }
+    let (done, answer) = oneshot::channel();
+    let command = Command::Confirm {
+        id,
+        screen_hash,
+        signers: members.clone(),
+        concentration,
+        reason: c.reason,
+        terminal: name.to_owned(),
+        done,
+    };
+    match ask_core(ctx, command, answer).await {
+        Some(outcome) => result_of(id, outcome, &members),
+        None => stopping(id),
+    }
+}
+
+/// What a PIN is entered for, as the log says it.
+fn purpose(card: &ConfirmationCard) -> String {
+    let words: Vec<&str> = card
+        .needs
+        .iter()
+        .map(|n| match n {
+            protocol::NeedCard::Concentration { .. } => "concentration confirmation",
+            protocol::NeedCard::Bolus { .. } => "bolus confirmation",
+            protocol::NeedCard::Override { .. } => "soft-limit override",
+        })
+        .collect();
+    words.join(" and ")
+}
+
+/// Checks one signer's PIN (logged whatever its result); the member, or
+/// why not in words.
+async fn check(
+    ctx: &Ctx,
+    card: &ConfirmationCard,
+    purpose: &str,
+    signer: Signer,
+) -> Result<Member, String> {
+    let roster = Roster::load(&ctx.desk.staff_file)
+        .map_err(|e| format!("the staff file cannot be used, so nobody can sign: {e}"))?;
+    let store = ctx.desk.store.clone();
+    let lockout = ctx.desk.lockout;
+    let snapshot = ctx.view.borrow().clone();
+    let context = Context {
+        gateway: snapshot.gateway_id.clone(),
+        pump: Some(card.pump.clone()),
+        care_area: snapshot.care_area.clone(),
+        library_version: snapshot.library_version,
+    };
+    let purpose = purpose.to_owned();
+    let staff_id = signer.staff_id.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut store = store
+            .lock()
+            .map_err(|_| "the PIN store is unusable".to_owned())?;
+        crate::staff::check_pin(
+            &mut store,
+            &context,
+            &roster,
+            Attempt {
+                staff_id: &signer.staff_id,
+                pin: &signer.pin,
+                purpose: &purpose,
+            },
+            lockout,
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| format!("the gateway cannot check PINs now: {e}"))
+    })
+    .await
+    .map_err(|_| "the PIN check failed".to_owned())??;
+    match checked {
+        PinOutcome::Accepted(m) => Ok(m),
+        PinOutcome::Wrong { left, .. } => Err(format!(
+            "wrong PIN for {staff_id}: {left} more {} before a lockout",
+            if left == 1 { "try" } else { "tries" }
+        )),
+        PinOutcome::LockedOut { until } => Err(format!(
+            "{staff_id} is locked out after too many wrong PINs, until {} UTC; someone else must sign, or a biomedical engineer resets the PIN",
+            crate::store::record::time_text(until)
+                .get(11..16)
+                .unwrap_or("later")
+        )),
+        PinOutcome::Unknown => Err(format!("no staff member has the id {staff_id}")),
+    }
+}
+
+/// Sends a command to the core and waits for its answer; `None` when the
+/// core has stopped.
+async fn ask_core(
+    ctx: &Ctx,
+    command: Command,
+    answer: oneshot::Receiver<Outcome>,
+) -> Option<Outcome> {
+    ctx.desk.commands.send(command).await.ok()?;
+    answer.await.ok()
+}
+
+fn refused(id: u64, closed: bool, message: String) -> ToTerminal {
+    ToTerminal::Result {
+        id,
+        result: "refused".to_owned(),
+        closed,
+        message,
+        next: None,
+        entered: None,
+        programmed: None,
+    }
+}
+
+fn stopping(id: u64) -> ToTerminal {
+    refused(
+        id,
+        true,
+        "the gateway is stopping; nothing was authorised".to_owned(),
+    )
+}
+
+/// The `result` line for what the core answered.
+fn result_of(id: u64, outcome: Outcome, signers: &[Member]) -> ToTerminal {
+    let names: Vec<&str> = signers.iter().map(|m| m.name.as_str()).collect();
+    let by = names.join(" and ");
+    let done = |result: &str, message: String, next: Option<u64>| ToTerminal::Result {
+        id,
+        result: result.to_owned(),
+        closed: true,
+        message,
+        next,
+        entered: None,
+        programmed: None,
+    };
+    match outcome {
+        Outcome::Authorised => done(
+            "authorised",
+            format!("Confirmed by {by}. The pump may start this programme."),
+            None,
+        ),
+        Outcome::NextStage(next) => done(
+            "next_stage",
+            format!("Concentration confirmed by {by}. Next: confirm what the pump will give."),
+            Some(next),
+        ),
+        Outcome::Declined => done(
+            "declined",
+            "Declined. The pump was told not to start.".to_owned(),
+            None,
+        ),
+        Outcome::NotLogged => refused(
+            id,
+            true,
+            "The gateway could not record this, so nothing was authorised.".to_owned(),
+        ),
+        Outcome::Refused(r) => {
+            let closed = r.closes();
+            let mut line = refused(id, closed, capitalise(&r.to_string()));
+            if let (
+                Refused::ConcentrationMismatch {
+                    entered: e,
+                    programmed: p,
+                },
+                ToTerminal::Result {
+                    entered,
+                    programmed,
+                    ..
+                },
+            ) = (&r, &mut line)
+            {
+                *entered = Some(e.clone());
+                *programmed = Some(p.clone());
+            }
+            line
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

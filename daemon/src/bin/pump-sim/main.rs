@@ -74,6 +74,19 @@ struct Cli {
     /// FILE, one per line.
     #[arg(long, value_name = "FILE")]
     ack_log: Option<PathBuf>,
+    /// Play the staff at the gateway's bedside terminal too: connect to its
+    /// socket and confirm this pump's programmes as the scenario says (the
+    /// nurse types each container's `label`).
+    #[arg(long, value_name = "SOCKET")]
+    terminal: Option<PathBuf>,
+    /// A nurse at the bedside, as STAFF_ID:PIN (from the gateway's staff
+    /// file). Repeat for more.
+    #[arg(long, value_name = "ID:PIN", requires = "terminal")]
+    nurse: Vec<sim::bedside::Staff>,
+    /// A doctor at the bedside, as STAFF_ID:PIN. Repeat for more (a
+    /// two-person bolus needs two).
+    #[arg(long, value_name = "ID:PIN", requires = "terminal")]
+    doctor: Vec<sim::bedside::Staff>,
 }
 
 fn main() -> ExitCode {
@@ -190,6 +203,11 @@ fn run(cli: &Cli, scenario: Scenario) -> Result<sim::Report> {
             answer_timeout: std::time::Duration::from_secs(cli.answer_timeout),
             name: scenario.pump.serial.clone(),
             ack_log: cli.ack_log.clone(),
+            bedside: cli.terminal.clone().map(|socket| sim::bedside::Bedside {
+                socket,
+                nurses: cli.nurse.clone(),
+                doctors: cli.doctor.clone(),
+            }),
         };
         let report = sim::run(scenario, port, opts, commands, stop, |path| {
             println!("pump-sim: port {path}");

@@ -1,7 +1,8 @@
 //! `pumpgwd demo`: the real gateway, on the built-in example library, with
-//! simulated pumps on pseudo-terminals playing the example scenarios, and a
-//! live status view. Nothing is written outside a temporary folder, which
-//! is removed at the end.
+//! simulated pumps on pseudo-terminals playing the example scenarios,
+//! simulated staff at its bedside terminal socket (a nurse and a doctor who
+//! confirm what the scenarios say), and a live status view. Nothing is
+//! written outside a temporary folder, which is removed at the end.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -34,9 +35,9 @@ const SCENARIOS: &[(&str, &str)] = &[
         ),
     ),
     (
-        "noradrenaline-alarm-and-rate-change",
+        "noradrenaline-wrong-strength-at-load",
         include_str!(
-            "../../../../config/examples/scenarios/noradrenaline-alarm-and-rate-change.toml"
+            "../../../../config/examples/scenarios/noradrenaline-wrong-strength-at-load.toml"
         ),
     ),
     (
@@ -44,8 +45,30 @@ const SCENARIOS: &[(&str, &str)] = &[
         include_str!("../../../../config/examples/scenarios/fentanyl-bolus-needs-doctor.toml"),
     ),
     (
+        "noradrenaline-alarm-and-rate-change",
+        include_str!(
+            "../../../../config/examples/scenarios/noradrenaline-alarm-and-rate-change.toml"
+        ),
+    ),
+    (
         "propofol-noisy-link",
         include_str!("../../../../config/examples/scenarios/propofol-noisy-link.toml"),
+    ),
+];
+
+/// The demo's staff: (id, name, role, PIN).
+const STAFF: &[(&str, &str, pumpgw::library::Role, &str)] = &[
+    (
+        "n.okafor",
+        "Nkechi Okafor",
+        pumpgw::library::Role::Nurse,
+        "482916",
+    ),
+    (
+        "d.patel",
+        "Dev Patel",
+        pumpgw::library::Role::Doctor,
+        "719384",
     ),
 ];
 
@@ -92,6 +115,7 @@ fn run(options: DemoOptions) -> Result<()> {
         .try_init();
 
     let config = demo_config(dir.path(), pumps, broker)?;
+    let bedside = demo_staff(&config)?;
     let live = !plain && std::io::stdout().is_terminal();
 
     let rt = runtime()?;
@@ -108,6 +132,7 @@ fn run(options: DemoOptions) -> Result<()> {
                 stay: true,
                 repeat: true,
                 name: format!("{} ({name})", port.display_name()),
+                bedside: Some(bedside.clone()),
                 ..Options::default()
             };
             let link = Port::Pty {
@@ -123,8 +148,14 @@ fn run(options: DemoOptions) -> Result<()> {
             view_tx,
         ));
         let header = format!(
-            "pumpgw demo: {pumps} simulated pumps at {speed}x speed. Ctrl-C stops.\nGateway log: {}\n",
-            log_path.display()
+            "pumpgw demo: {pumps} simulated pumps at {speed}x speed. Ctrl-C stops.\nGateway log: {}\nTerminal socket: {} (staff: {})\n",
+            log_path.display(),
+            bedside.socket.display(),
+            STAFF
+                .iter()
+                .map(|(id, _, _, pin)| format!("{id} PIN {pin}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if !live {
             println!("{header}");
@@ -185,13 +216,46 @@ fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Resu
         authorisation: AuthorisationSettings::default(),
         ports,
         mqtt: broker.map(|b| MqttSettings::new(&b, "demo")),
-        terminal: pumpgw::gateway::config::TerminalSettings::default(),
+        terminal: pumpgw::gateway::config::TerminalSettings {
+            socket: Some(dir.join("terminal.sock")),
+            ..pumpgw::gateway::config::TerminalSettings::default()
+        },
     };
     if let Some(m) = &config.mqtt {
         m.validate(&config.gateway_id)
             .map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
     }
     Ok(config)
+}
+
+/// Writes the demo's staff file; the simulated staff at the terminal.
+fn demo_staff(config: &Config) -> Result<sim::bedside::Bedside> {
+    let mut roster = pumpgw::staff::Roster::default();
+    let mut bedside = sim::bedside::Bedside {
+        socket: config
+            .terminal
+            .socket
+            .clone()
+            .context("the demo has a terminal socket")?,
+        ..sim::bedside::Bedside::default()
+    };
+    for (id, name, role, pin) in STAFF {
+        roster
+            .add(id, name, *role, pin)
+            .with_context(|| format!("demo staff {id}"))?;
+        let who = sim::bedside::Staff {
+            id: (*id).to_owned(),
+            pin: (*pin).to_owned(),
+        };
+        match role {
+            pumpgw::library::Role::Doctor => bedside.doctors.push(who),
+            _ => bedside.nurses.push(who),
+        }
+    }
+    roster
+        .save(&config.staff_file())
+        .context("cannot write the demo's staff file")?;
+    Ok(bedside)
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

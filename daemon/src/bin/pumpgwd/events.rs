@@ -237,5 +237,36 @@ fn summary(e: &Event) -> String {
             role,
             by,
         } => format!("{staff_id} ({role}) {action} by {by}"),
+        Event::ConfirmationRequested {
+            request,
+            confirmation,
+            stage,
+            ..
+        } => format!("request {request}: {stage} confirmation #{confirmation} open"),
+        Event::Confirmed {
+            request,
+            stage,
+            by,
+            reason,
+            terminal,
+            ..
+        } => format!(
+            "request {request}: {stage} confirmed by {} at {terminal}{}",
+            by.join(" and "),
+            reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        Event::ConfirmationRefused {
+            request,
+            code,
+            message,
+            closed,
+            ..
+        } => format!(
+            "request {request}: {code}{}: {message}",
+            if *closed { " (denied)" } else { "" }
+        ),
     }
 }

@@ -62,11 +62,13 @@ enum Command {
     /// A demo gateway with simulated pumps on pseudo-terminals and a live
     /// status view. Ctrl-C stops it.
     ///
-    /// Uses the built-in example library (care area adult-icu) and the
-    /// example scenarios, one wrong-concentration fentanyl bolus among them.
+    /// Uses the built-in example library (care area adult-icu), the
+    /// example scenarios (a wrong-concentration fentanyl bolus and a wrong
+    /// noradrenaline strength caught at load among them) and simulated
+    /// staff at the terminal socket.
     Demo {
         /// How many simulated pumps (1 to 8).
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=8))]
         pumps: u8,
         /// Simulated seconds per real second.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]

@@ -4,7 +4,12 @@
 //! issued and the delivery history the cumulative limits need, and publishes
 //! a snapshot of every pump for status views.
 //!
+//! It also owns the bedside confirmations ([`bedside`]): one board for
+//! every terminal, so each confirmation is consumed exactly once.
+//!
 //! It owns all this state alone, so nothing here is locked.
+
+mod bedside;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use super::authorise::{self, Request};
+use super::authorise::{self, ConfirmedLoad, Next, Request};
 use super::view::{LinkState, PumpView, Snapshot, VerdictSummary};
 use crate::ders::{Delivered, History};
 use crate::library::ActiveLibrary;
@@ -23,6 +28,8 @@ use crate::pump::event::{AlarmReport, DeliveryEventKind, DeliveryReport, Program
 use crate::pump::{Decision, DenyReason, Envelope, GatewayInfo, PumpEvent, PumpId};
 use crate::store::record::{LoggedReason, millis};
 use crate::store::{Context, Event, Store, Writer};
+use crate::terminal::command::Command;
+use crate::terminal::confirm::Board;
 use crate::units::parse_amount;
 
 /// How often the store is asked which library is active (a `pumpgwd
@@ -115,6 +122,34 @@ pub struct Core {
     rng: SystemRandom,
     writer: Writer,
     source: Library,
+    /// Open confirmations, for every terminal.
+    board: Board,
+    /// The programmes behind them, by confirmation id.
+    waiting: HashMap<u64, bedside::Waiting>,
+    /// The container last confirmed on each pump.
+    confirmed: HashMap<PumpId, ConfirmedLoad>,
+    /// How many terminals are connected.
+    terminals: watch::Receiver<usize>,
+}
+
+/// Where the bedside terminals are.
+pub struct Terminals {
+    /// How many are connected (the terminal service keeps it).
+    pub connected: watch::Receiver<usize>,
+    /// Their confirmations and declines.
+    pub commands: mpsc::Receiver<Command>,
+}
+
+impl Terminals {
+    /// No terminal service: nothing can be confirmed.
+    pub fn none() -> Terminals {
+        let (_, connected) = watch::channel(0);
+        let (_, commands) = mpsc::channel(1);
+        Terminals {
+            connected,
+            commands,
+        }
+    }
 }
 
 impl Core {
@@ -128,6 +163,7 @@ impl Core {
         writer: Writer,
         source: Library,
         restored: Restored,
+        terminals: watch::Receiver<usize>,
     ) -> Self {
         let mut core = Core {
             gateway,
@@ -145,26 +181,54 @@ impl Core {
             rng: SystemRandom::new(),
             writer,
             source,
+            board: Board::new(validity),
+            waiting: HashMap::new(),
+            confirmed: HashMap::new(),
+            terminals,
         };
         core.publish();
         core
     }
 
     /// Handles events until every sender is gone, then returns.
-    pub async fn run(mut self, mut events: mpsc::Receiver<Envelope>) {
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Envelope>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         let mut poll = tokio::time::interval(LIBRARY_POLL);
+        let mut terminal_commands = true;
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(ev) => self.handle(ev).await,
                     None => break,
                 },
-                // Link counters change without events; refresh the view.
-                _ = tick.tick() => {}
+                command = commands.recv(), if terminal_commands => match command {
+                    Some(c) => self.command(c).await,
+                    None => terminal_commands = false,
+                },
+                // Link counters change without events; refresh the view;
+                // confirmations lapse.
+                _ = tick.tick() => {
+                    self.expire_confirmations(OffsetDateTime::now_utc()).await;
+                }
                 _ = poll.tick() => self.check_library(),
             }
             self.publish();
+        }
+        let open: Vec<_> = self.board.pending().cloned().collect();
+        for p in open {
+            self.board.withdraw(&p.ask.pump);
+            self.close_waiting(
+                &p,
+                authorise::codes::CONFIRMATION_WITHDRAWN,
+                "the gateway is stopping",
+                (Vec::new(), None),
+                OffsetDateTime::now_utc(),
+            )
+            .await;
         }
         self.publish();
         info!("core stopped: every pump session has ended");
@@ -236,6 +300,10 @@ impl Core {
             }
             other => {
                 let installed = matches!(other, PumpEvent::LibraryInstalled { .. });
+                if matches!(other, PumpEvent::Offline { .. }) {
+                    self.withdraw_pump(&pump, "the pump went offline", now)
+                        .await;
+                }
                 if let Some(event) = self.update(&pump, other, active.as_deref(), now) {
                     let logged = self.log(Some(&pump), vec![event]).await;
                     if installed
@@ -429,6 +497,7 @@ impl Core {
     /// The decision on one request (before it is logged).
     fn answer_for(
         &self,
+        ask_pump: &PumpId,
         ask: &ProgrammeAsk,
         identity: Option<&crate::pump::Identity>,
         active: Option<&ActiveLibrary>,
@@ -444,7 +513,7 @@ impl Core {
         });
         match ask.busy_with {
             Some(earlier) => authorise::Answer {
-                decision: Decision::Deny {
+                next: Next::Decided(Decision::Deny {
                     outcome: "unavailable".to_owned(),
                     reasons: vec![DenyReason {
                         code: authorise::codes::BUSY.to_owned(),
@@ -453,7 +522,7 @@ impl Core {
                             "Request {earlier} is still being checked; send one request at a time."
                         ),
                     }],
-                },
+                }),
                 verdict: None,
             },
             None => authorise::decide(
@@ -463,6 +532,7 @@ impl Core {
                     pump: identity,
                     programme: &programme,
                     history,
+                    confirmed: self.confirmed.get(ask_pump),
                 },
                 now,
                 self.validity,
@@ -489,37 +559,114 @@ impl Core {
         let history = History {
             deliveries: self.history.get(&drug).cloned().unwrap_or_default(),
         };
-        let answer = self.answer_for(&ask, identity.as_ref(), active, &history, now);
+        let answer = self.answer_for(pump, &ask, identity.as_ref(), active, &history, now);
         // Authorisations never used lapse; they must not pile up.
         self.issued.retain(|_, i| i.started || now <= i.expires);
+        let mut decision = match answer.next {
+            Next::Decided(decision) => decision,
+            Next::Confirm(stages) => {
+                match (&ask.programme, &answer.verdict, self.terminal_connected()) {
+                    (Ok(programme), Some(verdict), true) => {
+                        let waiting = bedside::Waiting {
+                            pump: pump.clone(),
+                            request: ask.request,
+                            hash: ask.hash,
+                            programme: programme.clone(),
+                            verdict: verdict.clone(),
+                            later: stages,
+                            load: None,
+                            reply: ask.reply.clone(),
+                        };
+                        // The request and verdict go first; the stage's own
+                        // record follows.
+                        let mut events = decision_events(&ask, answer.verdict.as_ref(), None);
+                        if self.log(Some(pump), std::mem::take(&mut events)).await {
+                            match self.open_stage(waiting, now).await {
+                                Ok(()) => {
+                                    self.note_verdict(
+                                        pump,
+                                        ask.request,
+                                        &drug,
+                                        "awaiting confirmation".to_owned(),
+                                        String::new(),
+                                        now,
+                                    );
+                                    return;
+                                }
+                                Err((waiting, decision)) => {
+                                    let event =
+                                        decision_event(waiting.request, &waiting.hash, &decision);
+                                    let decision = if self.log(Some(pump), vec![event]).await {
+                                        decision
+                                    } else {
+                                        store_unavailable()
+                                    };
+                                    self.answer(
+                                        pump,
+                                        &ask,
+                                        answer.verdict.as_ref(),
+                                        &drug,
+                                        decision,
+                                        now,
+                                    );
+                                    return;
+                                }
+                            }
+                        }
+                        self.answer(
+                            pump,
+                            &ask,
+                            answer.verdict.as_ref(),
+                            &drug,
+                            store_unavailable(),
+                            now,
+                        );
+                        return;
+                    }
+                    _ => authorise::deny(
+                        "unavailable",
+                        authorise::codes::CONFIRMATION_UNAVAILABLE,
+                        format!(
+                            "This needs {} at the bedside terminal, and no terminal is connected.",
+                            needs_words(&stages)
+                        ),
+                    ),
+                }
+            }
+        };
         // Nothing reaches the pump before the request, the verdict and the
         // answer are on disk; if they cannot be, the answer is no.
-        let mut decision = answer.decision;
         if !self
             .log(
                 Some(pump),
-                decision_events(&ask, answer.verdict.as_ref(), &decision),
+                decision_events(&ask, answer.verdict.as_ref(), Some(&decision)),
             )
             .await
         {
-            decision = Decision::Deny {
-                outcome: "unavailable".to_owned(),
-                reasons: vec![DenyReason {
-                    code: authorise::codes::STORE_UNAVAILABLE.to_owned(),
-                    ihe: None,
-                    message: "The gateway cannot record this decision, so it authorises nothing."
-                        .to_owned(),
-                }],
-            };
+            decision = store_unavailable();
         }
-        let (verdict, first) = match &decision {
+        self.answer(pump, &ask, answer.verdict.as_ref(), &drug, decision, now);
+    }
+
+    /// Sends a decision already logged, records the token it issues, and
+    /// shows it.
+    fn answer(
+        &mut self,
+        pump: &PumpId,
+        ask: &ProgrammeAsk,
+        verdict: Option<&crate::ders::Verdict>,
+        drug: &str,
+        decision: Decision,
+        now: OffsetDateTime,
+    ) {
+        let (shown, first) = match &decision {
             Decision::Authorise { token, expires } => {
                 self.issued.insert(
                     *token,
                     Issued {
                         pump: pump.clone(),
                         request: ask.request,
-                        drug: drug.clone(),
+                        drug: drug.to_owned(),
                         expires: *expires,
                         started: false,
                     },
@@ -533,8 +680,9 @@ impl Core {
                     .map(|r| format!("{}: {}", r.code, r.message))
                     .unwrap_or_default(),
             ),
+            Decision::Awaiting { .. } => ("awaiting confirmation".to_owned(), String::new()),
         };
-        let outcome = answer.verdict.as_ref().map_or_else(
+        let outcome = verdict.map_or_else(
             || "not checked".to_owned(),
             |v| authorise::outcome_name(v.outcome),
         );
@@ -544,26 +692,40 @@ impl Core {
             request = ask.request,
             programme_hash = %hex::encode(&ask.hash[..8]),
             verdict = %outcome,
-            decision = %verdict,
+            decision = %shown,
             reason = %first,
             "programme checked"
         );
-        let shown = active
-            .and_then(|l| l.library.care_area(&self.gateway.care_area))
-            .and_then(|a| a.drug(&drug))
-            .map_or(drug, |d| d.display_name.clone());
-        let summary = Some(VerdictSummary {
-            at: now,
-            request: ask.request,
-            drug: shown,
-            decision: verdict,
-            reason: first,
-        });
-        if let Some(view) = self.pumps.get_mut(pump) {
-            view.last_verdict = summary;
-        }
+        self.note_verdict(pump, ask.request, drug, shown, first, now);
         // A pump gone before the answer simply gets none.
-        let _ = ask.reply.send(decision);
+        let _ = ask.reply.try_send(decision);
+    }
+
+    /// Shows the last decision on a pump's card.
+    fn note_verdict(
+        &mut self,
+        pump: &PumpId,
+        request: u32,
+        drug: &str,
+        decision: String,
+        reason: String,
+        now: OffsetDateTime,
+    ) {
+        let library = self.library.borrow().clone();
+        let shown = library
+            .as_deref()
+            .and_then(|l| l.library.care_area(&self.gateway.care_area))
+            .and_then(|a| a.drug(drug))
+            .map_or_else(|| drug.to_owned(), |d| d.display_name.clone());
+        if let Some(view) = self.pumps.get_mut(pump) {
+            view.last_verdict = Some(VerdictSummary {
+                at: now,
+                request,
+                drug: shown,
+                decision,
+                reason,
+            });
+        }
     }
 
     fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
@@ -664,6 +826,11 @@ impl Core {
             library_hash: library.as_ref().map(|l| l.short_hash()),
             library_sha256: library.as_ref().map(|l| hex::encode(l.hash)),
             pumps: self.pumps.values().cloned().collect(),
+            confirmations: self
+                .board
+                .pending()
+                .map(crate::terminal::protocol::confirmation_card)
+                .collect(),
         };
         self.view.send_replace(snapshot);
     }
@@ -680,16 +847,16 @@ fn record_key(pump: &PumpId, serial: &str) -> String {
     format!("{pump}/{serial}")
 }
 
-/// The log's events for one programme request and its answer.
+/// The log's events for one programme request and its answer (none yet
+/// when it waits for a confirmation).
 fn decision_events(
     ask: &ProgrammeAsk,
     verdict: Option<&crate::ders::Verdict>,
-    decision: &Decision,
+    decision: Option<&Decision>,
 ) -> Vec<Event> {
-    let programme_hash = hex::encode(ask.hash);
     let mut events = vec![Event::ProgrammeRequested {
         request: ask.request,
-        programme_hash: programme_hash.clone(),
+        programme_hash: hex::encode(ask.hash),
         programme: ask.raw.clone(),
     }];
     if let Some(v) = verdict {
@@ -700,15 +867,24 @@ fn decision_events(
             computed: v.computed.clone(),
         });
     }
-    events.push(match decision {
+    if let Some(d) = decision {
+        events.push(decision_event(ask.request, &ask.hash, d));
+    }
+    events
+}
+
+/// The log's record of a final decision.
+fn decision_event(request: u32, hash: &[u8; 32], decision: &Decision) -> Event {
+    let programme_hash = hex::encode(hash);
+    match decision {
         Decision::Authorise { token, expires } => Event::Authorised {
-            request: ask.request,
+            request,
             programme_hash,
             token: hex::encode(token),
             expires: millis(*expires),
         },
         Decision::Deny { outcome, reasons } => Event::Denied {
-            request: ask.request,
+            request,
             programme_hash,
             outcome: outcome.clone(),
             reasons: reasons
@@ -720,8 +896,43 @@ fn decision_events(
                 })
                 .collect(),
         },
-    });
-    events
+        // Never final; logged as a denial if it ever were taken for one.
+        Decision::Awaiting { message, .. } => Event::Denied {
+            request,
+            programme_hash,
+            outcome: "unavailable".to_owned(),
+            reasons: vec![LoggedReason {
+                code: authorise::codes::CONFIRMATION_UNAVAILABLE.to_owned(),
+                ihe: None,
+                message: message.clone(),
+            }],
+        },
+    }
+}
+
+fn store_unavailable() -> Decision {
+    authorise::deny(
+        "unavailable",
+        authorise::codes::STORE_UNAVAILABLE,
+        "The gateway cannot record this decision, so it authorises nothing.".to_owned(),
+    )
+}
+
+/// What the stages ask for, in words.
+fn needs_words(stages: &[Vec<crate::terminal::confirm::Need>]) -> String {
+    use crate::terminal::confirm::Need;
+    let words: Vec<String> = stages
+        .iter()
+        .flatten()
+        .map(|n| match n {
+            Need::Concentration { .. } => {
+                "a nurse to confirm the new container's concentration".to_owned()
+            }
+            Need::Bolus { rule, .. } => crate::staff::policy::who_confirms(rule),
+            Need::Override { .. } => "a soft-limit override with a reason".to_owned(),
+        })
+        .collect();
+    words.join(" and ")
 }
 
 /// The snake-case name serde gives a unit variant.

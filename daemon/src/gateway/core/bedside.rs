@@ -1,0 +1,468 @@
+//! The core's side of bedside confirmations: it opens them on the board
+//! (stage by stage), tells the pump to keep waiting, takes the terminals'
+//! confirmations and declines, expires and withdraws them, and on the last
+//! stage makes the token. Every step is logged before anything is answered.
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Core, Issued, store_unavailable};
+use crate::ders::{Programme, Verdict};
+use crate::gateway::authorise::{self, ConfirmedLoad, codes};
+use crate::pump::{Decision, PumpId};
+use crate::store::Event;
+use crate::terminal::command::{Command, Outcome};
+use crate::terminal::confirm::{Ask, Need, Pending, Refused, Reply};
+use crate::terminal::screen;
+
+/// A programme waiting for people.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    pub(super) pump: PumpId,
+    pub(super) request: u32,
+    pub(super) hash: [u8; 32],
+    pub(super) programme: Programme,
+    pub(super) verdict: Verdict,
+    /// Stages not opened yet.
+    pub(super) later: Vec<Vec<Need>>,
+    /// The container, once its concentration is confirmed.
+    pub(super) load: Option<ConfirmedLoad>,
+    pub(super) reply: mpsc::Sender<Decision>,
+}
+
+/// The stage name of a set of needs (as logged and shown).
+fn stage_name(needs: &[Need]) -> &'static str {
+    let bolus = needs.iter().any(|n| matches!(n, Need::Bolus { .. }));
+    let overriding = needs.iter().any(|n| matches!(n, Need::Override { .. }));
+    if needs
+        .iter()
+        .any(|n| matches!(n, Need::Concentration { .. }))
+    {
+        "concentration"
+    } else if bolus && overriding {
+        "bolus_override"
+    } else if bolus {
+        "bolus"
+    } else {
+        "override"
+    }
+}
+
+/// The code a refusal is logged under.
+fn refusal_code(r: &Refused) -> &'static str {
+    match r {
+        Refused::NotOpen => codes::CONFIRMATION_WITHDRAWN,
+        Refused::Expired(_) => codes::CONFIRMATION_EXPIRED,
+        Refused::ScreenChanged => "SCREEN_CHANGED",
+        Refused::ConcentrationMismatch { .. } => codes::CONCENTRATION_MISMATCH,
+        Refused::Incomplete(_) => "INCOMPLETE",
+        Refused::NotAllowed(_) => "NOT_ALLOWED",
+    }
+}
+
+impl Core {
+    /// Whether a terminal is there to ask.
+    pub(super) fn terminal_connected(&self) -> bool {
+        *self.terminals.borrow() > 0
+    }
+
+    /// Opens the first stage of `waiting` (or the next one) and tells the
+    /// pump to wait; `Err` with the decision to send when it cannot.
+    pub(super) async fn open_stage(
+        &mut self,
+        mut waiting: Waiting,
+        now: OffsetDateTime,
+    ) -> Result<(), (Waiting, Decision)> {
+        if waiting.later.is_empty() {
+            let decision = authorise::deny(
+                "unavailable",
+                codes::CONFIRMATION_UNAVAILABLE,
+                "Nothing left to confirm, yet no authorisation was made.".to_owned(),
+            );
+            return Err((waiting, decision));
+        }
+        let needs = waiting.later.remove(0);
+        let library = self.library.borrow().clone();
+        let drug = library.as_deref().and_then(|l| {
+            l.library
+                .care_area(&self.gateway.care_area)?
+                .drug(&waiting.programme.drug)
+        });
+        let screen = screen::build(
+            &waiting.pump,
+            &needs,
+            &waiting.programme,
+            drug,
+            &waiting.verdict,
+        );
+        let stage = stage_name(&needs);
+        let ask = Ask {
+            pump: waiting.pump.to_string(),
+            request: waiting.request,
+            programme_hash: waiting.hash,
+            needs,
+            screen,
+        };
+        let (pending, replaced) = self.board.open(ask, now);
+        let pending = pending.clone();
+        if let Some(old) = replaced {
+            self.close_waiting(
+                &old,
+                codes::CONFIRMATION_WITHDRAWN,
+                "a new request from the pump replaced it",
+                (Vec::new(), None),
+                now,
+            )
+            .await;
+        }
+        let logged = self
+            .log(
+                Some(&waiting.pump),
+                vec![Event::ConfirmationRequested {
+                    request: waiting.request,
+                    confirmation: pending.id,
+                    stage: stage.to_owned(),
+                    screen_hash: hex::encode(pending.screen_hash),
+                    expires: pending.expires,
+                }],
+            )
+            .await;
+        if !logged {
+            self.board.withdraw(&waiting.pump);
+            return Err((waiting, store_unavailable()));
+        }
+        let message = match stage {
+            "concentration" => "Confirm the container's concentration at the bedside terminal.",
+            "bolus" | "bolus_override" => {
+                "Waiting for the bolus to be confirmed at the bedside terminal."
+            }
+            _ => "Waiting for the override to be confirmed at the bedside terminal.",
+        };
+        info!(pump = %waiting.pump, request = waiting.request, confirmation = pending.id, stage, "awaiting confirmation at the terminal");
+        let _ = waiting.reply.try_send(Decision::Awaiting {
+            until: pending.expires,
+            message: message.to_owned(),
+        });
+        self.waiting.insert(pending.id, waiting);
+        Ok(())
+    }
+
+    /// Handles one terminal command.
+    pub(super) async fn command(&mut self, command: Command) {
+        let now = OffsetDateTime::now_utc();
+        match command {
+            Command::Confirm {
+                id,
+                screen_hash,
+                signers,
+                concentration,
+                reason,
+                terminal,
+                done,
+            } => {
+                let outcome = self
+                    .confirm(
+                        id,
+                        screen_hash,
+                        &signers,
+                        concentration,
+                        reason,
+                        &terminal,
+                        now,
+                    )
+                    .await;
+                let _ = done.send(outcome);
+            }
+            Command::Decline {
+                id,
+                reason,
+                terminal,
+                done,
+            } => {
+                let outcome = match self.board.decline(id) {
+                    Some(p) => {
+                        let words = reason.map_or_else(
+                            || "declined at the bedside terminal".to_owned(),
+                            |r| format!("declined at the bedside terminal: {r}"),
+                        );
+                        self.close_waiting(
+                            &p,
+                            codes::DECLINED,
+                            &words,
+                            (Vec::new(), Some(terminal)),
+                            now,
+                        )
+                        .await;
+                        Outcome::Declined
+                    }
+                    None => Outcome::Refused(Refused::NotOpen),
+                };
+                let _ = done.send(outcome);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the fields of one command")]
+    async fn confirm(
+        &mut self,
+        id: u64,
+        screen_hash: [u8; 32],
+        signers: &[crate::staff::roster::Member],
+        concentration: Option<crate::units::Concentration>,
+        reason: Option<String>,
+        terminal: &str,
+        now: OffsetDateTime,
+    ) -> Outcome {
+        let Some(open) = self.board.pending().find(|p| p.id == id).cloned() else {
+            return Outcome::Refused(Refused::NotOpen);
+        };
+        let reply = Reply {
+            screen_hash,
+            signers: signers.iter().collect(),
+            concentration,
+            reason,
+        };
+        let by: Vec<String> = signers.iter().map(|m| m.id.clone()).collect();
+        match self.board.confirm(id, &reply, now) {
+            Err(refused) => {
+                let closed = refused.closes();
+                if closed {
+                    let words = refused.to_string();
+                    self.close_waiting(
+                        &open,
+                        refusal_code(&refused),
+                        &words,
+                        (by, Some(terminal.to_owned())),
+                        now,
+                    )
+                    .await;
+                } else {
+                    let event = Event::ConfirmationRefused {
+                        request: open.ask.request,
+                        confirmation: id,
+                        code: refusal_code(&refused).to_owned(),
+                        message: refused.to_string(),
+                        closed: false,
+                        by,
+                        terminal: Some(terminal.to_owned()),
+                    };
+                    let pump = self.waiting.get(&id).map(|w| w.pump.clone());
+                    self.log(pump.as_ref(), vec![event]).await;
+                }
+                warn!(pump = %open.ask.pump, request = open.ask.request, confirmation = id, refused = %refused, closed, "confirmation refused");
+                Outcome::Refused(refused)
+            }
+            Ok(granted) => {
+                let Some(mut waiting) = self.waiting.remove(&id) else {
+                    return Outcome::Refused(Refused::NotOpen);
+                };
+                let stage = stage_name(&open.ask.needs);
+                if stage == "concentration" {
+                    waiting.load = ConfirmedLoad::of(&waiting.programme);
+                }
+                let confirmed = Event::Confirmed {
+                    request: granted.request,
+                    confirmation: id,
+                    stage: stage.to_owned(),
+                    by: granted.by.clone(),
+                    reason: granted.reason.clone(),
+                    terminal: terminal.to_owned(),
+                };
+                info!(pump = %waiting.pump, request = granted.request, confirmation = id, stage, by = %granted.by.join(","), "confirmed at the terminal");
+                if !waiting.later.is_empty() {
+                    if !self.log(Some(&waiting.pump), vec![confirmed]).await {
+                        self.finish(waiting, store_unavailable(), now).await;
+                        return Outcome::NotLogged;
+                    }
+                    return match self.open_stage(waiting, now).await {
+                        Ok(()) => {
+                            let next = self
+                                .board
+                                .pending()
+                                .find(|p| {
+                                    p.ask.request == granted.request && p.ask.pump == granted.pump
+                                })
+                                .map_or(0, |p| p.id);
+                            Outcome::NextStage(next)
+                        }
+                        Err((waiting, decision)) => {
+                            self.finish(waiting, decision, now).await;
+                            Outcome::NotLogged
+                        }
+                    };
+                }
+                let rng = &self.rng;
+                let decision = authorise::authorise(now, self.validity, || {
+                    use ring::rand::SecureRandom as _;
+                    let mut t = [0u8; 16];
+                    rng.fill(&mut t).ok().map(|()| t)
+                });
+                let authorised = matches!(decision, Decision::Authorise { .. });
+                let mut events = vec![confirmed];
+                events.push(super::decision_event(
+                    waiting.request,
+                    &waiting.hash,
+                    &decision,
+                ));
+                if !self.log(Some(&waiting.pump), events).await {
+                    self.finish_unlogged(waiting, now);
+                    return Outcome::NotLogged;
+                }
+                if let Some(load) = waiting.load.clone() {
+                    self.confirmed.insert(waiting.pump.clone(), load);
+                }
+                self.send_final(waiting, decision, now);
+                if authorised {
+                    Outcome::Authorised
+                } else {
+                    Outcome::NotLogged
+                }
+            }
+        }
+    }
+
+    /// Ends an open confirmation without a grant: logged, and the pump is
+    /// denied.
+    pub(super) async fn close_waiting(
+        &mut self,
+        p: &Pending,
+        code: &str,
+        words: &str,
+        (by, terminal): (Vec<String>, Option<String>),
+        now: OffsetDateTime,
+    ) {
+        let Some(waiting) = self.waiting.remove(&p.id) else {
+            return;
+        };
+        warn!(pump = %waiting.pump, request = waiting.request, confirmation = p.id, code, reason = words, "confirmation closed: programme denied");
+        let refused = Event::ConfirmationRefused {
+            request: waiting.request,
+            confirmation: p.id,
+            code: code.to_owned(),
+            message: words.to_owned(),
+            closed: true,
+            by,
+            terminal,
+        };
+        let outcome = if code == codes::DECLINED || code == codes::CONCENTRATION_MISMATCH {
+            "block"
+        } else {
+            "unavailable"
+        };
+        let decision = authorise::deny(outcome, code, sentence(words));
+        let events = vec![
+            refused,
+            super::decision_event(waiting.request, &waiting.hash, &decision),
+        ];
+        if self.log(Some(&waiting.pump), events).await {
+            self.send_final(waiting, decision, now);
+        } else {
+            self.finish_unlogged(waiting, now);
+        }
+    }
+
+    /// Lapsed confirmations: denied.
+    pub(super) async fn expire_confirmations(&mut self, now: OffsetDateTime) {
+        for p in self.board.expire(now) {
+            self.close_waiting(
+                &p,
+                codes::CONFIRMATION_EXPIRED,
+                "nobody confirmed in time",
+                (Vec::new(), None),
+                now,
+            )
+            .await;
+        }
+        // No terminal left to ask: nothing can be confirmed, so nothing
+        // waits for it.
+        if !self.terminal_connected() {
+            let open: Vec<Pending> = self.board.pending().cloned().collect();
+            for p in open {
+                self.board.withdraw(&p.ask.pump);
+                self.close_waiting(
+                    &p,
+                    codes::CONFIRMATION_WITHDRAWN,
+                    "no bedside terminal is connected any more",
+                    (Vec::new(), None),
+                    now,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// A pump went offline or stopped: its open confirmation is withdrawn.
+    pub(super) async fn withdraw_pump(&mut self, pump: &PumpId, why: &str, now: OffsetDateTime) {
+        if let Some(p) = self.board.withdraw(pump) {
+            self.close_waiting(
+                &p,
+                codes::CONFIRMATION_WITHDRAWN,
+                why,
+                (Vec::new(), None),
+                now,
+            )
+            .await;
+        }
+    }
+
+    /// Logs the final decision, then sends it.
+    async fn finish(&mut self, waiting: Waiting, decision: Decision, now: OffsetDateTime) {
+        let event = super::decision_event(waiting.request, &waiting.hash, &decision);
+        if self.log(Some(&waiting.pump), vec![event]).await {
+            self.send_final(waiting, decision, now);
+        } else {
+            self.finish_unlogged(waiting, now);
+        }
+    }
+
+    /// The decision could not be logged: the pump is denied (never
+    /// authorised without a record).
+    fn finish_unlogged(&mut self, waiting: Waiting, now: OffsetDateTime) {
+        self.send_final(waiting, store_unavailable(), now);
+    }
+
+    /// Sends a final decision (already logged) and records what it issued.
+    fn send_final(&mut self, waiting: Waiting, decision: Decision, now: OffsetDateTime) {
+        let drug = waiting.programme.drug.clone();
+        let (verdict, first) = match &decision {
+            Decision::Authorise { token, expires } => {
+                self.issued.insert(
+                    *token,
+                    Issued {
+                        pump: waiting.pump.clone(),
+                        request: waiting.request,
+                        drug: drug.clone(),
+                        expires: *expires,
+                        started: false,
+                    },
+                );
+                ("authorised".to_owned(), String::new())
+            }
+            Decision::Deny { outcome, reasons } => (
+                format!("denied ({outcome})"),
+                reasons
+                    .first()
+                    .map(|r| format!("{}: {}", r.code, r.message))
+                    .unwrap_or_default(),
+            ),
+            Decision::Awaiting { .. } => ("awaiting confirmation".to_owned(), String::new()),
+        };
+        info!(pump = %waiting.pump, drug = %drug, request = waiting.request, decision = %verdict, reason = %first, "programme decided after confirmation");
+        self.note_verdict(&waiting.pump, waiting.request, &drug, verdict, first, now);
+        let _ = waiting.reply.try_send(decision);
+    }
+}
+
+/// "nobody confirmed in time" → "Nobody confirmed in time."
+fn sentence(words: &str) -> String {
+    let mut c = words.chars();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default();
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
