@@ -2,6 +2,7 @@
 //! `tests/run` built, and write input files into a temporary directory.
 
 pub mod mqtt;
+pub mod terminal;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,58 +1,12 @@
 //! The terminal service end to end: the real gateway's Unix socket, a
 //! client speaking the terminal protocol, a simulated pump behind it.
 
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use pumpgw_tests::terminal::Terminal;
 use pumpgw_tests::{Bench, example_scenario};
-use serde_json::{Value, json};
-
-struct Terminal {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Terminal {
-    fn connect(path: &std::path::Path) -> Terminal {
-        let stream = UnixStream::connect(path).expect("the socket accepts");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("a timeout can be set");
-        Terminal {
-            reader: BufReader::new(stream.try_clone().expect("clonable")),
-            writer: stream,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("the daemon reads");
-    }
-
-    /// The next line, or `None` at EOF.
-    fn next(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(serde_json::from_str(&line).expect("every line is JSON")),
-        }
-    }
-
-    /// Status messages until one satisfies `ok`.
-    fn status_until(&mut self, ok: impl Fn(&Value) -> bool, secs: u64) -> Value {
-        let until = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let m = self.next().expect("the stream goes on");
-            if m["type"] == "status" && ok(&m) {
-                return m;
-            }
-            assert!(Instant::now() < until, "no such status; last: {m}");
-        }
-    }
-}
+use serde_json::json;
 
 #[test]
 fn a_terminal_says_hello_and_sees_each_pump_in_words() {
@@ -133,7 +87,7 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
 
     // A line it does not know: an error, and the connection stays.
     t.send("{\"type\":\"launch\"}");
-    let e = t.status_or_error();
+    let e = t.next_other();
     assert_eq!(e["code"], "UNKNOWN_MESSAGE", "{e}");
     assert_eq!(e["fatal"], false);
     t.send("{\"type\":\"ping\"}");
@@ -147,18 +101,6 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
     assert!(gw.terminate(10).success());
     while t.next().is_some() {}
     assert!(!socket.exists(), "the socket is removed at a clean stop");
-}
-
-impl Terminal {
-    /// The next line that is not a status.
-    fn status_or_error(&mut self) -> Value {
-        loop {
-            let m = self.next().expect("connected");
-            if m["type"] != "status" {
-                return m;
-            }
-        }
-    }
 }
 
 #[test]

@@ -158,6 +158,8 @@ impl Service {
                 Some(_) = terminals.join_next(), if !terminals.is_empty() => {}
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
+                        // Terminals that have just gone do not count.
+                        while terminals.try_join_next().is_some() {}
                         let full = terminals.len() >= self.max_terminals;
                         terminals.spawn(serve(stream, Ctx {
                             access: self.access,

@@ -1,0 +1,434 @@
+//! Confirmations at the bedside terminal, end to end: the real gateway,
+//! `pump-sim` on a pseudo-terminal, and this test as the terminal, typing
+//! labels and PINs as a nurse and a doctor would.
+
+use pumpgw_tests::terminal::Terminal;
+use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, pumpgwd};
+use serde_json::{Value, json};
+
+fn scenario(serial: &str, area: &str, steps: &str) -> String {
+    format!(
+        "[pump]\nserial = \"{serial}\"\ncare_area = \"{area}\"\npatient_weight = \"70 kg\"\n\n[[step]]\naction = \"wait_library\"\n{steps}"
+    )
+}
+
+fn load(drug: &str, concentration: &str) -> String {
+    format!(
+        "\n[[step]]\naction = \"load\"\ndrug = \"{drug}\"\nconcentration = \"{concentration}\"\nvolume = \"50 mL\"\n"
+    )
+}
+
+fn bolus(dose: &str, expect: &str, code: Option<&str>) -> String {
+    let code = code
+        .map(|c| format!("expect_code = \"{c}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "\n[[step]]\naction = \"bolus\"\ndose = \"{dose}\"\nduration = \"60 s\"\nexpect = \"{expect}\"\n{code}"
+    )
+}
+
+fn exported(bench: &Bench, kind: &str) -> Vec<Value> {
+    let dir = bench.path().display().to_string();
+    let out = pumpgwd(&["events", "export", "--data-dir", &dir, "--type", kind]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("records are UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect()
+}
+
+fn facts(card: &Value) -> Vec<(String, String)> {
+    card["screen"]["facts"]
+        .as_array()
+        .expect("facts")
+        .iter()
+        .map(|f| {
+            (
+                f[0].as_str().expect("label").to_owned(),
+                f[1].as_str().expect("value").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_fentanyl_syringe_programmed_with_the_wrong_concentration_is_caught_at_load() {
+    // HSIB: the syringe holds 2,500 micrograms in 50 mL; the pump was set
+    // to 500 micrograms in 50 mL, which the theatre library also allows, so
+    // the cross-check passes and a 25 microgram bolus would give 125.
+    let bench = Bench::new();
+    let mut gw = bench.gateway_in("theatres", &["p1"], "");
+    let mut t = Terminal::open(&bench.terminal_socket(), "theatre-3-screen");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-HSIB-1",
+            "theatres",
+            &(load("fentanyl", "500 micrograms in 50 mL")
+                + &bolus("25 micrograms", "denied", Some("CONCENTRATION_MISMATCH"))),
+        ),
+        &["--speed", "60"],
+    );
+    let card = t.confirmation("p1", "concentration", 30);
+    // Blind: nothing on the screen gives the programmed value away.
+    let screen = card["screen"].to_string();
+    for leak in ["500", "microgram", "mL", "/h"] {
+        assert!(
+            !screen.contains(leak),
+            "{leak:?} on a blind screen: {screen}"
+        );
+    }
+    assert_eq!(card["screen"]["drug"], "fentaNYL");
+    assert_eq!(card["needs"][0]["roles"], json!(["nurse", "doctor"]));
+    let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
+    assert_eq!(r["result"], "refused", "{r}");
+    assert_eq!(r["closed"], true);
+    assert_eq!(r["entered"], "2,500 micrograms in 50 mL (50 micrograms/mL)");
+    assert_eq!(
+        r["programmed"],
+        "500 micrograms in 50 mL (10 micrograms/mL)"
+    );
+    assert!(
+        r["message"]
+            .as_str()
+            .expect("words")
+            .contains("do not start"),
+        "{r}"
+    );
+
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(
+        sim.log_text()
+            .contains("0 authorised, 1 denied, 0 delivered")
+    );
+    assert!(gw.terminate(10).success());
+    let refused = exported(&bench, "confirmation_refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["code"], "CONCENTRATION_MISMATCH");
+    assert_eq!(refused[0]["by"], json!([NURSE.0]));
+    assert!(exported(&bench, "authorised").is_empty());
+    assert_eq!(
+        exported(&bench, "denied")[0]["reasons"][0]["code"],
+        "CONCENTRATION_MISMATCH"
+    );
+}
+
+#[test]
+fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_that_token() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-BOLUS-1",
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL")
+                + &bolus("25 micrograms", "authorised", None)),
+        ),
+        &["--speed", "60"],
+    );
+    // First the container, by the nurse, blind.
+    let card = t.confirmation("p1", "concentration", 30);
+    let r = t.confirm(&card, &[NURSE], Some("2,500 mcg in 50 mL"), None);
+    assert_eq!(r["result"], "next_stage", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .expect("words")
+            .contains("Nkechi Okafor"),
+        "{r}"
+    );
+
+    // Then the bolus: fentanyl is high-alert, so doctors only.
+    let card = t.confirmation("p1", "bolus", 10);
+    assert_eq!(card["id"], r["next"], "{card}");
+    assert_eq!(card["needs"][0]["roles"], json!(["doctor"]));
+    assert_eq!(card["screen"]["high_alert"], true);
+    let facts = facts(&card);
+    for (label, value) in [
+        ("Dose", "25 micrograms"),
+        ("Volume", "0.5 mL"),
+        ("Share of the container", "1% of the 50 mL left"),
+        (
+            "Concentration",
+            "2,500 micrograms in 50 mL (50 micrograms/mL)",
+        ),
+        ("Over", "1 min"),
+    ] {
+        assert!(
+            facts.contains(&(label.to_owned(), value.to_owned())),
+            "{label}: {value} not in {facts:?}"
+        );
+    }
+
+    // A nurse's PIN cannot confirm it, nor a pharmacist's; it stays open.
+    let r = t.confirm(&card, &[NURSE], None, None);
+    assert_eq!(
+        (r["result"].as_str(), r["closed"].as_bool()),
+        (Some("refused"), Some(false)),
+        "{r}"
+    );
+    assert!(
+        r["message"].as_str().expect("words").contains("doctor"),
+        "{r}"
+    );
+    let r = t.confirm(&card, &[PHARMACIST], None, None);
+    assert_eq!(r["closed"], false, "{r}");
+    // A confirmation of another screen is refused.
+    let mut changed = card.clone();
+    changed["screen_hash"] = json!("00".repeat(32));
+    let r = t.confirm(&changed, &[DOCTOR], None, None);
+    assert_eq!(r["result"], "refused", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .expect("words")
+            .contains("screen has changed"),
+        "{r}"
+    );
+
+    let r = t.confirm(&card, &[DOCTOR], None, None);
+    assert_eq!(r["result"], "authorised", "{r}");
+    assert!(
+        r["message"].as_str().expect("words").contains("Dev Patel"),
+        "{r}"
+    );
+    // Used once: the same confirmation again is refused.
+    let again = t.confirm(&card, &[DOCTOR], None, None);
+    assert_eq!(again["result"], "refused", "{again}");
+    assert!(
+        again["message"]
+            .as_str()
+            .expect("words")
+            .contains("no longer open"),
+        "{again}"
+    );
+
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(
+        sim.log_text()
+            .contains("1 authorised, 0 denied, 1 delivered"),
+        "{}",
+        sim.log_text()
+    );
+    gw.wait_for(&["event=BolusDelivered"], 1, 5);
+    assert!(gw.terminate(10).success());
+
+    let authorised = exported(&bench, "authorised");
+    assert_eq!(authorised.len(), 1);
+    let deliveries = exported(&bench, "delivery");
+    assert!(!deliveries.is_empty());
+    for d in &deliveries {
+        assert_eq!(
+            d["token"], authorised[0]["token"],
+            "delivered under the issued token"
+        );
+    }
+    let confirmed = exported(&bench, "confirmed");
+    let stages: Vec<(&str, &Value)> = confirmed
+        .iter()
+        .map(|c| (c["stage"].as_str().expect("stage"), &c["by"]))
+        .collect();
+    assert_eq!(
+        stages,
+        vec![
+            ("concentration", &json!([NURSE.0])),
+            ("bolus", &json!([DOCTOR.0]))
+        ]
+    );
+    let refused: Vec<String> = exported(&bench, "confirmation_refused")
+        .iter()
+        .map(|r| r["code"].as_str().expect("code").to_owned())
+        .collect();
+    assert_eq!(refused, ["NOT_ALLOWED", "NOT_ALLOWED", "SCREEN_CHANGED"]);
+}
+
+#[test]
+fn five_wrong_pins_lock_a_doctor_out_and_another_doctor_signs() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-PIN-1",
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL")
+                + &bolus("25 micrograms", "authorised", None)),
+        ),
+        &["--speed", "60"],
+    );
+    let card = t.confirmation("p1", "concentration", 30);
+    assert_eq!(
+        t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None)["result"],
+        "next_stage"
+    );
+    let card = t.confirmation("p1", "bolus", 10);
+    for left in (1..=4).rev() {
+        let r = t.confirm(&card, &[(DOCTOR.0, "250613")], None, None);
+        let words = r["message"].as_str().expect("words").to_owned();
+        assert!(words.contains(&format!("{left} more")), "{words}");
+        assert_eq!(r["closed"], false);
+    }
+    let r = t.confirm(&card, &[(DOCTOR.0, "250613")], None, None);
+    assert!(
+        r["message"].as_str().expect("words").contains("locked out"),
+        "{r}"
+    );
+    // The right PIN now is not even checked.
+    let r = t.confirm(&card, &[DOCTOR], None, None);
+    assert!(
+        r["message"].as_str().expect("words").contains("locked out"),
+        "{r}"
+    );
+    let r = t.confirm(&card, &[DOCTOR_2], None, None);
+    assert_eq!(r["result"], "authorised", "{r}");
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(gw.terminate(10).success());
+    let results: Vec<String> = exported(&bench, "pin_checked")
+        .iter()
+        .filter(|p| p["staff_id"] == DOCTOR.0)
+        .map(|p| p["result"].as_str().expect("result").to_owned())
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "wrong_pin",
+            "wrong_pin",
+            "wrong_pin",
+            "wrong_pin",
+            "locked_out",
+            "locked_out"
+        ]
+    );
+}
+
+#[test]
+fn a_changed_programme_needs_its_own_confirmation_and_a_declined_one_is_denied() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-CHANGE-1",
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL")
+                + &bolus("25 micrograms", "authorised", None)
+                + "\n[[step]]\naction = \"wait_delivery\"\n"
+                + &bolus("40 micrograms", "denied", Some("DECLINED"))),
+        ),
+        &["--speed", "60"],
+    );
+    let card = t.confirmation("p1", "concentration", 30);
+    assert_eq!(
+        t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None)["result"],
+        "next_stage"
+    );
+    let first = t.confirmation("p1", "bolus", 10);
+    assert_eq!(
+        t.confirm(&first, &[DOCTOR], None, None)["result"],
+        "authorised"
+    );
+
+    // The same syringe: the second bolus needs no new concentration, only
+    // its own bolus confirmation. The first one's cannot stand in for it.
+    let second = t.until(
+        "confirmations",
+        |m| {
+            m["open"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|c| c["id"] != first["id"]))
+        },
+        30,
+    )["open"][0]
+        .clone();
+    assert_eq!(second["needs"][0]["kind"], "bolus", "{second}");
+    assert_ne!(second["programme_hash"], first["programme_hash"]);
+    assert!(facts(&second).contains(&("Dose".to_owned(), "40 micrograms".to_owned())));
+    let r = t.confirm(&first, &[DOCTOR], None, None);
+    assert_eq!(r["result"], "refused", "{r}");
+    let mut replay = second.clone();
+    replay["screen_hash"] = first["screen_hash"].clone();
+    let r = t.confirm(&replay, &[DOCTOR], None, None);
+    assert!(
+        r["message"]
+            .as_str()
+            .expect("words")
+            .contains("screen has changed"),
+        "{r}"
+    );
+
+    t.send(
+        &json!({"type": "decline", "id": second["id"], "reason": "dose not prescribed"})
+            .to_string(),
+    );
+    let r = t.result(&second["id"]);
+    assert_eq!(r["result"], "declined", "{r}");
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(
+        sim.log_text()
+            .contains("1 authorised, 1 denied, 1 delivered"),
+        "{}",
+        sim.log_text()
+    );
+    assert!(gw.terminate(10).success());
+}
+
+#[test]
+fn a_confirmation_nobody_gives_in_time_is_denied_and_cannot_be_given_late() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "[authorisation]\nvalidity_s = 10\n");
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-LATE-1",
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL")
+                + &bolus("25 micrograms", "denied", Some("CONFIRMATION_EXPIRED"))),
+        ),
+        &["--speed", "60"],
+    );
+    let card = t.confirmation("p1", "concentration", 30);
+    // The pump was told to wait beyond its own 10 s answer time.
+    assert!(sim.wait_exit(25).success(), "{}", sim.log_text());
+    assert!(
+        sim.log_text().contains("waiting for confirmation"),
+        "{}",
+        sim.log_text()
+    );
+    let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
+    assert_eq!(r["result"], "refused", "{r}");
+    assert_eq!(r["closed"], true);
+    assert!(gw.terminate(10).success());
+}
+
+#[test]
+fn with_no_terminal_connected_a_programme_that_needs_a_person_is_denied() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-ALONE-1",
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL")
+                + "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nexpect = \"denied\"\nexpect_code = \"CONFIRMATION_UNAVAILABLE\"\n"),
+        ),
+        &["--speed", "60"],
+    );
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(
+        sim.log_text().contains("no terminal is connected"),
+        "{}",
+        sim.log_text()
+    );
+    assert!(gw.terminate(10).success());
+}
