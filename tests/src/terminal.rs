@@ -36,7 +36,7 @@ impl Terminal {
         }
         let mut t = Terminal::connect(path);
         t.send(&json!({"type": "hello", "protocol": 1, "terminal": name}).to_string());
-        let welcome = t.next().expect("welcome");
+        let welcome = t.line().expect("welcome");
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         t
     }
@@ -49,7 +49,7 @@ impl Terminal {
     }
 
     /// The next line, or `None` at EOF.
-    pub fn next(&mut self) -> Option<Value> {
+    pub fn line(&mut self) -> Option<Value> {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) | Err(_) => None,
@@ -60,7 +60,7 @@ impl Terminal {
     /// The next line that is neither a status nor the confirmations list.
     pub fn next_other(&mut self) -> Value {
         loop {
-            let m = self.next().expect("connected");
+            let m = self.line().expect("connected");
             if m["type"] != "status" && m["type"] != "confirmations" {
                 return m;
             }
@@ -71,7 +71,7 @@ impl Terminal {
     pub fn until(&mut self, kind: &str, ok: impl Fn(&Value) -> bool, secs: u64) -> Value {
         let until = Instant::now() + Duration::from_secs(secs);
         loop {
-            let m = self.next().expect("the stream goes on");
+            let m = self.line().expect("the stream goes on");
             if m["type"] == kind && ok(&m) {
                 return m;
             }

@@ -220,9 +220,15 @@ fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_tha
     gw.wait_for(&["event=BolusDelivered"], 1, 5);
     assert!(gw.terminate(10).success());
 
-    let authorised = exported(&bench, "authorised");
+    the_log_shows_who_confirmed_what(&bench);
+}
+
+/// One token, every delivery under it; each stage by its signer; each
+/// refusal in the log.
+fn the_log_shows_who_confirmed_what(bench: &Bench) {
+    let authorised = exported(bench, "authorised");
     assert_eq!(authorised.len(), 1);
-    let deliveries = exported(&bench, "delivery");
+    let deliveries = exported(bench, "delivery");
     assert!(!deliveries.is_empty());
     for d in &deliveries {
         assert_eq!(
@@ -230,7 +236,7 @@ fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_tha
             "delivered under the issued token"
         );
     }
-    let confirmed = exported(&bench, "confirmed");
+    let confirmed = exported(bench, "confirmed");
     let stages: Vec<(&str, &Value)> = confirmed
         .iter()
         .map(|c| (c["stage"].as_str().expect("stage"), &c["by"]))
@@ -242,7 +248,7 @@ fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_tha
             ("bolus", &json!([DOCTOR.0]))
         ]
     );
-    let refused: Vec<String> = exported(&bench, "confirmation_refused")
+    let refused: Vec<String> = exported(bench, "confirmation_refused")
         .iter()
         .map(|r| r["code"].as_str().expect("code").to_owned())
         .collect();

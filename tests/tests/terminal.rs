@@ -21,11 +21,11 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
 
     let mut t = Terminal::connect(&socket);
     t.send(&json!({"type": "hello", "protocol": 1, "terminal": "bed-12-screen"}).to_string());
-    let welcome = t.next().expect("welcome");
+    let welcome = t.line().expect("welcome");
     assert_eq!(welcome["type"], "welcome", "{welcome}");
     assert_eq!(welcome["gateway"], "test-bed");
     assert_eq!(welcome["care_area"], "adult-icu");
-    let first = t.next().expect("a status at once");
+    let first = t.line().expect("a status at once");
     assert_eq!(first["type"], "status", "{first}");
     assert_eq!(first["library"], "version 12");
     assert_eq!(first["pumps"][0]["pump"], "pump-a");
@@ -75,7 +75,7 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
     let mut previous = infusing.clone();
     let until = Instant::now() + Duration::from_secs(2);
     while Instant::now() < until {
-        let m = t.next().expect("connected");
+        let m = t.line().expect("connected");
         if m["type"] == "status" {
             assert!(
                 m["pumps"] != previous["pumps"] || m["library"] != previous["library"],
@@ -92,14 +92,14 @@ fn a_terminal_says_hello_and_sees_each_pump_in_words() {
     assert_eq!(e["fatal"], false);
     t.send("{\"type\":\"ping\"}");
     let until = Instant::now() + Duration::from_secs(5);
-    while t.next().expect("still connected")["type"] != "pong" {
+    while t.line().expect("still connected")["type"] != "pong" {
         assert!(Instant::now() < until, "no pong");
     }
     gw.wait_for(&["terminal connected", "terminal=bed-12-screen"], 1, 1);
 
     // A clean stop closes the terminal and removes the socket.
     assert!(gw.terminate(10).success());
-    while t.next().is_some() {}
+    while t.line().is_some() {}
     assert!(!socket.exists(), "the socket is removed at a clean stop");
 }
 
@@ -116,24 +116,24 @@ fn a_terminal_that_does_not_say_hello_properly_is_told_why_and_closed() {
 
     let mut t = Terminal::connect(&socket);
     t.send(&json!({"type": "hello", "protocol": 2, "terminal": "future"}).to_string());
-    let e = t.next().expect("an error line");
+    let e = t.line().expect("an error line");
     assert_eq!(e["code"], "VERSION", "{e}");
     assert_eq!(e["fatal"], true);
-    assert!(t.next().is_none(), "closed");
+    assert!(t.line().is_none(), "closed");
 
     let mut t = Terminal::connect(&socket);
     t.send("{\"type\":\"ping\"}");
-    assert_eq!(t.next().expect("an error line")["code"], "HELLO_FIRST");
-    assert!(t.next().is_none(), "closed");
+    assert_eq!(t.line().expect("an error line")["code"], "HELLO_FIRST");
+    assert!(t.line().is_none(), "closed");
 
     // One terminal allowed: the second is refused while the first stays.
     let mut first = Terminal::connect(&socket);
     first.send(&json!({"type": "hello", "protocol": 1, "terminal": "one"}).to_string());
-    assert_eq!(first.next().expect("welcome")["type"], "welcome");
+    assert_eq!(first.line().expect("welcome")["type"], "welcome");
     let mut second = Terminal::connect(&socket);
     second.send(&json!({"type": "hello", "protocol": 1, "terminal": "two"}).to_string());
     assert_eq!(
-        second.next().expect("an error line")["code"],
+        second.line().expect("an error line")["code"],
         "TOO_MANY_TERMINALS"
     );
     assert_eq!(first.status_until(|_| true, 5)["type"], "status");

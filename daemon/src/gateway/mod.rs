@@ -109,8 +109,11 @@ pub async fn run(
             .iter()
             .map(|(p, s)| (p.name.clone(), s.clone()))
             .collect::<Vec<_>>(),
-        view,
-        writer.clone(),
+        core::Wiring {
+            view,
+            writer: writer.clone(),
+            terminals: terminals.connected,
+        },
         core::Library {
             reader: std::sync::Mutex::new(reader),
             tx: library_tx,
@@ -119,7 +122,6 @@ pub async fn run(
             last_record,
             history,
         },
-        terminals.connected,
     );
     let core = tokio::spawn(core.run(events_rx, terminals.commands));
 

@@ -1082,17 +1082,10 @@ impl Sim {
         ))
     }
 
-    fn execute(&mut self, step: Step, now: Instant) -> Option<Leave> {
+    /// Plays an `infuse` or `bolus` step: a programme request.
+    fn programme_step(&mut self, step: Step, now: Instant) {
         let n = self.step_number;
         match step {
-            Step::WaitOnline => self.wait = Wait::Online,
-            Step::WaitLibrary { version } => self.wait = Wait::Library(version),
-            Step::Load {
-                drug,
-                concentration,
-                label,
-                volume,
-            } => self.load(drug, concentration, label, &volume),
             Step::Infuse {
                 rate,
                 vtbi,
@@ -1133,6 +1126,22 @@ impl Sim {
                     self.fail(format!("step {n} (bolus): {e}"));
                 }
             }
+            _ => {}
+        }
+    }
+
+    fn execute(&mut self, step: Step, now: Instant) -> Option<Leave> {
+        let n = self.step_number;
+        match step {
+            Step::WaitOnline => self.wait = Wait::Online,
+            Step::WaitLibrary { version } => self.wait = Wait::Library(version),
+            Step::Load {
+                drug,
+                concentration,
+                label,
+                volume,
+            } => self.load(drug, concentration, label, &volume),
+            step @ (Step::Infuse { .. } | Step::Bolus { .. }) => self.programme_step(step, now),
             Step::Wait { duration } => match self.sim_duration(&duration) {
                 Ok(d) => self.wait = Wait::Until(now + d),
                 Err(e) => self.fail(format!("step {n} (wait): {e}")),

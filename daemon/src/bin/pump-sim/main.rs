@@ -79,11 +79,11 @@ struct Cli {
     /// nurse types each container's `label`).
     #[arg(long, value_name = "SOCKET")]
     terminal: Option<PathBuf>,
-    /// A nurse at the bedside, as STAFF_ID:PIN (from the gateway's staff
+    /// A nurse at the bedside, as ID:PIN, staff id and PIN (from the gateway's staff
     /// file). Repeat for more.
     #[arg(long, value_name = "ID:PIN", requires = "terminal")]
     nurse: Vec<sim::bedside::Staff>,
-    /// A doctor at the bedside, as STAFF_ID:PIN. Repeat for more (a
+    /// A doctor at the bedside, as ID:PIN. Repeat for more (a
     /// two-person bolus needs two).
     #[arg(long, value_name = "ID:PIN", requires = "terminal")]
     doctor: Vec<sim::bedside::Staff>,

@@ -237,6 +237,15 @@ fn summary(e: &Event) -> String {
             role,
             by,
         } => format!("{staff_id} ({role}) {action} by {by}"),
+        Event::ConfirmationRequested { .. }
+        | Event::Confirmed { .. }
+        | Event::ConfirmationRefused { .. } => confirmation_summary(e),
+    }
+}
+
+/// The summary of a confirmation record.
+fn confirmation_summary(e: &Event) -> String {
+    match e {
         Event::ConfirmationRequested {
             request,
             confirmation,
@@ -268,5 +277,6 @@ fn summary(e: &Event) -> String {
             "request {request}: {code}{}: {message}",
             if *closed { " (denied)" } else { "" }
         ),
+        _ => String::new(),
     }
 }

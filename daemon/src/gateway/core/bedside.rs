@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Core, Issued, store_unavailable};
+use super::{Core, store_unavailable};
 use crate::ders::{Programme, Verdict};
 use crate::gateway::authorise::{self, ConfirmedLoad, codes};
 use crate::pump::{Decision, PumpId};
@@ -253,72 +253,80 @@ impl Core {
                 warn!(pump = %open.ask.pump, request = open.ask.request, confirmation = id, refused = %refused, closed, "confirmation refused");
                 Outcome::Refused(refused)
             }
-            Ok(granted) => {
-                let Some(mut waiting) = self.waiting.remove(&id) else {
-                    return Outcome::Refused(Refused::NotOpen);
-                };
-                let stage = stage_name(&open.ask.needs);
-                if stage == "concentration" {
-                    waiting.load = ConfirmedLoad::of(&waiting.programme);
+            Ok(granted) => self.granted(&open, granted, terminal, now).await,
+        }
+    }
+
+    /// A stage confirmed: the next stage opens, or the token is made.
+    async fn granted(
+        &mut self,
+        open: &Pending,
+        granted: crate::terminal::confirm::Granted,
+        terminal: &str,
+        now: OffsetDateTime,
+    ) -> Outcome {
+        let id = open.id;
+        let Some(mut waiting) = self.waiting.remove(&id) else {
+            return Outcome::Refused(Refused::NotOpen);
+        };
+        let stage = stage_name(&open.ask.needs);
+        if stage == "concentration" {
+            waiting.load = ConfirmedLoad::of(&waiting.programme);
+        }
+        let confirmed = Event::Confirmed {
+            request: granted.request,
+            confirmation: id,
+            stage: stage.to_owned(),
+            by: granted.by.clone(),
+            reason: granted.reason.clone(),
+            terminal: terminal.to_owned(),
+        };
+        info!(pump = %waiting.pump, request = granted.request, confirmation = id, stage, by = %granted.by.join(","), "confirmed at the terminal");
+        if !waiting.later.is_empty() {
+            if !self.log(Some(&waiting.pump), vec![confirmed]).await {
+                self.finish(waiting, store_unavailable(), now).await;
+                return Outcome::NotLogged;
+            }
+            return match self.open_stage(waiting, now).await {
+                Ok(()) => {
+                    let next = self
+                        .board
+                        .pending()
+                        .find(|p| p.ask.request == granted.request && p.ask.pump == granted.pump)
+                        .map_or(0, |p| p.id);
+                    Outcome::NextStage(next)
                 }
-                let confirmed = Event::Confirmed {
-                    request: granted.request,
-                    confirmation: id,
-                    stage: stage.to_owned(),
-                    by: granted.by.clone(),
-                    reason: granted.reason.clone(),
-                    terminal: terminal.to_owned(),
-                };
-                info!(pump = %waiting.pump, request = granted.request, confirmation = id, stage, by = %granted.by.join(","), "confirmed at the terminal");
-                if !waiting.later.is_empty() {
-                    if !self.log(Some(&waiting.pump), vec![confirmed]).await {
-                        self.finish(waiting, store_unavailable(), now).await;
-                        return Outcome::NotLogged;
-                    }
-                    return match self.open_stage(waiting, now).await {
-                        Ok(()) => {
-                            let next = self
-                                .board
-                                .pending()
-                                .find(|p| {
-                                    p.ask.request == granted.request && p.ask.pump == granted.pump
-                                })
-                                .map_or(0, |p| p.id);
-                            Outcome::NextStage(next)
-                        }
-                        Err((waiting, decision)) => {
-                            self.finish(waiting, decision, now).await;
-                            Outcome::NotLogged
-                        }
-                    };
-                }
-                let rng = &self.rng;
-                let decision = authorise::authorise(now, self.validity, || {
-                    use ring::rand::SecureRandom as _;
-                    let mut t = [0u8; 16];
-                    rng.fill(&mut t).ok().map(|()| t)
-                });
-                let authorised = matches!(decision, Decision::Authorise { .. });
-                let mut events = vec![confirmed];
-                events.push(super::decision_event(
-                    waiting.request,
-                    &waiting.hash,
-                    &decision,
-                ));
-                if !self.log(Some(&waiting.pump), events).await {
-                    self.finish_unlogged(waiting, now);
-                    return Outcome::NotLogged;
-                }
-                if let Some(load) = waiting.load.clone() {
-                    self.confirmed.insert(waiting.pump.clone(), load);
-                }
-                self.send_final(waiting, decision, now);
-                if authorised {
-                    Outcome::Authorised
-                } else {
+                Err((waiting, decision)) => {
+                    self.finish(waiting, decision, now).await;
                     Outcome::NotLogged
                 }
-            }
+            };
+        }
+        let rng = &self.rng;
+        let decision = authorise::authorise(now, self.validity, || {
+            use ring::rand::SecureRandom as _;
+            let mut t = [0u8; 16];
+            rng.fill(&mut t).ok().map(|()| t)
+        });
+        let authorised = matches!(decision, Decision::Authorise { .. });
+        let mut events = vec![confirmed];
+        events.push(super::decision_event(
+            waiting.request,
+            &waiting.hash,
+            &decision,
+        ));
+        if !self.log(Some(&waiting.pump), events).await {
+            self.finish_unlogged(&waiting, now);
+            return Outcome::NotLogged;
+        }
+        if let Some(load) = waiting.load.clone() {
+            self.confirmed.insert(waiting.pump.clone(), load);
+        }
+        self.send_final(&waiting, decision, now);
+        if authorised {
+            Outcome::Authorised
+        } else {
+            Outcome::NotLogged
         }
     }
 
@@ -356,9 +364,9 @@ impl Core {
             super::decision_event(waiting.request, &waiting.hash, &decision),
         ];
         if self.log(Some(&waiting.pump), events).await {
-            self.send_final(waiting, decision, now);
+            self.send_final(&waiting, decision, now);
         } else {
-            self.finish_unlogged(waiting, now);
+            self.finish_unlogged(&waiting, now);
         }
     }
 
@@ -410,46 +418,23 @@ impl Core {
     async fn finish(&mut self, waiting: Waiting, decision: Decision, now: OffsetDateTime) {
         let event = super::decision_event(waiting.request, &waiting.hash, &decision);
         if self.log(Some(&waiting.pump), vec![event]).await {
-            self.send_final(waiting, decision, now);
+            self.send_final(&waiting, decision, now);
         } else {
-            self.finish_unlogged(waiting, now);
+            self.finish_unlogged(&waiting, now);
         }
     }
 
     /// The decision could not be logged: the pump is denied (never
     /// authorised without a record).
-    fn finish_unlogged(&mut self, waiting: Waiting, now: OffsetDateTime) {
+    fn finish_unlogged(&mut self, waiting: &Waiting, now: OffsetDateTime) {
         self.send_final(waiting, store_unavailable(), now);
     }
 
     /// Sends a final decision (already logged) and records what it issued.
-    fn send_final(&mut self, waiting: Waiting, decision: Decision, now: OffsetDateTime) {
-        let drug = waiting.programme.drug.clone();
-        let (verdict, first) = match &decision {
-            Decision::Authorise { token, expires } => {
-                self.issued.insert(
-                    *token,
-                    Issued {
-                        pump: waiting.pump.clone(),
-                        request: waiting.request,
-                        drug: drug.clone(),
-                        expires: *expires,
-                        started: false,
-                    },
-                );
-                ("authorised".to_owned(), String::new())
-            }
-            Decision::Deny { outcome, reasons } => (
-                format!("denied ({outcome})"),
-                reasons
-                    .first()
-                    .map(|r| format!("{}: {}", r.code, r.message))
-                    .unwrap_or_default(),
-            ),
-            Decision::Awaiting { .. } => ("awaiting confirmation".to_owned(), String::new()),
-        };
-        info!(pump = %waiting.pump, drug = %drug, request = waiting.request, decision = %verdict, reason = %first, "programme decided after confirmation");
-        self.note_verdict(&waiting.pump, waiting.request, &drug, verdict, first, now);
+    fn send_final(&mut self, waiting: &Waiting, decision: Decision, now: OffsetDateTime) {
+        let drug = &waiting.programme.drug;
+        let (decided, reason) = self.conclude(&waiting.pump, waiting.request, drug, &decision, now);
+        info!(pump = %waiting.pump, drug = %drug, request = waiting.request, decision = %decided, reason = %reason, "programme decided after confirmation");
         let _ = waiting.reply.try_send(decision);
     }
 }

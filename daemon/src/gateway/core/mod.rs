@@ -132,6 +132,16 @@ pub struct Core {
     terminals: watch::Receiver<usize>,
 }
 
+/// What the core talks to besides the pumps.
+pub struct Wiring {
+    /// Status views watch this.
+    pub view: watch::Sender<Snapshot>,
+    /// The event log.
+    pub writer: Writer,
+    /// How many bedside terminals are connected.
+    pub terminals: watch::Receiver<usize>,
+}
+
 /// Where the bedside terminals are.
 pub struct Terminals {
     /// How many are connected (the terminal service keeps it).
@@ -159,11 +169,13 @@ impl Core {
         gateway: Arc<GatewayInfo>,
         validity: time::Duration,
         pumps: &[(PumpId, Arc<LinkStats>)],
-        view: watch::Sender<Snapshot>,
-        writer: Writer,
+        Wiring {
+            view,
+            writer,
+            terminals,
+        }: Wiring,
         source: Library,
         restored: Restored,
-        terminals: watch::Receiver<usize>,
     ) -> Self {
         let mut core = Core {
             gateway,
@@ -659,13 +671,42 @@ impl Core {
         decision: Decision,
         now: OffsetDateTime,
     ) {
-        let (shown, first) = match &decision {
+        let (shown, first) = self.conclude(pump, ask.request, drug, &decision, now);
+        let outcome = verdict.map_or_else(
+            || "not checked".to_owned(),
+            |v| authorise::outcome_name(v.outcome),
+        );
+        info!(
+            pump = %pump,
+            drug = %drug,
+            request = ask.request,
+            programme_hash = %hex::encode(&ask.hash[..8]),
+            verdict = %outcome,
+            decision = %shown,
+            reason = %first,
+            "programme checked"
+        );
+        // A pump gone before the answer simply gets none.
+        let _ = ask.reply.try_send(decision);
+    }
+
+    /// Records what a final decision issues (its token) and shows it on
+    /// the pump's card; the decision and its first reason in words.
+    fn conclude(
+        &mut self,
+        pump: &PumpId,
+        request: u32,
+        drug: &str,
+        decision: &Decision,
+        now: OffsetDateTime,
+    ) -> (String, String) {
+        let (shown, first) = match decision {
             Decision::Authorise { token, expires } => {
                 self.issued.insert(
                     *token,
                     Issued {
                         pump: pump.clone(),
-                        request: ask.request,
+                        request,
                         drug: drug.to_owned(),
                         expires: *expires,
                         started: false,
@@ -682,23 +723,8 @@ impl Core {
             ),
             Decision::Awaiting { .. } => ("awaiting confirmation".to_owned(), String::new()),
         };
-        let outcome = verdict.map_or_else(
-            || "not checked".to_owned(),
-            |v| authorise::outcome_name(v.outcome),
-        );
-        info!(
-            pump = %pump,
-            drug = %drug,
-            request = ask.request,
-            programme_hash = %hex::encode(&ask.hash[..8]),
-            verdict = %outcome,
-            decision = %shown,
-            reason = %first,
-            "programme checked"
-        );
-        self.note_verdict(pump, ask.request, drug, shown, first, now);
-        // A pump gone before the answer simply gets none.
-        let _ = ask.reply.try_send(decision);
+        self.note_verdict(pump, request, drug, shown.clone(), first.clone(), now);
+        (shown, first)
     }
 
     /// Shows the last decision on a pump's card.
