@@ -83,17 +83,23 @@ pub struct Job {
 /// How often a lost terminal connection is tried again.
 const RETRY: Duration = Duration::from_millis(200);
 
-/// Starts the simulated staff; programmes to confirm go into the sender;
-/// the watch says whether they are at the terminal (welcomed).
-pub fn spawn(
-    bedside: Bedside,
-    name: String,
-    cancel: CancellationToken,
-) -> (mpsc::Sender<Job>, watch::Receiver<bool>) {
-    let (tx, rx) = mpsc::channel(8);
+/// The simulated staff, running: one terminal connection, shared by every
+/// simulated pump of the bed (clone it for each).
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// Programmes to confirm.
+    pub jobs: mpsc::Sender<Job>,
+    /// Whether they are at the terminal (welcomed).
+    pub up: watch::Receiver<bool>,
+}
+
+/// Starts the simulated staff (on the current tokio runtime) until
+/// `cancel`.
+pub fn spawn(bedside: Bedside, name: String, cancel: CancellationToken) -> Handle {
+    let (jobs, rx) = mpsc::channel(32);
     let (up_tx, up) = watch::channel(false);
     tokio::spawn(run(bedside, name, rx, up_tx, cancel));
-    (tx, up)
+    Handle { jobs, up }
 }
 
 async fn run(

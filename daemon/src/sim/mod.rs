@@ -86,10 +86,11 @@ pub struct Options {
     /// Append the record number of every event the gateway acknowledged
     /// to this file, one per line (for tests that prove none is lost).
     pub ack_log: Option<PathBuf>,
-    /// Simulated staff at the gateway's bedside terminal, who confirm this
-    /// pump's programmes as the scenario says (none: someone at a real
-    /// terminal must, or nobody does).
-    pub bedside: Option<bedside::Bedside>,
+    /// Simulated staff at the gateway's bedside terminal (started with
+    /// [`bedside::spawn`]), who confirm this pump's programmes as the
+    /// scenario says (none: someone at a real terminal must, or nobody
+    /// does).
+    pub bedside: Option<bedside::Handle>,
 }
 
 impl Default for Options {
@@ -235,12 +236,8 @@ struct Sim {
     override_next: Option<String>,
     /// Set while a programme step waits for the simulated staff.
     bedside_wait: Option<Instant>,
-    /// Simulated staff at the terminal, if any, and whether they are
-    /// connected.
-    bedside: Option<(
-        mpsc::Sender<bedside::Job>,
-        tokio::sync::watch::Receiver<bool>,
-    )>,
+    /// Simulated staff at the terminal, if any.
+    bedside: Option<bedside::Handle>,
 }
 
 /// Runs a scenario until it is over (or, with `stay`, until `shutdown`).
@@ -255,13 +252,7 @@ pub async fn run(
     mut on_port: impl FnMut(&str),
 ) -> Result<Report, SimError> {
     let mut sim = Sim::new(scenario, opts, commands);
-    let bedside_stop = shutdown.child_token();
-    let _stop_bedside = bedside_stop.clone().drop_guard();
-    sim.bedside = sim
-        .opts
-        .bedside
-        .clone()
-        .map(|b| bedside::spawn(b, sim.opts.name.clone(), bedside_stop));
+    sim.bedside.clone_from(&sim.opts.bedside);
     loop {
         let leave = match &port {
             Port::Pty { link } => {
@@ -662,13 +653,13 @@ impl Sim {
         // A little beyond the gateway's time, for the answer to travel.
         self.wait = Wait::Answer(Instant::now() + left + Duration::from_secs(1));
         info!(pump = %self.opts.name, request = a.request, "waiting for confirmation: {}", a.message);
-        if let (Some((tx, _)), Some(c)) = (&self.bedside, &self.container) {
+        if let (Some(b), Some(c)) = (&self.bedside, &self.container) {
             let job = bedside::Job {
                 programme_hash: p.hash,
                 label: c.label.clone(),
                 override_reason: p.override_reason.clone(),
             };
-            if tx.try_send(job).is_err() {
+            if b.jobs.try_send(job).is_err() {
                 warn!(pump = %self.opts.name, "the simulated bedside is not taking work");
             }
         }
@@ -882,7 +873,7 @@ impl Sim {
     /// Whether programmes may go: no simulated staff, or they are at
     /// their terminal.
     fn bedside_ready(&self) -> bool {
-        self.bedside.as_ref().is_none_or(|(_, up)| *up.borrow())
+        self.bedside.as_ref().is_none_or(|b| *b.up.borrow())
     }
 
     fn fail(&mut self, what: String) {

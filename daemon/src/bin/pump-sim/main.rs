@@ -203,10 +203,13 @@ fn run(cli: &Cli, scenario: Scenario) -> Result<sim::Report> {
             answer_timeout: std::time::Duration::from_secs(cli.answer_timeout),
             name: scenario.pump.serial.clone(),
             ack_log: cli.ack_log.clone(),
-            bedside: cli.terminal.clone().map(|socket| sim::bedside::Bedside {
-                socket,
-                nurses: cli.nurse.clone(),
-                doctors: cli.doctor.clone(),
+            bedside: cli.terminal.clone().map(|socket| {
+                let staff = sim::bedside::Bedside {
+                    socket,
+                    nurses: cli.nurse.clone(),
+                    doctors: cli.doctor.clone(),
+                };
+                sim::bedside::spawn(staff, scenario.pump.serial.clone(), stop.child_token())
             }),
         };
         let report = sim::run(scenario, port, opts, commands, stop, |path| {

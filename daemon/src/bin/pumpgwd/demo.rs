@@ -123,6 +123,8 @@ fn run(options: DemoOptions) -> Result<()> {
         let signal = shutdown_signal()?;
         let stop = CancellationToken::new();
         let mut sims = tokio::task::JoinSet::new();
+        // One bedside terminal for the bed, as at a real bedside.
+        let staff = sim::bedside::spawn(bedside.clone(), "demo-bed-1".to_owned(), stop.clone());
         for (i, port) in config.ports.iter().enumerate() {
             let (name, text) = SCENARIOS[i % SCENARIOS.len()];
             let mut scenario = Scenario::parse(text, name).context("built-in scenario")?;
@@ -132,7 +134,7 @@ fn run(options: DemoOptions) -> Result<()> {
                 stay: true,
                 repeat: true,
                 name: format!("{} ({name})", port.display_name()),
-                bedside: Some(bedside.clone()),
+                bedside: Some(staff.clone()),
                 ..Options::default()
             };
             let link = Port::Pty {
