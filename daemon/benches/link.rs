@@ -57,6 +57,7 @@ fn programme(request: u32) -> Message {
                     (t("concentration"), t("2500 micrograms in 50 mL")),
                     (t("volume_loaded"), t("50 mL")),
                     (t("volume_remaining"), t("50 mL")),
+                    (t("load"), ciborium::Value::Integer(1.into())),
                 ]),
             ),
             (
@@ -147,15 +148,27 @@ fn end_to_end(c: &mut Criterion) {
     let _enter = rt.enter();
     let (master, slave) = SerialStream::pair().expect("a PTY pair");
     std::os::unix::fs::symlink(slave.name().expect("slave has a name"), &link).expect("link");
+    let socket = dir.path().join("terminal.sock");
     let config = Config::parse(
         &format!(
-            "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\ndata_dir = {:?}\n[[port]]\nname = \"p\"\npath = {:?}\n",
+            "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\ndata_dir = {:?}\n[terminal]\nsocket = {:?}\n[[port]]\nname = \"p\"\npath = {:?}\n",
             dir.path().display().to_string(),
+            socket.display().to_string(),
             link.display().to_string()
         ),
         "bench",
     )
     .expect("config");
+    let mut staff = pumpgw::staff::Roster::default();
+    staff
+        .add(
+            "n.bench",
+            "Bench Nurse",
+            pumpgw::library::Role::Nurse,
+            "482916",
+        )
+        .expect("a valid nurse");
+    staff.save(&config.staff_file()).expect("staff file");
     let library = std::fs::read(LIBRARY).expect("library");
     pumpgw::sim::library::install_library(dir.path(), "bench", "adult-icu", &library)
         .expect("the example library installs");
@@ -193,9 +206,12 @@ fn end_to_end(c: &mut Criterion) {
         pump.flush().await;
         pump.until(|m| matches!(m, Message::Welcome(_))).await;
         pump.endpoint.activate(tokio::time::Instant::now());
+        // The syringe (load 1) is confirmed once, at the terminal; from
+        // then on its programmes need nobody, which is what is timed.
+        confirm_load(&mut pump, &socket).await;
         pump
     });
-    let mut request = 0;
+    let mut request = 1;
     c.bench_function("end_to_end/programme_request", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -219,6 +235,47 @@ fn end_to_end(c: &mut Criterion) {
     });
     stop.cancel();
     rt.block_on(gw).expect("gateway task").expect("gateway ran");
+}
+
+/// Request 1: the nurse types the label at the terminal; the pump gets its
+/// authorisation.
+async fn confirm_load(pump: &mut Controller, socket: &std::path::Path) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .expect("the terminal socket");
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    write
+        .write_all(b"{\"type\":\"hello\",\"protocol\":1,\"terminal\":\"bench\"}\n")
+        .await
+        .expect("hello");
+    pump.endpoint
+        .send(programme(1), tokio::time::Instant::now())
+        .expect("queue");
+    pump.flush().await;
+    pump.until(|m| matches!(m, Message::AwaitingConfirmation(_)))
+        .await;
+    let card = loop {
+        let line = lines.next_line().await.expect("reads").expect("open");
+        let m: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        if m["type"] == "confirmations" && m["open"][0].is_object() {
+            break m["open"][0].clone();
+        }
+    };
+    let confirm = serde_json::json!({
+        "type": "confirm", "id": card["id"], "screen_hash": card["screen_hash"],
+        "signers": [{"staff_id": "n.bench", "pin": "482916"}],
+        "concentration": "2500 micrograms in 50 mL",
+    });
+    write
+        .write_all(format!("{confirm}\n").as_bytes())
+        .await
+        .expect("confirm");
+    let answer = pump
+        .until(|m| matches!(m, Message::Authorisation(_) | Message::Denial(_)))
+        .await;
+    assert!(matches!(answer, Message::Authorisation(_)), "{answer:?}");
 }
 
 criterion_group!(benches, codec, end_to_end);
