@@ -190,6 +190,54 @@ pub struct ConfirmationCard {
     pub screen_hash: String,
     /// When it lapses (RFC 3339).
     pub expires: String,
+    /// Who may sign it, from the gateway's staff file (by role), for the
+    /// terminal to offer by name.
+    #[serde(default)]
+    pub staff: Vec<StaffChoice>,
+}
+
+/// Someone a terminal may offer as a signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffChoice {
+    /// Staff id.
+    pub id: String,
+    /// Name as people know it.
+    pub name: String,
+    /// `nurse` or `doctor`.
+    pub role: String,
+}
+
+/// Fills each card's `staff` with the people of `roster` whose role may
+/// sign it.
+pub fn with_staff(
+    mut cards: Vec<ConfirmationCard>,
+    roster: &crate::staff::Roster,
+) -> Vec<ConfirmationCard> {
+    for card in &mut cards {
+        let roles: Vec<&str> = card
+            .needs
+            .iter()
+            .flat_map(|n| match n {
+                NeedCard::Concentration { roles }
+                | NeedCard::Bolus { roles, .. }
+                | NeedCard::Override { roles, .. } => roles.iter().map(String::as_str),
+            })
+            .collect();
+        card.staff = roster
+            .staff
+            .iter()
+            .filter_map(|m| {
+                let role = crate::format::name(&m.role);
+                roles.contains(&role.as_str()).then(|| StaffChoice {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    role,
+                })
+            })
+            .collect();
+    }
+    cards
 }
 
 /// The card of an open confirmation.
@@ -223,6 +271,7 @@ pub fn confirmation_card(p: &crate::terminal::confirm::Pending) -> ConfirmationC
         screen: p.ask.screen.clone(),
         screen_hash: hex::encode(p.screen_hash),
         expires: time_text(p.expires),
+        staff: Vec::new(),
     }
 }
 

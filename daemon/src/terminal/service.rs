@@ -278,9 +278,11 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 shown = Some(cards);
             }
             if open_shown.as_ref() != Some(&snapshot.confirmations) {
+                // Names to pick from: the staff file as it is now.
+                let roster = Roster::load(&ctx.desk.staff_file).unwrap_or_default();
                 let open = ToTerminal::Confirmations {
                     at: crate::store::record::time_text(time::OffsetDateTime::now_utc()),
-                    open: snapshot.confirmations.clone(),
+                    open: protocol::with_staff(snapshot.confirmations.clone(), &roster),
                 };
                 if !send(lines, &open).await {
                     break;

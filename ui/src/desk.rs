@@ -1,0 +1,513 @@
+//! What the terminal shows and what people type, on the UI thread: the
+//! daemon's messages put into the `api.slint` globals, and the keypad,
+//! signer and confirm actions turned into protocol lines. The PINs stay
+//! here; the screen only ever gets dots.
+
+use std::cell::RefCell;
+use std::sync::mpsc::Sender;
+
+use pumpgw::terminal::protocol::{
+    ConfirmationCard, FromTerminal, NeedCard, PumpCard as Card, Signer as SignerLine, ToTerminal,
+};
+use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
+
+use crate::{AlarmLine, Bedside, Fact, Gateway, MainWindow, PumpCard, Screen, Signer};
+
+/// The longest PIN and amount accepted from the keypad.
+const MAX_DIGITS: usize = 12;
+
+/// The terminal's own state.
+#[derive(Default)]
+pub struct Desk {
+    /// Open confirmations, oldest first, as the daemon last sent them.
+    open: Vec<ConfirmationCard>,
+    /// The one on screen.
+    shown: Option<ConfirmationCard>,
+    /// After a stage: the id of the next one, opened when it arrives.
+    next: Option<u64>,
+    pin: String,
+    pin_2: String,
+    /// Lines for the daemon.
+    out: Option<Sender<FromTerminal>>,
+}
+
+thread_local! {
+    /// The terminal's state, on the UI thread only.
+    static DESK: RefCell<Desk> = RefCell::new(Desk::default());
+}
+
+/// Runs `f` on the terminal's state (UI thread only).
+pub fn with<R>(f: impl FnOnce(&mut Desk) -> R) -> R {
+    DESK.with(|d| f(&mut d.borrow_mut()))
+}
+
+/// Wires the screens' callbacks; lines for the daemon go to `out`.
+pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
+    with(|d| d.out = Some(out));
+    let weak = ui.as_weak();
+    ui.global::<Gateway>().on_open_next(move || {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| {
+                if let Some(card) = d.open.first().cloned() {
+                    open_card(&ui, d, card);
+                }
+            });
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Bedside>().on_key(move |k| {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| key(&ui, d, &k));
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Bedside>().on_confirm(move || {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| confirm(&ui, d));
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Bedside>().on_decline(move || {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| decline(&ui, d));
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Bedside>().on_dismiss(move || {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| dismiss(&ui, d));
+        }
+    });
+}
+
+/// The connection to the daemon came up or went down.
+pub fn connection(ui: &MainWindow, desk: &mut Desk, up: bool, problem: &str) {
+    let g = ui.global::<Gateway>();
+    g.set_connected(up);
+    g.set_connection_problem(problem.into());
+    if !up {
+        // Nothing confirmed over a lost connection can be trusted to land.
+        desk.open.clear();
+        desk.shown = None;
+        desk.next = None;
+        clear_entry(ui, desk);
+        ui.global::<Bedside>().set_screen(Screen::Home);
+        g.set_waiting(0);
+    }
+}
+
+/// One message from the daemon.
+pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
+    match message {
+        ToTerminal::Welcome {
+            gateway, care_area, ..
+        } => {
+            let g = ui.global::<Gateway>();
+            g.set_gateway(gateway.into());
+            g.set_care_area(care_area.into());
+        }
+        ToTerminal::Status { library, pumps, .. } => status(ui, library, &pumps),
+        ToTerminal::Confirmations { open, .. } => confirmations(ui, desk, open),
+        ToTerminal::Result {
+            result,
+            closed,
+            message,
+            next,
+            entered,
+            programmed,
+            ..
+        } => {
+            let b = ui.global::<Bedside>();
+            b.set_busy(false);
+            let ok = result == "authorised" || result == "next_stage";
+            desk.next = next;
+            b.set_result_ok(ok);
+            b.set_result_title(
+                match (result.as_str(), closed) {
+                    ("authorised", _) => "Confirmed: the pump may start",
+                    ("next_stage", _) => "Concentration confirmed",
+                    ("declined", _) => "Declined: the pump will not start",
+                    (_, true) if entered.is_some() => {
+                        "DO NOT START: the label is not what was programmed"
+                    }
+                    (_, true) => "Not confirmed: the pump will not start",
+                    _ => "Not accepted",
+                }
+                .into(),
+            );
+            b.set_result_message(message.into());
+            b.set_entered(entered.unwrap_or_default().into());
+            b.set_programmed(programmed.unwrap_or_default().into());
+            if closed {
+                desk.shown = None;
+            }
+            desk.pin.clear();
+            desk.pin_2.clear();
+            b.set_pin(SharedString::new());
+            b.set_pin_2(SharedString::new());
+            b.set_screen(Screen::Result);
+        }
+        ToTerminal::Error { message, .. } => {
+            ui.global::<Gateway>()
+                .set_connection_problem(message.into());
+        }
+        ToTerminal::Pong => {}
+    }
+}
+
+fn status(ui: &MainWindow, library: Option<String>, pumps: &[Card]) {
+    let g = ui.global::<Gateway>();
+    g.set_library(
+        library
+            .map_or_else(
+                || "NO LIBRARY: nothing is authorised".to_owned(),
+                |l| format!("library {l}"),
+            )
+            .into(),
+    );
+    let rank = |p: &str| match p {
+        "high" => 3,
+        "medium" => 2,
+        "low" => 1,
+        _ => 0,
+    };
+    let mut banner: Option<(&str, String)> = None;
+    let cards: Vec<PumpCard> = pumps
+        .iter()
+        .map(|c| {
+            for a in &c.alarms {
+                if banner
+                    .as_ref()
+                    .is_none_or(|(p, _)| rank(&a.priority) > rank(p))
+                {
+                    banner = Some((a.priority.as_str(), format!("{}: {}", c.pump, a.text)));
+                }
+            }
+            card(c)
+        })
+        .collect();
+    let (priority, text) =
+        banner.map_or((String::new(), String::new()), |(p, t)| (p.to_owned(), t));
+    g.set_banner_priority(priority.into());
+    g.set_banner_text(text.into());
+    g.set_pumps(ModelRc::new(VecModel::from(cards)));
+}
+
+/// A pump card for the screen (every value already in words).
+pub fn card(c: &Card) -> PumpCard {
+    let online = c.link == "online";
+    let library = match c.library_matches {
+        Some(true) => "runs the gateway's library".to_owned(),
+        Some(false) => "LIBRARY MISMATCH: nothing is authorised".to_owned(),
+        None => "library not known yet".to_owned(),
+    };
+    PumpCard {
+        pump: c.pump.clone().into(),
+        online,
+        link: if online {
+            "online".into()
+        } else {
+            format!(
+                "LINK LOST{}",
+                c.offline_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )
+            .into()
+        },
+        state: c.state.clone().unwrap_or_default().replace('_', " ").into(),
+        drug: c.drug.clone().unwrap_or_default().into(),
+        rate: c.rate.clone().unwrap_or_default().into(),
+        volume: c.volume_remaining.clone().unwrap_or_default().into(),
+        library_ok: c.library_matches == Some(true),
+        library: library.into(),
+        alarms: ModelRc::new(VecModel::from(
+            c.alarms
+                .iter()
+                .map(|a| AlarmLine {
+                    priority: a.priority.clone().into(),
+                    text: a.text.clone().into(),
+                })
+                .collect::<Vec<_>>(),
+        )),
+        top_priority: c
+            .alarms
+            .first()
+            .map(|a| a.priority.clone())
+            .unwrap_or_default()
+            .into(),
+    }
+}
+
+fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) {
+    ui.global::<Gateway>()
+        .set_waiting(i32::try_from(open.len()).unwrap_or(i32::MAX));
+    desk.open = open;
+    let b = ui.global::<Bedside>();
+    if let Some(next) = desk.next
+        && let Some(card) = desk.open.iter().find(|c| c.id == next).cloned()
+    {
+        desk.next = None;
+        // The next stage opens once the person has read the result.
+        desk.shown = Some(card);
+        return;
+    }
+    if let Some(shown) = &desk.shown
+        && !desk.open.iter().any(|c| c.id == shown.id)
+        && matches!(b.get_screen(), Screen::Concentration | Screen::Confirm)
+    {
+        // Used at another terminal, withdrawn or lapsed.
+        desk.shown = None;
+        b.set_result_ok(false);
+        b.set_result_title("This confirmation is closed".into());
+        b.set_result_message(
+            "It was answered at another terminal, withdrawn, or it lapsed. The pump shows what happened.".into(),
+        );
+        b.set_entered(SharedString::new());
+        b.set_programmed(SharedString::new());
+        b.set_screen(Screen::Result);
+    }
+}
+
+/// Puts a confirmation on screen, with empty fields.
+pub fn open_card(ui: &MainWindow, desk: &mut Desk, card: ConfirmationCard) {
+    let b = ui.global::<Bedside>();
+    let s = &card.screen;
+    let text = |key: &str| s[key].as_str().unwrap_or_default().to_owned();
+    let pairs = |key: &str| -> Vec<Fact> {
+        s[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| Fact {
+                        label: f[0].as_str().unwrap_or_default().into(),
+                        value: f[1].as_str().unwrap_or_default().into(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    b.set_title(text("title").into());
+    b.set_pump(text("pump").into());
+    b.set_drug(text("drug").into());
+    b.set_high_alert(s["high_alert"].as_bool().unwrap_or(false));
+    b.set_instruction(text("instruction").into());
+    b.set_facts(ModelRc::new(VecModel::from(pairs("facts"))));
+    b.set_limits(ModelRc::new(VecModel::from(pairs("limits"))));
+    let soft: Vec<SharedString> = s["soft_limits"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l["message"].as_str().unwrap_or_default().into())
+                .collect()
+        })
+        .unwrap_or_default();
+    b.set_soft_limits(ModelRc::new(VecModel::from(soft)));
+    let who: Vec<&str> = s["who"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|w| w.as_str()).collect())
+        .unwrap_or_default();
+    b.set_who(who.join(" ").into());
+    let mut people = 1;
+    let mut reasons = Vec::new();
+    let mut concentration = false;
+    for need in &card.needs {
+        match need {
+            NeedCard::Concentration { .. } => concentration = true,
+            NeedCard::Bolus { people: p, .. } => people = i32::from(*p),
+            NeedCard::Override { reasons: r, .. } => {
+                reasons = r.iter().map(|r| SharedString::from(r.as_str())).collect();
+            }
+        }
+    }
+    b.set_people(people);
+    b.set_reasons(ModelRc::new(VecModel::from(reasons)));
+    b.set_staff(ModelRc::new(VecModel::from(
+        card.staff
+            .iter()
+            .map(|p| Signer {
+                id: p.id.clone().into(),
+                name: p.name.clone().into(),
+                role: p.role.clone().into(),
+            })
+            .collect::<Vec<_>>(),
+    )));
+    b.set_expires(card.expires.clone().into());
+    desk.shown = Some(card);
+    clear_entry(ui, desk);
+    b.set_field(if concentration { "amount" } else { "pin" }.into());
+    b.set_screen(if concentration {
+        Screen::Concentration
+    } else {
+        Screen::Confirm
+    });
+}
+
+fn clear_entry(ui: &MainWindow, desk: &mut Desk) {
+    let b = ui.global::<Bedside>();
+    desk.pin.clear();
+    desk.pin_2.clear();
+    for set in [
+        Bedside::set_amount,
+        Bedside::set_volume,
+        Bedside::set_staff_id,
+        Bedside::set_staff_id_2,
+        Bedside::set_pin,
+        Bedside::set_pin_2,
+        Bedside::set_reason,
+    ] {
+        set(&b, SharedString::new());
+    }
+    b.set_busy(false);
+}
+
+/// A keypad key, or `signer:ID` for a name tapped.
+pub fn key(ui: &MainWindow, desk: &mut Desk, k: &str) {
+    let b = ui.global::<Bedside>();
+    if let Some(id) = k.strip_prefix("signer:") {
+        let first = b.get_staff_id();
+        if first == id {
+            b.set_staff_id(SharedString::new());
+        } else if b.get_staff_id_2() == id {
+            b.set_staff_id_2(SharedString::new());
+        } else if first.is_empty() || b.get_people() < 2 {
+            b.set_staff_id(id.into());
+            b.set_field("pin".into());
+        } else {
+            b.set_staff_id_2(id.into());
+            b.set_field("pin-2".into());
+        }
+        return;
+    }
+    let field = b.get_field();
+    let edit = |s: &mut String, digits_only: bool| {
+        if k == "delete" {
+            s.pop();
+        } else if s.len() < MAX_DIGITS && (k != "." || (!digits_only && !s.contains('.'))) {
+            s.push_str(k);
+        }
+    };
+    match field.as_str() {
+        "amount" | "volume" => {
+            let mut s = if field == "amount" {
+                b.get_amount().to_string()
+            } else {
+                b.get_volume().to_string()
+            };
+            edit(&mut s, false);
+            if field == "amount" {
+                b.set_amount(s.into());
+            } else {
+                b.set_volume(s.into());
+            }
+        }
+        "pin" => {
+            edit(&mut desk.pin, true);
+            b.set_pin(dots(&desk.pin).into());
+        }
+        "pin-2" => {
+            edit(&mut desk.pin_2, true);
+            b.set_pin_2(dots(&desk.pin_2).into());
+        }
+        _ => {}
+    }
+}
+
+fn dots(pin: &str) -> String {
+    "●".repeat(pin.len())
+}
+
+/// The `confirm` line for what is on screen, if it is complete enough to
+/// send (the daemon checks everything again).
+pub fn confirm(ui: &MainWindow, desk: &mut Desk) {
+    let b = ui.global::<Bedside>();
+    let Some(card) = desk.shown.clone() else {
+        return;
+    };
+    let mut signers = vec![SignerLine {
+        staff_id: b.get_staff_id().to_string(),
+        pin: desk.pin.clone(),
+    }];
+    if b.get_people() >= 2 {
+        signers.push(SignerLine {
+            staff_id: b.get_staff_id_2().to_string(),
+            pin: desk.pin_2.clone(),
+        });
+    }
+    let concentration = card
+        .needs
+        .iter()
+        .any(|n| matches!(n, NeedCard::Concentration { .. }))
+        .then(|| {
+            format!(
+                "{} {} in {} mL",
+                b.get_amount(),
+                b.get_unit(),
+                b.get_volume()
+            )
+        });
+    let reason = Some(b.get_reason().to_string()).filter(|r| !r.is_empty());
+    let line = FromTerminal::Confirm {
+        id: card.id,
+        screen_hash: card.screen_hash.clone(),
+        signers,
+        concentration,
+        reason,
+    };
+    send(ui, desk, line);
+}
+
+/// The `decline` line for what is on screen.
+pub fn decline(ui: &MainWindow, desk: &mut Desk) {
+    let Some(card) = desk.shown.clone() else {
+        return;
+    };
+    send(
+        ui,
+        desk,
+        FromTerminal::Decline {
+            id: card.id,
+            reason: Some("declined at the bedside".to_owned()),
+        },
+    );
+}
+
+fn send(ui: &MainWindow, desk: &Desk, line: FromTerminal) {
+    let b = ui.global::<Bedside>();
+    match &desk.out {
+        Some(out) if out.send(line).is_ok() => b.set_busy(true),
+        _ => ui
+            .global::<Gateway>()
+            .set_connection_problem("the connection to the gateway is closed".into()),
+    }
+}
+
+/// OK on a result: the next stage, the same confirmation again, or home.
+pub fn dismiss(ui: &MainWindow, desk: &mut Desk) {
+    let b = ui.global::<Bedside>();
+    match desk.shown.clone() {
+        Some(card) if desk.open.iter().any(|c| c.id == card.id) => {
+            // A wrong PIN or a missing field: try again; what was typed of
+            // the label stays, the PINs do not.
+            let screen = if card
+                .needs
+                .iter()
+                .any(|n| matches!(n, NeedCard::Concentration { .. }))
+            {
+                Screen::Concentration
+            } else {
+                Screen::Confirm
+            };
+            if desk.next.is_none() && b.get_result_ok() {
+                open_card(ui, desk, card);
+            } else {
+                b.set_screen(screen);
+            }
+        }
+        _ => {
+            desk.shown = None;
+            b.set_screen(Screen::Home);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `pumpgw-terminal`: the bedside touchscreen. It connects to the gateway
+//! daemon's terminal socket and shows every pump and every confirmation
+//! the daemon asks for. `SLINT_BACKEND` picks the display: winit on a
+//! desktop, `linuxkms-software` on the board without X (`--features kms`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use pumpgw_terminal::{MainWindow, client, desk};
+use slint::ComponentHandle as _;
+
+#[derive(Parser)]
+#[command(
+    name = "pumpgw-terminal",
+    version,
+    about = "The pumpgw bedside touchscreen: pumps, alarms, and the confirmations the gateway asks for",
+    after_help = "Exit status: 0 the window was closed; 70 the display could not be used."
+)]
+struct Cli {
+    /// The gateway daemon's terminal socket (`[terminal] socket`).
+    #[arg(long, value_name = "PATH", default_value = "/run/pumpgw/terminal.sock")]
+    socket: PathBuf,
+    /// A name for the gateway's logs.
+    #[arg(long, default_value = "bedside-terminal")]
+    name: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pumpgw-terminal: error: {e:#}");
+            ExitCode::from(70)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ui = MainWindow::new().context("cannot open the display (SLINT_BACKEND?)")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    desk::attach(&ui, tx);
+    client::spawn(cli.socket, cli.name, ui.as_weak(), rx);
+    ui.run().context("the display failed")?;
+    Ok(())
+}

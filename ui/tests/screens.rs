@@ -1,0 +1,155 @@
+//! The screens under Slint's testing backend: elements found by their
+//! accessible labels, the keypad typed on, buttons pressed, and the lines
+//! the terminal would send to the daemon checked.
+
+use std::sync::mpsc::{Receiver, channel};
+
+use i_slint_backend_testing::ElementHandle;
+use pumpgw::terminal::protocol::{FromTerminal, ToTerminal};
+use pumpgw_terminal::{Bedside, MainWindow, Screen, desk};
+use serde_json::json;
+use slint::ComponentHandle as _;
+
+fn terminal() -> (MainWindow, Receiver<FromTerminal>) {
+    i_slint_backend_testing::init_no_event_loop();
+    let ui = MainWindow::new().expect("the window builds");
+    let (tx, rx) = channel();
+    desk::attach(&ui, tx);
+    (ui, rx)
+}
+
+fn apply(ui: &MainWindow, m: serde_json::Value) {
+    let m: ToTerminal = serde_json::from_value(m).expect("a protocol message");
+    desk::with(|d| desk::apply(ui, d, m));
+}
+
+fn find(ui: &MainWindow, label: &str) -> ElementHandle {
+    ElementHandle::find_by_accessible_label(ui, label)
+        .next()
+        .unwrap_or_else(|| panic!("nothing labelled {label:?} on screen"))
+}
+
+fn press(ui: &MainWindow, label: &str) {
+    find(ui, label).invoke_accessible_default_action();
+}
+
+fn type_keys(ui: &MainWindow, keys: &str) {
+    for k in keys.chars() {
+        press(ui, &k.to_string());
+    }
+}
+
+fn status() -> serde_json::Value {
+    json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12", "pumps": [
+        {"pump": "p1", "link": "online", "offline_reason": null, "state": "infusing",
+         "drug": "fentaNYL", "rate": "50 micrograms/h", "volume_remaining": "49.5 mL",
+         "library_matches": true, "alarms": []},
+        {"pump": "p2", "link": "online", "offline_reason": null, "state": "alarm",
+         "drug": "noradrenaline", "rate": "0.1 micrograms/kg/min", "volume_remaining": "12 mL",
+         "library_matches": false, "alarms": [{"priority": "high", "text": "Occlusion downstream"}]},
+        {"pump": "p3", "link": "offline", "offline_reason": "no heartbeat for 3 s", "state": null,
+         "drug": null, "rate": null, "volume_remaining": null, "library_matches": null, "alarms": []}
+    ]})
+}
+
+fn concentration_card() -> serde_json::Value {
+    json!({"type": "confirmations", "at": "2026-11-22T03:00:01.000Z", "open": [{
+        "id": 7, "pump": "p1", "request": 3, "programme_hash": "ab".repeat(32),
+        "needs": [{"kind": "concentration", "roles": ["nurse", "doctor"]}],
+        "screen": {"stage": "concentration", "title": "Confirm the concentration of the new container",
+                   "pump": "p1", "drug": "fentaNYL", "high_alert": true,
+                   "facts": [["Waiting to start", "bolus"]],
+                   "instruction": "Read the label and type what it says."},
+        "screen_hash": "cd".repeat(32), "expires": "2026-11-22T03:02:01.000Z",
+        "staff": [{"id": "n.okafor", "name": "Nkechi Okafor", "role": "nurse"},
+                  {"id": "d.patel", "name": "Dev Patel", "role": "doctor"}]
+    }]})
+}
+
+#[test]
+fn without_the_daemon_the_whole_screen_says_so_and_then_shows_every_pump() {
+    let (ui, _) = terminal();
+    find(&ui, "No connection to the gateway");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    for pump in ["Pump p1", "Pump p2", "Pump p3"] {
+        find(&ui, pump);
+    }
+    // The most severe alarm across the top, in words.
+    find(&ui, "high priority alarm: p2: Occlusion downstream");
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, "No connection to the gateway")
+            .next()
+            .is_none()
+    );
+    desk::with(|d| desk::connection(&ui, d, false, "connection refused"));
+    find(&ui, "No connection to the gateway");
+}
+
+#[test]
+fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_screen() {
+    let (ui, rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    apply(&ui, concentration_card());
+    press(&ui, "1 confirmation waiting: open");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    press(&ui, "Amount");
+    type_keys(&ui, "2500");
+    press(&ui, "micrograms");
+    press(&ui, "in");
+    type_keys(&ui, "50");
+    press(&ui, "Nkechi Okafor");
+    type_keys(&ui, "482916");
+    let pin = find(&ui, "PIN").accessible_value().unwrap_or_default();
+    assert!(
+        !pin.contains('4') && pin.chars().count() == 6,
+        "the PIN shows as dots: {pin}"
+    );
+    press(&ui, "Confirm");
+    match rx.try_recv().expect("a line for the daemon") {
+        FromTerminal::Confirm {
+            id,
+            screen_hash,
+            signers,
+            concentration,
+            reason,
+        } => {
+            assert_eq!(id, 7);
+            assert_eq!(screen_hash, "cd".repeat(32));
+            assert_eq!(concentration.as_deref(), Some("2500 micrograms in 50 mL"));
+            assert_eq!(signers.len(), 1);
+            assert_eq!(signers[0].staff_id, "n.okafor");
+            assert_eq!(signers[0].pin, "482916");
+            assert_eq!(reason, None);
+        }
+        other => panic!("not a confirm: {other:?}"),
+    }
+}
+
+#[test]
+fn a_mismatch_shows_what_was_typed_and_what_was_programmed_side_by_side() {
+    let (ui, _) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, concentration_card());
+    press(&ui, "1 confirmation waiting: open");
+    apply(
+        &ui,
+        json!({"type": "result", "id": 7, "result": "refused", "closed": true,
+               "message": "The concentration typed from the label is not the one programmed: do not start",
+               "next": null,
+               "entered": "2,500 micrograms in 50 mL (50 micrograms/mL)",
+               "programmed": "500 micrograms in 50 mL (10 micrograms/mL)"}),
+    );
+    find(&ui, "DO NOT START: the label is not what was programmed");
+    find(
+        &ui,
+        "Label typed: 2,500 micrograms in 50 mL (50 micrograms/mL)",
+    );
+    find(
+        &ui,
+        "Programmed on the pump: 500 micrograms in 50 mL (10 micrograms/mL)",
+    );
+    press(&ui, "OK");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+}
