@@ -25,6 +25,9 @@ pub struct Desk {
     shown: Option<ConfirmationCard>,
     /// After a stage: the id of the next one, opened when it arrives.
     next: Option<u64>,
+    /// Confirmation ids already seen, so that only a new one opens by
+    /// itself.
+    seen: std::collections::HashSet<u64>,
     pin: String,
     pin_2: String,
     /// Lines for the daemon.
@@ -243,8 +246,19 @@ pub fn card(c: &Card) -> PumpCard {
 fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) {
     ui.global::<Gateway>()
         .set_waiting(i32::try_from(open.len()).unwrap_or(i32::MAX));
+    let fresh = open.iter().find(|c| !desk.seen.contains(&c.id)).cloned();
+    desk.seen.extend(open.iter().map(|c| c.id));
     desk.open = open;
     let b = ui.global::<Bedside>();
+    // A new confirmation comes up by itself when nothing else is on screen:
+    // the nurse has just programmed the pump and turns to the terminal.
+    if let Some(card) = fresh
+        && b.get_screen() == Screen::Home
+        && desk.next.is_none()
+    {
+        open_card(ui, desk, card);
+        return;
+    }
     if let Some(next) = desk.next
         && let Some(card) = desk.open.iter().find(|c| c.id == next).cloned()
     {

@@ -1,7 +1,8 @@
 //! The pumpgw bedside terminal (`pumpgw-terminal`): the Slint screens
 //! (`ui/`, with `ui/api.slint` as the one contract between them and Rust),
 //! the terminal's state and actions ([`desk`]) and the connection to the
-//! daemon's socket ([`client`], `docs/terminal-protocol.md`).
+//! daemon's socket ([`client`], `docs/terminal-protocol.md`); sample data
+//! ([`sample`]) and headless screenshots ([`shots`]).
 
 /// The code Slint generates from `ui/*.slint` (not ours to lint).
 #[allow(
@@ -20,3 +21,5 @@ pub use screens::*;
 
 pub mod client;
 pub mod desk;
+pub mod sample;
+pub mod shots;

@@ -25,6 +25,10 @@ struct Cli {
     /// A name for the gateway's logs.
     #[arg(long, default_value = "bedside-terminal")]
     name: String,
+    /// Render every screen with sample data to PNG files in DIR (800x480
+    /// and 1280x800, software renderer, no display needed) and exit.
+    #[arg(long, value_name = "DIR")]
+    screenshots: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(dir) = &cli.screenshots {
+        for file in pumpgw_terminal::shots::render_all(dir)? {
+            println!("{}", file.display());
+        }
+        return Ok(());
+    }
     let ui = MainWindow::new().context("cannot open the display (SLINT_BACKEND?)")?;
     let (tx, rx) = std::sync::mpsc::channel();
     desk::attach(&ui, tx);

@@ -92,7 +92,7 @@ fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_s
     desk::with(|d| desk::connection(&ui, d, true, ""));
     apply(&ui, status());
     apply(&ui, concentration_card());
-    press(&ui, "1 confirmation waiting: open");
+    // A new confirmation comes up by itself.
     assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
     press(&ui, "Amount");
     type_keys(&ui, "2500");
@@ -132,7 +132,6 @@ fn a_mismatch_shows_what_was_typed_and_what_was_programmed_side_by_side() {
     let (ui, _) = terminal();
     desk::with(|d| desk::connection(&ui, d, true, ""));
     apply(&ui, concentration_card());
-    press(&ui, "1 confirmation waiting: open");
     apply(
         &ui,
         json!({"type": "result", "id": 7, "result": "refused", "closed": true,

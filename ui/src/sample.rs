@@ -1,0 +1,134 @@
+//! Realistic daemon messages for the screenshots and the screen tests: a
+//! bed of six pumps and the confirmations of the HSIB fentanyl cases, in
+//! the words and numbers the daemon sends (`docs/terminal-protocol.md`).
+
+use pumpgw::terminal::protocol::ToTerminal;
+use serde_json::{Value, json};
+
+fn message(v: Value) -> ToTerminal {
+    serde_json::from_value(v).expect("the samples are protocol messages")
+}
+
+/// The greeting.
+pub fn welcome() -> ToTerminal {
+    message(json!({"type": "welcome", "protocol": 1, "gateway": "ward7-bed12", "care_area": "adult-icu"}))
+}
+
+/// Six pumps: infusing, an alarm, a library mismatch, a lost link.
+pub fn status() -> ToTerminal {
+    let pump = |pump: &str, state: &str, drug: &str, rate: &str, left: &str| {
+        json!({"pump": pump, "link": "online", "offline_reason": null, "state": state,
+               "drug": drug, "rate": rate, "volume_remaining": left,
+               "library_matches": true, "alarms": []})
+    };
+    let mut alarm = pump("pump-2", "alarm", "noradrenaline", "0.1 micrograms/kg/min", "31.4 mL");
+    alarm["alarms"] = json!([{"priority": "high", "text": "Occlusion downstream"}]);
+    let mut low = pump("pump-5", "infusing", "propofol", "2 mg/kg/h", "6.2 mL");
+    low["alarms"] = json!([{"priority": "medium", "text": "Syringe nearly empty"}]);
+    let mut mismatch = pump("pump-4", "idle", "morphine", "", "50 mL");
+    mismatch["library_matches"] = json!(false);
+    mismatch["rate"] = Value::Null;
+    message(json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12",
+        "pumps": [
+            pump("pump-1", "infusing", "fentaNYL", "50 micrograms/h", "49.5 mL"),
+            alarm,
+            pump("pump-3", "awaiting_authorisation", "fentaNYL", "", "50 mL"),
+            mismatch,
+            low,
+            {"pump": "pump-6", "link": "offline", "offline_reason": "no heartbeat for 3 s",
+             "state": null, "drug": null, "rate": null, "volume_remaining": null,
+             "library_matches": null, "alarms": []}
+        ]}))
+}
+
+fn staff() -> Value {
+    json!([{"id": "n.okafor", "name": "Nkechi Okafor", "role": "nurse"},
+           {"id": "d.patel", "name": "Dev Patel", "role": "doctor"},
+           {"id": "d.wright", "name": "Sam Wright", "role": "doctor"}])
+}
+
+fn card(id: u64, needs: &Value, screen: &Value, staff: &Value) -> ToTerminal {
+    message(json!({"type": "confirmations", "at": "2026-11-22T03:00:01.000Z", "open": [{
+        "id": id, "pump": "pump-3", "request": 4, "programme_hash": "6c".repeat(32),
+        "needs": needs, "screen": screen, "screen_hash": "d9".repeat(32),
+        "expires": "2026-11-22T03:02:01.000Z", "staff": staff
+    }]}))
+}
+
+/// The blind re-entry of a new fentanyl syringe's label.
+pub fn concentration() -> ToTerminal {
+    card(
+        7,
+        &json!([{"kind": "concentration", "roles": ["nurse", "doctor"]}]),
+        &json!({"stage": "concentration", "title": "Confirm the concentration of the new container",
+                "pump": "pump-3", "drug": "fentaNYL", "high_alert": true,
+                "facts": [["Waiting to start", "bolus"]],
+                "instruction": "Read the label on the syringe or bag and type what it says: the amount, its unit and the volume. The programmed value is not shown on purpose."}),
+        &json!([{"id": "n.okafor", "name": "Nkechi Okafor", "role": "nurse"},
+                {"id": "d.patel", "name": "Dev Patel", "role": "doctor"}]),
+    )
+}
+
+/// A fentanyl bolus for a doctor to confirm.
+pub fn bolus() -> ToTerminal {
+    card(
+        8,
+        &json!([{"kind": "bolus", "roles": ["doctor"], "people": 1, "who": "a doctor's confirmation"}]),
+        &json!({"stage": "bolus", "title": "Confirm a bolus", "pump": "pump-3", "drug": "fentaNYL",
+                "high_alert": true,
+                "facts": [["Dose", "25 micrograms"], ["Volume", "0.5 mL"],
+                          ["Share of the container", "1% of the 50 mL left"], ["Over", "1 min"],
+                          ["Concentration", "2,500 micrograms in 50 mL (50 micrograms/mL)"],
+                          ["Left in the container", "50 mL"], ["Patient weight", "70 kg"]],
+                "limits": [["Soft maximum", "50 micrograms"], ["Hard maximum", "100 micrograms"],
+                           ["Largest share of the container", "25%"], ["Shortest time", "30 s"]],
+                "soft_limits": [], "who": ["This bolus needs a doctor's confirmation."],
+                "instruction": "Check every line, then sign with your PIN."}),
+        &json!([{"id": "d.patel", "name": "Dev Patel", "role": "doctor"},
+                {"id": "d.wright", "name": "Sam Wright", "role": "doctor"}]),
+    )
+}
+
+/// A soft-limit override of a continuous rate.
+pub fn soft_limit() -> ToTerminal {
+    card(
+        9,
+        &json!([{"kind": "override", "roles": ["nurse", "doctor"], "reasons": [
+            "Prescribed dose confirmed with prescriber", "Patient-specific protocol",
+            "Titrating to a documented clinical target", "Emergency: senior clinician present"]}]),
+        &json!({"stage": "override", "title": "Override a soft limit", "pump": "pump-3", "drug": "fentaNYL",
+                "high_alert": true,
+                "facts": [["Rate", "250 micrograms/h"], ["Flow rate", "5 mL/h"],
+                          ["Concentration", "2,500 micrograms in 50 mL (50 micrograms/mL)"],
+                          ["Left in the container", "50 mL"], ["Patient weight", "70 kg"]],
+                "limits": [],
+                "soft_limits": [{"limit": "soft_max", "programmed": "250 micrograms/h",
+                                 "limit_value": "200 micrograms/h", "by": "50 micrograms/h over (1.25 times)",
+                                 "message": "250 micrograms/h is above the soft maximum of 200 micrograms/h by 50 micrograms/h (1.25 times)."}],
+                "who": [], "instruction": "Choose why the limit is overridden, then sign with your PIN."}),
+        &staff(),
+    )
+}
+
+/// The HSIB wrong concentration caught at load.
+pub fn mismatch() -> ToTerminal {
+    message(json!({"type": "result", "id": 7, "result": "refused", "closed": true,
+        "message": "The concentration typed from the label (2,500 micrograms in 50 mL (50 micrograms/mL)) is not the one programmed (500 micrograms in 50 mL (10 micrograms/mL)): do not start; check the container and programme again",
+        "next": null,
+        "entered": "2,500 micrograms in 50 mL (50 micrograms/mL)",
+        "programmed": "500 micrograms in 50 mL (10 micrograms/mL)"}))
+}
+
+/// A bolus confirmed by a doctor.
+pub fn authorised() -> ToTerminal {
+    message(json!({"type": "result", "id": 8, "result": "authorised", "closed": true,
+        "message": "Confirmed by Dev Patel. The pump may start this programme.",
+        "next": null, "entered": null, "programmed": null}))
+}
+
+/// A nurse's PIN on a doctor-only bolus.
+pub fn not_allowed() -> ToTerminal {
+    message(json!({"type": "result", "id": 8, "result": "refused", "closed": false,
+        "message": "Nkechi Okafor (a nurse) cannot confirm a bolus of fentaNYL: it needs a doctor's confirmation",
+        "next": null, "entered": null, "programmed": null}))
+}
