@@ -11,7 +11,9 @@ fn message(v: Value) -> ToTerminal {
 
 /// The greeting.
 pub fn welcome() -> ToTerminal {
-    message(json!({"type": "welcome", "protocol": 1, "gateway": "ward7-bed12", "care_area": "adult-icu"}))
+    message(
+        json!({"type": "welcome", "protocol": 1, "gateway": "ward7-bed12", "care_area": "adult-icu"}),
+    )
 }
 
 /// Six pumps: infusing, an alarm, a library mismatch, a lost link.
@@ -21,14 +23,21 @@ pub fn status() -> ToTerminal {
                "drug": drug, "rate": rate, "volume_remaining": left,
                "library_matches": true, "alarms": []})
     };
-    let mut alarm = pump("pump-2", "alarm", "noradrenaline", "0.1 micrograms/kg/min", "31.4 mL");
+    let mut alarm = pump(
+        "pump-2",
+        "alarm",
+        "noradrenaline",
+        "0.1 micrograms/kg/min",
+        "31.4 mL",
+    );
     alarm["alarms"] = json!([{"priority": "high", "text": "Occlusion downstream"}]);
     let mut low = pump("pump-5", "infusing", "propofol", "2 mg/kg/h", "6.2 mL");
     low["alarms"] = json!([{"priority": "medium", "text": "Syringe nearly empty"}]);
     let mut mismatch = pump("pump-4", "idle", "morphine", "", "50 mL");
     mismatch["library_matches"] = json!(false);
     mismatch["rate"] = Value::Null;
-    message(json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12",
+    message(
+        json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12",
         "pumps": [
             pump("pump-1", "infusing", "fentaNYL", "50 micrograms/h", "49.5 mL"),
             alarm,
@@ -38,7 +47,8 @@ pub fn status() -> ToTerminal {
             {"pump": "pump-6", "link": "offline", "offline_reason": "no heartbeat for 3 s",
              "state": null, "drug": null, "rate": null, "volume_remaining": null,
              "library_matches": null, "alarms": []}
-        ]}))
+        ]}),
+    )
 }
 
 fn staff() -> Value {
@@ -48,11 +58,13 @@ fn staff() -> Value {
 }
 
 fn card(id: u64, needs: &Value, screen: &Value, staff: &Value) -> ToTerminal {
-    message(json!({"type": "confirmations", "at": "2026-11-22T03:00:01.000Z", "open": [{
-        "id": id, "pump": "pump-3", "request": 4, "programme_hash": "6c".repeat(32),
-        "needs": needs, "screen": screen, "screen_hash": "d9".repeat(32),
-        "expires": "2026-11-22T03:02:01.000Z", "staff": staff
-    }]}))
+    message(
+        json!({"type": "confirmations", "at": "2026-11-22T03:00:01.000Z", "open": [{
+            "id": id, "pump": "pump-3", "request": 4, "programme_hash": "6c".repeat(32),
+            "needs": needs, "screen": screen, "screen_hash": "d9".repeat(32),
+            "expires": "2026-11-22T03:02:01.000Z", "staff": staff
+        }]}),
+    )
 }
 
 /// The blind re-entry of a new fentanyl syringe's label.
@@ -112,23 +124,29 @@ pub fn soft_limit() -> ToTerminal {
 
 /// The HSIB wrong concentration caught at load.
 pub fn mismatch() -> ToTerminal {
-    message(json!({"type": "result", "id": 7, "result": "refused", "closed": true,
+    message(
+        json!({"type": "result", "id": 7, "result": "refused", "closed": true,
         "message": "The concentration typed from the label (2,500 micrograms in 50 mL (50 micrograms/mL)) is not the one programmed (500 micrograms in 50 mL (10 micrograms/mL)): do not start; check the container and programme again",
         "next": null,
         "entered": "2,500 micrograms in 50 mL (50 micrograms/mL)",
-        "programmed": "500 micrograms in 50 mL (10 micrograms/mL)"}))
+        "programmed": "500 micrograms in 50 mL (10 micrograms/mL)"}),
+    )
 }
 
 /// A bolus confirmed by a doctor.
 pub fn authorised() -> ToTerminal {
-    message(json!({"type": "result", "id": 8, "result": "authorised", "closed": true,
+    message(
+        json!({"type": "result", "id": 8, "result": "authorised", "closed": true,
         "message": "Confirmed by Dev Patel. The pump may start this programme.",
-        "next": null, "entered": null, "programmed": null}))
+        "next": null, "entered": null, "programmed": null}),
+    )
 }
 
 /// A nurse's PIN on a doctor-only bolus.
 pub fn not_allowed() -> ToTerminal {
-    message(json!({"type": "result", "id": 8, "result": "refused", "closed": false,
+    message(
+        json!({"type": "result", "id": 8, "result": "refused", "closed": false,
         "message": "Nkechi Okafor (a nurse) cannot confirm a bolus of fentaNYL: it needs a doctor's confirmation",
-        "next": null, "entered": null, "programmed": null}))
+        "next": null, "entered": null, "programmed": null}),
+    )
 }

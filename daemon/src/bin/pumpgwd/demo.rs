@@ -79,6 +79,33 @@ pub(crate) struct DemoOptions {
     pub(crate) duration: Option<u64>,
     pub(crate) plain: bool,
     pub(crate) broker: Option<String>,
+    /// Start the touchscreen where there is a display.
+    pub(crate) terminal: bool,
+}
+
+/// The pump whose confirmations are left to a person at the touchscreen
+/// (the doctor-confirmed fentanyl bolus), when the touchscreen runs.
+const FOR_A_PERSON: usize = 3;
+
+/// The touchscreen binary next to this one, when there is a display to
+/// show it on.
+fn touchscreen() -> Result<std::path::PathBuf, String> {
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if !display {
+        return Err("no display (DISPLAY or WAYLAND_DISPLAY)".to_owned());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let terminal = exe.with_file_name("pumpgw-terminal");
+    if terminal.is_file() {
+        Ok(terminal)
+    } else {
+        Err(format!(
+            "{} is not built (cargo build -p pumpgw-terminal)",
+            terminal.display()
+        ))
+    }
 }
 
 pub(crate) fn main(options: DemoOptions) -> ExitCode {
@@ -98,24 +125,21 @@ fn run(options: DemoOptions) -> Result<()> {
         duration,
         plain,
         broker,
+        terminal,
     } = options;
     let dir = tempfile::Builder::new()
         .prefix("pumpgw-demo-")
         .tempdir()
         .context("cannot make a temporary folder")?;
-    let log_path = dir.path().join("gateway.log");
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("cannot create {}", log_path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(log))
-        .try_init();
+    let log_path = log_to(dir.path())?;
 
     let config = demo_config(dir.path(), pumps, broker)?;
     let bedside = demo_staff(&config)?;
+    let screen = if terminal {
+        touchscreen()
+    } else {
+        Err("--no-terminal".to_owned())
+    };
     let live = !plain && std::io::stdout().is_terminal();
 
     let rt = runtime()?;
@@ -134,7 +158,8 @@ fn run(options: DemoOptions) -> Result<()> {
                 stay: true,
                 repeat: true,
                 name: format!("{} ({name})", port.display_name()),
-                bedside: Some(staff.clone()),
+                // With the touchscreen up, one pump waits for you.
+                bedside: (screen.is_err() || i != FOR_A_PERSON).then(|| staff.clone()),
                 ..Options::default()
             };
             let link = Port::Pty {
@@ -149,15 +174,13 @@ fn run(options: DemoOptions) -> Result<()> {
             async move { gateway_stop.cancelled().await },
             view_tx,
         ));
-        let header = format!(
-            "pumpgw demo: {pumps} simulated pumps at {speed}x speed. Ctrl-C stops.\nGateway log: {}\nTerminal socket: {} (staff: {})\n",
-            log_path.display(),
-            bedside.socket.display(),
-            STAFF
-                .iter()
-                .map(|(id, _, _, pin)| format!("{id} PIN {pin}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        let mut touch = screen.and_then(|program| start_touchscreen(&program, &bedside.socket));
+        let header = header(
+            pumps,
+            speed,
+            &log_path,
+            &bedside.socket,
+            touch.as_ref().map(|_| ()),
         );
         if !live {
             println!("{header}");
@@ -185,6 +208,10 @@ fn run(options: DemoOptions) -> Result<()> {
             }
         }
         stop.cancel();
+        if let Ok(child) = &mut touch {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         gateway
             .await
             .context("the gateway task failed")?
@@ -228,6 +255,66 @@ fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Resu
             .map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
     }
     Ok(config)
+}
+
+/// Sends the gateway's log to `gateway.log` in `dir`; returns its path.
+fn log_to(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let log_path = dir.join("gateway.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(log))
+        .try_init();
+    Ok(log_path)
+}
+
+/// Starts the touchscreen on the demo's socket.
+fn start_touchscreen(
+    program: &std::path::Path,
+    socket: &std::path::Path,
+) -> Result<std::process::Child, String> {
+    std::process::Command::new(program)
+        .arg("--socket")
+        .arg(socket)
+        .args(["--name", "demo-touchscreen"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))
+}
+
+/// What the demo prints first: the log, the socket, the staff, the
+/// touchscreen.
+fn header(
+    pumps: u8,
+    speed: u32,
+    log: &std::path::Path,
+    socket: &std::path::Path,
+    touch: Result<(), &String>,
+) -> String {
+    let staff = STAFF
+        .iter()
+        .map(|(id, _, _, pin)| format!("{id} PIN {pin}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let screen = match touch {
+        Ok(()) => format!(
+            "Touchscreen: running; pump-{} waits for you to confirm there (simulated staff confirm the rest).",
+            FOR_A_PERSON + 1
+        ),
+        Err(why) => {
+            format!("Touchscreen: not started ({why}); simulated staff confirm at the socket.")
+        }
+    };
+    format!(
+        "pumpgw demo: {pumps} simulated pumps at {speed}x speed. Ctrl-C stops.\nGateway log: {}\nTerminal socket: {} (staff: {staff})\n{screen}\n",
+        log.display(),
+        socket.display(),
+    )
 }
 
 /// Writes the demo's staff file; the simulated staff at the terminal.

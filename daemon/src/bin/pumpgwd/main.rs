@@ -85,6 +85,10 @@ enum Command {
         /// gateway does.
         #[arg(long, value_name = "URL")]
         broker: Option<String>,
+        /// Do not start the touchscreen (`pumpgw-terminal`), even where a
+        /// display is available.
+        #[arg(long)]
+        no_terminal: bool,
     },
     /// Read the tamper-evident event log (never changes it).
     #[command(subcommand)]
@@ -439,6 +443,7 @@ fn main() -> ExitCode {
             duration,
             plain,
             broker,
+            no_terminal,
         } => {
             return demo::main(demo::DemoOptions {
                 pumps,
@@ -446,6 +451,7 @@ fn main() -> ExitCode {
                 duration,
                 plain,
                 broker,
+                terminal: !no_terminal,
             });
         }
         Command::Events(cmd) => return events_main(cmd),
