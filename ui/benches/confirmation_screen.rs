@@ -62,8 +62,15 @@ fn sent_times(log: &str) -> Vec<(u32, OffsetDateTime)> {
         .filter(|l| l.contains("programme request sent"))
         .filter_map(|l| {
             let at = l.split_whitespace().next()?;
-            let at = OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
-            let request = l.split("request=").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            let at =
+                OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+            let request = l
+                .split("request=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
             Some((request, at))
         })
         .collect()
@@ -84,7 +91,8 @@ fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let n = if measuring { 30 } else { 3 };
     let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
-    slint::platform::set_platform(Box::new(Headless(window.clone()))).expect("the headless platform");
+    slint::platform::set_platform(Box::new(Headless(window.clone())))
+        .expect("the headless platform");
     let ui = MainWindow::new().expect("the screens build");
     let (tx, _rx) = std::sync::mpsc::channel();
     desk::attach(&ui, tx);
@@ -120,7 +128,10 @@ fn main() {
     let mut rendered: Vec<(u32, OffsetDateTime)> = Vec::new();
     while rendered.len() < n {
         let mut text = String::new();
-        assert!(reader.read_line(&mut text).expect("reads") > 0, "the daemon closed");
+        assert!(
+            reader.read_line(&mut text).expect("reads") > 0,
+            "the daemon closed"
+        );
         let message: ToTerminal = serde_json::from_str(&text).expect("a message");
         let card = match &message {
             ToTerminal::Confirmations { open, .. } => open.first().cloned(),

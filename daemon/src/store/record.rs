@@ -252,7 +252,8 @@ pub enum Event {
         confirmation: u64,
         /// `CONCENTRATION_MISMATCH`, `NOT_ALLOWED`, `SCREEN_CHANGED`,
         /// `INCOMPLETE`, `CONFIRMATION_EXPIRED`, `DECLINED`,
-        /// `CONFIRMATION_WITHDRAWN`.
+        /// `CONFIRMATION_WITHDRAWN`, `NOT_OPEN` (an answer after it closed:
+        /// a second use, or too late).
         code: String,
         /// Words.
         message: String,

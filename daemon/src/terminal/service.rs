@@ -277,17 +277,8 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 }
                 shown = Some(cards);
             }
-            if open_shown.as_ref() != Some(&snapshot.confirmations) {
-                // Names to pick from: the staff file as it is now.
-                let roster = Roster::load(&ctx.desk.staff_file).unwrap_or_default();
-                let open = ToTerminal::Confirmations {
-                    at: crate::store::record::time_text(time::OffsetDateTime::now_utc()),
-                    open: protocol::with_staff(snapshot.confirmations.clone(), &roster),
-                };
-                if !send(lines, &open).await {
-                    break;
-                }
-                open_shown = Some(snapshot.confirmations);
+            if !confirmations(lines, ctx, &snapshot, &mut open_shown).await {
+                break;
             }
             last = tokio::time::Instant::now();
             dirty = false;
@@ -295,9 +286,15 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
         let wait = STATUS_EVERY.saturating_sub(last.elapsed());
         tokio::select! {
             () = ctx.cancel.cancelled() => break,
-            changed = ctx.view.changed(), if !dirty => {
+            changed = ctx.view.changed() => {
                 if changed.is_err() {
                     break; // the core has ended: the daemon is stopping
+                }
+                // Confirmations go at once (someone stands at the pump);
+                // pump cards at most every STATUS_EVERY.
+                let snapshot = ctx.view.borrow_and_update().clone();
+                if !confirmations(lines, ctx, &snapshot, &mut open_shown).await {
+                    break;
                 }
                 dirty = true;
             }
@@ -316,6 +313,27 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
             },
         }
     }
+}
+
+/// Sends the open confirmations if they changed; `false` when the
+/// terminal is gone.
+async fn confirmations(
+    lines: &mut Lines,
+    ctx: &Ctx,
+    snapshot: &Snapshot,
+    shown: &mut Option<Vec<ConfirmationCard>>,
+) -> bool {
+    if shown.as_ref() == Some(&snapshot.confirmations) {
+        return true;
+    }
+    // Names to pick from: the staff file as it is now.
+    let roster = Roster::load(&ctx.desk.staff_file).unwrap_or_default();
+    let open = ToTerminal::Confirmations {
+        at: crate::store::record::time_text(time::OffsetDateTime::now_utc()),
+        open: protocol::with_staff(snapshot.confirmations.clone(), &roster),
+    };
+    *shown = Some(snapshot.confirmations.clone());
+    send(lines, &open).await
 }
 
 /// Waits for `hello` and answers `welcome`; `None` ends the connection.
@@ -449,7 +467,22 @@ async fn confirm(ctx: &Ctx, name: &str, c: Confirm) -> ToTerminal {
         .find(|card| card.id == id)
         .cloned();
     let Some(card) = card else {
-        return result_of(id, Outcome::Refused(Refused::NotOpen), &[]);
+        // Not open: no PIN is checked, but the core logs the attempt
+        // against the request it was for (a second use, or too late).
+        let (done, answer) = oneshot::channel();
+        let command = Command::Confirm {
+            id,
+            screen_hash: [0; 32],
+            signers: Vec::new(),
+            concentration: None,
+            reason: None,
+            terminal: name.to_owned(),
+            done,
+        };
+        let outcome = ask_core(ctx, command, answer)
+            .await
+            .unwrap_or(Outcome::Refused(Refused::NotOpen));
+        return result_of(id, outcome, &[]);
     };
     let mut screen_hash = [0u8; 32];
     if hex::decode_to_slice(&c.screen_hash, &mut screen_hash).is_err() {

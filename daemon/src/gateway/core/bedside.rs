@@ -16,6 +16,9 @@ use crate::terminal::command::{Command, Outcome};
 use crate::terminal::confirm::{Ask, Need, Pending, Refused, Reply};
 use crate::terminal::screen;
 
+/// Closed confirmations remembered for logging late answers.
+const CLOSED_KEPT: usize = 256;
+
 /// A programme waiting for people.
 #[derive(Debug)]
 pub(super) struct Waiting {
@@ -180,23 +183,23 @@ impl Core {
                 terminal,
                 done,
             } => {
-                let outcome = match self.board.decline(id) {
-                    Some(p) => {
-                        let words = reason.map_or_else(
-                            || "declined at the bedside terminal".to_owned(),
-                            |r| format!("declined at the bedside terminal: {r}"),
-                        );
-                        self.close_waiting(
-                            &p,
-                            codes::DECLINED,
-                            &words,
-                            (Vec::new(), Some(terminal)),
-                            now,
-                        )
-                        .await;
-                        Outcome::Declined
-                    }
-                    None => Outcome::Refused(Refused::NotOpen),
+                let outcome = if let Some(p) = self.board.decline(id) {
+                    let words = reason.map_or_else(
+                        || "declined at the bedside terminal".to_owned(),
+                        |r| format!("declined at the bedside terminal: {r}"),
+                    );
+                    self.close_waiting(
+                        &p,
+                        codes::DECLINED,
+                        &words,
+                        (Vec::new(), Some(terminal)),
+                        now,
+                    )
+                    .await;
+                    Outcome::Declined
+                } else {
+                    self.not_open(id, Vec::new(), &terminal).await;
+                    Outcome::Refused(Refused::NotOpen)
                 };
                 let _ = done.send(outcome);
             }
@@ -215,6 +218,8 @@ impl Core {
         now: OffsetDateTime,
     ) -> Outcome {
         let Some(open) = self.board.pending().find(|p| p.id == id).cloned() else {
+            let by = signers.iter().map(|m| m.id.clone()).collect();
+            self.not_open(id, by, terminal).await;
             return Outcome::Refused(Refused::NotOpen);
         };
         let reply = Reply {
@@ -269,6 +274,7 @@ impl Core {
         let Some(mut waiting) = self.waiting.remove(&id) else {
             return Outcome::Refused(Refused::NotOpen);
         };
+        self.remember_closed(id, &waiting);
         let stage = stage_name(&open.ask.needs);
         if stage == "concentration" {
             waiting.load = ConfirmedLoad::of(&waiting.programme);
@@ -343,6 +349,7 @@ impl Core {
         let Some(waiting) = self.waiting.remove(&p.id) else {
             return;
         };
+        self.remember_closed(p.id, &waiting);
         warn!(pump = %waiting.pump, request = waiting.request, confirmation = p.id, code, reason = words, "confirmation closed: programme denied");
         let refused = Event::ConfirmationRefused {
             request: waiting.request,
@@ -428,6 +435,40 @@ impl Core {
     /// authorised without a record).
     fn finish_unlogged(&mut self, waiting: &Waiting, now: OffsetDateTime) {
         self.send_final(waiting, store_unavailable(), now);
+    }
+
+    /// Keeps which pump and request a closed confirmation was for, so that
+    /// a late or second answer to it is logged against them.
+    fn remember_closed(&mut self, id: u64, waiting: &Waiting) {
+        if self.closed.len() >= CLOSED_KEPT {
+            self.closed.pop_front();
+        }
+        self.closed
+            .push_back((id, waiting.pump.clone(), waiting.request));
+    }
+
+    /// An answer to a confirmation that is not open: a second use, or one
+    /// too late. Logged when the gateway still knows what it was for.
+    async fn not_open(&mut self, id: u64, by: Vec<String>, terminal: &str) {
+        let Some((_, pump, request)) = self.closed.iter().find(|(c, _, _)| *c == id).cloned()
+        else {
+            warn!(
+                confirmation = id,
+                terminal, "answer to a confirmation this gateway does not know"
+            );
+            return;
+        };
+        warn!(pump = %pump, request, confirmation = id, terminal, "answer to a confirmation that is closed");
+        let event = Event::ConfirmationRefused {
+            request,
+            confirmation: id,
+            code: "NOT_OPEN".to_owned(),
+            message: Refused::NotOpen.to_string(),
+            closed: true,
+            by,
+            terminal: Some(terminal.to_owned()),
+        };
+        self.log(Some(&pump), vec![event]).await;
     }
 
     /// Sends a final decision (already logged) and records what it issued.

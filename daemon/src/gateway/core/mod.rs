@@ -130,6 +130,8 @@ pub struct Core {
     confirmed: HashMap<PumpId, ConfirmedLoad>,
     /// How many terminals are connected.
     terminals: watch::Receiver<usize>,
+    /// Recently closed confirmations: id, pump, request.
+    closed: std::collections::VecDeque<(u64, PumpId, u32)>,
 }
 
 /// What the core talks to besides the pumps.
@@ -197,6 +199,7 @@ impl Core {
             waiting: HashMap::new(),
             confirmed: HashMap::new(),
             terminals,
+            closed: std::collections::VecDeque::new(),
         };
         core.publish();
         core
