@@ -284,6 +284,23 @@ impl Bench {
         )
     }
 
+    /// The records of type `kind` in the bench's event log, as
+    /// `pumpgwd events export` writes them.
+    pub fn exported(&self, kind: &str) -> Vec<serde_json::Value> {
+        let dir = self.path().display().to_string();
+        let out = pumpgwd(&["events", "export", "--data-dir", &dir, "--type", kind]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("records are UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is a record"))
+            .collect()
+    }
+
     /// The bench's terminal socket (in every gateway config whose `extra`
     /// has no `[terminal]` of its own).
     pub fn terminal_socket(&self) -> PathBuf {

@@ -3,7 +3,7 @@
 //! labels and PINs as a nurse and a doctor would.
 
 use pumpgw_tests::terminal::Terminal;
-use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, pumpgwd};
+use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, Proc};
 use serde_json::{Value, json};
 
 fn scenario(serial: &str, area: &str, steps: &str) -> String {
@@ -27,19 +27,51 @@ fn bolus(dose: &str, expect: &str, code: Option<&str>) -> String {
     )
 }
 
-fn exported(bench: &Bench, kind: &str) -> Vec<Value> {
-    let dir = bench.path().display().to_string();
-    let out = pumpgwd(&["events", "export", "--data-dir", &dir, "--type", kind]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// A bed in adult critical care with this test at its terminal, and a pump
+/// that loads a correct fentanyl syringe (2,500 micrograms in 50 mL) and
+/// then plays `steps`.
+struct Bed {
+    bench: Bench,
+    gw: Proc,
+    t: Terminal,
+    sim: Proc,
+}
+
+fn fentanyl_bed(serial: &str, extra: &str, steps: &str) -> Bed {
+    let bench = Bench::new();
+    let gw = bench.gateway(&["p1"], extra);
+    let t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    let sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            serial,
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL") + steps),
+        ),
+        &["--speed", "60"],
     );
-    String::from_utf8(out.stdout)
-        .expect("records are UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a record"))
-        .collect()
+    Bed { bench, gw, t, sim }
+}
+
+/// The nurse types the syringe's label; the bolus stage opens; its card.
+fn container_confirmed(t: &mut Terminal) -> Value {
+    let card = t.confirmation("p1", "concentration", 30);
+    let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
+    assert_eq!(r["result"], "next_stage", "{r}");
+    t.confirmation("p1", "bolus", 10)
+}
+
+/// The result's words contain `words`.
+fn says(r: &Value, words: &str) {
+    let message = r["message"].as_str().expect("a result has words");
+    assert!(message.contains(words), "{words:?} not in {r}");
+}
+
+/// The pump played its scenario, every expectation met, with this summary
+/// ("1 authorised, 0 denied, 1 delivered").
+fn played(sim: &mut Proc, summary: &str) {
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    assert!(sim.log_text().contains(summary), "{}", sim.log_text());
 }
 
 fn facts(card: &Value) -> Vec<(String, String)> {
@@ -93,57 +125,38 @@ fn a_fentanyl_syringe_programmed_with_the_wrong_concentration_is_caught_at_load(
         r["programmed"],
         "500 micrograms in 50 mL (10 micrograms/mL)"
     );
-    assert!(
-        r["message"]
-            .as_str()
-            .expect("words")
-            .contains("do not start"),
-        "{r}"
-    );
+    says(&r, "do not start");
 
-    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
-    assert!(
-        sim.log_text()
-            .contains("0 authorised, 1 denied, 0 delivered")
-    );
+    played(&mut sim, "0 authorised, 1 denied, 0 delivered");
     assert!(gw.terminate(10).success());
-    let refused = exported(&bench, "confirmation_refused");
+    let refused = bench.exported("confirmation_refused");
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0]["code"], "CONCENTRATION_MISMATCH");
     assert_eq!(refused[0]["by"], json!([NURSE.0]));
-    assert!(exported(&bench, "authorised").is_empty());
+    assert!(bench.exported("authorised").is_empty());
     assert_eq!(
-        exported(&bench, "denied")[0]["reasons"][0]["code"],
+        bench.exported("denied")[0]["reasons"][0]["code"],
         "CONCENTRATION_MISMATCH"
     );
 }
 
 #[test]
 fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_that_token() {
-    let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], "");
-    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-BOLUS-1",
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL")
-                + &bolus("25 micrograms", "authorised", None)),
-        ),
-        &["--speed", "60"],
+    let Bed {
+        bench,
+        mut gw,
+        mut t,
+        mut sim,
+    } = fentanyl_bed(
+        "SIM-BOLUS-1",
+        "",
+        &bolus("25 micrograms", "authorised", None),
     );
     // First the container, by the nurse, blind.
     let card = t.confirmation("p1", "concentration", 30);
     let r = t.confirm(&card, &[NURSE], Some("2,500 mcg in 50 mL"), None);
     assert_eq!(r["result"], "next_stage", "{r}");
-    assert!(
-        r["message"]
-            .as_str()
-            .expect("words")
-            .contains("Nkechi Okafor"),
-        "{r}"
-    );
+    says(&r, "Nkechi Okafor");
 
     // Then the bolus: fentanyl is high-alert, so doctors only.
     let card = t.confirmation("p1", "bolus", 10);
@@ -185,13 +198,7 @@ fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_tha
     changed["screen_hash"] = json!("00".repeat(32));
     let r = t.confirm(&changed, &[DOCTOR], None, None);
     assert_eq!(r["result"], "refused", "{r}");
-    assert!(
-        r["message"]
-            .as_str()
-            .expect("words")
-            .contains("screen has changed"),
-        "{r}"
-    );
+    says(&r, "screen has changed");
 
     let r = t.confirm(&card, &[DOCTOR], None, None);
     assert_eq!(r["result"], "authorised", "{r}");
@@ -202,21 +209,9 @@ fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_tha
     // Used once: the same confirmation again is refused.
     let again = t.confirm(&card, &[DOCTOR], None, None);
     assert_eq!(again["result"], "refused", "{again}");
-    assert!(
-        again["message"]
-            .as_str()
-            .expect("words")
-            .contains("no longer open"),
-        "{again}"
-    );
+    says(&again, "no longer open");
 
-    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
-    assert!(
-        sim.log_text()
-            .contains("1 authorised, 0 denied, 1 delivered"),
-        "{}",
-        sim.log_text()
-    );
+    played(&mut sim, "1 authorised, 0 denied, 1 delivered");
     gw.wait_for(&["event=BolusDelivered"], 1, 5);
     assert!(gw.terminate(10).success());
 
@@ -226,9 +221,9 @@ fn a_doctor_confirms_a_bolus_that_a_nurse_cannot_and_the_pump_gives_it_under_tha
 /// One token, every delivery under it; each stage by its signer; each
 /// refusal in the log.
 fn the_log_shows_who_confirmed_what(bench: &Bench) {
-    let authorised = exported(bench, "authorised");
+    let authorised = bench.exported("authorised");
     assert_eq!(authorised.len(), 1);
-    let deliveries = exported(bench, "delivery");
+    let deliveries = bench.exported("delivery");
     assert!(!deliveries.is_empty());
     for d in &deliveries {
         assert_eq!(
@@ -236,7 +231,7 @@ fn the_log_shows_who_confirmed_what(bench: &Bench) {
             "delivered under the issued token"
         );
     }
-    let confirmed = exported(bench, "confirmed");
+    let confirmed = bench.exported("confirmed");
     let stages: Vec<(&str, &Value)> = confirmed
         .iter()
         .map(|c| (c["stage"].as_str().expect("stage"), &c["by"]))
@@ -248,7 +243,8 @@ fn the_log_shows_who_confirmed_what(bench: &Bench) {
             ("bolus", &json!([DOCTOR.0]))
         ]
     );
-    let refused: Vec<String> = exported(bench, "confirmation_refused")
+    let refused: Vec<String> = bench
+        .exported("confirmation_refused")
         .iter()
         .map(|r| r["code"].as_str().expect("code").to_owned())
         .collect();
@@ -261,25 +257,13 @@ fn the_log_shows_who_confirmed_what(bench: &Bench) {
 
 #[test]
 fn five_wrong_pins_lock_a_doctor_out_and_another_doctor_signs() {
-    let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], "");
-    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-PIN-1",
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL")
-                + &bolus("25 micrograms", "authorised", None)),
-        ),
-        &["--speed", "60"],
-    );
-    let card = t.confirmation("p1", "concentration", 30);
-    assert_eq!(
-        t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None)["result"],
-        "next_stage"
-    );
-    let card = t.confirmation("p1", "bolus", 10);
+    let Bed {
+        bench,
+        mut gw,
+        mut t,
+        mut sim,
+    } = fentanyl_bed("SIM-PIN-1", "", &bolus("25 micrograms", "authorised", None));
+    let card = container_confirmed(&mut t);
     for left in (1..=4).rev() {
         let r = t.confirm(&card, &[(DOCTOR.0, "250613")], None, None);
         let words = r["message"].as_str().expect("words").to_owned();
@@ -301,7 +285,8 @@ fn five_wrong_pins_lock_a_doctor_out_and_another_doctor_signs() {
     assert_eq!(r["result"], "authorised", "{r}");
     assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
     assert!(gw.terminate(10).success());
-    let results: Vec<String> = exported(&bench, "pin_checked")
+    let results: Vec<String> = bench
+        .exported("pin_checked")
         .iter()
         .filter(|p| p["staff_id"] == DOCTOR.0)
         .map(|p| p["result"].as_str().expect("result").to_owned())
@@ -321,27 +306,19 @@ fn five_wrong_pins_lock_a_doctor_out_and_another_doctor_signs() {
 
 #[test]
 fn a_changed_programme_needs_its_own_confirmation_and_a_declined_one_is_denied() {
-    let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], "");
-    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-CHANGE-1",
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL")
-                + &bolus("25 micrograms", "authorised", None)
-                + "\n[[step]]\naction = \"wait_delivery\"\n"
-                + &bolus("40 micrograms", "denied", Some("DECLINED"))),
-        ),
-        &["--speed", "60"],
+    let Bed {
+        bench: _bench,
+        mut gw,
+        mut t,
+        mut sim,
+    } = fentanyl_bed(
+        "SIM-CHANGE-1",
+        "",
+        &(bolus("25 micrograms", "authorised", None)
+            + "\n[[step]]\naction = \"wait_delivery\"\n"
+            + &bolus("40 micrograms", "denied", Some("DECLINED"))),
     );
-    let card = t.confirmation("p1", "concentration", 30);
-    assert_eq!(
-        t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None)["result"],
-        "next_stage"
-    );
-    let first = t.confirmation("p1", "bolus", 10);
+    let first = container_confirmed(&mut t);
     assert_eq!(
         t.confirm(&first, &[DOCTOR], None, None)["result"],
         "authorised"
@@ -367,13 +344,7 @@ fn a_changed_programme_needs_its_own_confirmation_and_a_declined_one_is_denied()
     let mut replay = second.clone();
     replay["screen_hash"] = first["screen_hash"].clone();
     let r = t.confirm(&replay, &[DOCTOR], None, None);
-    assert!(
-        r["message"]
-            .as_str()
-            .expect("words")
-            .contains("screen has changed"),
-        "{r}"
-    );
+    says(&r, "screen has changed");
 
     t.send(
         &json!({"type": "decline", "id": second["id"], "reason": "dose not prescribed"})
@@ -381,30 +352,21 @@ fn a_changed_programme_needs_its_own_confirmation_and_a_declined_one_is_denied()
     );
     let r = t.result(&second["id"]);
     assert_eq!(r["result"], "declined", "{r}");
-    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
-    assert!(
-        sim.log_text()
-            .contains("1 authorised, 1 denied, 1 delivered"),
-        "{}",
-        sim.log_text()
-    );
+    played(&mut sim, "1 authorised, 1 denied, 1 delivered");
     assert!(gw.terminate(10).success());
 }
 
 #[test]
 fn a_confirmation_nobody_gives_in_time_is_denied_and_cannot_be_given_late() {
-    let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], "[authorisation]\nvalidity_s = 10\n");
-    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-LATE-1",
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL")
-                + &bolus("25 micrograms", "denied", Some("CONFIRMATION_EXPIRED"))),
-        ),
-        &["--speed", "60"],
+    let Bed {
+        bench: _bench,
+        mut gw,
+        mut t,
+        mut sim,
+    } = fentanyl_bed(
+        "SIM-LATE-1",
+        "[authorisation]\nvalidity_s = 10\n",
+        &bolus("25 micrograms", "denied", Some("CONFIRMATION_EXPIRED")),
     );
     let card = t.confirmation("p1", "concentration", 30);
     // The pump was told to wait beyond its own 10 s answer time.

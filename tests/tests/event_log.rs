@@ -5,21 +5,6 @@ use std::collections::HashMap;
 
 use pumpgw_tests::{Bench, alarm_storm, example_scenario, pumpgwd};
 
-fn exported(bench: &Bench, kind: &str) -> Vec<serde_json::Value> {
-    let dir = bench.path().display().to_string();
-    let out = pumpgwd(&["events", "export", "--data-dir", &dir, "--type", kind]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("records are UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is a record"))
-        .collect()
-}
-
 #[test]
 fn sigkill_loses_nothing_acknowledged_and_logs_nothing_twice() {
     let bench = Bench::new();
@@ -55,7 +40,7 @@ fn sigkill_loses_nothing_acknowledged_and_logs_nothing_twice() {
     assert!(said.contains("the chain holds"), "{said}");
 
     let mut logged: HashMap<(String, u64), usize> = HashMap::new();
-    for r in exported(&bench, "alarm") {
+    for r in bench.exported("alarm") {
         let key = (
             r["pump_serial"].as_str().unwrap().to_owned(),
             r["pump_record"].as_u64().unwrap(),
@@ -99,7 +84,7 @@ fn events_verify_finds_an_edited_record_and_says_where() {
         String::from_utf8_lossy(&ok.stdout)
     );
 
-    let denied = exported(&bench, "denied");
+    let denied = bench.exported("denied");
     assert_eq!(denied.len(), 1);
     assert_eq!(
         denied[0]["reasons"][0]["code"],
@@ -188,7 +173,7 @@ fn a_log_that_cannot_be_written_denies_everything_and_says_so() {
     );
     // Nothing was authorised without its record: every authorisation the
     // pump got is in the log.
-    let authorised = exported(&bench, "authorised").len();
+    let authorised = bench.exported("authorised").len();
     let sim_said = sim.log_text();
     let got = sim_said.matches("authorised; starting").count();
     assert_eq!(got, authorised, "{sim_said}");
@@ -243,7 +228,7 @@ fn two_pumps_claiming_one_serial_do_not_hide_each_others_events() {
         assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
     }
     assert!(gw.terminate(10).success());
-    let alarms = exported(&bench, "alarm");
+    let alarms = bench.exported("alarm");
     for p in ["p1", "p2"] {
         let n = alarms.iter().filter(|r| r["pump"] == p).count();
         assert_eq!(n, 20, "{p}: 10 alarms raised and cleared");
