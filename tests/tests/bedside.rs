@@ -116,6 +116,13 @@ fn a_fentanyl_syringe_programmed_with_the_wrong_concentration_is_caught_at_load(
         );
     }
     assert_eq!(card["screen"]["drug"], "fentaNYL");
+    // Nor does the pump's card on the home screen, meanwhile.
+    let status = t.status_until(|m| m["pumps"][0]["state"] == "awaiting_authorisation", 5);
+    let pump = &status["pumps"][0];
+    assert!(
+        pump["volume_remaining"].is_null() && pump["rate"].is_null(),
+        "{pump}"
+    );
     assert_eq!(card["needs"][0]["roles"], json!(["nurse", "doctor"]));
     let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
     assert_eq!(r["result"], "refused", "{r}");

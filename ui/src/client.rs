@@ -62,6 +62,9 @@ fn session(
     let lines = lines.clone();
     let writer_thread = std::thread::spawn(move || {
         let Ok(rx) = lines.lock() else { return };
+        // Lines typed while there was no connection (PINs among them) are
+        // dropped: nothing confirmed on a "no connection" screen is sent.
+        while rx.try_recv().is_ok() {}
         while !writer_done.load(std::sync::atomic::Ordering::Relaxed) {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {

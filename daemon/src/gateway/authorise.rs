@@ -245,11 +245,23 @@ fn stages(
         .care_area(r.care_area)
         .and_then(|a| a.drug(&p.drug));
     let mut second = Vec::new();
-    if let (Delivery::Bolus { .. }, Some(drug)) = (&p.delivery, drug) {
-        second.push(Need::Bolus {
-            drug: drug.display_name.clone(),
-            high_alert: drug.high_alert,
-            rule: crate::staff::policy::bolus_rule(drug),
+    if let Delivery::Bolus { .. } = p.delivery {
+        second.push(match drug {
+            Some(drug) => Need::Bolus {
+                drug: drug.display_name.clone(),
+                high_alert: drug.high_alert,
+                rule: crate::staff::policy::bolus_rule(drug),
+            },
+            // The cross-check blocks a drug the library lacks; were one to
+            // get here, it would need the strictest rule.
+            None => Need::Bolus {
+                drug: p.drug.clone(),
+                high_alert: true,
+                rule: crate::staff::policy::BolusRule {
+                    roles: vec![crate::library::Role::Doctor],
+                    people: 1,
+                },
+            },
         });
     }
     if verdict.outcome == Outcome::SoftLimit {

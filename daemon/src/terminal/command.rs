@@ -58,4 +58,7 @@ pub enum Outcome {
     /// Not accepted, and nothing was changed, because the decision could
     /// not be logged.
     NotLogged,
+    /// Confirmed, but the programme is denied all the same (the pump's
+    /// session ended, or the library changed): why, in words.
+    Closed(String),
 }

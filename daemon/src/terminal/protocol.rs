@@ -345,12 +345,37 @@ pub fn card(p: &PumpView) -> PumpCard {
     }
 }
 
+/// Every pump's card. While a pump's new container waits for the blind
+/// re-entry of its label, its card shows no rate and no volume: nothing on
+/// any screen gives the programmed concentration away.
+pub fn cards(snapshot: &Snapshot) -> Vec<PumpCard> {
+    snapshot
+        .pumps
+        .iter()
+        .map(|p| {
+            let mut c = card(p);
+            let blind = snapshot.confirmations.iter().any(|open| {
+                open.pump == c.pump
+                    && open
+                        .needs
+                        .iter()
+                        .any(|n| matches!(n, NeedCard::Concentration { .. }))
+            });
+            if blind {
+                c.rate = None;
+                c.volume_remaining = None;
+            }
+            c
+        })
+        .collect()
+}
+
 /// The status message for a snapshot.
 pub fn status(snapshot: &Snapshot, now: OffsetDateTime) -> ToTerminal {
     ToTerminal::Status {
         at: time_text(now),
         library: snapshot.library_version.map(|v| format!("version {v}")),
-        pumps: snapshot.pumps.iter().map(card).collect(),
+        pumps: cards(snapshot),
     }
 }
 

@@ -262,14 +262,7 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
     loop {
         if dirty && last.elapsed() >= STATUS_EVERY {
             let snapshot = ctx.view.borrow_and_update().clone();
-            let cards = (
-                snapshot.library_version,
-                snapshot
-                    .pumps
-                    .iter()
-                    .map(protocol::card)
-                    .collect::<Vec<_>>(),
-            );
+            let cards = (snapshot.library_version, protocol::cards(&snapshot));
             if shown.as_ref() != Some(&cards) {
                 let status = protocol::status(&snapshot, time::OffsetDateTime::now_utc());
                 if !send(lines, &status).await {
@@ -664,6 +657,7 @@ fn result_of(id: u64, outcome: Outcome, signers: &[Member]) -> ToTerminal {
             "Declined. The pump was told not to start.".to_owned(),
             None,
         ),
+        Outcome::Closed(why) => refused(id, true, format!("Not authorised: {why}")),
         Outcome::NotLogged => refused(
             id,
             true,

@@ -16,6 +16,9 @@ use crate::terminal::command::{Command, Outcome};
 use crate::terminal::confirm::{Ask, Need, Pending, Refused, Reply};
 use crate::terminal::screen;
 
+/// How much longer the pump is told to wait than the confirmation lasts.
+const AWAIT_GRACE: time::Duration = time::Duration::seconds(5);
+
 /// Closed confirmations remembered for logging late answers.
 const CLOSED_KEPT: usize = 256;
 
@@ -31,6 +34,9 @@ pub(super) struct Waiting {
     pub(super) later: Vec<Vec<Need>>,
     /// The container, once its concentration is confirmed.
     pub(super) load: Option<ConfirmedLoad>,
+    /// The library file the verdict was made with: a token is made only
+    /// while the gateway and the pump still run it.
+    pub(super) library_hash: [u8; 32],
     pub(super) reply: mpsc::Sender<Decision>,
 }
 
@@ -144,7 +150,10 @@ impl Core {
         };
         info!(pump = %waiting.pump, request = waiting.request, confirmation = pending.id, stage, "awaiting confirmation at the terminal");
         let _ = waiting.reply.try_send(Decision::Awaiting {
-            until: pending.expires,
+            // Beyond the board's own limit, so that an answer given at
+            // the last moment (then logged with fsync) still finds the
+            // pump waiting.
+            until: pending.expires + AWAIT_GRACE,
             message: message.to_owned(),
         });
         self.waiting.insert(pending.id, waiting);
@@ -275,6 +284,18 @@ impl Core {
             return Outcome::Refused(Refused::NotOpen);
         };
         self.remember_closed(id, &waiting);
+        if let Some((code, words)) = self.stale(&waiting) {
+            self.deny_closed(
+                id,
+                &waiting,
+                code,
+                words,
+                (granted.by.clone(), Some(terminal.to_owned())),
+                now,
+            )
+            .await;
+            return Outcome::Closed(sentence(words));
+        }
         let stage = stage_name(&open.ask.needs);
         if stage == "concentration" {
             waiting.load = ConfirmedLoad::of(&waiting.programme);
@@ -350,10 +371,25 @@ impl Core {
             return;
         };
         self.remember_closed(p.id, &waiting);
-        warn!(pump = %waiting.pump, request = waiting.request, confirmation = p.id, code, reason = words, "confirmation closed: programme denied");
+        self.deny_closed(p.id, &waiting, code, words, (by, terminal), now)
+            .await;
+    }
+
+    /// Denies the programme of a confirmation already taken off the board
+    /// and out of `waiting`: logged, then sent.
+    async fn deny_closed(
+        &mut self,
+        id: u64,
+        waiting: &Waiting,
+        code: &str,
+        words: &str,
+        (by, terminal): (Vec<String>, Option<String>),
+        now: OffsetDateTime,
+    ) {
+        warn!(pump = %waiting.pump, request = waiting.request, confirmation = id, code, reason = words, "confirmation closed: programme denied");
         let refused = Event::ConfirmationRefused {
             request: waiting.request,
-            confirmation: p.id,
+            confirmation: id,
             code: code.to_owned(),
             message: words.to_owned(),
             closed: true,
@@ -371,10 +407,35 @@ impl Core {
             super::decision_event(waiting.request, &waiting.hash, &decision),
         ];
         if self.log(Some(&waiting.pump), events).await {
-            self.send_final(&waiting, decision, now);
+            self.send_final(waiting, decision, now);
         } else {
-            self.finish_unlogged(&waiting, now);
+            self.finish_unlogged(waiting, now);
         }
+    }
+
+    /// Why a token cannot be made now for `waiting`, though people
+    /// confirmed: the pump's session is gone, or the library the verdict
+    /// used is no longer the gateway's or the pump's.
+    fn stale(&self, waiting: &Waiting) -> Option<(&'static str, &'static str)> {
+        if waiting.reply.is_closed() {
+            return Some((
+                codes::CONFIRMATION_WITHDRAWN,
+                "the pump's session ended (it went offline or started again) while this waited",
+            ));
+        }
+        let gateway = self.library.borrow().as_ref().map(|l| l.hash);
+        let pump = self
+            .pumps
+            .get(&waiting.pump)
+            .and_then(|v| v.identity.as_ref())
+            .and_then(|i| i.library_hash);
+        if gateway != Some(waiting.library_hash) || pump != Some(waiting.library_hash) {
+            return Some((
+                codes::LIBRARY_HASH_MISMATCH,
+                "the drug library changed while this waited for a confirmation; programme the pump again so it is checked against the library in use",
+            ));
+        }
+        None
     }
 
     /// Lapsed confirmations: denied.
@@ -388,6 +449,22 @@ impl Core {
                 now,
             )
             .await;
+        }
+        // A pump gone or a library changed: what waits can no longer be
+        // authorised, so it is denied now rather than at its expiry.
+        let stale: Vec<(Pending, &'static str, &'static str)> = self
+            .board
+            .pending()
+            .filter_map(|p| {
+                let waiting = self.waiting.get(&p.id)?;
+                let (code, words) = self.stale(waiting)?;
+                Some((p.clone(), code, words))
+            })
+            .collect();
+        for (p, code, words) in stale {
+            self.board.withdraw(&p.ask.pump);
+            self.close_waiting(&p, code, words, (Vec::new(), None), now)
+                .await;
         }
         // No terminal left to ask: nothing can be confirmed, so nothing
         // waits for it.

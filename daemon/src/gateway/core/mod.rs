@@ -315,9 +315,12 @@ impl Core {
             }
             other => {
                 let installed = matches!(other, PumpEvent::LibraryInstalled { .. });
-                if matches!(other, PumpEvent::Offline { .. }) {
-                    self.withdraw_pump(&pump, "the pump went offline", now)
+                if matches!(other, PumpEvent::Offline { .. } | PumpEvent::Online(_)) {
+                    // A new session may be another pump, or the same one
+                    // after a restart: nothing confirmed before carries over.
+                    self.withdraw_pump(&pump, "the pump's link went down or started again", now)
                         .await;
+                    self.confirmed.remove(&pump);
                 }
                 if let Some(event) = self.update(&pump, other, active.as_deref(), now) {
                     let logged = self.log(Some(&pump), vec![event]).await;
@@ -590,6 +593,7 @@ impl Core {
                             verdict: verdict.clone(),
                             later: stages,
                             load: None,
+                            library_hash: active.map_or([0; 32], |l| l.hash),
                             reply: ask.reply.clone(),
                         };
                         // The request and verdict go first; the stage's own
