@@ -240,6 +240,26 @@ pub fn card(c: &Card) -> PumpCard {
             .map(|a| a.priority.clone())
             .unwrap_or_default()
             .into(),
+        stop_title: stop_title(c.last_decision.as_deref()).into(),
+        stop_reason: c
+            .last_reason
+            .as_deref()
+            .map(|r| r.split_once(": ").map_or(r, |(_, words)| words))
+            .unwrap_or_default()
+            .into(),
+    }
+}
+
+/// What a stopped programme means for the people at the bed.
+fn stop_title(decision: Option<&str>) -> &'static str {
+    match decision {
+        Some("denied (hard_limit)") => "HARD LIMIT: not started. No override: programme it again.",
+        Some("denied (block)") => "BLOCKED: not started. Do not give; check the programme.",
+        Some("denied (soft_limit)") => {
+            "SOFT LIMIT: not started. It needs an override at this terminal."
+        }
+        Some(d) if d.starts_with("denied") => "NOT STARTED: the gateway could not authorise it.",
+        _ => "",
     }
 }
 

@@ -36,10 +36,16 @@ pub fn status() -> ToTerminal {
     let mut mismatch = pump("pump-4", "idle", "morphine", "", "50 mL");
     mismatch["library_matches"] = json!(false);
     mismatch["rate"] = Value::Null;
+    let mut stopped = pump("pump-1", "idle", "fentaNYL", "", "12 mL");
+    stopped["rate"] = Value::Null;
+    stopped["last_decision"] = json!("denied (hard_limit)");
+    stopped["last_reason"] = json!(
+        "BOLUS_DOSE_LIMIT: Bolus dose 150 micrograms is over the HARD maximum of 100 micrograms by 50 micrograms, 1.5 times the limit."
+    );
     message(
         json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12",
         "pumps": [
-            pump("pump-1", "infusing", "fentaNYL", "50 micrograms/h", "49.5 mL"),
+            stopped,
             alarm,
             pump("pump-3", "awaiting_authorisation", "fentaNYL", "", "50 mL"),
             mismatch,
@@ -115,8 +121,8 @@ pub fn soft_limit() -> ToTerminal {
                           ["Left in the container", "50 mL"], ["Patient weight", "70 kg"]],
                 "limits": [],
                 "soft_limits": [{"limit": "soft_max", "programmed": "250 micrograms/h",
-                                 "limit_value": "200 micrograms/h", "by": "50 micrograms/h over (1.25 times)",
-                                 "message": "250 micrograms/h is above the soft maximum of 200 micrograms/h by 50 micrograms/h (1.25 times)."}],
+                                 "limit_value": "200 micrograms/h", "by": "over by 50 micrograms/h, 1.25 times the limit",
+                                 "message": "Dose rate 250 micrograms/h is over the soft maximum of 200 micrograms/h by 50 micrograms/h, 1.25 times the limit."}],
                 "who": [], "instruction": "Choose why the limit is overridden, then sign with your PIN."}),
         &staff(),
     )

@@ -128,6 +128,17 @@ fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_s
 }
 
 #[test]
+fn a_programme_stopped_at_a_hard_limit_says_so_on_its_card() {
+    let (ui, _) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::status()));
+    find(
+        &ui,
+        "HARD LIMIT: not started. No override: programme it again.: Bolus dose 150 micrograms is over the HARD maximum of 100 micrograms by 50 micrograms, 1.5 times the limit.",
+    );
+}
+
+#[test]
 fn a_mismatch_shows_what_was_typed_and_what_was_programmed_side_by_side() {
     let (ui, _) = terminal();
     desk::with(|d| desk::connection(&ui, d, true, ""));

@@ -308,6 +308,14 @@ pub struct PumpCard {
     pub library_matches: Option<bool>,
     /// Active alarms, highest priority first.
     pub alarms: Vec<CardAlarm>,
+    /// The last programme decided on this pump: `authorised`,
+    /// `denied (hard_limit)`, `denied (block)`, `awaiting confirmation`...
+    #[serde(default)]
+    pub last_decision: Option<String>,
+    /// Its first reason, with its code (`DOSE_RATE_LIMIT: ...`), for a
+    /// denial.
+    #[serde(default)]
+    pub last_reason: Option<String>,
 }
 
 /// The card of one pump.
@@ -342,6 +350,12 @@ pub fn card(p: &PumpView) -> PumpCard {
                 text: a.text.clone(),
             })
             .collect(),
+        last_decision: p.last_verdict.as_ref().map(|v| v.decision.clone()),
+        last_reason: p
+            .last_verdict
+            .as_ref()
+            .map(|v| v.reason.clone())
+            .filter(|r| !r.is_empty()),
     }
 }
 
@@ -391,6 +405,27 @@ pub fn error(code: &str, message: impl Into<String>, fatal: bool) -> ToTerminal 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_carries_the_last_decision_and_its_reason() {
+        let mut view = PumpView::new("pump-1".into());
+        view.last_verdict = Some(crate::gateway::view::VerdictSummary {
+            at: time::macros::datetime!(2026-11-22 03:00 UTC),
+            request: 4,
+            drug: "fentaNYL".into(),
+            decision: "denied (hard_limit)".into(),
+            reason: "BOLUS_DOSE_LIMIT: Bolus dose 150 micrograms is over the HARD maximum of 100 micrograms by 50 micrograms, 1.5 times the limit.".into(),
+        });
+        let c = card(&view);
+        assert_eq!(c.last_decision.as_deref(), Some("denied (hard_limit)"));
+        assert!(
+            c.last_reason
+                .unwrap()
+                .starts_with("BOLUS_DOSE_LIMIT: Bolus dose 150")
+        );
+        let authorised = PumpView::new("pump-2".into());
+        assert_eq!(card(&authorised).last_reason, None);
+    }
 
     #[test]
     fn messages_are_tagged_json_lines() {
