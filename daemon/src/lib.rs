@@ -12,11 +12,12 @@
 //! - [`store`]: the durable event log, library archive and MQTT outbox;
 //! - [`sync`]: MQTT: the log to the broker, status, libraries from pharmacy;
 //! - [`staff`]: the staff file, PINs, who may confirm what, lockouts;
-//! - [`terminal`]: the terminal protocol and its Unix-socket service;
+//! - [`terminal`]: the terminal protocol, its Unix-socket service, the
+//!   confirmation board and its screens;
 //! - [`sim`]: a simulated pump controller (`pump-sim`, the demo, the tests).
 //!
-//! `docs/architecture.md` draws how they fit together with the parts still
-//! to come (confirmations, the touchscreen).
+//! `docs/architecture.md` draws how they fit together; the touchscreen is
+//! its own crate (`ui/`, `pumpgw-terminal`).
 
 pub mod ders;
 pub mod format;

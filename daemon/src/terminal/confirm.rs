@@ -6,9 +6,9 @@
 //! library allows (PINs already checked), and for a container, a blind
 //! re-entry of its label equal to what was programmed.
 //!
-//! Not wired yet: the terminal socket and the pump link will open and
-//! answer these (issue 6). Until then a programme that needs a person is
-//! denied `CONFIRMATION_UNAVAILABLE`.
+//! The core owns the one board (`gateway/core/bedside.rs`): the terminal
+//! socket's `confirm` and `decline` reach it as commands, and the pump link
+//! carries the outcome.
 
 use std::collections::BTreeMap;
 
