@@ -26,13 +26,13 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pumpgw::store::outbox::{self, BatchLimits, Origin};
 use pumpgw::store::{Store, StoreError};
-use pumpgw_tests::Bench;
 use pumpgw_tests::mqtt::Broker;
+use pumpgw_tests::{Bench, peak_rss_kib};
 
 fn cursor_and_head(file: &Path) -> Result<(u64, u64), StoreError> {
     let s = Store::open_read_only(file)?;
@@ -73,33 +73,15 @@ fn payload_file(bench: &Bench, batch: usize) -> (std::path::PathBuf, usize, u64)
 
 fn mosquitto_pub(broker: &Broker, payloads: &Path) -> Duration {
     let start = Instant::now();
-    let status = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            "pumpgw/v1/bench/mosquitto-pub/events",
-            "-l",
-        ])
+    let status = broker
+        .publisher()
+        .args(["-t", "pumpgw/v1/bench/mosquitto-pub/events", "-l"])
         .stdin(std::fs::File::open(payloads).expect("the payloads"))
         .stdout(Stdio::null())
         .status()
         .expect("mosquitto_pub runs");
     assert!(status.success(), "mosquitto_pub failed");
     start.elapsed()
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 #[allow(

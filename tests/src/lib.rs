@@ -403,6 +403,16 @@ impl Bench {
     }
 }
 
+/// A process's peak resident memory (`VmHWM`), in KiB; 0 if unknown.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// An example scenario's text (`config/examples/scenarios/NAME.toml`).
 pub fn example_scenario(name: &str) -> String {
     std::fs::read_to_string(

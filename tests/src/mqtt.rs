@@ -148,6 +148,14 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// `mosquitto_pub` aimed at this broker's plain listener, QoS 1; add
+    /// the topic and message.
+    pub fn publisher(&self) -> std::process::Command {
+        let mut c = std::process::Command::new("mosquitto_pub");
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"]);
+        c
+    }
+
     /// A plain broker on a free loopback port.
     pub fn start() -> Broker {
         Self::with_config(None, None)

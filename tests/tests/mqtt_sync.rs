@@ -274,32 +274,32 @@ fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backof
     );
 
     // The gateway's own certificate has expired: the broker refuses it.
-    let stale_client = Pki::make(
+    refused_when_expired(
         certs.path(),
         "stale-client",
-        Validity::Current,
-        Validity::Expired,
-    );
-    let broker_c = Broker::start_tls(&stale_client);
-    refused_with(
-        &tls(&broker_c.tls_url(), &stale_client.ca, &stale_client),
+        (Validity::Current, Validity::Expired),
         &["MQTT connection failed", "xpired"],
-        2,
     );
-
     // The broker's certificate has expired: the gateway refuses it.
-    let stale_server = Pki::make(
+    refused_when_expired(
         certs.path(),
         "stale-server",
-        Validity::Expired,
-        Validity::Current,
-    );
-    let broker_s = Broker::start_tls(&stale_server);
-    refused_with(
-        &tls(&broker_s.tls_url(), &stale_server.ca, &stale_server),
+        (Validity::Expired, Validity::Current),
         &["MQTT connection failed", "xpired", "check the dates"],
-        2,
     );
+}
+
+/// A broker and gateway whose certificates are made with these validities
+/// (broker's, gateway's): the connection is refused, saying `needles`.
+fn refused_when_expired(
+    certs: &std::path::Path,
+    name: &str,
+    (server, client): (Validity, Validity),
+    needles: &[&str],
+) {
+    let pki = Pki::make(certs, name, server, client);
+    let broker = Broker::start_tls(&pki);
+    refused_with(&tls(&broker.tls_url(), &pki.ca, &pki), needles, 2);
 }
 
 fn library(version: u64) -> String {
@@ -466,20 +466,9 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
 
     // A tampered library on the topic: refused, version 13 stays active.
     let tampered = tampered_message(bench.path(), &k);
-    let status = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-q",
-            "1",
-            "-r",
-            "-t",
-            "pumpgw/v1/st-test/library/all",
-            "-m",
-            &tampered,
-        ])
+    let status = broker
+        .publisher()
+        .args(["-r", "-t", "pumpgw/v1/st-test/library/all", "-m", &tampered])
         .status()
         .expect("mosquitto_pub runs");
     assert!(status.success());

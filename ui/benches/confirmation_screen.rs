@@ -76,17 +76,6 @@ fn sent_times(log: &str) -> Vec<(u32, OffsetDateTime)> {
         .collect()
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let n = if measuring { 30 } else { 3 };
@@ -167,7 +156,7 @@ fn main() {
         .collect();
     assert_eq!(latencies.len(), n, "every request timed");
     latencies.sort_by(f64::total_cmp);
-    let rss = peak_rss_kib().unwrap_or(0);
+    let rss = pumpgw_tests::peak_rss_kib(std::process::id());
     println!(
         "confirmation screen: {n} requests, request sent -> blind concentration screen rendered (800x480, software):"
     );
