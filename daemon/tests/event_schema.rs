@@ -205,6 +205,19 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 by: vec!["d.patel".to_owned()],
                 reason: None,
                 terminal: "bed-12-screen".to_owned(),
+                entered: None,
+            },
+        ),
+        (
+            Some("pump-b"),
+            Event::Confirmed {
+                request: 3,
+                confirmation: 6,
+                stage: "concentration".to_owned(),
+                by: vec!["n.okafor".to_owned()],
+                reason: None,
+                terminal: "bed-12-screen".to_owned(),
+                entered: Some("2,500 micrograms in 50 mL (50 micrograms/mL)".to_owned()),
             },
         ),
     ]

@@ -42,6 +42,39 @@ pub fn pumpgwd(args: &[&str]) -> Output {
         .expect("pumpgwd runs")
 }
 
+/// Runs `pumpgwd` and returns its exit code, stdout and stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = pumpgwd(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The example library's text, renumbered as `version`.
+pub fn library(version: u64) -> String {
+    let text =
+        std::fs::read_to_string(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
+    let out = text.replacen("\"version\": 12", &format!("\"version\": {version}"), 1);
+    assert!(out.contains(&format!("\"version\": {version}")));
+    out
+}
+
+/// Writes `text` as `dir/name` and its signature by the pharmacy key at
+/// `key` (PKCS#8) as `dir/name.sig`; returns both paths.
+pub fn write_signed(dir: &Path, name: &str, text: &str, key: &Path) -> (String, String) {
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("the bench is writable");
+    let pkcs8 = std::fs::read(key).expect("the key was made");
+    let sig =
+        pumpgw::library::signature::sign(text.as_bytes(), &pkcs8, key).expect("the key signs");
+    let sig_path = dir.join(format!("{name}.sig"));
+    std::fs::write(&sig_path, serde_json::to_vec(&sig).expect("JSON"))
+        .expect("the bench is writable");
+    (file.display().to_string(), sig_path.display().to_string())
+}
+
 /// Write `value` as JSON into `dir/name` and return the path as a string.
 pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
     let path = dir.join(name);

@@ -3,7 +3,7 @@
 //! labels and PINs as a nurse and a doctor would.
 
 use pumpgw_tests::terminal::Terminal;
-use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, Proc};
+use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, Proc, library, run, write_signed};
 use serde_json::{Value, json};
 
 fn scenario(serial: &str, area: &str, steps: &str) -> String {
@@ -13,8 +13,13 @@ fn scenario(serial: &str, area: &str, steps: &str) -> String {
 }
 
 fn load(drug: &str, concentration: &str) -> String {
+    load_left(drug, concentration, "50 mL")
+}
+
+/// A container with `volume` left in it.
+fn load_left(drug: &str, concentration: &str, volume: &str) -> String {
     format!(
-        "\n[[step]]\naction = \"load\"\ndrug = \"{drug}\"\nconcentration = \"{concentration}\"\nvolume = \"50 mL\"\n"
+        "\n[[step]]\naction = \"load\"\ndrug = \"{drug}\"\nconcentration = \"{concentration}\"\nvolume = \"{volume}\"\n"
     )
 }
 
@@ -38,7 +43,11 @@ struct Bed {
 }
 
 fn fentanyl_bed(serial: &str, extra: &str, steps: &str) -> Bed {
-    let bench = Bench::new();
+    fentanyl_bed_on(Bench::new(), serial, extra, steps)
+}
+
+/// [`fentanyl_bed`] on a bench prepared by the test.
+fn fentanyl_bed_on(bench: Bench, serial: &str, extra: &str, steps: &str) -> Bed {
     let gw = bench.gateway(&["p1"], extra);
     let t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
     let sim = bench.sim_alone(
@@ -74,6 +83,10 @@ fn played(sim: &mut Proc, summary: &str) {
     assert!(sim.log_text().contains(summary), "{}", sim.log_text());
 }
 
+/// A fentanyl infusion well inside the adult critical care limits.
+const INFUSE: &str =
+    "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nexpect = \"authorised\"\n";
+
 fn facts(card: &Value) -> Vec<(String, String)> {
     card["screen"]["facts"]
         .as_array()
@@ -92,7 +105,7 @@ fn facts(card: &Value) -> Vec<(String, String)> {
 fn a_fentanyl_syringe_programmed_with_the_wrong_concentration_is_caught_at_load() {
     // HSIB: the syringe holds 2,500 micrograms in 50 mL; the pump was set
     // to 500 micrograms in 50 mL, which the theatre library also allows, so
-    // the cross-check passes and a 25 microgram bolus would give 125.
+    // the cross-check passes and a 20 microgram bolus would give 100.
     let bench = Bench::new();
     let mut gw = bench.gateway_in("theatres", &["p1"], "");
     let mut t = Terminal::open(&bench.terminal_socket(), "theatre-3-screen");
@@ -102,7 +115,7 @@ fn a_fentanyl_syringe_programmed_with_the_wrong_concentration_is_caught_at_load(
             "SIM-HSIB-1",
             "theatres",
             &(load("fentanyl", "500 micrograms in 50 mL")
-                + &bolus("25 micrograms", "denied", Some("CONCENTRATION_MISMATCH"))),
+                + &bolus("20 micrograms", "denied", Some("CONCENTRATION_MISMATCH"))),
         ),
         &["--speed", "60"],
     );
@@ -410,4 +423,198 @@ fn with_no_terminal_connected_a_programme_that_needs_a_person_is_denied() {
         sim.log_text()
     );
     assert!(gw.terminate(10).success());
+}
+
+#[test]
+fn the_hsib_boluses_at_a_concentration_no_library_lists_are_blocked_and_the_bed_says_why() {
+    // The other two incidents: 0.5 and 1 microgram/mL programmed for a
+    // 50 micrograms/mL syringe with 12 mL (600 micrograms) left, so 25 and
+    // 50 micrograms mean 50 mL: the whole syringe. The cross-check blocks
+    // them before anyone is asked to confirm.
+    for (area, programmed, dose) in [
+        ("adult-icu", "25 micrograms in 50 mL", "25 micrograms"),
+        ("theatres", "50 micrograms in 50 mL", "50 micrograms"),
+    ] {
+        let bench = Bench::new();
+        let mut gw = bench.gateway_in(area, &["p1"], "");
+        let mut t = Terminal::open(&bench.terminal_socket(), "bed-screen");
+        let mut sim = bench.sim_alone(
+            "p1",
+            &scenario(
+                "SIM-HSIB-2",
+                area,
+                &(load_left("fentanyl", programmed, "12 mL")
+                    + &bolus(dose, "denied", Some("CONCENTRATION_NOT_IN_LIBRARY"))),
+            ),
+            &["--speed", "60"],
+        );
+        let status = t.status_until(|m| !m["pumps"][0]["last_decision"].is_null(), 30);
+        let pump = &status["pumps"][0];
+        assert_eq!(pump["last_decision"], "denied (block)", "{pump}");
+        let reason = pump["last_reason"].as_str().expect("a block has a reason");
+        assert!(
+            reason.starts_with("CONCENTRATION_NOT_IN_LIBRARY")
+                && reason.contains(&format!("{programmed} (")),
+            "{reason}"
+        );
+        assert!(
+            status["confirmations"].is_null(),
+            "nobody is asked: {status}"
+        );
+        played(&mut sim, "0 authorised, 1 denied, 0 delivered");
+        assert!(gw.terminate(10).success());
+        assert!(bench.exported("confirmation_requested").is_empty());
+        assert!(bench.exported("authorised").is_empty());
+    }
+}
+
+#[test]
+fn a_library_activated_while_a_bolus_waits_withdraws_it_and_no_token_is_made() {
+    let bench = Bench::new();
+    let key = bench.path().join("pharmacy.key");
+    let k = key.display().to_string();
+    assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
+    let trusted = format!("trusted_keys = [{:?}]", format!("{k}.pub"));
+    let Bed {
+        bench,
+        mut gw,
+        mut t,
+        mut sim,
+    } = fentanyl_bed_on(
+        bench,
+        "SIM-LIB-1",
+        &trusted,
+        &bolus("25 micrograms", "denied", Some("LIBRARY_HASH_MISMATCH")),
+    );
+    let card = container_confirmed(&mut t);
+
+    // The pharmacy's next library goes live while the doctor walks over:
+    // the bolus was checked against the old one, so it cannot be given.
+    let (v13, s13) = write_signed(bench.path(), "v13.json", &library(13), &key);
+    let cfg = bench.path().join("gateway.toml").display().to_string();
+    let (code, _, err) = run(&[
+        "library",
+        "import",
+        &v13,
+        "--signature",
+        &s13,
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&[
+        "library",
+        "activate",
+        "13",
+        "--config",
+        &cfg,
+        "--reason",
+        "new limits",
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    let gone = t.until(
+        "confirmations",
+        |m| {
+            m["open"]
+                .as_array()
+                .is_some_and(|o| o.iter().all(|c| c["id"] != card["id"]))
+        },
+        5,
+    );
+    assert!(gone["open"].as_array().is_some(), "{gone}");
+    let r = t.confirm(&card, &[DOCTOR], None, None);
+    assert_eq!(
+        (r["result"].as_str(), r["closed"].as_bool()),
+        (Some("refused"), Some(true)),
+        "{r}"
+    );
+    says(&r, "no longer open");
+
+    played(&mut sim, "0 authorised, 1 denied, 0 delivered");
+    assert!(gw.terminate(10).success());
+    assert!(bench.exported("authorised").is_empty());
+    let denied = bench.exported("denied");
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["reasons"][0]["code"], "LIBRARY_HASH_MISMATCH");
+    assert!(
+        denied[0]["reasons"][0]["message"]
+            .as_str()
+            .expect("words")
+            .contains("library changed"),
+        "{denied:?}"
+    );
+}
+
+#[test]
+fn a_pump_that_restarts_while_its_bolus_waits_loses_it_and_its_syringe_is_confirmed_again() {
+    let Bed {
+        bench,
+        mut gw,
+        mut t,
+        mut sim,
+    } = fentanyl_bed(
+        "SIM-RESTART-1",
+        "",
+        &(INFUSE.to_owned() + &bolus("25 micrograms", "authorised", None)),
+    );
+    // The infusion starts on the syringe the nurse confirmed...
+    let card = t.confirmation("p1", "concentration", 30);
+    let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
+    assert_eq!(r["result"], "authorised", "{r}");
+    // ...so the bolus from it asks only for a doctor.
+    let card = t.confirmation("p1", "bolus", 10);
+    assert_eq!(card["needs"].as_array().map(Vec::len), Some(1), "{card}");
+
+    // The pump is switched off and on (here: pump-sim killed and started
+    // again on the same port) while the bolus waits for a doctor.
+    sim.kill();
+    t.until(
+        "confirmations",
+        |m| {
+            m["open"]
+                .as_array()
+                .is_some_and(|o| o.iter().all(|c| c["id"] != card["id"]))
+        },
+        10,
+    );
+    let r = t.confirm(&card, &[DOCTOR], None, None);
+    assert_eq!(r["result"], "refused", "{r}");
+    says(&r, "no longer open");
+
+    // After the restart, the container must be confirmed again: what the
+    // nurse confirmed before may not be what is in the pump now.
+    let mut sim = bench.sim_alone(
+        "p1",
+        &scenario(
+            "SIM-RESTART-1",
+            "adult-icu",
+            &(load("fentanyl", "2500 micrograms in 50 mL")
+                + &bolus("25 micrograms", "authorised", None)),
+        ),
+        &["--speed", "60"],
+    );
+    let card = container_confirmed(&mut t);
+    let r = t.confirm(&card, &[DOCTOR], None, None);
+    assert_eq!(r["result"], "authorised", "{r}");
+    played(&mut sim, "1 authorised, 0 denied, 1 delivered");
+    assert!(gw.terminate(10).success());
+
+    let withdrawn: Vec<_> = bench
+        .exported("denied")
+        .into_iter()
+        .filter(|d| d["reasons"][0]["code"] == "CONFIRMATION_WITHDRAWN")
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
+    let confirmed = bench.exported("confirmed");
+    let labels: Vec<&Value> = confirmed
+        .iter()
+        .filter(|c| c["stage"] == "concentration")
+        .map(|c| &c["entered"])
+        .collect();
+    assert_eq!(
+        labels,
+        vec![&json!("2,500 micrograms in 50 mL (50 micrograms/mL)"); 2],
+        "the syringe is confirmed once per session, its label logged: {confirmed:?}"
+    );
 }

@@ -2,38 +2,7 @@
 //! import, activation, no rollback, refusals that leave the active library
 //! untouched, the archive and the audit trail.
 
-use std::path::Path;
-
-use pumpgw_tests::{EXAMPLE_LIBRARY, pumpgwd, repo_root};
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = pumpgwd(args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn library(version: u64) -> String {
-    let text =
-        std::fs::read_to_string(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
-    let out = text.replacen("\"version\": 12", &format!("\"version\": {version}"), 1);
-    assert!(out.contains(&format!("\"version\": {version}")));
-    out
-}
-
-fn write_signed(dir: &Path, name: &str, text: &str, key: &Path) -> (String, String) {
-    let file = dir.join(name);
-    std::fs::write(&file, text).expect("the bench is writable");
-    let pkcs8 = std::fs::read(key).expect("the key was made");
-    let sig =
-        pumpgw::library::signature::sign(text.as_bytes(), &pkcs8, key).expect("the key signs");
-    let sig_path = dir.join(format!("{name}.sig"));
-    std::fs::write(&sig_path, serde_json::to_vec(&sig).expect("JSON"))
-        .expect("the bench is writable");
-    (file.display().to_string(), sig_path.display().to_string())
-}
+use pumpgw_tests::{library, run, write_signed};
 
 #[test]
 #[allow(

@@ -7,9 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use pumpgw_tests::mqtt::{Broker, Pki, Validity, exported};
-use pumpgw_tests::{
-    Bench, EXAMPLE_LIBRARY, alarm_storm, example_scenario, prefill, pumpgwd, repo_root,
-};
+use pumpgw_tests::{Bench, alarm_storm, example_scenario, library, prefill, run};
 
 /// Gateway config lines for a broker, with fast status and reconnects.
 fn mqtt(url: &str, extra: &str) -> String {
@@ -20,15 +18,6 @@ fn mqtt(url: &str, extra: &str) -> String {
 
 fn config(bench: &Bench) -> std::path::PathBuf {
     bench.path().join("gateway.toml")
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = pumpgwd(args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The records a subscriber got, first copies only, against the log.
@@ -300,12 +289,6 @@ fn refused_when_expired(
     let pki = Pki::make(certs, name, server, client);
     let broker = Broker::start_tls(&pki);
     refused_with(&tls(&broker.tls_url(), &pki.ca, &pki), needles, 2);
-}
-
-fn library(version: u64) -> String {
-    let text =
-        std::fs::read_to_string(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
-    text.replacen("\"version\": 12", &format!("\"version\": {version}"), 1)
 }
 
 /// `fleet status --json` once the gateway and both pumps show `version`.

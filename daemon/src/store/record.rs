@@ -243,6 +243,10 @@ pub enum Event {
         reason: Option<String>,
         /// The terminal's name.
         terminal: String,
+        /// For a container: the label as typed (it matched the programme),
+        /// in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entered: Option<String>,
     },
     /// A confirmation was not accepted, or ended without one.
     ConfirmationRefused {

@@ -101,6 +101,8 @@ pub struct Granted {
     pub by: Vec<String>,
     /// The override reason, if any.
     pub reason: Option<String>,
+    /// The label typed, for a container (it matched the programme).
+    pub entered: Option<Concentration>,
 }
 
 /// Why a reply was not accepted. `closed` says whether the confirmation is
@@ -244,6 +246,12 @@ impl Board {
             programme_hash: p.ask.programme_hash,
             by: reply.signers.iter().map(|m| m.id.clone()).collect(),
             reason: reply.reason.clone(),
+            entered: reply.concentration.filter(|_| {
+                p.ask
+                    .needs
+                    .iter()
+                    .any(|n| matches!(n, Need::Concentration { .. }))
+            }),
         })
     }
 }

@@ -258,10 +258,15 @@ fn confirmation_summary(e: &Event) -> String {
             by,
             reason,
             terminal,
+            entered,
             ..
         } => format!(
-            "request {request}: {stage} confirmed by {} at {terminal}{}",
+            "request {request}: {stage} confirmed by {} at {terminal}{}{}",
             by.join(" and "),
+            entered
+                .as_ref()
+                .map(|e| format!(": label {e}"))
+                .unwrap_or_default(),
             reason
                 .as_ref()
                 .map(|r| format!(" ({r})"))

@@ -307,6 +307,7 @@ impl Core {
             by: granted.by.clone(),
             reason: granted.reason.clone(),
             terminal: terminal.to_owned(),
+            entered: granted.entered.map(crate::format::concentration),
         };
         info!(pump = %waiting.pump, request = granted.request, confirmation = id, stage, by = %granted.by.join(","), "confirmed at the terminal");
         if !waiting.later.is_empty() {
