@@ -14,6 +14,7 @@
 //! - [`staff`]: the staff file, PINs, who may confirm what, lockouts;
 //! - [`terminal`]: the terminal protocol, its Unix-socket service, the
 //!   confirmation board and its screens;
+//! - [`report`]: an error's message and causes, each said once;
 //! - [`sim`]: a simulated pump controller (`pump-sim`, the demo, the tests).
 //!
 //! `docs/architecture.md` draws how they fit together; the touchscreen is
@@ -25,6 +26,7 @@ pub mod gateway;
 pub mod library;
 pub mod link;
 pub mod pump;
+pub mod report;
 pub mod sim;
 pub mod staff;
 pub mod store;

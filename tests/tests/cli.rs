@@ -80,6 +80,22 @@ fn usage_and_input_errors_exit_64_with_a_precise_message() {
     assert!(!err.contains(" at line "), "{err}");
     let out = pumpgwd(&["library", "lint", "/nonexistent/library.json"]);
     assert_eq!(out.status.code(), Some(64));
+    // The cause is said once, though the error chain carries it twice.
+    let out = pumpgwd(&[
+        "ders",
+        "check",
+        "--library",
+        "/nonexistent/library.json",
+        "--care-area",
+        "adult-icu",
+        "--program",
+        "config/examples/programme-fentanyl-infusion.json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "pumpgwd: error: drug library /nonexistent/library.json refused: cannot read /nonexistent/library.json: No such file or directory (os error 2)"
+    );
 }
 
 #[test]

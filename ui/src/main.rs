@@ -43,7 +43,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pumpgw-terminal: error: {e:#}");
+            eprintln!(
+                "pumpgw-terminal: error: {}",
+                pumpgw::report::chain(e.as_ref())
+            );
             ExitCode::from(70)
         }
     }

@@ -83,7 +83,12 @@ pub fn concentration() -> ToTerminal {
                 "facts": [["Waiting to start", "bolus"]],
                 "instruction": "Read the label on the syringe or bag and type what it says: the amount, its unit and the volume. The programmed value is not shown on purpose."}),
         &json!([{"id": "n.okafor", "name": "Nkechi Okafor", "role": "nurse"},
-                {"id": "d.patel", "name": "Dev Patel", "role": "doctor"}]),
+                {"id": "a.byrne", "name": "Aoife Byrne", "role": "nurse"},
+                {"id": "t.mensah", "name": "Tomasz Mensah", "role": "nurse"},
+                {"id": "l.nguyen", "name": "Linh Nguyen", "role": "nurse"},
+                {"id": "d.patel", "name": "Dev Patel", "role": "doctor"},
+                {"id": "d.wright", "name": "Sam Wright", "role": "doctor"},
+                {"id": "r.osei", "name": "Ruth Osei", "role": "doctor"}]),
     )
 }
 

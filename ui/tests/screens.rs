@@ -163,3 +163,82 @@ fn a_mismatch_shows_what_was_typed_and_what_was_programmed_side_by_side() {
     press(&ui, "OK");
     assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
 }
+
+/// Drags a finger from `from` to `to` (logical pixels), as on a touch
+/// panel.
+fn drag(ui: &MainWindow, from: (f32, f32), to: (f32, f32)) {
+    use slint::platform::{PointerEventButton, WindowEvent};
+    let at = |(x, y): (f32, f32)| slint::LogicalPosition::new(x, y);
+    let w = ui.window();
+    w.dispatch_event(WindowEvent::PointerPressed {
+        position: at(from),
+        button: PointerEventButton::Left,
+    });
+    for step in 1..=10u8 {
+        let f = f32::from(step) / 10.0;
+        let p = (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f);
+        i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(16));
+        w.dispatch_event(WindowEvent::PointerMoved { position: at(p) });
+    }
+    w.dispatch_event(WindowEvent::PointerReleased {
+        position: at(to),
+        button: PointerEventButton::Left,
+    });
+}
+
+#[test]
+fn every_name_keeps_a_full_size_target_on_the_small_panel_however_many_staff() {
+    let (ui, _rx) = terminal();
+    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+    ui.show().expect("the testing backend shows it");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::concentration()));
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    // Two rows of names fit beside the keypad; the rest scroll.
+    let first = [
+        "Nkechi Okafor",
+        "Aoife Byrne",
+        "Tomasz Mensah",
+        "Linh Nguyen",
+    ];
+    let last = ["Dev Patel", "Sam Wright", "Ruth Osei"];
+    let boxes = targets(&ui, &first);
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, "Ruth Osei")
+            .next()
+            .is_none(),
+        "out of sight before scrolling"
+    );
+    // A finger drags the names up; the others come into sight, full size.
+    let (x, y) = (boxes[0].1 + 20.0, boxes[2].2 + 40.0);
+    drag(&ui, (x, y), (x, y - 120.0));
+    targets(&ui, &last);
+    press(&ui, "Ruth Osei");
+    assert_eq!(ui.global::<Bedside>().get_staff_id(), "r.osei");
+}
+
+/// Each named button is on screen, at least 52 px high (about 10 mm on a
+/// 7-inch 800x480 panel) and wide enough for a whole name, and none
+/// overlaps another; their boxes.
+fn targets(ui: &MainWindow, names: &[&str]) -> Vec<(String, f32, f32, f32, f32)> {
+    let boxes: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let e = find(ui, name);
+            let (at, size) = (e.absolute_position(), e.size());
+            assert!(
+                size.height >= 52.0 && size.width >= 130.0,
+                "{name}: {size:?}"
+            );
+            ((*name).to_owned(), at.x, at.y, size.width, size.height)
+        })
+        .collect();
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let apart =
+                a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1 || a.2 + a.4 <= b.2 || b.2 + b.4 <= a.2;
+            assert!(apart, "{} and {} overlap: {a:?} {b:?}", a.0, b.0);
+        }
+    }
+    boxes
+}

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
     let mut scenario = match load(&cli) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("pump-sim: error: {e:#}");
+            eprintln!("pump-sim: error: {}", pumpgw::report::chain(e.as_ref()));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -145,7 +145,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("pump-sim: error: {e:#}");
+            eprintln!("pump-sim: error: {}", pumpgw::report::chain(e.as_ref()));
             ExitCode::from(EXIT_SOFTWARE)
         }
     }

@@ -67,7 +67,7 @@ pub(crate) fn main(config_path: &Path) -> ExitCode {
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, e)) => {
-            eprintln!("pumpgwd: error: {e:#}");
+            eprintln!("pumpgwd: error: {}", pumpgw::report::chain(e.as_ref()));
             ExitCode::from(code)
         }
     }

@@ -112,7 +112,7 @@ pub(crate) fn main(options: DemoOptions) -> ExitCode {
     match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pumpgwd demo: error: {e:#}");
+            eprintln!("pumpgwd demo: error: {}", pumpgw::report::chain(e.as_ref()));
             ExitCode::from(EXIT_SOFTWARE)
         }
     }

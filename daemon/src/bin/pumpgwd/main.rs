@@ -521,7 +521,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("pumpgwd: error: {e:#}");
+            eprintln!("pumpgwd: error: {}", pumpgw::report::chain(e.as_ref()));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -536,7 +536,7 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
     let file = match events::database(at.config.as_deref(), at.data_dir.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("pumpgwd: error: {e:#}");
+            eprintln!("pumpgwd: error: {}", pumpgw::report::chain(e.as_ref()));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -555,7 +555,7 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err((code, e)) => {
-            eprintln!("pumpgwd: error: {e:#}");
+            eprintln!("pumpgwd: error: {}", pumpgw::report::chain(e.as_ref()));
             ExitCode::from(code)
         }
     }
@@ -593,7 +593,7 @@ fn exit(result: Result<u8, (u8, anyhow::Error)>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err((code, e)) => {
-            eprintln!("pumpgwd: error: {e:#}");
+            eprintln!("pumpgwd: error: {}", pumpgw::report::chain(e.as_ref()));
             ExitCode::from(code)
         }
     }
