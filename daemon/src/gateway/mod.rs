@@ -17,6 +17,7 @@
 pub mod authorise;
 pub mod config;
 pub mod core;
+pub mod supervise;
 pub mod view;
 
 use std::collections::HashMap;
@@ -102,6 +103,7 @@ pub async fn run(
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
+    let beat = supervise::Beat::default();
     let core = core::Core::new(
         gateway.clone(),
         time::Duration::seconds(config.authorisation.validity_s.into()),
@@ -113,6 +115,7 @@ pub async fn run(
             view,
             writer: writer.clone(),
             terminals: terminals.connected,
+            beat: beat.clone(),
         },
         core::Library {
             reader: std::sync::Mutex::new(reader),
@@ -145,7 +148,9 @@ pub async fn run(
         "gateway running"
     );
 
-    shutdown.await;
+    supervise::ready(&ready_status(&config, &library_rx));
+    main_loop(shutdown, supervise::Watchdog::new(beat)).await;
+    supervise::stopping();
     info!("shutting down: closing pump sessions");
     cancel.cancel();
     terminal_cancel.cancel();
@@ -169,6 +174,43 @@ pub async fn run(
 }
 
 /// Logs the start; returns the context the stop is logged under.
+/// The one line `systemctl status` shows once the gateway is up.
+fn ready_status(
+    config: &Config,
+    library: &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+) -> String {
+    format!(
+        "running: {} pump port(s), library {}",
+        config.ports.len(),
+        library.borrow().as_ref().map_or_else(
+            || "none active".to_owned(),
+            |l| format!("version {}", l.version())
+        )
+    )
+}
+
+/// Waits for the stop, feeding systemd's watchdog meanwhile when it asked
+/// for one, and only while the core turns.
+async fn main_loop(shutdown: impl Future<Output = ()>, mut watchdog: supervise::Watchdog) {
+    let Some(period) = supervise::watchdog_period() else {
+        shutdown.await;
+        return;
+    };
+    info!(
+        every_ms = period.as_millis(),
+        "feeding the systemd watchdog"
+    );
+    let mut feed = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    feed.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = feed.tick() => watchdog.check(),
+        }
+    }
+}
+
 async fn log_start(
     writer: &Writer,
     config: &Config,

@@ -11,10 +11,26 @@ use tokio::sync::watch;
 
 use crate::{EXIT_CONFIG, EXIT_SOFTWARE};
 
-/// Logs to stderr, plain text; `RUST_LOG` overrides the level.
+/// Logs to the journal, with structured fields (`PUMP=`, `DRUG=`,
+/// `VERDICT=`...), when systemd connected stderr to it (`JOURNAL_STREAM`);
+/// otherwise to stderr as plain text. `RUST_LOG` overrides the level.
 pub(crate) fn init_logging(default: &str) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                let _ = tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journal.with_syslog_identifier("pumpgwd".to_owned()))
+                    .try_init();
+                return;
+            }
+            Err(e) => eprintln!("pumpgwd: the journal cannot be reached ({e}): logging to stderr"),
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -130,6 +130,8 @@ pub struct Core {
     confirmed: HashMap<PumpId, ConfirmedLoad>,
     /// How many terminals are connected.
     terminals: watch::Receiver<usize>,
+    /// The watchdog's view of this loop.
+    beat: super::supervise::Beat,
     /// Recently closed confirmations: id, pump, request.
     closed: std::collections::VecDeque<(u64, PumpId, u32)>,
 }
@@ -142,6 +144,8 @@ pub struct Wiring {
     pub writer: Writer,
     /// How many bedside terminals are connected.
     pub terminals: watch::Receiver<usize>,
+    /// Bumped at every turn of the loop, for the watchdog.
+    pub beat: super::supervise::Beat,
 }
 
 /// Where the bedside terminals are.
@@ -175,6 +179,7 @@ impl Core {
             view,
             writer,
             terminals,
+            beat,
         }: Wiring,
         source: Library,
         restored: Restored,
@@ -200,6 +205,7 @@ impl Core {
             confirmed: HashMap::new(),
             terminals,
             closed: std::collections::VecDeque::new(),
+            beat,
         };
         core.publish();
         core
@@ -232,6 +238,7 @@ impl Core {
                 _ = poll.tick() => self.check_library(),
             }
             self.publish();
+            self.beat.bump();
         }
         let open: Vec<_> = self.board.pending().cloned().collect();
         for p in open {

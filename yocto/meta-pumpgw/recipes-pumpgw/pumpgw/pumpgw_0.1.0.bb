@@ -22,7 +22,7 @@ DEPENDS = "libinput libxkbcommon udev"
 
 # A release sets PV and SRCREV together (docs/yocto.md); never AUTOREV.
 SRC_URI = "git://example.invalid/pumpgw.git;protocol=https;branch=main"
-SRCREV = "@SRCREV@"
+SRCREV = "69631180cd5e6ae2984f9f42ece8d0d0660e6563"
 
 S = "${WORKDIR}/git"
 
