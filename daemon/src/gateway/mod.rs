@@ -15,6 +15,7 @@
 //! the MQTT sync publishes what it can in a bounded time and disconnects.
 
 pub mod authorise;
+pub mod check;
 pub mod config;
 pub mod core;
 pub mod supervise;

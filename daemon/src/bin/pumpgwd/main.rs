@@ -14,6 +14,7 @@ macro_rules! say {
 
 mod daemon;
 mod demo;
+mod provision;
 mod events;
 mod mqtt;
 mod pharmacy;
@@ -58,6 +59,21 @@ enum Command {
         /// The gateway config (TOML; see docs/configuration.md).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Check a gateway config without running it: syntax, unknown keys,
+    /// values, then the files and devices it names (pharmacy keys, MQTT
+    /// certificates and key modes, staff file, serial ports, socket group).
+    ///
+    /// Exit status: 0 the gateway can start (warnings may say what will
+    /// not work yet); 78 it cannot, with each error and its key. systemd
+    /// runs this before every start (ExecStartPre=).
+    CheckConfig {
+        /// The gateway config (TOML; see docs/configuration.md).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// JSON for machines: every finding with its level and key.
+        #[arg(long)]
+        json: bool,
     },
     /// A demo gateway with simulated pumps on pseudo-terminals and a live
     /// status view. Ctrl-C stops it.
@@ -499,6 +515,7 @@ fn main() -> ExitCode {
             }));
         }
         Command::Status { config, json } => return exit(mqtt::status(&config, json)),
+        Command::CheckConfig { file, json } => return exit(provision::check_config(&file, json)),
         Command::Staff(cmd) => return exit(staff_main(cmd)),
         Command::Fleet(FleetCommand::Status {
             broker,

@@ -1,0 +1,172 @@
+//! Checks a gateway config without running it (`pumpgwd check-config`,
+//! and `ExecStartPre=` in the systemd unit): everything the daemon would
+//! refuse at start is an error; what it can live with (a pump unplugged, no
+//! trusted key) is a warning. Each finding names the key it is about.
+
+use std::path::Path;
+
+use super::Config;
+use crate::library::signature;
+use crate::staff::Roster;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Worth knowing; the gateway starts.
+    Note,
+    /// The gateway starts, but something will not work until fixed.
+    Warning,
+    /// The gateway will not start.
+    Error,
+}
+
+/// One thing found, about one key of the config.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub level: Level,
+    /// The key (`[mqtt] key_file`, `[[port]] pump-a`...).
+    pub key: String,
+    /// What, in words, with what to do.
+    pub message: String,
+}
+
+/// Checks a loaded config's files and surroundings. (Syntax, unknown keys
+/// and values were checked by [`Config::load`].)
+pub fn check(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |level, key: &str, message: String| {
+        out.push(Finding {
+            level,
+            key: key.to_owned(),
+            message,
+        });
+    };
+    data_dir(config, &mut add);
+    if config.trusted_keys.is_empty() {
+        add(
+            Level::Warning,
+            "trusted_keys",
+            "none: no drug library can be imported or received".to_owned(),
+        );
+    }
+    for k in &config.trusted_keys {
+        match signature::read_public_key(k) {
+            Ok(key) => add(
+                Level::Note,
+                "trusted_keys",
+                format!("{}: pharmacy key {}", k.display(), signature::key_id(&key)),
+            ),
+            Err(e) => add(Level::Error, "trusted_keys", e.to_string()),
+        }
+    }
+    for p in &config.ports {
+        let key = format!("[[port]] {}", p.name.as_deref().unwrap_or("(unnamed)"));
+        if p.path.exists() {
+            add(Level::Note, &key, format!("{} is there", p.path.display()));
+        } else {
+            add(
+                Level::Warning,
+                &key,
+                format!(
+                    "{} does not exist now: the gateway keeps trying to open it (is the pump's cable in?)",
+                    p.path.display()
+                ),
+            );
+        }
+    }
+    if let Some(m) = &config.mqtt {
+        match m
+            .connection(&config.gateway_id)
+            .and_then(|c| c.options(None).map(|_| ()))
+        {
+            Ok(()) => add(
+                Level::Note,
+                "[mqtt]",
+                format!("{} (site {}): certificates and keys read", m.broker, m.site),
+            ),
+            Err(e) => add(Level::Error, "[mqtt]", crate::report::chain(&e)),
+        }
+    }
+    terminal(config, &mut add);
+    out
+}
+
+fn data_dir(config: &Config, add: &mut impl FnMut(Level, &str, String)) {
+    let dir = &config.data_dir;
+    if dir.is_dir() {
+        add(Level::Note, "data_dir", format!("{} is there", dir.display()));
+    } else if dir.exists() {
+        add(
+            Level::Error,
+            "data_dir",
+            format!("{} is not a folder", dir.display()),
+        );
+    } else {
+        add(
+            Level::Warning,
+            "data_dir",
+            format!(
+                "{} does not exist yet: the daemon makes it (systemd's StateDirectory= does under the unit)",
+                dir.display()
+            ),
+        );
+    }
+}
+
+fn terminal(config: &Config, add: &mut impl FnMut(Level, &str, String)) {
+    let t = &config.terminal;
+    if t.socket.is_none() {
+        add(
+            Level::Warning,
+            "[terminal] socket",
+            "no bedside terminal: every programme that needs a person is denied".to_owned(),
+        );
+        return;
+    }
+    if let Some(group) = &t.socket_group {
+        match nix::unistd::Group::from_name(group) {
+            Ok(Some(_)) => {}
+            Ok(None) => add(
+                Level::Error,
+                "[terminal] socket_group",
+                format!("no group named {group} on this machine"),
+            ),
+            Err(e) => add(
+                Level::Error,
+                "[terminal] socket_group",
+                format!("{group}: {e}"),
+            ),
+        }
+    }
+    let staff = config.staff_file();
+    staff_file(&staff, add);
+}
+
+fn staff_file(path: &Path, add: &mut impl FnMut(Level, &str, String)) {
+    if !path.exists() {
+        add(
+            Level::Warning,
+            "[terminal] staff_file",
+            format!(
+                "{} does not exist: nobody can confirm at the terminal (pumpgwd staff add)",
+                path.display()
+            ),
+        );
+        return;
+    }
+    match Roster::load(path) {
+        Ok(r) if r.staff.is_empty() => add(
+            Level::Warning,
+            "[terminal] staff_file",
+            format!("{}: no staff: nobody can confirm", path.display()),
+        ),
+        Ok(r) => add(
+            Level::Note,
+            "[terminal] staff_file",
+            format!("{}: {} staff", path.display(), r.staff.len()),
+        ),
+        Err(e) => add(Level::Error, "[terminal] staff_file", e.to_string()),
+    }
+}
