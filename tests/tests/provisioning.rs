@@ -29,9 +29,15 @@ fn finds(v: &serde_json::Value, level: &str, key: &str, words: &str) {
 /// A provisioned bench: pharmacy key, staff file, a port that exists.
 fn provisioned(bench: &Bench, extra: &str) -> std::path::PathBuf {
     let key = bench.path().join("pharmacy.key");
-    assert_eq!(run(&["library", "keygen", "--out", &key.display().to_string()]).0, 0);
+    assert_eq!(
+        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
+        0
+    );
     std::fs::write(bench.path().join("p1"), "").expect("writable");
-    let trusted = format!("trusted_keys = [{:?}]\n{extra}", format!("{}.pub", key.display()));
+    let trusted = format!(
+        "trusted_keys = [{:?}]\n{extra}",
+        format!("{}.pub", key.display())
+    );
     bench.gateway_config(&["p1"], &trusted)
 }
 
@@ -48,7 +54,10 @@ fn a_provisioned_gateway_can_start_and_says_what_it_found() {
     // Words for people, too.
     let (code, text, _) = run(&["check-config", &config.display().to_string()]);
     assert_eq!(code, 0);
-    assert!(text.contains("the gateway can start: 0 error(s), 0 warning(s)"), "{text}");
+    assert!(
+        text.contains("the gateway can start: 0 error(s), 0 warning(s)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -67,7 +76,10 @@ fn an_unknown_key_is_refused_with_the_file_and_line() {
     let config = provisioned(&bench, "\n[link]\nack_timeout = 500\n");
     let (code, _, err) = run(&["check-config", &config.display().to_string()]);
     assert_eq!(code, 78);
-    assert!(err.contains("gateway.toml:") && err.contains("unknown field `ack_timeout`"), "{err}");
+    assert!(
+        err.contains("gateway.toml:") && err.contains("unknown field `ack_timeout`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -103,7 +115,12 @@ fn an_mqtt_key_that_others_can_read_is_refused() {
         .expect("ours");
     let (code, v) = check(&config);
     assert_eq!(code, 78, "{v:#}");
-    finds(&v, "error", "[mqtt]", "readable by group or others (mode 0640)");
+    finds(
+        &v,
+        "error",
+        "[mqtt]",
+        "readable by group or others (mode 0640)",
+    );
 }
 
 #[test]
@@ -120,7 +137,12 @@ fn a_damaged_staff_file_and_a_missing_socket_group_are_refused() {
     let (code, v) = check(&config);
     assert_eq!(code, 78, "{v:#}");
     finds(&v, "error", "[terminal] staff_file", "staff.json");
-    finds(&v, "error", "[terminal] socket_group", "no group named no-such-group-pumpgw");
+    finds(
+        &v,
+        "error",
+        "[terminal] socket_group",
+        "no group named no-such-group-pumpgw",
+    );
 }
 
 #[test]

@@ -96,7 +96,11 @@ pub fn check(config: &Config) -> Vec<Finding> {
 fn data_dir(config: &Config, add: &mut impl FnMut(Level, &str, String)) {
     let dir = &config.data_dir;
     if dir.is_dir() {
-        add(Level::Note, "data_dir", format!("{} is there", dir.display()));
+        add(
+            Level::Note,
+            "data_dir",
+            format!("{} is there", dir.display()),
+        );
     } else if dir.exists() {
         add(
             Level::Error,

@@ -14,10 +14,10 @@ macro_rules! say {
 
 mod daemon;
 mod demo;
-mod provision;
 mod events;
 mod mqtt;
 mod pharmacy;
+mod provision;
 mod staff;
 mod tools;
 
@@ -66,7 +66,7 @@ enum Command {
     ///
     /// Exit status: 0 the gateway can start (warnings may say what will
     /// not work yet); 78 it cannot, with each error and its key. systemd
-    /// runs this before every start (ExecStartPre=).
+    /// runs this before every start of the unit.
     CheckConfig {
         /// The gateway config (TOML; see docs/configuration.md).
         #[arg(value_name = "FILE")]

@@ -11,11 +11,14 @@ use crate::EXIT_CONFIG;
 
 /// Prints every finding; 0 when the gateway can start, 78 when not.
 pub(crate) fn check_config(file: &Path, json: bool) -> Result<u8, (u8, anyhow::Error)> {
-    let config = Config::load(file)
-        .map_err(|e| (EXIT_CONFIG, anyhow!(pumpgw::report::chain(&e))))?;
+    let config =
+        Config::load(file).map_err(|e| (EXIT_CONFIG, anyhow!(pumpgw::report::chain(&e))))?;
     let findings = check::check(&config);
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
-    let warnings = findings.iter().filter(|f| f.level == Level::Warning).count();
+    let warnings = findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .count();
     if json {
         let out = serde_json::json!({
             "file": file.display().to_string(),
