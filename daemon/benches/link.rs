@@ -250,12 +250,26 @@ async fn confirm_load(pump: &mut Controller, socket: &std::path::Path) {
         .write_all(b"{\"type\":\"hello\",\"protocol\":1,\"terminal\":\"bench\"}\n")
         .await
         .expect("hello");
+    // Welcomed means counted as connected: only then can a programme wait
+    // for a person rather than be denied for want of a terminal.
+    let welcome = lines.next_line().await.expect("reads").expect("open");
+    assert!(welcome.contains("\"welcome\""), "{welcome}");
     pump.endpoint
         .send(programme(1), tokio::time::Instant::now())
         .expect("queue");
     pump.flush().await;
-    pump.until(|m| matches!(m, Message::AwaitingConfirmation(_)))
+    let waiting = pump
+        .until(|m| {
+            matches!(
+                m,
+                Message::AwaitingConfirmation(_) | Message::Authorisation(_) | Message::Denial(_)
+            )
+        })
         .await;
+    assert!(
+        matches!(waiting, Message::AwaitingConfirmation(_)),
+        "{waiting:?}"
+    );
     let card = loop {
         let line = lines.next_line().await.expect("reads").expect("open");
         let m: serde_json::Value = serde_json::from_str(&line).expect("JSON");
