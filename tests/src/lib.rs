@@ -75,6 +75,31 @@ pub fn write_signed(dir: &Path, name: &str, text: &str, key: &Path) -> (String, 
     (file.display().to_string(), sig_path.display().to_string())
 }
 
+/// Signs the example library renumbered as `version` with the pharmacy
+/// key `key`, then imports and activates it with the CLI on the gateway
+/// config `config`, as a pharmacist would.
+pub fn import_and_activate(config: &Path, version: u64, key: &Path, reason: &str) {
+    let dir = config.parent().expect("a config is in a folder");
+    let name = format!("v{version}.json");
+    let (file, sig) = write_signed(dir, &name, &library(version), key);
+    let cfg = config.display().to_string();
+    let (code, said, err) = run(&[
+        "library",
+        "import",
+        &file,
+        "--signature",
+        &sig,
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    let version = version.to_string();
+    let (code, _, err) = run(&[
+        "library", "activate", &version, "--config", &cfg, "--reason", reason,
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// Write `value` as JSON into `dir/name` and return the path as a string.
 pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
     let path = dir.join(name);

@@ -79,6 +79,15 @@ impl Terminal {
         }
     }
 
+    /// Confirmations lists until the open cards satisfy `ok`.
+    pub fn open_until(&mut self, ok: impl Fn(&[Value]) -> bool, secs: u64) -> Value {
+        self.until(
+            "confirmations",
+            |m| m["open"].as_array().is_some_and(|o| ok(o)),
+            secs,
+        )
+    }
+
     /// Status messages until one satisfies `ok`.
     pub fn status_until(&mut self, ok: impl Fn(&Value) -> bool, secs: u64) -> Value {
         self.until("status", ok, secs)

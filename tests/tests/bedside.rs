@@ -3,7 +3,7 @@
 //! labels and PINs as a nurse and a doctor would.
 
 use pumpgw_tests::terminal::Terminal;
-use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, Proc, library, run, write_signed};
+use pumpgw_tests::{Bench, DOCTOR, DOCTOR_2, NURSE, PHARMACIST, Proc, import_and_activate, run};
 use serde_json::{Value, json};
 
 fn scenario(serial: &str, area: &str, steps: &str) -> String {
@@ -346,16 +346,7 @@ fn a_changed_programme_needs_its_own_confirmation_and_a_declined_one_is_denied()
 
     // The same syringe: the second bolus needs no new concentration, only
     // its own bolus confirmation. The first one's cannot stand in for it.
-    let second = t.until(
-        "confirmations",
-        |m| {
-            m["open"]
-                .as_array()
-                .is_some_and(|o| o.iter().any(|c| c["id"] != first["id"]))
-        },
-        30,
-    )["open"][0]
-        .clone();
+    let second = t.open_until(|o| o.iter().any(|c| c["id"] != first["id"]), 30)["open"][0].clone();
     assert_eq!(second["needs"][0]["kind"], "bolus", "{second}");
     assert_ne!(second["programme_hash"], first["programme_hash"]);
     assert!(facts(&second).contains(&("Dose".to_owned(), "40 micrograms".to_owned())));
@@ -490,39 +481,9 @@ fn a_library_activated_while_a_bolus_waits_withdraws_it_and_no_token_is_made() {
 
     // The pharmacy's next library goes live while the doctor walks over:
     // the bolus was checked against the old one, so it cannot be given.
-    let (v13, s13) = write_signed(bench.path(), "v13.json", &library(13), &key);
-    let cfg = bench.path().join("gateway.toml").display().to_string();
-    let (code, _, err) = run(&[
-        "library",
-        "import",
-        &v13,
-        "--signature",
-        &s13,
-        "--config",
-        &cfg,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&[
-        "library",
-        "activate",
-        "13",
-        "--config",
-        &cfg,
-        "--reason",
-        "new limits",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    import_and_activate(&bench.path().join("gateway.toml"), 13, &key, "new limits");
 
-    let gone = t.until(
-        "confirmations",
-        |m| {
-            m["open"]
-                .as_array()
-                .is_some_and(|o| o.iter().all(|c| c["id"] != card["id"]))
-        },
-        5,
-    );
-    assert!(gone["open"].as_array().is_some(), "{gone}");
+    t.open_until(|o| o.iter().all(|c| c["id"] != card["id"]), 5);
     let r = t.confirm(&card, &[DOCTOR], None, None);
     assert_eq!(
         (r["result"].as_str(), r["closed"].as_bool()),
@@ -569,15 +530,7 @@ fn a_pump_that_restarts_while_its_bolus_waits_loses_it_and_its_syringe_is_confir
     // The pump is switched off and on (here: pump-sim killed and started
     // again on the same port) while the bolus waits for a doctor.
     sim.kill();
-    t.until(
-        "confirmations",
-        |m| {
-            m["open"]
-                .as_array()
-                .is_some_and(|o| o.iter().all(|c| c["id"] != card["id"]))
-        },
-        10,
-    );
+    t.open_until(|o| o.iter().all(|c| c["id"] != card["id"]), 10);
     let r = t.confirm(&card, &[DOCTOR], None, None);
     assert_eq!(r["result"], "refused", "{r}");
     says(&r, "no longer open");

@@ -2,7 +2,7 @@
 //! import, activation, no rollback, refusals that leave the active library
 //! untouched, the archive and the audit trail.
 
-use pumpgw_tests::{library, run, write_signed};
+use pumpgw_tests::{import_and_activate, library, run, write_signed};
 
 #[test]
 #[allow(
@@ -192,22 +192,8 @@ fn a_new_activation_is_pushed_to_every_connected_pump() {
         15,
     );
 
-    let (v13, s13) = write_signed(bench.path(), "v13.json", &library(13), &key);
-    let cfg = bench.path().join("gateway.toml").display().to_string();
-    let (code, said, err) = run(&[
-        "library",
-        "import",
-        &v13,
-        "--signature",
-        &s13,
-        "--config",
-        &cfg,
-    ]);
-    assert_eq!(code, 0, "{said}{err}");
-    let (code, _, err) = run(&[
-        "library", "activate", "13", "--config", &cfg, "--reason", "test",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let cfg = bench.path().join("gateway.toml");
+    import_and_activate(&cfg, 13, &key, "test");
 
     for sim in &mut sims {
         assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
