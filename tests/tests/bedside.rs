@@ -32,6 +32,12 @@ fn bolus(dose: &str, expect: &str, code: Option<&str>) -> String {
     )
 }
 
+/// `pump-sim` on the bed's port `p1` playing `steps` (after the library
+/// arrives) at 60 times real time, nobody at its terminal but the test.
+fn play(bench: &Bench, serial: &str, area: &str, steps: &str) -> Proc {
+    bench.sim_alone("p1", &scenario(serial, area, steps), &["--speed", "60"])
+}
+
 /// A bed in adult critical care with this test at its terminal, and a pump
 /// that loads a correct fentanyl syringe (2,500 micrograms in 50 mL) and
 /// then plays `steps`.
@@ -50,14 +56,11 @@ fn fentanyl_bed(serial: &str, extra: &str, steps: &str) -> Bed {
 fn fentanyl_bed_on(bench: Bench, serial: &str, extra: &str, steps: &str) -> Bed {
     let gw = bench.gateway(&["p1"], extra);
     let t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    let sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            serial,
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL") + steps),
-        ),
-        &["--speed", "60"],
+    let sim = play(
+        &bench,
+        serial,
+        "adult-icu",
+        &(load("fentanyl", "2500 micrograms in 50 mL") + steps),
     );
     Bed { bench, gw, t, sim }
 }
@@ -109,15 +112,12 @@ fn a_fentanyl_syringe_programmed_with_the_wrong_concentration_is_caught_at_load(
     let bench = Bench::new();
     let mut gw = bench.gateway_in("theatres", &["p1"], "");
     let mut t = Terminal::open(&bench.terminal_socket(), "theatre-3-screen");
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-HSIB-1",
-            "theatres",
-            &(load("fentanyl", "500 micrograms in 50 mL")
-                + &bolus("20 micrograms", "denied", Some("CONCENTRATION_MISMATCH"))),
-        ),
-        &["--speed", "60"],
+    let mut sim = play(
+        &bench,
+        "SIM-HSIB-1",
+        "theatres",
+        &(load("fentanyl", "500 micrograms in 50 mL")
+            + &bolus("20 micrograms", "denied", Some("CONCENTRATION_MISMATCH"))),
     );
     let card = t.confirmation("p1", "concentration", 30);
     // Blind: nothing on the screen gives the programmed value away.
@@ -397,15 +397,12 @@ fn a_confirmation_nobody_gives_in_time_is_denied_and_cannot_be_given_late() {
 fn with_no_terminal_connected_a_programme_that_needs_a_person_is_denied() {
     let bench = Bench::new();
     let mut gw = bench.gateway(&["p1"], "");
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-ALONE-1",
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL")
-                + "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nexpect = \"denied\"\nexpect_code = \"CONFIRMATION_UNAVAILABLE\"\n"),
-        ),
-        &["--speed", "60"],
+    let mut sim = play(
+        &bench,
+        "SIM-ALONE-1",
+        "adult-icu",
+        &(load("fentanyl", "2500 micrograms in 50 mL")
+            + "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nexpect = \"denied\"\nexpect_code = \"CONFIRMATION_UNAVAILABLE\"\n"),
     );
     assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
     assert!(
@@ -429,15 +426,12 @@ fn the_hsib_boluses_at_a_concentration_no_library_lists_are_blocked_and_the_bed_
         let bench = Bench::new();
         let mut gw = bench.gateway_in(area, &["p1"], "");
         let mut t = Terminal::open(&bench.terminal_socket(), "bed-screen");
-        let mut sim = bench.sim_alone(
-            "p1",
-            &scenario(
-                "SIM-HSIB-2",
-                area,
-                &(load_left("fentanyl", programmed, "12 mL")
-                    + &bolus(dose, "denied", Some("CONCENTRATION_NOT_IN_LIBRARY"))),
-            ),
-            &["--speed", "60"],
+        let mut sim = play(
+            &bench,
+            "SIM-HSIB-2",
+            area,
+            &(load_left("fentanyl", programmed, "12 mL")
+                + &bolus(dose, "denied", Some("CONCENTRATION_NOT_IN_LIBRARY"))),
         );
         let status = t.status_until(|m| !m["pumps"][0]["last_decision"].is_null(), 30);
         let pump = &status["pumps"][0];
@@ -537,15 +531,12 @@ fn a_pump_that_restarts_while_its_bolus_waits_loses_it_and_its_syringe_is_confir
 
     // After the restart, the container must be confirmed again: what the
     // nurse confirmed before may not be what is in the pump now.
-    let mut sim = bench.sim_alone(
-        "p1",
-        &scenario(
-            "SIM-RESTART-1",
-            "adult-icu",
-            &(load("fentanyl", "2500 micrograms in 50 mL")
-                + &bolus("25 micrograms", "authorised", None)),
-        ),
-        &["--speed", "60"],
+    let mut sim = play(
+        &bench,
+        "SIM-RESTART-1",
+        "adult-icu",
+        &(load("fentanyl", "2500 micrograms in 50 mL")
+            + &bolus("25 micrograms", "authorised", None)),
     );
     let card = container_confirmed(&mut t);
     let r = t.confirm(&card, &[DOCTOR], None, None);
