@@ -523,3 +523,67 @@ pub fn prefill(data_dir: &Path, n: u64) {
         left -= k;
     }
 }
+
+/// Runs `pumpgwd` with `args` on a real pseudo-terminal (util-linux
+/// `script`), answering each prompt only once it is shown, as a person
+/// would: `answers` are (words of the prompt, what to type) in order.
+/// Returns the exit status and everything the terminal showed.
+pub fn on_a_terminal(args: &[&str], answers: &[(&str, &str)]) -> (i32, String) {
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let cmd = format!("{} {}", binary("pumpgwd").display(), quoted.join(" "));
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(repo_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().expect("piped");
+    let sink = shown.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("not poisoned")
+                .extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut seen = 0;
+    for (prompt, answer) in answers {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = shown.lock().expect("not poisoned").clone();
+            let text = String::from_utf8_lossy(&text[seen..]).into_owned();
+            if let Some(at) = text.find(prompt) {
+                seen += at + prompt.len();
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "no {prompt:?} prompt; the terminal showed:\n{}",
+                String::from_utf8_lossy(&shown.lock().expect("not poisoned"))
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stdin
+            .write_all(format!("{answer}\n").as_bytes())
+            .expect("typed");
+    }
+    let status = child.wait().expect("it ends");
+    reader.join().expect("reader ends");
+    let text = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
+    (status.code().unwrap_or(-1), text)
+}

@@ -1,12 +1,16 @@
-//! `pumpgwd check-config`: what a biomedical engineer runs before a start,
-//! and what systemd runs before every start. A gateway that can start says
-//! so; each reason it cannot is named with its key.
+//! Provisioning a gateway: `pumpgwd provision` from flags and on a
+//! terminal, every check it makes before writing anything, the gateway then
+//! started from what it wrote against `pump-sim` and Mosquitto; `pumpgwd
+//! ports`; and `pumpgwd check-config`, what a biomedical engineer runs
+//! before a start and systemd before every start. Each refusal is named
+//! with its setting.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use pumpgw_tests::mqtt::{Pki, Validity};
-use pumpgw_tests::{Bench, run};
+use pumpgw_tests::mqtt::{Broker, Pki, Validity, free_port};
+use pumpgw_tests::{Bench, import_and_activate, on_a_terminal, run};
 
 /// `check-config --json` on `config`: exit code and findings.
 fn check(config: &Path) -> (i32, serde_json::Value) {
@@ -156,4 +160,523 @@ fn a_data_dir_that_is_a_file_is_refused() {
     let (code, v) = check(&config);
     assert_eq!(code, 78, "{v:#}");
     finds(&v, "error", "data_dir", "is not a folder");
+}
+
+#[test]
+fn check_config_refuses_an_expired_certificate_and_a_key_of_another() {
+    let bench = Bench::new();
+    let old = Pki::make(bench.path(), "old", Validity::Current, Validity::Expired);
+    let other = Pki::make(bench.path(), "other", Validity::Current, Validity::Current);
+    let mqtt = |cert: &Path, key: &Path| {
+        format!(
+            "[mqtt]\nbroker = \"mqtts://127.0.0.1:8883\"\nsite = \"st-test\"\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+            old.ca.display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string()
+        )
+    };
+    let config = provisioned(&bench, &mqtt(&old.client_cert, &old.client_key));
+    let (code, v) = check(&config);
+    assert_eq!(code, 78, "{v:#}");
+    finds(&v, "error", "[mqtt] cert_file", "expired on");
+    let config = provisioned_again(&bench, &mqtt(&other.client_cert, &old.client_key));
+    let (code, v) = check(&config);
+    assert_eq!(code, 78, "{v:#}");
+    finds(
+        &v,
+        "error",
+        "[mqtt] cert_file",
+        "is not the key of the certificate",
+    );
+    let config = provisioned_again(&bench, &mqtt(&other.client_cert, &other.client_key));
+    let (code, v) = check(&config);
+    assert_eq!(code, 0, "{v:#}");
+    finds(&v, "note", "[mqtt] cert_file", "SHA-256");
+}
+
+/// Rewrites the bench's config with another `extra` (the key is made once).
+fn provisioned_again(bench: &Bench, extra: &str) -> PathBuf {
+    let trusted = format!(
+        "trusted_keys = [{:?}]\n{extra}",
+        format!("{}.pub", bench.path().join("pharmacy.key").display())
+    );
+    bench.gateway_config(&["p1"], &trusted)
+}
+
+/// What an engineer brings on a stick: the pharmacy's public key (its
+/// private half stays here to sign libraries, as the pharmacy's would), the
+/// hospital CA, this gateway's certificate and key, and the staff list.
+struct Stick {
+    pharmacy_key: PathBuf,
+    pki: Pki,
+    staff: PathBuf,
+}
+
+impl Stick {
+    fn new(bench: &Bench, client: Validity) -> Stick {
+        let dir = bench.path().join("stick");
+        std::fs::create_dir_all(&dir).expect("writable");
+        let pharmacy_key = dir.join("pharmacy.key");
+        if !pharmacy_key.exists() {
+            let key = pharmacy_key.display().to_string();
+            assert_eq!(run(&["library", "keygen", "--out", &key]).0, 0);
+        }
+        let pki = Pki::make(&dir, "gw", Validity::Current, client);
+        // A stick's file system has no modes: everything reads as 0644.
+        std::fs::set_permissions(&pki.client_key, std::fs::Permissions::from_mode(0o644))
+            .expect("ours");
+        Stick {
+            pharmacy_key,
+            pki,
+            staff: bench.staff_file(),
+        }
+    }
+
+    fn public_key(&self) -> String {
+        format!("{}.pub", self.pharmacy_key.display())
+    }
+}
+
+/// The temporary root a gateway is provisioned into.
+fn root(bench: &Bench) -> PathBuf {
+    bench.path().join("root")
+}
+
+fn config_in(bench: &Bench) -> PathBuf {
+    root(bench).join("etc/pumpgw/gateway.toml")
+}
+
+/// The flags of a full provisioning into the bench's root, over TLS to
+/// `broker` (a URL), for one pump on `port`.
+fn flags(bench: &Bench, stick: &Stick, broker: &str, port: &Path) -> Vec<String> {
+    let r = root(bench);
+    let p = |p: &Path| p.display().to_string();
+    [
+        "provision",
+        "--non-interactive",
+        "--broker-timeout",
+        "5",
+        "--config",
+        &p(&config_in(bench)),
+        "--gateway-id",
+        "test-bed",
+        "--care-area",
+        "adult-icu",
+        "--port",
+        &p(port),
+        "--broker",
+        broker,
+        "--site",
+        "st-test",
+        "--ca",
+        &p(&stick.pki.ca),
+        "--cert",
+        &p(&stick.pki.client_cert),
+        "--key",
+        &p(&stick.pki.client_key),
+        "--trusted-key",
+        &stick.public_key(),
+        "--data-dir",
+        &p(&r.join("var/lib/pumpgw")),
+        "--terminal-socket",
+        &p(&r.join("run/pumpgw/terminal.sock")),
+        "--staff",
+        &p(&stick.staff),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn provision(flags: &[String]) -> (i32, String, String) {
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    run(&args)
+}
+
+/// Replaces the value after `flag`.
+fn with(mut flags: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    let at = flags
+        .iter()
+        .position(|f| f == flag)
+        .unwrap_or_else(|| panic!("{flag} is in the flags"));
+    value.clone_into(&mut flags[at + 1]);
+    flags
+}
+
+/// The certificate's SHA-256 fingerprint as OpenSSL prints it.
+fn openssl_fingerprint(cert: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl runs (tests/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .split_once('=')
+        .map(|(_, f)| f.to_owned())
+        .expect("openssl prints NAME=FINGERPRINT")
+}
+
+fn wait_for_path(path: &Path) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(Instant::now() < until, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn a_gateway_provisioned_by_flags_runs_from_what_was_written() {
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    let broker = Broker::start_tls(&stick.pki);
+    let sim = bench.sim_alone(
+        "p1",
+        "[pump]\nserial = \"F-p1\"\n\n[[step]]\naction = \"wait_online\"\n\n[[step]]\naction = \"wait\"\nduration = \"120 s\"\n",
+        &[],
+    );
+    let port = bench.path().join("p1");
+    wait_for_path(&port);
+
+    let (code, said, err) = provision(&flags(&bench, &stick, &broker.tls_url(), &port));
+    assert_eq!(code, 0, "{said}{err}");
+    for words in [
+        "Gateway test-bed, care area adult-icu, site st-test",
+        "answered and accepted this gateway",
+        "4 staff to import",
+        &format!(
+            "SHA-256 fingerprint {}",
+            openssl_fingerprint(&stick.pki.client_cert)
+        ),
+        "Written:",
+    ] {
+        assert!(said.contains(words), "no {words:?} in:\n{said}");
+    }
+    let config = config_in(&bench);
+    let key = root(&bench).join("etc/pumpgw/mqtt/test-bed.key");
+    let mode = std::fs::metadata(&key)
+        .expect("the key was copied")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the copied key is private");
+    let cfg = config.display().to_string();
+    let (code, checked, _) = run(&["check-config", &cfg]);
+    assert_eq!(code, 0, "{checked}");
+
+    // The pharmacy's library, then the gateway from the written config.
+    import_and_activate(
+        &config,
+        12,
+        &stick.pharmacy_key,
+        "first library on this bed",
+    );
+    let mut gateway =
+        bench.spawn_with_input("gateway", "pumpgwd", &["run", "--config", &cfg], None);
+    let until = Instant::now() + Duration::from_secs(20);
+    let fleet = loop {
+        let (code, said, err) = run(&[
+            "fleet",
+            "status",
+            "--broker",
+            &broker.url(),
+            "--site",
+            "st-test",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+        let pump = &v["gateways"][0]["pumps"][0];
+        if v["gateways"][0]["status"]["online"] == true
+            && pump["identity"]["serial"] == "F-p1"
+            && pump["library_matches"] == true
+        {
+            break v;
+        }
+        assert!(
+            Instant::now() < until,
+            "the gateway never showed in the fleet with its pump: {v:#}\n{}",
+            gateway.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(fleet["gateways"][0]["status"]["library"]["version"], 12);
+
+    // The staff were imported, each one logged as provisioning's.
+    let data = root(&bench).join("var/lib/pumpgw").display().to_string();
+    let out = pumpgw_tests::pumpgwd(&[
+        "events",
+        "export",
+        "--data-dir",
+        &data,
+        "--type",
+        "staff_changed",
+    ]);
+    let added: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(added.len(), 4, "{added:?}");
+    assert!(
+        added
+            .iter()
+            .all(|r| r["action"] == "added"
+                && r["by"].as_str().is_some_and(|b| b.contains("provision"))),
+        "{added:?}"
+    );
+    let (code, status, _) = run(&["status", "--config", &cfg]);
+    assert_eq!(code, 0, "{status}");
+    assert!(status.contains("test-bed"), "{status}");
+    assert!(gateway.terminate(10).success());
+    drop(sim);
+}
+
+/// Provisioning with `flags` is refused: exit 78, the setting `key` named
+/// with `words`, and nothing written.
+fn refused(bench: &Bench, flags: &[String], key: &str, words: &str) {
+    let (code, said, err) = provision(flags);
+    assert_eq!(code, 78, "{said}{err}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("ERROR") && l.contains(&format!("{key}: ")) && l.contains(words)),
+        "no error on {key} with {words:?}:\n{said}"
+    );
+    assert!(said.contains("nothing was written"), "{said}");
+    assert!(!root(bench).exists(), "something was written for {key}");
+}
+
+#[test]
+fn every_check_that_fails_names_its_setting_and_nothing_is_written() {
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    // No broker: these are refused before the broker is asked.
+    let url = format!("mqtts://127.0.0.1:{}", free_port());
+    let port = PathBuf::from("/dev/null");
+    let good = flags(&bench, &stick, &url, &port);
+    let file = |name: &str, text: &str| {
+        let p = bench.path().join(name);
+        std::fs::write(&p, text).expect("writable");
+        p.display().to_string()
+    };
+
+    let nothing = bench.path().join("ttyUSB9").display().to_string();
+    let expired = Pki::make(
+        bench.path(),
+        "expired",
+        Validity::Current,
+        Validity::Expired,
+    );
+    let expired_cert = expired.client_cert.display().to_string();
+    let expired_key = expired.client_key.display().to_string();
+    let mut unknown_group = good.clone();
+    unknown_group.extend([
+        "--socket-group".to_owned(),
+        "no-such-group-pumpgw".to_owned(),
+    ]);
+    let cases: [(Vec<String>, &str, &str); 11] = [
+        (
+            with(good.clone(), "--port", &nothing),
+            "[[port]] pump-a",
+            "does not exist: plug the pump's adapter in",
+        ),
+        (
+            with(good.clone(), "--port", &file("ttyUSB0", "")),
+            "[[port]] pump-a",
+            "is not a serial device",
+        ),
+        (
+            with(
+                good.clone(),
+                "--trusted-key",
+                &file("bad.pub", "not a key\n"),
+            ),
+            "trusted_keys",
+            "not hex",
+        ),
+        (
+            with(good.clone(), "--trusted-key", &nothing),
+            "trusted_keys",
+            "no such file",
+        ),
+        (
+            with(
+                good.clone(),
+                "--ca",
+                &file("ca.pem", "no certificate here\n"),
+            ),
+            "[mqtt] ca_file",
+            "no CERTIFICATE",
+        ),
+        (
+            with(
+                with(good.clone(), "--cert", &expired_cert),
+                "--key",
+                &expired_key,
+            ),
+            "[mqtt] cert_file",
+            "expired on",
+        ),
+        (
+            with(good.clone(), "--key", &expired_key),
+            "[mqtt] cert_file",
+            "is not the key of the certificate",
+        ),
+        (
+            with(good.clone(), "--staff", &file("staff-bad.json", "{")),
+            "[terminal] staff_file",
+            "staff-bad.json",
+        ),
+        (
+            unknown_group,
+            "[terminal] socket_group",
+            "no group named no-such-group-pumpgw",
+        ),
+        (
+            with(good.clone(), "--gateway-id", "bed 12"),
+            "config",
+            "gateway_id \"bed 12\" must be",
+        ),
+        (
+            with(good.clone(), "--broker", "tcp://x"),
+            "config",
+            "must start with mqtt://",
+        ),
+    ];
+    for (flags, key, words) in &cases {
+        refused(&bench, flags, key, words);
+    }
+}
+
+#[test]
+fn missing_answers_are_named_as_a_usage_error() {
+    let bench = Bench::new();
+    let (code, said, err) = run(&[
+        "provision",
+        "--non-interactive",
+        "--config",
+        &config_in(&bench).display().to_string(),
+    ]);
+    assert_eq!(code, 64, "{said}{err}");
+    assert!(
+        err.contains("--gateway-id, --care-area, --port needed"),
+        "{err}"
+    );
+    assert!(!root(&bench).exists());
+}
+
+#[test]
+fn an_unreachable_broker_is_reported_not_fatal_and_a_config_is_replaced_only_with_force() {
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    let url = format!("mqtts://127.0.0.1:{}", free_port());
+    let good = flags(&bench, &stick, &url, Path::new("/dev/null"));
+
+    let mut dry = good.clone();
+    dry.push("--dry-run".to_owned());
+    let (code, said, err) = provision(&dry);
+    assert_eq!(code, 0, "{said}{err}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("  warning [mqtt] broker: ")
+                && l.contains("Connection refused")
+                && l.contains("provisioning goes on")),
+        "{said}"
+    );
+    assert!(said.contains("dry run: nothing was written"), "{said}");
+    assert!(!root(&bench).exists());
+
+    let (code, said, err) = provision(&good);
+    assert_eq!(code, 0, "{said}{err}");
+    let config = config_in(&bench);
+    let first = std::fs::read_to_string(&config).expect("written");
+    let (code, said, _) = provision(&with(good.clone(), "--care-area", "paediatric-icu"));
+    assert_eq!(code, 78, "{said}");
+    assert!(said.contains("exists: --force replaces it"), "{said}");
+    assert!(said.contains("[terminal] staff_file: "), "{said}");
+    assert_eq!(std::fs::read_to_string(&config).expect("kept"), first);
+
+    let mut force = with(good, "--care-area", "paediatric-icu");
+    force.push("--force".to_owned());
+    let (code, said, err) = provision(&force);
+    assert_eq!(code, 0, "{said}{err}");
+    let now = std::fs::read_to_string(&config).expect("written");
+    assert!(now.contains("care_area = \"paediatric-icu\""), "{now}");
+    let mut bak = config.clone().into_os_string();
+    bak.push(".bak");
+    assert_eq!(
+        std::fs::read_to_string(bak).expect("the old one is kept"),
+        first
+    );
+}
+
+#[test]
+fn on_a_terminal_provisioning_asks_with_defaults_and_writes_only_when_told() {
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    let config = config_in(&bench).display().to_string();
+    let data = root(&bench).join("var/lib/pumpgw").display().to_string();
+    let socket = root(&bench)
+        .join("run/pumpgw/terminal.sock")
+        .display()
+        .to_string();
+    let staff = stick.staff.display().to_string();
+    let key = stick.public_key();
+    let answers = [
+        ("Gateway id", "ward7-bed12"),
+        ("Care area", "adult-icu"),
+        ("Port of pump-a", "left=/dev/null"),
+        ("Port of pump-b", ""),
+        ("MQTT broker", ""),
+        ("Pharmacy public key file", key.as_str()),
+        ("Pharmacy public key file", ""),
+        ("Data folder [/var/lib/pumpgw]", data.as_str()),
+        ("Terminal socket", socket.as_str()),
+        ("Group whose members may use the terminal socket", ""),
+        ("Staff file to import", staff.as_str()),
+    ];
+    let mut declined: Vec<(&str, &str)> = answers.to_vec();
+    declined.push(("Write these files? [no]", ""));
+    let (code, shown) = on_a_terminal(&["provision", "--config", &config], &declined);
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("nothing was written"), "{shown}");
+    assert!(!root(&bench).exists());
+
+    let mut accepted: Vec<(&str, &str)> = answers.to_vec();
+    accepted.push(("Write these files? [no]", "yes"));
+    let (code, shown) = on_a_terminal(&["provision", "--config", &config], &accepted);
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("Identity: none on the network (no MQTT sync)"),
+        "{shown}"
+    );
+    let text = std::fs::read_to_string(config_in(&bench)).expect("written");
+    for line in [
+        "gateway_id = \"ward7-bed12\"",
+        "name = \"left\"\npath = \"/dev/null\"",
+        &format!("socket = {socket:?}"),
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("[mqtt]"), "{text}");
+    assert!(Path::new(&data).join("staff.json").exists());
+}
+
+#[test]
+fn ports_lists_devices_and_where_each_configured_port_stands() {
+    let bench = Bench::new();
+    let config = provisioned(&bench, "");
+    let cfg = config.display().to_string();
+    let (code, said, err) = run(&["ports", "--config", &cfg, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+    assert!(v["ports"].is_array(), "{v:#}");
+    assert_eq!(v["configured"][0]["name"], "p1");
+    assert_eq!(v["configured"][0]["state"], "not a device");
+    std::fs::remove_file(bench.path().join("p1")).expect("removable");
+    let (code, said, _) = run(&["ports", "--config", &cfg]);
+    assert_eq!(code, 0);
+    assert!(
+        said.lines()
+            .any(|l| l.contains("p1") && l.ends_with("not there")),
+        "{said}"
+    );
 }

@@ -2,14 +2,12 @@
 //! from a real terminal (with echo off), and every refusal with its
 //! message.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use pumpgw_tests::{binary, pumpgwd};
+use pumpgw_tests::{binary, on_a_terminal, pumpgwd};
 
 fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(binary("pumpgwd"))
@@ -204,51 +202,25 @@ fn bad_input_is_refused_with_its_reason_and_changes_nothing() {
     );
 }
 
-/// Runs `pumpgwd staff add` on a real pseudo-terminal (util-linux
-/// `script`), typing each PIN only once its prompt is shown, as a person
-/// would; returns the exit status and everything the terminal showed.
+/// Runs `pumpgwd staff add` on a real pseudo-terminal, typing each PIN
+/// only once its prompt is shown, as a person would.
 fn add_on_a_terminal(cfg: &str, id: &str, pins: [&str; 2]) -> (i32, String) {
-    let cmd = format!(
-        "{} staff add --config {cfg} --id {id} --name 'Ana Silva' --role doctor",
-        binary("pumpgwd").display()
-    );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let shown = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().expect("piped");
-    let sink = shown.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .expect("not poisoned")
-                .extend_from_slice(&buf[..n]);
-        }
-    });
-    let mut stdin = child.stdin.take().expect("piped");
-    for (prompt, pin) in [("New PIN", pins[0]), ("again", pins[1])] {
-        let until = Instant::now() + Duration::from_secs(10);
-        while !String::from_utf8_lossy(&shown.lock().expect("not poisoned")).contains(prompt) {
-            assert!(Instant::now() < until, "no {prompt:?} prompt");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Echo is switched off before the prompt is written.
-        stdin
-            .write_all(format!("{pin}\n").as_bytes())
-            .expect("typed");
-    }
-    let status = child.wait().expect("it ends");
-    reader.join().expect("reader ends");
-    let text = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
-    (status.code().unwrap_or(-1), text)
+    on_a_terminal(
+        &[
+            "staff",
+            "add",
+            "--config",
+            cfg,
+            "--id",
+            id,
+            "--name",
+            "Ana Silva",
+            "--role",
+            "doctor",
+        ],
+        // Echo is switched off before each prompt is written.
+        &[("New PIN", pins[0]), ("again", pins[1])],
+    )
 }
 
 #[test]

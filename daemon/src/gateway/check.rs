@@ -8,6 +8,7 @@ use std::path::Path;
 use super::Config;
 use crate::library::signature;
 use crate::staff::Roster;
+use crate::sync::identity;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -88,9 +89,42 @@ pub fn check(config: &Config) -> Vec<Finding> {
             ),
             Err(e) => add(Level::Error, "[mqtt]", crate::report::chain(&e)),
         }
+        if let (Some(cert), Some(key)) = (&m.cert_file, &m.key_file) {
+            certificate(cert, key, &mut add);
+        }
     }
     terminal(config, &mut add);
     out
+}
+
+/// The gateway's certificate: its key, its dates, and a warning a month
+/// before it runs out (the broker refuses an expired one).
+fn certificate(cert: &Path, key: &Path, add: &mut impl FnMut(Level, &str, String)) {
+    let now = time::OffsetDateTime::now_utc();
+    match identity::read(cert, key, now) {
+        Ok(id) if id.days_left(now) < 30 => add(
+            Level::Warning,
+            "[mqtt] cert_file",
+            format!(
+                "{} expires on {} ({} days): ask the PKI team for the next one now",
+                cert.display(),
+                identity::date(id.not_after),
+                id.days_left(now)
+            ),
+        ),
+        Ok(id) => add(
+            Level::Note,
+            "[mqtt] cert_file",
+            format!(
+                "{} for {}, valid until {}, SHA-256 {}",
+                cert.display(),
+                id.subject,
+                identity::date(id.not_after),
+                id.fingerprint
+            ),
+        ),
+        Err(e) => add(Level::Error, "[mqtt] cert_file", crate::report::chain(&e)),
+    }
 }
 
 fn data_dir(config: &Config, add: &mut impl FnMut(Level, &str, String)) {

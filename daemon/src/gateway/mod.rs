@@ -18,6 +18,8 @@ pub mod authorise;
 pub mod check;
 pub mod config;
 pub mod core;
+pub mod ports;
+pub mod provision;
 pub mod supervise;
 pub mod view;
 

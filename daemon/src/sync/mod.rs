@@ -5,6 +5,7 @@
 //! docs/mqtt.md is the contract.
 //!
 //! - [`settings`]: the `[mqtt]` config, TLS and options;
+//! - [`identity`]: the gateway's client certificate: key, dates, fingerprint;
 //! - [`topic`]: the topic tree and the check on configured names;
 //! - [`window`]: packet ids, acknowledgements and the cursor, without I/O;
 //! - [`client`]: the connection loop (backoff, resubscribe, clean stop);
@@ -20,6 +21,7 @@
 
 pub mod client;
 pub mod fleet;
+pub mod identity;
 pub mod library;
 pub mod messages;
 pub mod settings;

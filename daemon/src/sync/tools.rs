@@ -174,3 +174,43 @@ pub async fn gather(
     }
     Ok(got)
 }
+
+/// Connects, waits for the broker's CONNACK, and disconnects: whether the
+/// broker is reachable and takes this gateway's credentials, without
+/// publishing anything. The client id gets a `-check` suffix, so a probe
+/// never takes over the session of a gateway already running.
+pub async fn probe(connection: &Connection, timeout: Duration) -> Result<(), ToolError> {
+    let broker = connection.broker.to_string();
+    let mut connection = connection.clone();
+    connection.client_id.push_str("-check");
+    let (client, mut eventloop) = AsyncClient::new(connection.options(None)?, 2);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) => {
+                return Err(ToolError::Timeout {
+                    broker,
+                    seconds: timeout.as_secs(),
+                    what: "the broker's CONNACK",
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(ToolError::Connection {
+                    broker,
+                    detail: describe(&e),
+                });
+            }
+            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => break,
+            Ok(Ok(_)) => {}
+        }
+    }
+    if client.try_disconnect().is_ok() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            if matches!(e, Event::Outgoing(Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

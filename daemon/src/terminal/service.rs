@@ -128,6 +128,14 @@ impl Service {
             }
             Err(_) => {}
         }
+        // Under systemd, RuntimeDirectory= made the folder; by hand, or in
+        // a provisioned root, nobody has.
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        }
         let listener = UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
             .map_err(|e| fail(e.to_string()))?;

@@ -75,6 +75,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new gateway's config from questions (on a terminal) or
+    /// flags (for scripts), copy its certificates and keys beside it and
+    /// import its staff.
+    ///
+    /// Everything is checked before anything is written: the ports exist,
+    /// the certificate and key belong together and are in date, the
+    /// pharmacy keys parse, the staff file reads. The broker is asked
+    /// whether it takes this gateway; no answer is reported, not fatal.
+    /// Prints a summary and the certificate's SHA-256 fingerprint.
+    /// Exit status: 0 written; 1 declined at the last question; 64 usage;
+    /// 70 writing failed; 78 a check failed and nothing was written.
+    Provision(Box<provision::ProvisionArgs>),
+    /// Serial ports a pump may be on: device, USB adapter (maker, product,
+    /// serial number), stable name, group and mode; with --config, where
+    /// each configured port stands. Opens no port.
+    Ports {
+        /// A gateway config whose ports to show too.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
     /// A demo gateway with simulated pumps on pseudo-terminals and a live
     /// status view. Ctrl-C stops it.
     ///
@@ -471,50 +494,12 @@ fn main() -> ExitCode {
             });
         }
         Command::Events(cmd) => return events_main(cmd),
-        Command::Library(LibraryCommand::Lint { file, json }) => tools::lint(&file, json),
-        Command::Library(LibraryCommand::Import {
-            file,
-            signature,
-            config,
-            by,
-        }) => return exit(pharmacy::import(&config, &file, &signature, by)),
-        Command::Library(LibraryCommand::Activate {
-            version,
-            config,
-            by,
-            reason,
-        }) => return exit(pharmacy::activate(&config, version, by, &reason)),
-        Command::Library(LibraryCommand::List { config }) => return exit(pharmacy::list(&config)),
-        Command::Library(LibraryCommand::Show {
-            version,
-            config,
-            out,
-        }) => return exit(pharmacy::show(&config, version, out.as_deref())),
-        Command::Library(LibraryCommand::Audit { config }) => {
-            return exit(pharmacy::audit(&config));
-        }
-        Command::Library(LibraryCommand::Status { config, json }) => {
-            return exit(pharmacy::status(&config, json));
-        }
-        Command::Library(LibraryCommand::Publish {
-            file,
-            signature,
-            site,
-            care_area,
-            all: _,
-            by,
-            broker,
-        }) => {
-            return exit(mqtt::publish(&mqtt::Publish {
-                file: &file,
-                signature: &signature,
-                site: &site,
-                care_area: care_area.as_deref(),
-                by,
-                broker: &broker,
-            }));
-        }
+        Command::Library(cmd) => return library_main(cmd),
         Command::Status { config, json } => return exit(mqtt::status(&config, json)),
+        Command::Provision(args) => return exit(provision::provision(&args)),
+        Command::Ports { config, json } => {
+            return exit(provision::list_ports(config.as_deref(), json));
+        }
         Command::CheckConfig { file, json } => return exit(provision::check_config(&file, json)),
         Command::Staff(cmd) => return exit(staff_main(cmd)),
         Command::Fleet(FleetCommand::Status {
@@ -523,10 +508,6 @@ fn main() -> ExitCode {
             json,
             wait,
         }) => return exit(mqtt::fleet(&broker, site.as_deref(), json, wait)),
-        Command::Library(LibraryCommand::Keygen { out }) => pharmacy::keygen(&out),
-        Command::Library(LibraryCommand::Sign { file, key, out }) => {
-            pharmacy::sign(&file, &key, out.as_deref())
-        }
         Command::Ders(DersCommand::Check {
             library,
             care_area,
@@ -542,6 +523,57 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+fn library_main(cmd: LibraryCommand) -> ExitCode {
+    match cmd {
+        LibraryCommand::Lint { file, json } => plain(tools::lint(&file, json)),
+        LibraryCommand::Import {
+            file,
+            signature,
+            config,
+            by,
+        } => exit(pharmacy::import(&config, &file, &signature, by)),
+        LibraryCommand::Activate {
+            version,
+            config,
+            by,
+            reason,
+        } => exit(pharmacy::activate(&config, version, by, &reason)),
+        LibraryCommand::List { config } => exit(pharmacy::list(&config)),
+        LibraryCommand::Show {
+            version,
+            config,
+            out,
+        } => exit(pharmacy::show(&config, version, out.as_deref())),
+        LibraryCommand::Audit { config } => exit(pharmacy::audit(&config)),
+        LibraryCommand::Status { config, json } => exit(pharmacy::status(&config, json)),
+        LibraryCommand::Publish {
+            file,
+            signature,
+            site,
+            care_area,
+            all: _,
+            by,
+            broker,
+        } => exit(mqtt::publish(&mqtt::Publish {
+            file: &file,
+            signature: &signature,
+            site: &site,
+            care_area: care_area.as_deref(),
+            by,
+            broker: &broker,
+        })),
+        LibraryCommand::Keygen { out } => plain(pharmacy::keygen(&out)),
+        LibraryCommand::Sign { file, key, out } => {
+            plain(pharmacy::sign(&file, &key, out.as_deref()))
+        }
+    }
+}
+
+/// The exit of a tool whose every failure is a usage or input error.
+fn plain(result: anyhow::Result<u8>) -> ExitCode {
+    exit(result.map_err(|e| (EXIT_USAGE, e)))
 }
 
 fn events_main(cmd: EventsCommand) -> ExitCode {
