@@ -448,6 +448,14 @@ fn the_hsib_boluses_at_a_concentration_no_library_lists_are_blocked_and_the_bed_
         );
         played(&mut sim, "0 authorised, 1 denied, 0 delivered");
         assert!(gw.terminate(10).success());
+        // The engineer's one screen says the same, from the log.
+        let cfg = bench.path().join("gateway.toml").display().to_string();
+        let (_, screen, _) = run(&["status", "--config", &cfg]);
+        assert!(
+            screen.contains("last: fentaNYL DENIED (block) at ")
+                && screen.contains("  CONCENTRATION_NOT_IN_LIBRARY: "),
+            "{screen}"
+        );
         assert!(bench.exported("confirmation_requested").is_empty());
         assert!(bench.exported("authorised").is_empty());
     }

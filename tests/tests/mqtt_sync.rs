@@ -86,9 +86,11 @@ fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
         fleet["gateways"][0]["status"]["reason"], "stopped",
         "{said}"
     );
-    // `status` shows the connection, the empty backlog and the last batch.
+    // `status` shows the stop, the connection, the empty backlog and the
+    // last batch; it exits 1: with the gateway stopped, no pump is online.
     let (code, said, err) = run(&["status", "--config", &config(&bench).display().to_string()]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(said.contains("daemon     STOPPED at"), "{said}");
     assert!(said.contains("stopped since"), "{said}");
     assert!(said.contains("backlog    0 records"), "{said}");
     assert!(said.contains("last batch acknowledged at"), "{said}");

@@ -325,6 +325,32 @@ fn wait_for_path(path: &Path) {
     }
 }
 
+/// `fleet status --json` once the gateway is online with pump F-p1 on the
+/// active library.
+fn in_the_fleet(url: &str, gateway: &pumpgw_tests::Proc) -> serde_json::Value {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, said, err) = run(&[
+            "fleet", "status", "--broker", url, "--site", "st-test", "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
+        let pump = &v["gateways"][0]["pumps"][0];
+        if v["gateways"][0]["status"]["online"] == true
+            && pump["identity"]["serial"] == "F-p1"
+            && pump["library_matches"] == true
+        {
+            return v;
+        }
+        assert!(
+            Instant::now() < until,
+            "the gateway never showed in the fleet with its pump: {v:#}\n{}",
+            gateway.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn a_gateway_provisioned_by_flags_runs_from_what_was_written() {
     let bench = Bench::new();
@@ -372,33 +398,7 @@ fn a_gateway_provisioned_by_flags_runs_from_what_was_written() {
     );
     let mut gateway =
         bench.spawn_with_input("gateway", "pumpgwd", &["run", "--config", &cfg], None);
-    let until = Instant::now() + Duration::from_secs(20);
-    let fleet = loop {
-        let (code, said, err) = run(&[
-            "fleet",
-            "status",
-            "--broker",
-            &broker.url(),
-            "--site",
-            "st-test",
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let v: serde_json::Value = serde_json::from_str(&said).expect("JSON");
-        let pump = &v["gateways"][0]["pumps"][0];
-        if v["gateways"][0]["status"]["online"] == true
-            && pump["identity"]["serial"] == "F-p1"
-            && pump["library_matches"] == true
-        {
-            break v;
-        }
-        assert!(
-            Instant::now() < until,
-            "the gateway never showed in the fleet with its pump: {v:#}\n{}",
-            gateway.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let fleet = in_the_fleet(&broker.url(), &gateway);
     assert_eq!(fleet["gateways"][0]["status"]["library"]["version"], 12);
 
     // The staff were imported, each one logged as provisioning's.
@@ -423,9 +423,17 @@ fn a_gateway_provisioned_by_flags_runs_from_what_was_written() {
                 && r["by"].as_str().is_some_and(|b| b.contains("provision"))),
         "{added:?}"
     );
+    // The one screen: the pump online with its serial and the library.
     let (code, status, _) = run(&["status", "--config", &cfg]);
     assert_eq!(code, 0, "{status}");
-    assert!(status.contains("test-bed"), "{status}");
+    for words in [
+        "gateway    test-bed (care area adult-icu)",
+        "daemon     started ",
+        "library    version 12 active",
+        ", serial F-p1, library v12 matches",
+    ] {
+        assert!(status.contains(words), "no {words:?} in:\n{status}");
+    }
     assert!(gateway.terminate(10).success());
     drop(sim);
 }

@@ -9,6 +9,8 @@
 //! - [`library`]: the library archive, its states and audit trail;
 //! - [`outbox`]: what the broker has acknowledged, and batches of what it
 //!   has not;
+//! - [`summary`]: the daemon and each pump as the log tells them now
+//!   (`pumpgwd status`);
 //! - [`writer`]: the one writer thread, with group commit.
 
 pub mod db;
@@ -16,6 +18,7 @@ pub mod library;
 pub mod log;
 pub mod outbox;
 pub mod record;
+pub mod summary;
 pub mod writer;
 
 pub use db::{Store, StoreError};

@@ -19,6 +19,7 @@ mod mqtt;
 mod pharmacy;
 mod provision;
 mod staff;
+mod status;
 mod tools;
 
 use std::path::PathBuf;
@@ -138,9 +139,14 @@ enum Command {
     /// The dose-error-reduction cross-check.
     #[command(subcommand)]
     Ders(DersCommand),
-    /// The gateway at a glance: library, event log, broker connection,
-    /// backlog and the last acknowledged batch (as the daemon recorded
-    /// them; reads the store, changes nothing).
+    /// The gateway at a glance, the first screen to read on a board: the
+    /// daemon's last start, the active library, each pump (link, serial,
+    /// library match, last decision, alarms still raised), the event log,
+    /// the broker connection, backlog and last acknowledged batch. As the
+    /// daemon recorded them; reads the store, changes nothing.
+    ///
+    /// Exit status: 0 every pump online with the active library; 1 not;
+    /// 70 the store cannot be read; 78 the config cannot be used.
     Status {
         /// The gateway config.
         #[arg(long, value_name = "FILE")]
@@ -495,7 +501,7 @@ fn main() -> ExitCode {
         }
         Command::Events(cmd) => return events_main(cmd),
         Command::Library(cmd) => return library_main(cmd),
-        Command::Status { config, json } => return exit(mqtt::status(&config, json)),
+        Command::Status { config, json } => return exit(status::status(&config, json)),
         Command::Provision(args) => return exit(provision::provision(&args)),
         Command::Ports { config, json } => {
             return exit(provision::list_ports(config.as_deref(), json));

@@ -1,13 +1,11 @@
-//! The MQTT tools: `library publish` for pharmacy, `fleet status` for
-//! biomedical engineers, and `status`, the gateway's own view of its broker
-//! connection and backlog.
+//! The MQTT tools: `library publish` for pharmacy and `fleet status` for
+//! biomedical engineers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use pumpgw::library::{self as lib, Severity, signature};
-use pumpgw::store::{Store, outbox};
 use pumpgw::sync::messages::{LIBRARY_MESSAGE, LibraryMessage};
 use pumpgw::sync::settings::{BrokerAddress, Connection, TlsFiles};
 use pumpgw::sync::{fleet, tools, topic};
@@ -206,96 +204,5 @@ pub(crate) fn fleet(
     } else {
         say!("{}", fleet::render(&fleet).trim_end());
     }
-    Ok(0)
-}
-
-/// `status`: the gateway's store, library and broker connection as the
-/// daemon last recorded them.
-pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, (u8, anyhow::Error)> {
-    let config = pumpgw::gateway::Config::load(config_path)
-        .map_err(|e| (crate::EXIT_CONFIG, anyhow::Error::new(e)))?;
-    let file = Store::file_in(&config.data_dir);
-    if !file.exists() {
-        return Err((
-            EXIT_SOFTWARE,
-            anyhow!(
-                "{} does not exist: the gateway has never run with this config",
-                file.display()
-            ),
-        ));
-    }
-    let store = crate::events::open(&file)?;
-    let sw = |e: pumpgw::store::StoreError| (EXIT_SOFTWARE, anyhow::Error::new(e));
-    let head = outbox::head(&store).map_err(sw)?;
-    let cursor = outbox::cursor(&store).map_err(sw)?;
-    let link = outbox::link(&store).map_err(sw)?;
-    let active = pumpgw::store::library::active_version(&store)
-        .map_err(|e| (EXIT_SOFTWARE, anyhow::Error::new(e)))?;
-    let backlog = head.saturating_sub(cursor.acked_seq);
-    if json {
-        let out = serde_json::json!({
-            "gateway": config.gateway_id,
-            "care_area": config.care_area,
-            "library": active.as_ref().map(|(v, h)| serde_json::json!({"version": v, "sha256": h})),
-            "events": head,
-            "mqtt": config.mqtt.as_ref().map(|m| serde_json::json!({
-                "broker": m.broker,
-                "site": m.site,
-                "connection": link,
-                "acked_seq": cursor.acked_seq,
-                "acked_at": cursor.acked_at,
-                "backlog": backlog,
-            })),
-        });
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&out).map_err(|e| (EXIT_SOFTWARE, e.into()))?
-        );
-        return Ok(0);
-    }
-    say!(
-        "gateway    {} (care area {})",
-        config.gateway_id,
-        config.care_area
-    );
-    let library = active.as_ref().map_or_else(
-        || "NONE active: the gateway authorises nothing".to_owned(),
-        |(v, h)| format!("version {v} active ({})", h.get(..16).unwrap_or(h)),
-    );
-    say!("library    {library}");
-    say!("event log  {} records", pumpgw::format::count(head));
-    let Some(m) = &config.mqtt else {
-        say!("broker     not configured ([mqtt] in the config): events stay on this gateway");
-        return Ok(0);
-    };
-    let broker = link.as_ref().map_or_else(
-        || format!("{} (site {}): never connected", m.broker, m.site),
-        |l| {
-            format!(
-                "{} (site {}): {} since {}{}",
-                l.broker,
-                m.site,
-                l.state,
-                l.since,
-                l.detail
-                    .as_deref()
-                    .map(|d| format!("\n           last error: {d}"))
-                    .unwrap_or_default()
-            )
-        },
-    );
-    say!("broker     {broker}");
-    say!(
-        "backlog    {} records not yet acknowledged by the broker (acknowledged up to #{})",
-        pumpgw::format::count(backlog),
-        cursor.acked_seq
-    );
-    say!(
-        "last batch {}",
-        cursor.acked_at.as_deref().map_or_else(
-            || "none acknowledged yet".to_owned(),
-            |t| format!("acknowledged at {t}")
-        )
-    );
     Ok(0)
 }
