@@ -115,7 +115,19 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
         say!("broker     not configured ([mqtt] in the config): events stay on this gateway");
         return Ok(u8::from(!healthy));
     };
-    let broker = link.as_ref().map_or_else(
+    show_broker(m, link.as_ref(), &cursor, backlog);
+    Ok(u8::from(!healthy))
+}
+
+/// The broker lines: the connection as last recorded, the backlog and the
+/// last acknowledged batch.
+fn show_broker(
+    m: &pumpgw::sync::MqttSettings,
+    link: Option<&outbox::LinkRecord>,
+    cursor: &outbox::Cursor,
+    backlog: u64,
+) {
+    let broker = link.map_or_else(
         || format!("{} (site {}): never connected", m.broker, m.site),
         |l| {
             format!(
@@ -144,7 +156,6 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
             |t| format!("acknowledged at {t}")
         )
     );
-    Ok(u8::from(!healthy))
 }
 
 /// Drug ids to the names the active library shows (Tall Man lettering:
