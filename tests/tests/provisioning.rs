@@ -688,3 +688,91 @@ fn ports_lists_devices_and_where_each_configured_port_stands() {
         "{said}"
     );
 }
+
+#[test]
+fn the_key_data_and_staff_are_given_to_the_owner() {
+    use std::os::unix::fs::MetadataExt as _;
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    let url = format!("mqtts://127.0.0.1:{}", free_port());
+    let mut f = flags(&bench, &stick, &url, Path::new("/dev/null"));
+    f.extend(["--owner".to_owned(), "nobody".to_owned()]);
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("the user database reads")
+        .expect("every Debian machine has nobody");
+    let (code, said, err) = provision(&f);
+    if !nix::unistd::Uid::effective().is_root() {
+        // Only root may give files away: refused before anything is
+        // written, with the reason.
+        assert_eq!(code, 64, "{said}{err}");
+        assert!(err.contains("only root may give files"), "{err}");
+        assert!(!root(&bench).exists());
+        return;
+    }
+    assert_eq!(code, 0, "{said}{err}");
+    let r = root(&bench);
+    for owned in [
+        r.join("etc/pumpgw/mqtt"),
+        r.join("etc/pumpgw/mqtt/test-bed.key"),
+        r.join("var/lib/pumpgw"),
+        r.join("var/lib/pumpgw/staff.json"),
+        r.join("var/lib/pumpgw/pumpgw.sqlite"),
+    ] {
+        let meta = std::fs::metadata(&owned).expect("written");
+        assert_eq!(meta.uid(), nobody.uid.as_raw(), "{}", owned.display());
+    }
+    let config = std::fs::metadata(config_in(&bench)).expect("written");
+    assert_eq!(config.uid(), 0, "the config stays root's");
+}
+
+#[test]
+fn a_folder_this_user_cannot_write_is_found_before_anything_is_written() {
+    let bench = Bench::new();
+    let locked = bench.path().join("locked");
+    std::fs::create_dir(&locked).expect("writable");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).expect("ours");
+    let config = locked.join("etc/gateway.toml").display().to_string();
+    let data = bench.path().join("data").display().to_string();
+    let args = [
+        "provision",
+        "--non-interactive",
+        "--config",
+        &config,
+        "--gateway-id",
+        "test-bed",
+        "--care-area",
+        "adult-icu",
+        "--port",
+        "/dev/null",
+        "--data-dir",
+        &data,
+    ];
+    let (code, said, err) = if nix::unistd::Uid::effective().is_root() {
+        // Root writes anywhere: ask as nobody, who may not write in the
+        // folder, and may go through the bench only because it is opened.
+        std::fs::set_permissions(bench.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("ours");
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(pumpgw_tests::binary("pumpgwd"))
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux) runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    } else {
+        run(&args)
+    };
+    assert_eq!(code, 78, "{said}{err}");
+    assert!(
+        said.contains(&format!(
+            "ERROR   config: cannot write in {} as this user",
+            locked.display()
+        )),
+        "{said}"
+    );
+    assert!(!locked.join("etc").exists() && !Path::new(&data).exists());
+}

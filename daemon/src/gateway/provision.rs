@@ -238,7 +238,40 @@ pub fn plan(answers: &Answers, now: OffsetDateTime) -> Plan {
     }
     check_data_and_terminal(&mut p, a);
     check_staff(&mut p, a);
+    check_writable(&mut p, a);
     p
+}
+
+/// Every folder something will be written in can be written by whoever
+/// runs this: found now, not halfway through writing.
+fn check_writable(p: &mut Plan, a: &Answers) {
+    let mut targets: Vec<(&str, PathBuf)> = vec![("config", p.config_path.clone())];
+    targets.extend(p.copies.iter().map(|c| ("config", c.to.clone())));
+    targets.push(("data_dir", a.data_dir.join("pumpgw.sqlite")));
+    let mut said = std::collections::BTreeSet::new();
+    for (key, file) in targets {
+        // The nearest folder that exists is where the first write lands.
+        let mut dir = file.parent().map(Path::to_path_buf);
+        while let Some(d) = dir.clone() {
+            if d.exists() {
+                break;
+            }
+            dir = d.parent().map(Path::to_path_buf);
+        }
+        let Some(dir) = dir else { continue };
+        if nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_err()
+            && said.insert(dir.clone())
+        {
+            p.add(
+                Level::Error,
+                key,
+                format!(
+                    "cannot write in {} as this user (run it with sudo?)",
+                    dir.display()
+                ),
+            );
+        }
+    }
 }
 
 impl Plan {

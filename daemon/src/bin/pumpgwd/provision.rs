@@ -405,9 +405,12 @@ fn owner(args: &ProvisionArgs) -> Result<Option<nix::unistd::User>, Failure> {
     let root = nix::unistd::Uid::effective().is_root();
     match &args.owner {
         Some(name) => match nix::unistd::User::from_name(name) {
-            Ok(Some(u)) => Ok(Some(u)),
+            Ok(Some(u)) if root || u.uid == nix::unistd::Uid::effective() => Ok(Some(u)),
+            Ok(Some(_)) => Err(usage(format!(
+                "--owner {name}: only root may give files to another user (run it with sudo); nothing was written"
+            ))),
             _ => Err(usage(format!(
-                "--owner: no user named {name} on this machine"
+                "--owner: no user named {name} on this machine; nothing was written"
             ))),
         },
         None if root => Ok(nix::unistd::User::from_name("pumpgw").ok().flatten()),
