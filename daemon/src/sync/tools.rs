@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS, SubscribeFilter};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, QoS, SubscribeFilter};
 use tokio::time::Instant;
 
 use super::client::describe;
@@ -126,22 +126,16 @@ pub async fn gather(
         } else {
             end
         };
-        match tokio::time::timeout_at(wait, eventloop.poll()).await {
-            Err(_) if subscribed => break,
-            Err(_) => {
+        match next_event(&mut eventloop, wait, &broker).await? {
+            None if subscribed => break,
+            None => {
                 return Err(ToolError::Timeout {
                     broker,
                     seconds: timeout.as_secs(),
                     what: "connection and subscription",
                 });
             }
-            Ok(Err(e)) => {
-                return Err(ToolError::Connection {
-                    broker,
-                    detail: describe(&e),
-                });
-            }
-            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
+            Some(Event::Incoming(Incoming::ConnAck(_))) => {
                 let f = filters
                     .iter()
                     .map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
@@ -152,26 +146,19 @@ pub async fn gather(
                         detail: e.to_string(),
                     })?;
             }
-            Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
+            Some(Event::Incoming(Incoming::SubAck(_))) => {
                 subscribed = true;
                 last = Instant::now();
                 end = last + max;
             }
-            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
+            Some(Event::Incoming(Incoming::Publish(p))) => {
                 last = Instant::now();
                 got.insert(p.topic.clone(), p.payload.to_vec());
             }
-            Ok(Ok(_)) => {}
+            Some(_) => {}
         }
     }
-    if client.try_disconnect().is_ok() {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, eventloop.poll()).await {
-            if matches!(e, Event::Outgoing(Outgoing::Disconnect)) {
-                break;
-            }
-        }
-    }
+    disconnect(&client, &mut eventloop).await;
     Ok(got)
 }
 
@@ -186,24 +173,41 @@ pub async fn probe(connection: &Connection, timeout: Duration) -> Result<(), Too
     let (client, mut eventloop) = AsyncClient::new(connection.options(None)?, 2);
     let deadline = Instant::now() + timeout;
     loop {
-        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-            Err(_) => {
+        match next_event(&mut eventloop, deadline, &broker).await? {
+            None => {
                 return Err(ToolError::Timeout {
                     broker,
                     seconds: timeout.as_secs(),
                     what: "the broker's CONNACK",
                 });
             }
-            Ok(Err(e)) => {
-                return Err(ToolError::Connection {
-                    broker,
-                    detail: describe(&e),
-                });
-            }
-            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => break,
-            Ok(Ok(_)) => {}
+            Some(Event::Incoming(Incoming::ConnAck(_))) => break,
+            Some(_) => {}
         }
     }
+    disconnect(&client, &mut eventloop).await;
+    Ok(())
+}
+
+/// The next event before `until` (none: the time is up).
+async fn next_event(
+    eventloop: &mut EventLoop,
+    until: Instant,
+    broker: &str,
+) -> Result<Option<Event>, ToolError> {
+    match tokio::time::timeout_at(until, eventloop.poll()).await {
+        Err(_) => Ok(None),
+        Ok(Err(e)) => Err(ToolError::Connection {
+            broker: broker.to_owned(),
+            detail: describe(&e),
+        }),
+        Ok(Ok(event)) => Ok(Some(event)),
+    }
+}
+
+/// Sends DISCONNECT and gives it up to a second to go out: the broker then
+/// knows the session ended on purpose.
+async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
     if client.try_disconnect().is_ok() {
         let deadline = Instant::now() + Duration::from_secs(1);
         while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, eventloop.poll()).await {
@@ -212,5 +216,4 @@ pub async fn probe(connection: &Connection, timeout: Duration) -> Result<(), Too
             }
         }
     }
-    Ok(())
 }
