@@ -163,7 +163,7 @@ fn a_data_dir_that_is_a_file_is_refused() {
 }
 
 #[test]
-fn check_config_refuses_an_expired_certificate_and_a_key_of_another() {
+fn check_config_warns_of_an_expired_certificate_and_refuses_a_key_of_another() {
     let bench = Bench::new();
     let old = Pki::make(bench.path(), "old", Validity::Current, Validity::Expired);
     let other = Pki::make(bench.path(), "other", Validity::Current, Validity::Current);
@@ -175,10 +175,11 @@ fn check_config_refuses_an_expired_certificate_and_a_key_of_another() {
             key.display().to_string()
         )
     };
+    // Expired: a warning, not a refusal: the bed keeps its gateway.
     let config = provisioned(&bench, &mqtt(&old.client_cert, &old.client_key));
     let (code, v) = check(&config);
-    assert_eq!(code, 78, "{v:#}");
-    finds(&v, "error", "[mqtt] cert_file", "expired on");
+    assert_eq!(code, 0, "{v:#}");
+    finds(&v, "warning", "[mqtt] cert_file", "expired on");
     let config = provisioned_again(&bench, &mqtt(&other.client_cert, &old.client_key));
     let (code, v) = check(&config);
     assert_eq!(code, 78, "{v:#}");
@@ -435,6 +436,14 @@ fn a_gateway_provisioned_by_flags_runs_from_what_was_written() {
         assert!(status.contains(words), "no {words:?} in:\n{status}");
     }
     assert!(gateway.terminate(10).success());
+    // Stopped: the screen says so, knows no pump's state now, and exits 1.
+    let (code, status, _) = run(&["status", "--config", &cfg]);
+    assert_eq!(code, 1, "{status}");
+    assert!(status.contains("daemon     STOPPED at "), "{status}");
+    assert!(
+        status.contains("not known: the daemon is stopped (last: online since "),
+        "{status}"
+    );
     drop(sim);
 }
 
@@ -555,6 +564,31 @@ fn every_check_that_fails_names_its_setting_and_nothing_is_written() {
 }
 
 #[test]
+fn two_names_for_one_file_or_one_device_are_refused() {
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    let url = format!("mqtts://127.0.0.1:{}", free_port());
+    let good = flags(&bench, &stick, &url, Path::new("/dev/null"));
+    let other = bench.path().join("other");
+    std::fs::create_dir_all(&other).expect("writable");
+    let same_name = other.join("pharmacy.key.pub");
+    std::fs::copy(stick.public_key(), &same_name).expect("copied");
+    let mut two_keys = good.clone();
+    two_keys.extend(["--trusted-key".to_owned(), same_name.display().to_string()]);
+    let alias = bench.path().join("pump-cable");
+    std::os::unix::fs::symlink("/dev/null", &alias).expect("a link");
+    let mut two_ports = good.clone();
+    two_ports.extend(["--port".to_owned(), alias.display().to_string()]);
+    refused(&bench, &two_keys, "trusted_keys", "would both be copied to");
+    refused(
+        &bench,
+        &two_ports,
+        "[[port]] pump-b",
+        "is the same device as pump-a's",
+    );
+}
+
+#[test]
 fn missing_answers_are_named_as_a_usage_error() {
     let bench = Bench::new();
     let (code, said, err) = run(&[
@@ -598,21 +632,91 @@ fn an_unreachable_broker_is_reported_not_fatal_and_a_config_is_replaced_only_wit
     let first = std::fs::read_to_string(&config).expect("written");
     let (code, said, _) = provision(&with(good.clone(), "--care-area", "paediatric-icu"));
     assert_eq!(code, 78, "{said}");
-    assert!(said.contains("exists: --force replaces it"), "{said}");
-    assert!(said.contains("[terminal] staff_file: "), "{said}");
+    for key in ["config", "[terminal] staff_file"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(&format!("  ERROR   {key}: "))
+                    && l.contains("exists: --force replaces it")),
+            "no refusal on {key}:\n{said}"
+        );
+    }
     assert_eq!(std::fs::read_to_string(&config).expect("kept"), first);
 
+    // Forced twice: each original is kept under its own name.
     let mut force = with(good, "--care-area", "paediatric-icu");
     force.push("--force".to_owned());
-    let (code, said, err) = provision(&force);
-    assert_eq!(code, 0, "{said}{err}");
+    for _ in 0..2 {
+        let (code, said, err) = provision(&force);
+        assert_eq!(code, 0, "{said}{err}");
+    }
     let now = std::fs::read_to_string(&config).expect("written");
     assert!(now.contains("care_area = \"paediatric-icu\""), "{now}");
-    let mut bak = config.clone().into_os_string();
-    bak.push(".bak");
-    assert_eq!(
-        std::fs::read_to_string(bak).expect("the old one is kept"),
-        first
+    let dir = config.parent().expect("a folder");
+    let mut kept: Vec<String> = std::fs::read_dir(dir)
+        .expect("readable")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gateway.toml.bak-"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let texts: Vec<String> = kept
+        .iter()
+        .map(|k| std::fs::read_to_string(dir.join(k)).expect("readable"))
+        .collect();
+    assert!(texts.contains(&first), "the first config is kept");
+}
+
+#[test]
+fn relative_paths_are_written_absolute() {
+    let bench = Bench::new();
+    let stick = Stick::new(&bench, Validity::Current);
+    std::fs::copy(stick.public_key(), bench.path().join("pharmacy.pub")).expect("copied");
+    let out = std::process::Command::new(pumpgw_tests::binary("pumpgwd"))
+        .current_dir(bench.path())
+        .args([
+            "provision",
+            "--non-interactive",
+            "--config",
+            "root/gateway.toml",
+            "--gateway-id",
+            "test-bed",
+            "--care-area",
+            "adult-icu",
+            "--port",
+            "/dev/null",
+            "--trusted-key",
+            "pharmacy.pub",
+            "--data-dir",
+            "state",
+            "--terminal-socket",
+            "run/terminal.sock",
+        ])
+        .output()
+        .expect("pumpgwd runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(bench.path().join("root/gateway.toml")).expect("written");
+    let abs = |p: &str| format!("{:?}", bench.path().join(p).display().to_string());
+    for line in [
+        format!("data_dir = {}", abs("state")),
+        format!("trusted_keys = [{}]", abs("root/trusted/pharmacy.pub")),
+        format!("socket = {}", abs("run/terminal.sock")),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in:\n{text}");
+    }
+    // Read from elsewhere, it is the same gateway.
+    let cfg = bench.path().join("root/gateway.toml");
+    let (code, v) = check(&cfg);
+    assert_eq!(code, 0, "{v:#}");
+    finds(
+        &v,
+        "note",
+        "data_dir",
+        &bench.path().join("state").display().to_string(),
     );
 }
 

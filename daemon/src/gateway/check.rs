@@ -8,7 +8,7 @@ use std::path::Path;
 use super::Config;
 use crate::library::signature;
 use crate::staff::Roster;
-use crate::sync::identity;
+use crate::sync::identity::{self, IdentityError};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -97,8 +97,9 @@ pub fn check(config: &Config) -> Vec<Finding> {
     out
 }
 
-/// The gateway's certificate: its key, its dates, and a warning a month
-/// before it runs out (the broker refuses an expired one).
+/// The gateway's certificate: its key (an error: the config is wrong), its
+/// dates (a warning: time passes, clocks drift) and a warning a month before
+/// it runs out (the broker refuses an expired one).
 fn certificate(cert: &Path, key: &Path, add: &mut impl FnMut(Level, &str, String)) {
     let now = time::OffsetDateTime::now_utc();
     match identity::read(cert, key, now) {
@@ -121,6 +122,17 @@ fn certificate(cert: &Path, key: &Path, add: &mut impl FnMut(Level, &str, String
                 id.subject,
                 identity::date(id.not_after),
                 id.fingerprint
+            ),
+        ),
+        // Out of its dates (or the board's clock is wrong after a boot):
+        // the broker will refuse it, but the bed must keep its gateway.
+        // MQTT is not needed to authorise or log, so the start goes on.
+        Err(e @ (IdentityError::Expired { .. } | IdentityError::NotYetValid { .. })) => add(
+            Level::Warning,
+            "[mqtt] cert_file",
+            format!(
+                "{}; the gateway starts and works without the broker, its log waits",
+                crate::report::chain(&e)
             ),
         ),
         Err(e) => add(Level::Error, "[mqtt] cert_file", crate::report::chain(&e)),

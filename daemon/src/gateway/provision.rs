@@ -188,7 +188,7 @@ pub fn plan(answers: &Answers, now: OffsetDateTime) -> Plan {
             Level::Error,
             "config",
             format!(
-                "{} exists: --force replaces it (the old one is kept as {}.bak)",
+                "{} exists: --force replaces it (the old one is kept as {}.bak-TIME)",
                 config_path.display(),
                 config_path.display()
             ),
@@ -288,6 +288,16 @@ impl Plan {
             // Already in place (provisioning again).
             return;
         }
+        if let Some(other) = self.copies.iter().find(|c| c.to == to) {
+            let message = format!(
+                "{} and {} would both be copied to {}: rename one of them",
+                other.from.display(),
+                from.display(),
+                to.display()
+            );
+            self.add(Level::Error, key, message);
+            return;
+        }
         let replaces = match (std::fs::read(from), std::fs::read(to)) {
             (Ok(new), Ok(old)) if new == old => return,
             (_, Ok(_)) => true,
@@ -298,7 +308,7 @@ impl Plan {
                 Level::Error,
                 key,
                 format!(
-                    "{} exists with other content: --force replaces it (the old one is kept as .bak)",
+                    "{} exists with other content: --force replaces it (the old one is kept as .bak-TIME)",
                     to.display()
                 ),
             );
@@ -329,7 +339,7 @@ fn render(
     let _ = writeln!(
         t,
         "# Every key: docs/configuration.md. After an edit, run\n#   pumpgwd check-config {}\n",
-        config_path.display()
+        quote_path(config_path)
     );
     let _ = writeln!(t, "gateway_id = {}", quote(&a.gateway_id));
     let _ = writeln!(t, "care_area = {}", quote(&a.care_area));
@@ -368,9 +378,27 @@ fn check_ports(p: &mut Plan, a: &Answers) {
         return; // The config check said so.
     }
     let links = ports::by_id_links(Path::new(ports::BY_ID));
+    let mut devices: Vec<(PathBuf, String)> = Vec::new();
     for (i, port) in a.ports.iter().enumerate() {
         let name = port.name.clone().unwrap_or_else(|| default_port_name(i));
         let key = format!("[[port]] {name}");
+        // Two names for one adapter (ttyUSB0 and its by-id link): two
+        // sessions fighting over one pump.
+        if let Ok(device) = port.path.canonicalize() {
+            if let Some((_, first)) = devices.iter().find(|(d, _)| *d == device) {
+                p.add(
+                    Level::Error,
+                    &key,
+                    format!(
+                        "{} is the same device as {first}'s ({})",
+                        port.path.display(),
+                        device.display()
+                    ),
+                );
+                continue;
+            }
+            devices.push((device, name.clone()));
+        }
         match ports::presence(&port.path) {
             Presence::Missing => p.add(
                 Level::Error,
@@ -501,14 +529,18 @@ fn check_data_and_terminal(p: &mut Plan, a: &Answers) {
             format!("{} is not a folder", dir.display()),
         );
     } else if crate::store::Store::file_in(dir).exists() {
-        p.add(
-            Level::Note,
-            "data_dir",
-            format!(
-                "{}: the event log there is kept and carries on",
-                dir.display()
+        // Opened now (read-only, checked), not first when importing staff.
+        match crate::store::Store::open_read_only(&crate::store::Store::file_in(dir)) {
+            Ok(_) => p.add(
+                Level::Note,
+                "data_dir",
+                format!(
+                    "{}: the event log there is kept and carries on",
+                    dir.display()
+                ),
             ),
-        );
+            Err(e) => p.add(Level::Error, "data_dir", crate::report::chain(&e)),
+        }
     }
     if a.terminal_socket.is_none() {
         p.add(
@@ -561,7 +593,7 @@ fn check_staff(p: &mut Plan, a: &Answers) {
                     Level::Error,
                     "[terminal] staff_file",
                     format!(
-                        "{} exists: --force replaces it (the old one is kept as .bak; each change is logged)",
+                        "{} exists: --force replaces it (the old one is kept as .bak-TIME; each change is logged)",
                         d.display()
                     ),
                 );

@@ -108,19 +108,39 @@ pub fn daemon(store: &Store) -> Result<DaemonRun, StoreError> {
 /// One pump's summary.
 pub fn pump(store: &Store, pump: &str) -> Result<PumpSummary, StoreError> {
     let err = sql(store);
+    // A session ends without a link_down when the daemon stops (and logs
+    // nothing when it is killed): a link from before the daemon's last
+    // start says nothing about now.
+    let started: i64 = store
+        .conn
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE type = 'gateway_started'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(&err)?;
     let link: Option<Link> = store
         .conn
         .query_row(
-            "SELECT type, at, json_extract(record, '$.reason')
+            "SELECT type, at, json_extract(record, '$.reason'), seq
              FROM events WHERE type IN ('link_up', 'link_down') AND pump = ?1
              ORDER BY seq DESC LIMIT 1",
             [pump],
             |r| {
                 let kind: String = r.get(0)?;
-                Ok(Link {
-                    online: kind == "link_up",
-                    since: r.get(1)?,
-                    reason: r.get(2)?,
+                let seq: i64 = r.get(3)?;
+                Ok(if seq < started {
+                    Link {
+                        online: false,
+                        since: r.get(1)?,
+                        reason: Some("not heard from since the daemon last started".to_owned()),
+                    }
+                } else {
+                    Link {
+                        online: kind == "link_up",
+                        since: r.get(1)?,
+                        reason: r.get(2)?,
+                    }
                 })
             },
         )
@@ -154,6 +174,8 @@ pub fn pump(store: &Store, pump: &str) -> Result<PumpSummary, StoreError> {
                     (SELECT json_extract(p.record, '$.programme.drug') FROM events p
                       WHERE p.type = 'programme_requested' AND p.pump = d.pump AND p.seq < d.seq
                         AND json_extract(p.record, '$.request') = json_extract(d.record, '$.request')
+                        AND json_extract(p.record, '$.programme_hash')
+                            = json_extract(d.record, '$.programme_hash')
                       ORDER BY p.seq DESC LIMIT 1)
              FROM events d WHERE d.type IN ('authorised', 'denied') AND d.pump = ?1
              ORDER BY d.seq DESC LIMIT 1",
@@ -324,5 +346,24 @@ mod tests {
         assert!(never.link.is_none() && never.last_decision.is_none());
         let run = daemon(store).unwrap();
         assert!(run.started.is_some() && run.stopped.is_none());
+
+        // Restarted: until the pump says HELLO again, its link is not known.
+        log.append(
+            vec![(
+                ctx(None),
+                Event::GatewayStarted {
+                    software: "0.1.0".into(),
+                },
+            )],
+            now,
+        )
+        .unwrap();
+        let s = pump(log.store(), "pump-a").unwrap();
+        let link = s.link.unwrap();
+        assert!(!link.online);
+        assert_eq!(
+            link.reason.as_deref(),
+            Some("not heard from since the daemon last started")
+        );
     }
 }

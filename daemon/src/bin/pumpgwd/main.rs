@@ -145,7 +145,8 @@ enum Command {
     /// the broker connection, backlog and last acknowledged batch. As the
     /// daemon recorded them; reads the store, changes nothing.
     ///
-    /// Exit status: 0 every pump online with the active library; 1 not;
+    /// Exit status: 0 the daemon running and every pump online with the
+    /// active library (as logged); 1 not;
     /// 70 the store cannot be read; 78 the config cannot be used.
     Status {
         /// The gateway config.

@@ -426,12 +426,19 @@ pub(crate) fn provision(args: &ProvisionArgs) -> Result<u8, Failure> {
     let a = answers(args, interactive)?;
     let now = time::OffsetDateTime::now_utc();
     let mut plan = provision::plan(&a, now);
+    if nix::unistd::Uid::effective().is_root() && owner.is_none() {
+        plan.findings.push(Finding {
+            level: Level::Warning,
+            key: "owner".to_owned(),
+            message: "no user pumpgw on this machine: the key, the data folder and the staff file stay root's, and a daemon run as another user cannot read them (--owner USER)".to_owned(),
+        });
+    }
     if plan.errors() == 0
         && let Some(m) = &a.mqtt
     {
         probe(&mut plan, &a, m, args.broker_timeout);
     }
-    show(&plan, &a);
+    show(&plan, &a, owner.as_ref());
     let errors = plan.errors();
     if errors > 0 {
         say!("\nprovisioning refused: {errors} error(s) above; nothing was written");
@@ -528,7 +535,7 @@ fn private_copy(key: &Path) -> Result<tempfile::NamedTempFile> {
     Ok(f)
 }
 
-fn show(plan: &Plan, a: &Answers) {
+fn show(plan: &Plan, a: &Answers, owner: Option<&nix::unistd::User>) {
     let site = a
         .mqtt
         .as_ref()
@@ -564,6 +571,14 @@ fn show(plan: &Plan, a: &Answers) {
     if let Some((from, r)) = &plan.staff {
         say!("  staff          {} from {}", r.staff.len(), from.display());
     }
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map_or_else(|| "this user".to_owned(), |u| u.name);
+    say!(
+        "  owner          {} (of the key, data folder and staff file)",
+        owner.map_or(me, |u| u.name.clone())
+    );
     say!("\nChecks:");
     for f in &plan.findings {
         let level = match f.level {
@@ -591,19 +606,21 @@ fn show(plan: &Plan, a: &Answers) {
     }
 }
 
-/// Writes a file whole or not at all: a temporary file beside it, synced,
-/// then renamed over; an existing one is first kept as `.bak`.
-fn put(path: &Path, bytes: &[u8], mode: u32, owner: Option<&nix::unistd::User>) -> Result<bool> {
+/// Writes a file whole or not at all: a temporary file beside it (mode
+/// 0600 from the start), synced, given its mode and owner, then renamed
+/// over. An existing one is first kept (see [`keep`]); returns where.
+fn put(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<&nix::unistd::User>,
+    stamp: &str,
+) -> Result<Option<PathBuf>> {
     let dir = path
         .parent()
         .with_context(|| format!("{} has no folder", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let backup = path.exists();
-    if backup {
-        let bak = bak(path);
-        std::fs::copy(path, &bak)
-            .with_context(|| format!("cannot keep {} as {}", path.display(), bak.display()))?;
-    }
+    let kept = keep(path, stamp)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     tmp.write_all(bytes)
@@ -616,38 +633,84 @@ fn put(path: &Path, bytes: &[u8], mode: u32, owner: Option<&nix::unistd::User>) 
     }
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(backup)
+    Ok(kept)
 }
 
-fn bak(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".bak");
-    PathBuf::from(s)
+/// Keeps what is at `path` as `path.bak-STAMP`, every run its own name, so
+/// a second `--force` does not lose the first original. A hard link made
+/// under a temporary name and renamed into place: the original stays where
+/// it is until it is replaced, and nothing planted at the backup's name
+/// (a link to another file) is written through.
+fn keep(path: &Path, stamp: &str) -> Result<Option<PathBuf>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let bak = (0..)
+        .map(|n| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".bak-{stamp}"));
+            if n > 0 {
+                name.push(format!("-{n}"));
+            }
+            PathBuf::from(name)
+        })
+        .find(|b| std::fs::symlink_metadata(b).is_err())
+        .expect("some name is free");
+    let mut tmp = bak.clone().into_os_string();
+    tmp.push(format!(".{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::hard_link(path, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, &bak))
+        .with_context(|| format!("cannot keep {} as {}", path.display(), bak.display()))?;
+    Ok(Some(bak))
 }
 
+/// Gives a file to `u` without following a link (the folders given away
+/// are the daemon's: a link planted there must not make root give away
+/// what it points to).
 fn chown(path: &Path, u: &nix::unistd::User) -> Result<()> {
-    nix::unistd::chown(path, Some(u.uid), Some(u.gid))
+    std::os::unix::fs::lchown(path, Some(u.uid.as_raw()), Some(u.gid.as_raw()))
         .with_context(|| format!("cannot give {} to {}", path.display(), u.name))
 }
 
-/// Carries the plan out; returns what was written.
+/// Carries the plan out; returns what was written. The staff import goes
+/// first: it is the step that can meet a damaged event log, and then the
+/// config and keys are still as they were.
 fn write(plan: &Plan, owner: Option<&nix::unistd::User>) -> Result<Vec<String>> {
     let config = plan
         .config
         .as_ref()
         .context("the config did not check out")?;
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
     let mut done = Vec::new();
-    let note = |path: &Path, kept: bool| {
-        if kept {
-            format!(
-                "{} (the old one kept as {})",
-                path.display(),
-                bak(path).display()
-            )
-        } else {
-            path.display().to_string()
-        }
+    let note = |path: &Path, kept: Option<PathBuf>| match kept {
+        Some(k) => format!("{} (the old one kept as {})", path.display(), k.display()),
+        None => path.display().to_string(),
     };
+    let data = &config.data_dir;
+    if !data.is_dir() {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create {}", data.display()))?;
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o750))
+            .with_context(|| format!("cannot set the mode of {}", data.display()))?;
+        done.push(format!("{} (folder)", data.display()));
+    }
+    if let Some(u) = owner {
+        chown(data, u)?;
+    }
+    if let Some((from, roster)) = &plan.staff {
+        done.push(import_staff(config, from, roster, owner, &stamp)?);
+    }
     for c in &plan.copies {
         let bytes =
             std::fs::read(&c.from).with_context(|| format!("cannot read {}", c.from.display()))?;
@@ -666,25 +729,11 @@ fn write(plan: &Plan, owner: Option<&nix::unistd::User>) -> Result<Vec<String>> 
         } else {
             (0o644, None)
         };
-        let kept = put(&c.to, &bytes, mode, who)?;
+        let kept = put(&c.to, &bytes, mode, who, &stamp)?;
         done.push(note(&c.to, kept));
     }
-    let kept = put(&plan.config_path, plan.text.as_bytes(), 0o644, None)?;
+    let kept = put(&plan.config_path, plan.text.as_bytes(), 0o644, None, &stamp)?;
     done.push(note(&plan.config_path, kept));
-    let data = &config.data_dir;
-    if !data.is_dir() {
-        std::fs::create_dir_all(data)
-            .with_context(|| format!("cannot create {}", data.display()))?;
-        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o750))
-            .with_context(|| format!("cannot set the mode of {}", data.display()))?;
-        done.push(format!("{} (folder)", data.display()));
-    }
-    if let Some(u) = owner {
-        chown(data, u)?;
-    }
-    if let Some((from, roster)) = &plan.staff {
-        done.push(import_staff(config, from, roster, owner)?);
-    }
     Ok(done)
 }
 
@@ -695,6 +744,7 @@ fn import_staff(
     from: &Path,
     roster: &Roster,
     owner: Option<&nix::unistd::User>,
+    stamp: &str,
 ) -> Result<String> {
     let dest = config.staff_file();
     let before = if dest.exists() {
@@ -702,12 +752,11 @@ fn import_staff(
     } else {
         None
     };
-    if dest.exists() {
-        std::fs::copy(&dest, bak(&dest))
-            .with_context(|| format!("cannot keep {} as .bak", dest.display()))?;
-    }
+    // Opened (and checked) before anything changes.
+    let store_file = Store::file_in(&config.data_dir);
+    let store = Store::open(&store_file)?;
+    let kept = keep(&dest, stamp)?;
     roster.save(&dest)?;
-    let store = Store::open(&Store::file_in(&config.data_dir))?;
     let context = pumpgw::store::Context {
         gateway: config.gateway_id.clone(),
         pump: None,
@@ -738,15 +787,21 @@ fn import_staff(
     log.append(events, time::OffsetDateTime::now_utc())?;
     drop(log);
     if let Some(u) = owner {
-        for f in std::fs::read_dir(&config.data_dir)
-            .with_context(|| format!("cannot read {}", config.data_dir.display()))?
-            .flatten()
-        {
-            chown(&f.path(), u)?;
+        let mut written = vec![dest.clone(), store_file.clone()];
+        for suffix in ["-wal", "-shm"] {
+            let mut f = store_file.clone().into_os_string();
+            f.push(suffix);
+            written.push(PathBuf::from(f));
+        }
+        for f in written.iter().filter(|f| f.exists()) {
+            chown(f, u)?;
         }
     }
+    let kept = kept
+        .map(|k| format!(", the old one kept as {}", k.display()))
+        .unwrap_or_default();
     Ok(format!(
-        "{} ({} staff, each logged)",
+        "{} ({} staff, each logged{kept})",
         dest.display(),
         roster.staff.len()
     ))

@@ -26,8 +26,9 @@ struct Pump {
     library: Option<PumpLibrary>,
 }
 
-/// Shows it; 0 when every configured pump is online with the active
-/// library, 1 otherwise (so a script can tell at a glance).
+/// Shows it; 0 when the daemon is running (started, no orderly stop
+/// since) and every configured pump is online with the active library, 1
+/// otherwise (so a script can tell at a glance).
 pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
     let config = pumpgw::gateway::Config::load(config_path)
         .map_err(|e| (crate::EXIT_CONFIG, anyhow::Error::new(e)))?;
@@ -62,10 +63,12 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
             library: libraries.pumps.iter().find(|p| p.pump == name).cloned(),
         });
     }
-    let healthy = pumps.iter().all(|p| {
-        p.summary.link.as_ref().is_some_and(|l| l.online)
-            && p.library.as_ref().is_some_and(|l| l.matches)
-    });
+    let healthy = run.started.is_some()
+        && run.stopped.is_none()
+        && pumps.iter().all(|p| {
+            p.summary.link.as_ref().is_some_and(|l| l.online)
+                && p.library.as_ref().is_some_and(|l| l.matches)
+        });
     let backlog = head.saturating_sub(cursor.acked_seq);
     let active = libraries.active;
     if json {
@@ -107,8 +110,9 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
         |(v, h)| format!("version {v} active ({})", h.get(..16).unwrap_or(h)),
     );
     say!("library    {library}");
+    let stopped = run.stopped.is_some();
     for (i, p) in pumps.iter().enumerate() {
-        show_pump(if i == 0 { "pumps" } else { "" }, p);
+        show_pump(if i == 0 { "pumps" } else { "" }, p, stopped);
     }
     say!("event log  {} records", pumpgw::format::count(head));
     let Some(m) = &config.mqtt else {
@@ -180,10 +184,16 @@ fn drug_names(store: &Store, care_area: &str) -> HashMap<String, String> {
 
 /// A pump's lines: state, serial and library on the first; then its last
 /// decision and the alarms still raised, indented under it.
-fn show_pump(label: &str, p: &Pump) {
+fn show_pump(label: &str, p: &Pump, daemon_stopped: bool) {
     let s = &p.summary;
     let state = match &s.link {
         None => "never connected".to_owned(),
+        // Its sessions ended with it, without a link_down.
+        Some(l) if daemon_stopped => format!(
+            "not known: the daemon is stopped (last: {} since {})",
+            if l.online { "online" } else { "offline" },
+            l.since
+        ),
         Some(l) if l.online => format!("online since {}", l.since),
         Some(l) => format!(
             "OFFLINE since {}{}",
