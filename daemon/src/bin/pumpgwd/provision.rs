@@ -645,7 +645,7 @@ fn keep(path: &Path, stamp: &str) -> Result<Option<PathBuf>> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    let bak = (0..)
+    let bak = (0..10_000)
         .map(|n| {
             let mut name = path.as_os_str().to_owned();
             name.push(format!(".bak-{stamp}"));
@@ -655,7 +655,7 @@ fn keep(path: &Path, stamp: &str) -> Result<Option<PathBuf>> {
             PathBuf::from(name)
         })
         .find(|b| std::fs::symlink_metadata(b).is_err())
-        .expect("some name is free");
+        .with_context(|| format!("10,000 backups of {} already", path.display()))?;
     let mut tmp = bak.clone().into_os_string();
     tmp.push(format!(".{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
