@@ -38,11 +38,7 @@ fn provisioned(bench: &Bench, extra: &str) -> std::path::PathBuf {
         0
     );
     std::fs::write(bench.path().join("p1"), "").expect("writable");
-    let trusted = format!(
-        "trusted_keys = [{:?}]\n{extra}",
-        format!("{}.pub", key.display())
-    );
-    bench.gateway_config(&["p1"], &trusted)
+    provisioned_again(bench, extra)
 }
 
 #[test]
@@ -195,7 +191,7 @@ fn check_config_warns_of_an_expired_certificate_and_refuses_a_key_of_another() {
     finds(&v, "note", "[mqtt] cert_file", "SHA-256");
 }
 
-/// Rewrites the bench's config with another `extra` (the key is made once).
+/// Writes the bench's config, trusting the bench's pharmacy key, with `extra`.
 fn provisioned_again(bench: &Bench, extra: &str) -> PathBuf {
     let trusted = format!(
         "trusted_keys = [{:?}]\n{extra}",

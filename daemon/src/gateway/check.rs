@@ -22,6 +22,17 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// The word printed before a finding.
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Note => "ok",
+            Level::Warning => "warning",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
 /// One thing found, about one key of the config.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
@@ -103,7 +114,7 @@ pub fn check(config: &Config) -> Vec<Finding> {
 fn certificate(cert: &Path, key: &Path, add: &mut impl FnMut(Level, &str, String)) {
     let now = time::OffsetDateTime::now_utc();
     match identity::read(cert, key, now) {
-        Ok(id) if id.days_left(now) < 30 => add(
+        Ok(id) if id.days_left(now) < identity::RENEW_WITHIN_DAYS => add(
             Level::Warning,
             "[mqtt] cert_file",
             format!(

@@ -488,7 +488,7 @@ fn check_tls(p: &mut Plan, m: &MqttAnswers, now: OffsetDateTime) {
             match identity::read(cert, key, now) {
                 Ok(id) => {
                     let days = id.days_left(now);
-                    let (level, soon) = if days < 30 {
+                    let (level, soon) = if days < identity::RENEW_WITHIN_DAYS {
                         (
                             Level::Warning,
                             format!(": {days} days left, ask the PKI team for the next one now"),

@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
 
-use super::settings::SettingsError;
 #[cfg(doc)]
 use super::settings::check_private;
+use super::settings::{SettingsError, pem_error, read_certificates};
 
 /// What the certificate says about this gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,9 @@ pub struct Identity {
     /// x509 -fingerprint -sha256` prints).
     pub fingerprint: String,
 }
+
+/// Fewer days left than this, and it is time to ask for the next one.
+pub const RENEW_WITHIN_DAYS: i64 = 30;
 
 impl Identity {
     /// Whole days left before it expires (0 on its last day).
@@ -93,24 +96,10 @@ pub enum IdentityError {
 /// system has no modes, and writes its own copy mode 0600.
 pub fn read(cert: &Path, key: &Path, now: OffsetDateTime) -> Result<Identity, IdentityError> {
     let cert_name = cert.display().to_string();
-    let pem = |path: &Path, e: rustls::pki_types::pem::Error| match e {
-        rustls::pki_types::pem::Error::Io(source) => SettingsError::Io {
-            path: path.display().to_string(),
-            source,
-        },
-        other => SettingsError::Pem {
-            path: path.display().to_string(),
-            detail: other.to_string(),
-        },
-    };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| pem(cert, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem(cert, e))?;
-    let first = chain.first().ok_or_else(|| SettingsError::Pem {
-        path: cert_name.clone(),
-        detail: "no CERTIFICATE block".to_owned(),
-    })?;
+    let chain = read_certificates(cert)?;
+    let first = chain
+        .first()
+        .expect("read_certificates returns at least one");
     let (_, parsed) =
         x509_parser::parse_x509_certificate(first).map_err(|e| IdentityError::Parse {
             path: cert_name.clone(),
@@ -126,7 +115,7 @@ pub fn read(cert: &Path, key: &Path, now: OffsetDateTime) -> Result<Identity, Id
         fingerprint: fingerprint(first),
     };
 
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem(key, e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
     let provider = rustls::crypto::ring::default_provider();
     match rustls::sign::CertifiedKey::from_der(chain.clone(), key_der, &provider) {
         Ok(_) => {}

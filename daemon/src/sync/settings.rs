@@ -386,32 +386,46 @@ pub fn check_private(path: &Path) -> Result<(), SettingsError> {
     Ok(())
 }
 
-/// A rustls client config on ring: trust only the given CA; present the
-/// client certificate if one is given.
-pub fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, SettingsError> {
-    let pem = |path: &Path, detail: &str| SettingsError::Pem {
+fn pem(path: &Path, detail: &str) -> SettingsError {
+    SettingsError::Pem {
         path: path.display().to_string(),
         detail: detail.to_owned(),
-    };
-    let io = |path: &Path, e: rustls::pki_types::pem::Error| match e {
+    }
+}
+
+/// A PEM reading error, named with its file.
+pub(crate) fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> SettingsError {
+    match e {
         rustls::pki_types::pem::Error::Io(source) => SettingsError::Io {
             path: path.display().to_string(),
             source,
         },
         other => pem(path, &other.to_string()),
-    };
+    }
+}
+
+/// Every certificate in a PEM file, in order; at least one.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(path, e))?;
+    if chain.is_empty() {
+        return Err(pem(path, "no CERTIFICATE block"));
+    }
+    Ok(chain)
+}
+
+/// A rustls client config on ring: trust only the given CA; present the
+/// client certificate if one is given.
+pub fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, SettingsError> {
     let ca = files
         .ca
         .as_deref()
         .ok_or_else(|| pem(Path::new("ca_file"), "a TLS broker needs a CA file"))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| io(ca, e))? {
-        roots
-            .add(cert.map_err(|e| io(ca, e))?)
-            .map_err(SettingsError::Tls)?;
-    }
-    if roots.is_empty() {
-        return Err(pem(ca, "no CERTIFICATE block"));
+    for cert in read_certificates(ca)? {
+        roots.add(cert).map_err(SettingsError::Tls)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
@@ -419,15 +433,9 @@ pub fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, SettingsE
         .with_root_certificates(roots);
     match (&files.cert, &files.key) {
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| io(cert, e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| io(cert, e))?;
-            if chain.is_empty() {
-                return Err(pem(cert, "no CERTIFICATE block"));
-            }
+            let chain = read_certificates(cert)?;
             check_private(key)?;
-            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| io(key, e))?;
+            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
             Ok(builder.with_client_auth_cert(chain, key_der)?)
         }
         _ => Ok(builder.with_no_client_auth()),

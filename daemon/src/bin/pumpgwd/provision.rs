@@ -49,12 +49,7 @@ pub(crate) fn check_config(file: &Path, json: bool) -> Result<u8, (u8, anyhow::E
             config.ports.len()
         );
         for f in &findings {
-            let level = match f.level {
-                Level::Note => "ok",
-                Level::Warning => "warning",
-                Level::Error => "ERROR",
-            };
-            println!("  {level:<7} {}: {}", f.key, f.message);
+            println!("  {:<7} {}: {}", f.level.word(), f.key, f.message);
         }
         println!(
             "{}: {errors} error(s), {warnings} warning(s)",
@@ -581,12 +576,7 @@ fn show(plan: &Plan, a: &Answers, owner: Option<&nix::unistd::User>) {
     );
     say!("\nChecks:");
     for f in &plan.findings {
-        let level = match f.level {
-            Level::Note => "ok",
-            Level::Warning => "warning",
-            Level::Error => "ERROR",
-        };
-        say!("  {level:<7} {}: {}", f.key, f.message);
+        say!("  {:<7} {}: {}", f.level.word(), f.key, f.message);
     }
     match &plan.identity {
         Some(id) => {
