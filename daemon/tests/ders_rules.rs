@@ -619,6 +619,18 @@ fn corpus() -> Vec<Row> {
             "40 mL",
             w70,
             bolus("50 micrograms", Some("30 s"), "1.01 mL"),
+            // The pump's 1.01 mL is within 1% of the gateway's 1 mL, but it
+            // would give 50.5 micrograms: over the 50 microgram soft maximum.
+            Soft,
+            Some(BolusDoseLimit),
+        ),
+        row(
+            "adult-icu",
+            "fentanyl",
+            F,
+            "40 mL",
+            w70,
+            bolus("49 micrograms", Some("30 s"), "0.9898 mL"),
             Pass,
             None,
         ),
@@ -744,8 +756,77 @@ fn corpus() -> Vec<Row> {
             "50 mL",
             Some("0.5 kg"),
             cont("1 micrograms/kg/h", "0.055 mL/h"),
+            // 10% above 0.05 mL/h: no absolute floor lets it through.
+            Block,
+            Some(PumpComputationMismatch),
+        ),
+        row(
+            "paed-icu",
+            "fentanyl",
+            "500 micrograms in 50 mL",
+            "50 mL",
+            Some("0.5 kg"),
+            cont("1 micrograms/kg/h", "0.0505 mL/h"),
             Pass,
             None,
+        ),
+        // furosemide has no share limit: a bolus of exactly what is left
+        // (40 mg at 10 mg/mL is 4 mL) empties the container all the same.
+        row(
+            "adult-icu",
+            "furosemide",
+            "250 mg in 25 mL",
+            "4 mL",
+            w70,
+            bolus("40 mg", Some("600 s"), "4 mL"),
+            Block,
+            Some(BolusExceedsContainer),
+        ),
+        row(
+            "adult-icu",
+            "furosemide",
+            "250 mg in 25 mL",
+            "4.01 mL",
+            w70,
+            bolus("40 mg", Some("600 s"), "4 mL"),
+            Pass,
+            None,
+        ),
+        // Issue 14: paediatric adrenaline, 0.6 kg, 0.01 micrograms/kg/min
+        // from 4 mg in 50 mL works out at 0.0045 mL/h; a pump saying
+        // 0.0095 mL/h would give 2.1 times the dose.
+        row(
+            "paed-icu",
+            "adrenaline",
+            "4 mg in 50 mL",
+            "50 mL",
+            Some("0.6 kg"),
+            cont("0.01 micrograms/kg/min", "0.0095 mL/h"),
+            Block,
+            Some(PumpComputationMismatch),
+        ),
+        // A programme exactly on the hard maximum (400 micrograms/h, 8 mL/h)
+        // with the pump 1% faster: what the pump gives is over the HARD
+        // maximum, not a soft limit that could be overridden.
+        row(
+            "adult-icu",
+            "fentanyl",
+            F,
+            "50 mL",
+            w70,
+            cont("400 micrograms/h", "8.08 mL/h"),
+            Hard,
+            Some(DoseRateLimit),
+        ),
+        row(
+            "adult-icu",
+            "fentanyl",
+            F,
+            "50 mL",
+            w70,
+            cont("400 micrograms/h", "8 mL/h"),
+            Soft,
+            Some(DoseRateLimit),
         ),
         row(
             "paed-icu",
@@ -981,4 +1062,144 @@ fn limit_messages_say_which_limit_and_by_how_much() {
         reason.message,
         "fentaNYL dose rate 401 micrograms/h is over the HARD maximum of 400 micrograms/h by 1 microgram/h, 1.003 times the limit."
     );
+}
+
+fn full_history(v: &Value, drug: &str) -> History {
+    serde_json::from_value::<HistoryFile>(v.clone())
+        .expect("history parses")
+        .for_drug(drug)
+}
+
+#[test]
+fn cumulative_limit_counts_infusions_running_and_boluses_authorised() {
+    let lib = library();
+    // adult fentaNYL: 500 micrograms per 60 min; a 50 microgram bolus.
+    let r = row(
+        "adult-icu",
+        "fentanyl",
+        F,
+        "40 mL",
+        Some("70 kg"),
+        bolus("50 micrograms", Some("30 s"), "1 mL"),
+        Pass,
+        None,
+    );
+    let p = programme(&r, 12);
+    // An infusion on another pump since 02:30 at 450 micrograms/h: in the
+    // hour ending at 03:30 it gives 450, plus this bolus is 500: on the limit.
+    let running = |rate: &str| {
+        json!({"deliveries": [], "running": [
+            {"drug": "fentanyl", "since": "2026-11-21T02:30:00Z", "rate": rate, "source": "p2"}
+        ]})
+    };
+    let v = ders::check(
+        &lib,
+        "adult-icu",
+        &p,
+        &full_history(&running("450 micrograms/h"), "fentanyl"),
+    );
+    assert_eq!(v.outcome, Pass, "{v:#?}");
+    let v = ders::check(
+        &lib,
+        "adult-icu",
+        &p,
+        &full_history(&running("460 micrograms/h"), "fentanyl"),
+    );
+    assert_eq!(v.outcome, Hard, "{v:#?}");
+    let reason = v
+        .reasons
+        .iter()
+        .find(|r| r.code == CumulativeLimit)
+        .expect("cumulative");
+    assert!(
+        reason.message.contains("510 micrograms"),
+        "{}",
+        reason.message
+    );
+    assert!(
+        reason
+            .message
+            .contains("460 micrograms running or authorised on p2"),
+        "{}",
+        reason.message
+    );
+    assert!(
+        reason.message.contains("50 micrograms from this programme"),
+        "{}",
+        reason.message
+    );
+    // The same infusion with only 100 micrograms left to give stops early.
+    let bounded = json!({"deliveries": [], "running": [
+        {"drug": "fentanyl", "since": "2026-11-21T02:30:00Z", "rate": "460 micrograms/h", "left": "100 micrograms"}
+    ]});
+    assert_eq!(
+        ders::check(&lib, "adult-icu", &p, &full_history(&bounded, "fentanyl")).outcome,
+        Pass
+    );
+    // Boluses authorised and not yet reported count as given now.
+    let pending = json!({"deliveries": [
+        {"drug": "fentanyl", "at": "2026-11-21T02:40:00Z", "amount": "300 micrograms"}
+    ], "pending": [
+        {"drug": "fentanyl", "amount": "100 micrograms", "source": "p1"},
+        {"drug": "fentanyl", "amount": "50 micrograms", "source": "p2"}
+    ]});
+    assert_eq!(
+        ders::check(&lib, "adult-icu", &p, &full_history(&pending, "fentanyl")).outcome,
+        Pass
+    );
+    let over = json!({"deliveries": [
+        {"drug": "fentanyl", "at": "2026-11-21T02:40:00Z", "amount": "300.001 micrograms"}
+    ], "pending": [
+        {"drug": "fentanyl", "amount": "100 micrograms"},
+        {"drug": "fentanyl", "amount": "50 micrograms"}
+    ]});
+    assert_eq!(
+        ders::check(&lib, "adult-icu", &p, &full_history(&over, "fentanyl")).outcome,
+        Hard
+    );
+}
+
+#[test]
+fn an_infusion_is_counted_beside_one_already_running() {
+    let lib = library();
+    // adult fentaNYL at 100 micrograms/h from a full syringe; one already
+    // running at 300 micrograms/h for 20 minutes: 400 in the next hour,
+    // inside; at 420 micrograms/h, 520, over.
+    let r = row(
+        "adult-icu",
+        "fentanyl",
+        F,
+        "50 mL",
+        Some("70 kg"),
+        cont("100 micrograms/h", "2 mL/h"),
+        Pass,
+        None,
+    );
+    let p = programme(&r, 12);
+    let h = |rate: &str| {
+        full_history(
+            &json!({"deliveries": [], "running": [
+                {"drug": "fentanyl", "since": "2026-11-21T02:40:00Z", "rate": rate}
+            ]}),
+            "fentanyl",
+        )
+    };
+    assert_eq!(
+        ders::check(&lib, "adult-icu", &p, &h("300 micrograms/h")).outcome,
+        Pass
+    );
+    let v = ders::check(&lib, "adult-icu", &p, &h("420 micrograms/h"));
+    assert_eq!(v.outcome, Hard, "{v:#?}");
+    assert!(v.has(CumulativeLimit));
+}
+
+#[test]
+fn a_running_rate_must_be_an_amount_per_time() {
+    for bad in ["5 mL/h", "1 micrograms/kg/h"] {
+        let e = serde_json::from_value::<HistoryFile>(json!({"deliveries": [], "running": [
+            {"drug": "fentanyl", "since": "2026-11-21T02:40:00Z", "rate": bad}
+        ]}))
+        .expect_err("refused");
+        assert!(e.to_string().contains("amount per time"), "{e}");
+    }
 }

@@ -3,23 +3,23 @@
 //! inputs and never trusts the pump's arithmetic. Every rule is in
 //! `docs/ders.md`; any value that cannot be computed exactly blocks.
 
-use super::programme::{Delivery, History, Programme};
+use super::exposure::{ExposureError, History, KindMismatch, Request, Worst, worst_window};
+use super::programme::{Delivery, Programme};
 use super::verdict::{Code, Outcome, Reason, Verdict};
 use crate::format;
 use crate::library::{CareArea, ContinuousLimits, Drug, Library};
 use crate::units::{
-    ArithmeticError, BolusUnit, Concentration, Exact, Rate, RateUnit, TimeUnit, Volume,
+    ArithmeticError, BolusUnit, Concentration, Exact, Rate, RateUnit, TimeUnit, Volume, Weight,
 };
 
-/// Relative tolerance on the pump's own flow rate and bolus volume: 1%.
+/// How far the pump's own flow rate and bolus volume may differ from the
+/// gateway's, relative to the gateway's: 1%, and nothing absolute, so no
+/// disagreement above 1% passes at any rate (a floor in mL/h let a doubled
+/// rate through at neonatal rates). A pump that rounds its figure more
+/// coarsely than that at low rates must send more decimal places. The
+/// limits are applied to the worse of the two figures, so the tolerance
+/// decides only whether the pump's arithmetic is trusted at all.
 pub const TOLERANCE_PERCENT: i128 = 1;
-/// Absolute flow-rate tolerance in microlitres per hour: 0.005 mL/h, half the
-/// 0.01 mL/h step of syringe pumps. Small enough that at the lowest rates a
-/// doubled rate (0.05 against 0.1 mL/h) is still caught.
-pub const FLOW_TOLERANCE_UL_PER_H: i128 = 5;
-/// Absolute bolus-volume tolerance in microlitres: 0.005 mL, half a 0.01 mL
-/// step.
-pub const VOLUME_TOLERANCE_UL: i128 = 5;
 
 type Calc<T> = Result<T, ArithmeticError>;
 
@@ -295,10 +295,35 @@ fn check_weight(
     Ok(Some(kg))
 }
 
-/// Compare `value` with min/max limits; push a reason for the worst one.
+/// A figure the gateway computed and, where the pump computed one too, the
+/// pump's. The pump delivers its own figure, so a maximum is checked against
+/// the larger of the two and a minimum against the smaller.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    ours: Exact,
+    pump: Option<Exact>,
+}
+
+impl Figures {
+    /// Ours alone (nothing for the pump to disagree about).
+    fn ours(ours: Exact) -> Self {
+        Figures { ours, pump: None }
+    }
+
+    /// The figure a maximum (`true`) or a minimum is checked against, and
+    /// whether it is the pump's.
+    fn worse(self, is_max: bool) -> (Exact, bool) {
+        match self.pump {
+            Some(p) if (is_max && p > self.ours) || (!is_max && p < self.ours) => (p, true),
+            _ => (self.ours, false),
+        }
+    }
+}
+
+/// Compare `figures` with min/max limits; push a reason for the worst one.
 #[allow(clippy::too_many_arguments)]
 fn limit_reason(
-    value: Exact,
+    figures: Figures,
     unit: &str,
     what: &str,
     code: Code,
@@ -316,10 +341,16 @@ fn limit_reason(
     ];
     for (name, limit, is_max, outcome) in candidates {
         let Some(limit) = limit else { continue };
+        let (value, pumps) = figures.worse(is_max);
         let outside = if is_max { value > limit } else { value < limit };
         if !outside {
             continue;
         }
+        let what = if pumps {
+            format!("{what} as the pump would give it")
+        } else {
+            what.to_owned()
+        };
         let (v, l) = format::distinct(value, limit);
         let diff = if is_max {
             value.sub(limit)?
@@ -428,13 +459,21 @@ fn check_continuous(
         "flow rate".into(),
         format!("{} mL/h", format::number(ml_per_h)),
     ));
+    // The pump runs at its own flow rate: the limits see the worse figure.
+    let pump_ml_per_h = (pump_flow.unit == RateUnit::MillilitresPerHour).then_some(pump_flow.value);
     let in_lib = value_in_library_unit(limits, base_per_h, ml_per_h, weight_kg, conc)?;
     match in_lib {
         Some(v) => {
+            let pump = match pump_ml_per_h {
+                Some(f) => {
+                    value_in_library_unit(limits, f.mul(conc.base_per_ml()?)?, f, weight_kg, conc)?
+                }
+                None => None,
+            };
             let unit = limits.dose_unit.to_string();
             computed.push(("dose rate".into(), format::with_unit(v, &unit)));
             limit_reason(
-                v,
+                Figures { ours: v, pump },
                 &unit,
                 &format!("{name} dose rate"),
                 Code::DoseRateLimit,
@@ -451,9 +490,9 @@ fn check_continuous(
         None => reasons.push(unit_mismatch(name, &limits.dose_unit.to_string(), &conc)),
     }
     // The pump's own arithmetic.
-    if pump_flow.unit == RateUnit::MillilitresPerHour {
-        if outside_tolerance(pump_flow.value, ml_per_h, FLOW_TOLERANCE_UL_PER_H)? {
-            let (a, b) = format::distinct(pump_flow.value, ml_per_h);
+    if let Some(pump_ml_per_h) = pump_ml_per_h {
+        if outside_tolerance(pump_ml_per_h, ml_per_h)? {
+            let (a, b) = format::distinct(pump_ml_per_h, ml_per_h);
             reasons.push(
                 Reason::new(
                     Outcome::Block,
@@ -475,76 +514,102 @@ fn check_continuous(
             ),
         ));
     }
-    if let Some(cum) = drug.cumulative {
-        let window_ms = i128::from(cum.window_minutes) * 60_000;
-        // Largest amount in any window from now on: history still inside the
-        // window plus the infusion at this rate until the window ends.
-        let mut events = in_window(history, conc, p, window_ms, name, reasons);
-        events.sort_by_key(|(age, _)| std::cmp::Reverse(*age));
-        let rate_per_ms = base_per_h.div_int(TimeUnit::Hour.millis())?;
-        let mut worst = rate_per_ms.mul_int(window_ms)?;
-        let mut remaining: Exact = events
-            .iter()
-            .try_fold(Exact::ZERO, |acc, (_, a)| acc.add(*a))?;
-        for (age, amount) in &events {
-            // Just before this entry leaves the window, after `window - age`
-            // of infusion.
-            let t = window_ms - age;
-            worst = worst.max(remaining.add(rate_per_ms.mul_int(t)?)?);
-            remaining = remaining.sub(*amount)?;
-        }
-        cumulative_reason(drug, cum, worst, reasons)?;
+    if let Some(request) = exposure_request(p)? {
+        check_cumulative(drug, conc, p, history, request, reasons)?;
     }
     Ok(())
 }
 
-/// History still inside the cumulative window, as (age in ms, base amount).
-/// An entry dated after the request (clocks that disagree) counts as given
-/// just now, never as not given; an entry in another kind of amount cannot be
-/// added up, so it blocks.
-fn in_window(
-    history: &History,
-    conc: Concentration,
-    p: &Programme,
-    window_ms: i128,
-    name: &str,
-    reasons: &mut Vec<Reason>,
-) -> Vec<(i128, Exact)> {
-    let kind = conc.amount().kind();
-    if let Some(other) = history.deliveries.iter().find(|d| d.amount.kind() != kind) {
-        reasons.push(Reason::new(
-            Outcome::Block,
-            Code::UnitMismatch,
-            format!(
-                "The delivery history of {name} has an amount counted in {} but the container is counted in {kind}; the total given cannot be worked out.",
-                other.amount.kind()
-            ),
-        ));
+/// What a programme would add to the bed's exposure, at the worse of the
+/// gateway's and the pump's figures: an infusion's amount per hour and the
+/// most it can give (what is left in its container, and its volume to be
+/// infused), or a bolus's amount. `None` when it cannot be worked out
+/// (units that do not agree, a per-kg dose without a weight, a pump rate
+/// not in mL/h): the check blocks those programmes.
+///
+/// The daemon records this figure with every token it issues, so that what
+/// runs is counted exactly as it was checked.
+pub fn exposure_request(p: &Programme) -> Calc<Option<Request>> {
+    let conc = p.container.concentration;
+    let per_ml = conc.base_per_ml()?;
+    let weight_kg = p.patient_weight.map(Weight::kg).transpose()?;
+    match p.delivery {
+        Delivery::Continuous {
+            rate,
+            vtbi,
+            pump_flow_rate,
+        } => {
+            let Some((ours, _)) = flows(rate, conc, weight_kg)? else {
+                return Ok(None);
+            };
+            if pump_flow_rate.unit != RateUnit::MillilitresPerHour {
+                return Ok(None);
+            }
+            let pump = pump_flow_rate.value.mul(per_ml)?;
+            let mut left_ml = p.container.volume_remaining.ml()?;
+            if let Some(vtbi) = vtbi {
+                left_ml = std::cmp::min(left_ml, vtbi.ml()?);
+            }
+            Ok(Some(Request::Infusion {
+                per_hour: ours.max(pump),
+                left: Some(left_ml.mul(per_ml)?),
+            }))
+        }
+        Delivery::Bolus {
+            dose, pump_volume, ..
+        } => {
+            if dose.unit.amount.kind() != conc.amount().kind() {
+                return Ok(None);
+            }
+            let mut amount = dose.value.mul_int(dose.unit.amount.base_factor())?;
+            if dose.unit.per_kg {
+                let Some(kg) = weight_kg else { return Ok(None) };
+                amount = amount.mul(kg)?;
+            }
+            Ok(Some(Request::Bolus(
+                amount.max(pump_volume.ml()?.mul(per_ml)?),
+            )))
+        }
     }
-    history
-        .deliveries
-        .iter()
-        .filter(|d| d.amount.kind() == kind)
-        .map(|d| {
-            (
-                (p.requested_at - d.at).whole_milliseconds().max(0),
-                d.amount.base(),
-            )
-        })
-        .filter(|(age, _)| *age < window_ms)
-        .collect()
 }
 
-/// True when the pump's figure differs from ours by more than the larger of
-/// [`TOLERANCE_PERCENT`] of ours and `floor_micro` thousandths (of a mL or a
-/// mL/h). Exactly on the tolerance is accepted.
-fn outside_tolerance(pump: Exact, ours: Exact, floor_micro: i128) -> Calc<bool> {
+/// Rules 12 and 21: the largest amount in any window from now on, with
+/// everything given, running and authorised at this bed (section 9).
+fn check_cumulative(
+    drug: &Drug,
+    conc: Concentration,
+    p: &Programme,
+    history: &History,
+    request: Request,
+    reasons: &mut Vec<Reason>,
+) -> Calc<()> {
+    let Some(cum) = drug.cumulative else {
+        return Ok(());
+    };
+    let window_ms = i128::from(cum.window_minutes) * 60_000;
+    let kind = conc.amount().kind();
+    match worst_window(history, kind, p.requested_at, window_ms, request) {
+        Ok(worst) => cumulative_reason(drug, cum, &worst, reasons),
+        Err(ExposureError::Kind(KindMismatch { found })) => {
+            reasons.push(Reason::new(
+                Outcome::Block,
+                Code::UnitMismatch,
+                format!(
+                    "The delivery history of {} has an amount counted in {found} but the container is counted in {kind}; the total given cannot be worked out.",
+                    drug.display_name
+                ),
+            ));
+            Ok(())
+        }
+        Err(ExposureError::Arithmetic(e)) => Err(e),
+    }
+}
+
+/// True when the pump's figure differs from ours by more than
+/// [`TOLERANCE_PERCENT`] of ours. Exactly on the tolerance is accepted.
+fn outside_tolerance(pump: Exact, ours: Exact) -> Calc<bool> {
     let diff = pump.sub(ours)?.abs()?;
-    let tolerance = ours
-        .mul_int(TOLERANCE_PERCENT)?
-        .div_int(100)?
-        .max(Exact::ratio(floor_micro, 1_000)?);
-    Ok(diff > tolerance)
+    Ok(diff.mul_int(100)? > ours.mul_int(TOLERANCE_PERCENT)?)
 }
 
 fn value_in_library_unit(
@@ -592,16 +657,17 @@ fn unit_mismatch(name: &str, unit: &str, conc: &Concentration) -> Reason {
 fn cumulative_reason(
     drug: &Drug,
     cum: crate::library::CumulativeLimit,
-    worst_base: Exact,
+    worst: &Worst,
     reasons: &mut Vec<Reason>,
 ) -> Calc<()> {
-    let worst = worst_base.div_int(cum.unit.base_factor())?;
+    let in_unit = |base: Exact| base.div_int(cum.unit.base_factor());
     let unit = cum.unit.symbol();
+    let before = reasons.len();
     limit_reason(
-        worst,
+        Figures::ours(in_unit(worst.total)?),
         unit,
         &format!(
-            "{} total over {} min (given plus programmed)",
+            "{} total over {} min (given, running, authorised and this programme)",
             drug.display_name, cum.window_minutes
         ),
         Code::CumulativeLimit,
@@ -610,7 +676,38 @@ fn cumulative_reason(
         None,
         Some(cum.max),
         reasons,
-    )
+    )?;
+    if reasons.len() > before
+        && let Some(r) = reasons.last_mut()
+    {
+        // Which parts make the total, so nobody has to guess what counted.
+        let mut parts = Vec::new();
+        for (base, words) in [
+            (worst.given, "given".to_owned()),
+            (
+                worst.running,
+                if worst.sources.is_empty() {
+                    "from infusions running".to_owned()
+                } else {
+                    format!("running or authorised on {}", worst.sources.join(", "))
+                },
+            ),
+            (
+                worst.pending,
+                "in boluses authorised and not yet given".to_owned(),
+            ),
+            (worst.request, "from this programme".to_owned()),
+        ] {
+            if !base.is_zero() {
+                parts.push(format!(
+                    "{} {words}",
+                    format::with_unit(in_unit(base)?, unit)
+                ));
+            }
+        }
+        r.message = format!("{} Counted: {}.", r.message, parts.join(", "));
+    }
+    Ok(())
 }
 
 struct BolusInput<'a> {
@@ -651,18 +748,27 @@ fn check_bolus(
         "bolus amount".into(),
         format::with_unit(amount.div_int(show_unit.base_factor())?, show_unit.symbol()),
     ));
+    // The pump gives its own volume: every limit sees the worse figure.
+    let per_ml = b.conc.base_per_ml()?;
+    let pump_ml = b.pump_volume.ml()?;
+    let pump_amount = pump_ml.mul(per_ml)?;
     // Dose against the library's dose limits, in the library's unit.
     if let Some(lu) = lib_unit {
         if lu.amount.kind() == b.dose_unit.amount.kind() {
-            let per_unit = match (lu.per_kg, b.weight_kg) {
-                (false, _) => Some(amount),
-                (true, Some(kg)) => Some(amount.div(kg)?),
-                (true, None) => None,
+            let in_unit = |base: Exact| -> Calc<Option<Exact>> {
+                let per = match (lu.per_kg, b.weight_kg) {
+                    (false, _) => base,
+                    (true, Some(kg)) => base.div(kg)?,
+                    (true, None) => return Ok(None),
+                };
+                Ok(Some(per.div_int(lu.amount.base_factor())?))
             };
-            if let Some(v) = per_unit {
-                let v = v.div_int(lu.amount.base_factor())?;
+            if let Some(v) = in_unit(amount)? {
                 limit_reason(
-                    v,
+                    Figures {
+                        ours: v,
+                        pump: in_unit(pump_amount)?,
+                    },
                     &lu.to_string(),
                     &format!("{name} bolus dose"),
                     Code::BolusDoseLimit,
@@ -678,20 +784,28 @@ fn check_bolus(
         }
     }
     // Volume it means.
-    let volume_ml = amount.div(b.conc.base_per_ml()?)?;
+    let volume_ml = amount.div(per_ml)?;
+    let worse_ml = volume_ml.max(pump_ml);
     let remaining_ml = b.remaining.ml()?;
     computed.push((
         "bolus volume".into(),
         format!("{} mL", format::number(volume_ml)),
     ));
-    if volume_ml > remaining_ml {
-        let (v, r) = format::distinct(volume_ml, remaining_ml);
+    // All that is left is the signature of a wrong concentration too: equal
+    // blocks, not only more.
+    if worse_ml >= remaining_ml {
+        let (v, r) = format::distinct(worse_ml, remaining_ml);
+        let left = if worse_ml == remaining_ml {
+            format!("and {r} mL is all that is left")
+        } else {
+            format!("but only {r} mL is left")
+        };
         reasons.push(
             Reason::new(
                 Outcome::Block,
                 Code::BolusExceedsContainer,
                 format!(
-                    "This {name} bolus needs {v} mL at {}, but only {r} mL is left: the pump would EMPTY THE CONTAINER. Check the concentration on the container label.",
+                    "This {name} bolus needs {v} mL at {}, {left}: the pump would EMPTY THE CONTAINER. Check the concentration on the container label.",
                     format::concentration(b.conc)
                 ),
             )
@@ -700,15 +814,15 @@ fn check_bolus(
     } else if let Some(max_share) = limits.max_share_of_remaining_percent {
         // volume / remaining > share / 100, compared without dividing by a
         // possibly zero remaining volume.
-        if volume_ml.mul_int(100)? > max_share.mul(remaining_ml)? {
-            let share_percent = volume_ml.div(remaining_ml)?.mul_int(100)?;
+        if worse_ml.mul_int(100)? > max_share.mul(remaining_ml)? {
+            let share_percent = worse_ml.div(remaining_ml)?.mul_int(100)?;
             let (share, limit) = format::distinct(share_percent, max_share);
             let mut reason = Reason::new(
                 Outcome::HardLimit,
                 Code::BolusShareOfContainer,
                 format!(
                     "This {name} bolus is {} mL, {share}% of the {} mL left in the container; the limit is {limit}%. A bolus this large is the sign of a wrong concentration. Check the container label.",
-                    format::number(volume_ml),
+                    format::number(worse_ml),
                     format::number(remaining_ml),
                 ),
             );
@@ -720,7 +834,10 @@ fn check_bolus(
     }
     if let Some(max) = limits.max_volume_ml {
         limit_reason(
-            volume_ml,
+            Figures {
+                ours: volume_ml,
+                pump: Some(pump_ml),
+            },
             "mL",
             &format!("{name} bolus volume"),
             Code::BolusVolumeLimit,
@@ -742,7 +859,7 @@ fn check_bolus(
             let secs = ms.div_int(1_000)?;
             if let Some(min) = limits.min_duration_s {
                 limit_reason(
-                    secs,
+                    Figures::ours(secs),
                     "s",
                     &format!("{name} bolus duration"),
                     Code::BolusDurationLimit,
@@ -754,13 +871,17 @@ fn check_bolus(
                 )?;
             }
             let ml_per_h = volume_ml.mul_int(TimeUnit::Hour.millis())?.div(ms)?;
+            let pump_ml_per_h = pump_ml.mul_int(TimeUnit::Hour.millis())?.div(ms)?;
             computed.push((
                 "bolus rate".into(),
                 format!("{} mL/h", format::number(ml_per_h)),
             ));
             if let Some(max) = limits.max_rate_ml_per_h {
                 limit_reason(
-                    ml_per_h,
+                    Figures {
+                        ours: ml_per_h,
+                        pump: Some(pump_ml_per_h),
+                    },
                     "mL/h",
                     &format!("{name} bolus rate"),
                     Code::BolusRateLimit,
@@ -785,8 +906,7 @@ fn check_bolus(
         }
     }
     // The pump's own arithmetic.
-    let pump_ml = b.pump_volume.ml()?;
-    if outside_tolerance(pump_ml, volume_ml, VOLUME_TOLERANCE_UL)? {
+    if outside_tolerance(pump_ml, volume_ml)? {
         let (a, c) = format::distinct(pump_ml, volume_ml);
         reasons.push(
             Reason::new(
@@ -800,12 +920,8 @@ fn check_bolus(
             .comparing(format!("{a} mL"), format!("{c} mL")),
         );
     }
-    if let Some(cum) = drug.cumulative {
-        let window_ms = i128::from(cum.window_minutes) * 60_000;
-        let given = in_window(history, b.conc, p, window_ms, name, reasons)
-            .iter()
-            .try_fold(Exact::ZERO, |acc, (_, a)| acc.add(*a))?;
-        cumulative_reason(drug, cum, given.add(amount)?, reasons)?;
+    if let Some(request) = exposure_request(p)? {
+        check_cumulative(drug, b.conc, p, history, request, reasons)?;
     }
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! The independent dose-error-reduction cross-check (DERS).
 //!
 //! `programme` is the question (what the pump wants to give, with its own
-//! arithmetic, and what was given recently), `check` recomputes and compares,
+//! arithmetic), `exposure` what the bed has had, has running and was
+//! promised (for cumulative limits), `check` recomputes and compares,
 //! `verdict` is the answer with every reason. The rules are in `docs/ders.md`.
 
 mod check;
+pub mod exposure;
 mod programme;
 mod verdict;
 
-pub use check::{FLOW_TOLERANCE_UL_PER_H, TOLERANCE_PERCENT, VOLUME_TOLERANCE_UL, check};
-pub use programme::{Container, Delivered, Delivery, History, HistoryFile, Programme};
+pub use check::{TOLERANCE_PERCENT, check, exposure_request};
+pub use exposure::{Delivered, History, Pending, Running};
+pub use programme::{Container, Delivery, HistoryFile, Programme};
 pub use verdict::{Code, Outcome, Reason, Verdict};

@@ -1,5 +1,5 @@
 //! What the cross-check is asked about: a programme as the pump sent it, and
-//! the recent delivery history of the same drug.
+//! (in files) the bed's recent exposure to each drug (see [`super::exposure`]).
 //!
 //! In files (the `ders check` CLI) every quantity is written as people write
 //! it ("2,500 micrograms in 50 mL") and parsed by [`crate::units`]; the JSON
@@ -9,9 +9,11 @@
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
+use super::exposure::{Delivered, History, Pending, Running};
 use crate::units::{
-    Amount, AmountUnit, Concentration, Dose, Duration, Rate, Volume, Weight, parse_amount,
-    parse_concentration, parse_dose, parse_duration, parse_rate, parse_volume, parse_weight,
+    Amount, AmountUnit, Concentration, Dose, Duration, Rate, RateUnit, TimeUnit, Volume, Weight,
+    parse_amount, parse_concentration, parse_dose, parse_duration, parse_rate, parse_volume,
+    parse_weight,
 };
 
 /// An infusion or bolus programme, with the pump's own arithmetic.
@@ -86,27 +88,7 @@ pub enum Delivery {
     },
 }
 
-/// Amounts of a drug already given, for cumulative limits.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct History {
-    /// Each amount delivered, with when its delivery ended.
-    pub deliveries: Vec<Delivered>,
-}
-
-/// One amount given.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Delivered {
-    /// When the amount had been given (end of the delivery).
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// How much.
-    #[serde(deserialize_with = "amount")]
-    pub amount: Amount,
-}
-
-/// History file entry with its drug id.
+/// History file entry with its drug id: an amount given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HistoryFileEntry {
@@ -117,15 +99,47 @@ struct HistoryFileEntry {
     amount: Amount,
 }
 
-/// A history file: deliveries of any drug; [`HistoryFile::for_drug`] picks one.
+/// History file entry: an infusion running (or authorised, not started).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunningFileEntry {
+    drug: String,
+    #[serde(with = "time::serde::rfc3339")]
+    since: OffsetDateTime,
+    #[serde(deserialize_with = "amount_per_hour")]
+    rate: Amount,
+    #[serde(default, deserialize_with = "opt_amount")]
+    left: Option<Amount>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// History file entry: a bolus authorised and not yet reported given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingFileEntry {
+    drug: String,
+    #[serde(deserialize_with = "amount")]
+    amount: Amount,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// A history file (`history-v1.schema.json`): deliveries, running
+/// infusions and pending boluses of any drug; [`HistoryFile::for_drug`]
+/// picks one drug's.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryFile {
     deliveries: Vec<HistoryFileEntry>,
+    #[serde(default)]
+    running: Vec<RunningFileEntry>,
+    #[serde(default)]
+    pending: Vec<PendingFileEntry>,
 }
 
 impl HistoryFile {
-    /// The deliveries of one drug.
+    /// The exposure to one drug.
     pub fn for_drug(&self, drug: &str) -> History {
         History {
             deliveries: self
@@ -137,7 +151,50 @@ impl HistoryFile {
                     amount: d.amount,
                 })
                 .collect(),
+            running: self
+                .running
+                .iter()
+                .filter(|r| r.drug == drug)
+                .map(|r| Running {
+                    since: r.since,
+                    per_hour: r.rate,
+                    left: r.left,
+                    source: r.source.clone(),
+                })
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .filter(|p| p.drug == drug)
+                .map(|p| Pending {
+                    amount: p.amount,
+                    source: p.source.clone(),
+                })
+                .collect(),
         }
+    }
+}
+
+/// A running infusion's rate: an amount per time ("100 micrograms/h"), as
+/// the amount per hour. Per kg or in mL/h it cannot be counted without the
+/// programme, so it is refused.
+fn amount_per_hour<'de, D: Deserializer<'de>>(d: D) -> Result<Amount, D::Error> {
+    let s = text(d)?;
+    let rate = parse_rate(&s).map_err(serde::de::Error::custom)?;
+    match rate.unit {
+        RateUnit::Dose {
+            amount,
+            per_kg: false,
+            per,
+        } => rate
+            .value
+            .mul_int(TimeUnit::Hour.millis())
+            .and_then(|v| v.div_int(per.millis()))
+            .and_then(|v| Amount::new(v, amount))
+            .map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom(format!(
+            "{s:?}: a running infusion's rate is an amount per time, such as \"100 micrograms/h\" (not per kg, not mL/h)"
+        ))),
     }
 }
 
@@ -171,5 +228,5 @@ quantity_field!(rate, _opt_rate, Rate, parse_rate);
 quantity_field!(dose, _opt_dose, Dose, parse_dose);
 quantity_field!(_duration, opt_duration, Duration, parse_duration);
 quantity_field!(_weight, opt_weight, Weight, parse_weight);
-quantity_field!(amount, _opt_amount, Amount, |s: &str| parse_amount(s)
+quantity_field!(amount, opt_amount, Amount, |s: &str| parse_amount(s)
     .map(|(a, _): (Amount, AmountUnit)| a));

@@ -83,7 +83,7 @@ pub async fn run(
         thread: writer_thread,
         last_record,
         reader,
-        history,
+        ledger,
         sync_stores,
         pin_store,
     } = open_log(&config)?;
@@ -126,7 +126,7 @@ pub async fn run(
         },
         core::Restored {
             last_record,
-            history,
+            ledger,
         },
     );
     let core = tokio::spawn(core.run(events_rx, terminals.commands));
@@ -385,8 +385,8 @@ struct OpenLog {
     last_record: HashMap<String, u64>,
     /// A read-only connection, for the active library.
     reader: Store,
-    /// Deliveries in the last two days, per drug, for cumulative limits.
-    history: HashMap<String, Vec<crate::ders::Delivered>>,
+    /// Tokens and amounts given in the history kept, from the log.
+    ledger: core::Ledger,
     /// Two more connections for the MQTT sync (outbox, library inbox),
     /// when it is configured.
     sync_stores: Option<(Store, Store)>,
@@ -416,29 +416,20 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         None => None,
     };
     let (writer, thread) = Writer::spawn(log);
-    let mut history: HashMap<String, Vec<crate::ders::Delivered>> = HashMap::new();
-    let since = time::OffsetDateTime::now_utc() - core::HISTORY_KEPT;
-    for (drug, at, amount) in crate::store::log::delivered_since(&reader, since)? {
-        match crate::units::parse_amount(&amount) {
-            Ok((amount, _)) => history
-                .entry(drug)
-                .or_default()
-                .push(crate::ders::Delivered { at, amount }),
-            Err(e) => {
-                warn!(drug = %drug, error = %e, "a logged amount is unreadable; cumulative limits will miss it");
-            }
-        }
-    }
+    let now = time::OffsetDateTime::now_utc();
+    let records = crate::store::log::dose_records_since(&reader, now - core::HISTORY_KEPT)?;
+    let ledger = core::Ledger::replay(core::ledger::entries(records));
     info!(
-        drugs = history.len(),
-        "delivery history restored from the log"
+        tokens = ledger.open_tokens(),
+        drugs = ledger.drugs(),
+        "dose ledger restored from the log"
     );
     Ok(OpenLog {
         writer,
         thread,
         last_record,
         reader,
-        history,
+        ledger,
         sync_stores,
         pin_store,
     })

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::model::{BolusLimits, ContinuousLimits, Drug, Library, Range};
+use super::model::{BolusLimits, ContinuousLimits, Drug, Library, MAX_WINDOW_MINUTES, Range};
 use crate::format;
 use crate::units::{AmountKind, AmountUnit, Exact, RateUnit};
 
@@ -111,6 +111,18 @@ pub fn lint_model(library: &Library) -> Vec<Finding> {
     let mut l = Linter {
         findings: Vec::new(),
     };
+    for (i, role) in library.policy.soft_override_roles.iter().enumerate() {
+        if !role.confirms_at_bedside() {
+            l.error(
+                "override-role-not-at-bedside",
+                &format!("$.policy.soft_override_roles[{i}]"),
+                format!(
+                    "{} confirm nothing at the bedside, so they cannot override a soft limit; only nurses and doctors can",
+                    format::name(role).replace('_', " ") + "s"
+                ),
+            );
+        }
+    }
     let mut area_ids: HashMap<&str, usize> = HashMap::new();
     for (ai, area) in library.care_areas.iter().enumerate() {
         let apath = format!("$.care_areas[{ai}]");
@@ -214,6 +226,19 @@ fn lint_drug(l: &mut Linter, dpath: &str, drug: &Drug) {
     }
     if let Some(b) = drug.bolus {
         lint_bolus(l, dpath, drug, &b, kind);
+    }
+    if let Some(cum) = drug.cumulative
+        && !(1..=MAX_WINDOW_MINUTES).contains(&cum.window_minutes)
+    {
+        l.error(
+            "window-out-of-range",
+            &format!("{dpath}.cumulative.window_minutes"),
+            format!(
+                "a cumulative window of {} minutes is not between 1 and {} (7 days, the delivery history the gateway keeps)",
+                format::count(u64::from(cum.window_minutes)),
+                format::count(u64::from(MAX_WINDOW_MINUTES))
+            ),
+        );
     }
     if let Some(cum) = drug.cumulative
         && let Some(k) = kind

@@ -17,5 +17,6 @@ pub use load::{
 };
 pub use model::{
     BolusLimits, CareArea, ContinuousLimits, CumulativeLimit, CustomConcentration, Drug,
-    FORMAT_NAME, FORMAT_VERSION, Library, LibraryConcentration, Policy, Range, Role,
+    FORMAT_NAME, FORMAT_VERSION, Library, LibraryConcentration, MAX_WINDOW_MINUTES, Policy, Range,
+    Role,
 };

@@ -90,6 +90,15 @@ pub enum Role {
     BiomedicalEngineer,
 }
 
+impl Role {
+    /// Whether people in this role confirm anything at the bedside
+    /// (`docs/staff.md`): nurses and doctors do; pharmacists and biomedical
+    /// engineers never do.
+    pub fn confirms_at_bedside(self) -> bool {
+        matches!(self, Role::Nurse | Role::Doctor)
+    }
+}
+
 /// A care area (a profile on the pump): its weight limits and drugs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,6 +251,11 @@ pub struct BolusLimits {
 fn one() -> u8 {
     1
 }
+
+/// The longest cumulative window a library may set, in minutes (7 days):
+/// the gateway keeps and restores this much delivery history, so every
+/// window a valid library sets is counted whole.
+pub const MAX_WINDOW_MINUTES: u32 = 10_080;
 
 /// A cap on the amount given over a sliding window.
 #[derive(Debug, Clone, Copy, Deserialize)]

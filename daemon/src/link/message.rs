@@ -307,11 +307,33 @@ pub struct DeliveryEvent {
     pub token: Token,
     /// When it happened (ms since the Unix epoch, controller clock).
     pub at_ms: u64,
-    /// Volume given under this programme so far ("12.5 mL").
+    /// Volume given under this programme so far ("12.5 mL"). Required, and
+    /// it must read as a volume: the gateway computes what was given from
+    /// it, so a DELIVERY without one is refused (`unparseable`).
+    #[serde(deserialize_with = "volume_text")]
     pub volume_infused: String,
-    /// Amount of drug given under this programme so far ("25 micrograms").
-    #[serde(default)]
+    /// Amount of drug given under this programme so far ("25 micrograms"),
+    /// if the pump says; compared with the gateway's figure.
+    #[serde(default, deserialize_with = "opt_amount_text")]
     pub amount_infused: Option<String>,
+}
+
+/// A volume in text that reads as one.
+fn volume_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::units::parse_volume(&s)
+        .map_err(|e| serde::de::Error::custom(format!("volume_infused {s:?}: {e}")))?;
+    Ok(s)
+}
+
+/// An optional amount in text that reads as one.
+fn opt_amount_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    if let Some(s) = &s {
+        crate::units::parse_amount(s)
+            .map_err(|e| serde::de::Error::custom(format!("amount_infused {s:?}: {e}")))?;
+    }
+    Ok(s)
 }
 
 /// Alarm priority (IEC 60601-1-8).

@@ -277,13 +277,14 @@ pub fn has_pump_event(
         })
 }
 
-/// Amounts delivered since `since`, per drug, from the log (so cumulative
-/// limits survive a restart): the drug comes from the programme the
-/// delivery's token was issued for; the time is when the gateway logged it.
-pub fn delivered_since(
+/// The records a bed's dose ledger is rebuilt from at start (programme
+/// requests, authorisations and delivery events logged since `since`),
+/// oldest first, each as (pump, when logged, the whole record as JSON).
+/// What they count is decided by `gateway::core::ledger`, not here.
+pub fn dose_records_since(
     store: &Store,
     since: OffsetDateTime,
-) -> Result<Vec<(String, OffsetDateTime, String)>, StoreError> {
+) -> Result<Vec<(Option<String>, OffsetDateTime, serde_json::Value)>, StoreError> {
     let sql = |source| StoreError::Sqlite {
         path: store.path.clone(),
         source,
@@ -291,19 +292,9 @@ pub fn delivered_since(
     let mut st = store
         .conn
         .prepare(
-            "SELECT json_extract(p.record, '$.programme.drug'), d.at,
-                    json_extract(d.record, '$.amount_infused')
-             FROM events d
-             JOIN events a ON a.type = 'authorised'
-                  AND json_extract(a.record, '$.token') = json_extract(d.record, '$.token')
-             JOIN events p ON p.type = 'programme_requested'
-                  AND json_extract(p.record, '$.programme_hash') = json_extract(a.record, '$.programme_hash')
-                  AND p.seq < a.seq
-             WHERE d.type = 'delivery' AND d.at >= ?1
-               AND json_extract(d.record, '$.event') IN ('completed', 'stopped', 'bolus_delivered')
-               AND json_extract(d.record, '$.amount_infused') IS NOT NULL
-             GROUP BY d.seq
-             ORDER BY d.seq",
+            "SELECT pump, at, record FROM events
+             WHERE type IN ('programme_requested', 'authorised', 'delivery') AND at >= ?1
+             ORDER BY seq",
         )
         .map_err(sql)?;
     let rows = st
@@ -317,11 +308,13 @@ pub fn delivered_since(
         .map_err(sql)?;
     let mut out = Vec::new();
     for row in rows {
-        let (drug, at, amount) = row.map_err(sql)?;
+        let (pump, at, record) = row.map_err(sql)?;
         let at = OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
             .unwrap_or(since);
-        if let Some(drug) = drug {
-            out.push((drug, at, amount));
+        // A record the chain holds is JSON; one that is not is skipped here
+        // and reported by `events verify`.
+        if let Ok(record) = serde_json::from_str(&record) {
+            out.push((pump, at, record));
         }
     }
     Ok(out)

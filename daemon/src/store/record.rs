@@ -131,6 +131,24 @@ pub enum Event {
         /// Amount given under the programme.
         amount_infused: Option<String>,
     },
+    /// The amount a pump says it gave disagrees with the volume it gave
+    /// times the authorised concentration, beyond the cross-check's
+    /// tolerance (the larger is counted; an alarm is raised on the pump's
+    /// card).
+    AmountMismatch {
+        /// The pump's request id.
+        request: u32,
+        /// The token, hex.
+        token: String,
+        /// The volume the pump reported.
+        volume_infused: String,
+        /// The amount the pump reported.
+        amount_infused: String,
+        /// The volume times the authorised concentration, in words.
+        computed: String,
+        /// What the alarm says.
+        message: String,
+    },
     /// An alarm raised or cleared by a pump.
     Alarm {
         /// The pump's alarm id.
@@ -304,6 +322,7 @@ impl Event {
             Event::Authorised { .. } => "authorised",
             Event::Denied { .. } => "denied",
             Event::Delivery { .. } => "delivery",
+            Event::AmountMismatch { .. } => "amount_mismatch",
             Event::Alarm { .. } => "alarm",
             Event::LibraryInstalledOnPump { .. } => "library_installed_on_pump",
             Event::LibraryReceived { .. } => "library_received",

@@ -182,6 +182,9 @@ fn summary(e: &Event) -> String {
             volume_infused,
             ..
         } => format!("#{request} {event}, {volume_infused}"),
+        Event::AmountMismatch {
+            request, message, ..
+        } => format!("#{request} {message}"),
         Event::Alarm {
             priority,
             text,

@@ -330,6 +330,30 @@ impl Core {
                 }
             };
         }
+        // While people confirmed, the bed may have changed (another pump
+        // started, a bolus was authorised, a delivery was reported): the
+        // cross-check runs again on the exposure now, and what it would
+        // refuse now is refused.
+        if let Some(decision) = self.recheck(&waiting, now) {
+            let words = match &decision {
+                Decision::Deny { reasons, .. } => reasons
+                    .first()
+                    .map_or_else(String::new, |r| r.message.clone()),
+                _ => String::new(),
+            };
+            let events = vec![
+                confirmed,
+                super::decision_event(waiting.request, &waiting.hash, &decision),
+            ];
+            if !self.log(Some(&waiting.pump), events).await {
+                self.finish_unlogged(&waiting, now);
+                return Outcome::NotLogged;
+            }
+            self.send_final(&waiting, decision, now);
+            return Outcome::Closed(format!(
+                "Confirmed, but the programme is now refused: {words}"
+            ));
+        }
         let rng = &self.rng;
         let decision = authorise::authorise(now, self.validity, || {
             use ring::rand::SecureRandom as _;
@@ -437,6 +461,30 @@ impl Core {
             ));
         }
         None
+    }
+
+    /// The cross-check again, at the moment a token would be made, with
+    /// the bed's exposure now: a denial when it would now refuse the
+    /// programme (a cumulative limit reached meanwhile), else `None`.
+    fn recheck(&self, waiting: &Waiting, now: OffsetDateTime) -> Option<Decision> {
+        let library = self.library.borrow().clone()?;
+        let mut programme = waiting.programme.clone();
+        programme.requested_at = now;
+        let history = self.ledger.exposure(&programme.drug, now);
+        let verdict = crate::ders::check(
+            &library.library,
+            &self.gateway.care_area,
+            &programme,
+            &history,
+        );
+        matches!(
+            verdict.outcome,
+            crate::ders::Outcome::Block | crate::ders::Outcome::HardLimit
+        )
+        .then(|| Decision::Deny {
+            outcome: authorise::outcome_name(verdict.outcome),
+            reasons: authorise::reasons_of(&verdict),
+        })
     }
 
     /// Lapsed confirmations: denied.
@@ -552,7 +600,14 @@ impl Core {
     /// Sends a final decision (already logged) and records what it issued.
     fn send_final(&mut self, waiting: &Waiting, decision: Decision, now: OffsetDateTime) {
         let drug = &waiting.programme.drug;
-        let (decided, reason) = self.conclude(&waiting.pump, waiting.request, drug, &decision, now);
+        let (decided, reason) = self.conclude(
+            &waiting.pump,
+            waiting.request,
+            Some(&waiting.programme),
+            drug,
+            &decision,
+            now,
+        );
         info!(pump = %waiting.pump, drug = %drug, request = waiting.request, decision = %decided, reason = %reason, "programme decided after confirmation");
         let _ = waiting.reply.try_send(decision);
     }

@@ -10,6 +10,7 @@
 //! It owns all this state alone, so nothing here is locked.
 
 mod bedside;
+pub mod ledger;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,7 +22,6 @@ use tracing::{error, info, warn};
 
 use super::authorise::{self, ConfirmedLoad, Next, Request};
 use super::view::{LinkState, PumpView, Snapshot, VerdictSummary};
-use crate::ders::{Delivered, History};
 use crate::library::ActiveLibrary;
 use crate::link::LinkStats;
 use crate::pump::event::{AlarmReport, DeliveryEventKind, DeliveryReport, ProgrammeAsk};
@@ -30,7 +30,7 @@ use crate::store::record::{LoggedReason, millis};
 use crate::store::{Context, Event, Store, Writer};
 use crate::terminal::command::Command;
 use crate::terminal::confirm::Board;
-use crate::units::parse_amount;
+pub use ledger::{HISTORY_KEPT, Ledger};
 
 /// How often the store is asked which library is active (a `pumpgwd
 /// library activate` in another process changes it).
@@ -41,8 +41,8 @@ const LIBRARY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct Restored {
     /// The highest event record number logged per pump serial.
     pub last_record: HashMap<String, u64>,
-    /// Deliveries per drug in the last two days, for cumulative limits.
-    pub history: HashMap<String, Vec<Delivered>>,
+    /// Tokens issued and amounts given, replayed from the log.
+    pub ledger: Ledger,
 }
 
 /// Where the active library comes from and where it goes.
@@ -90,21 +90,17 @@ pub fn active_library(reader: &Store, care_area: &str) -> Option<Arc<ActiveLibra
     }
 }
 
+/// The condition of the gateway's alarm for a delivered amount that
+/// disagrees with the volume infused.
+pub const AMOUNT_MISMATCH: &str = "gateway_amount_mismatch";
+
+/// Alarm ids the gateway raises itself carry this bit, apart from the
+/// pump's own.
+const GATEWAY_ALARM_IDS: u32 = 0x8000_0000;
+
 /// Event record numbers above this are refused (SQLite integers are signed
 /// 64-bit; a pump with a sane counter never gets near it).
 const MAX_RECORD: u64 = i64::MAX as u64;
-
-/// How long delivered amounts are kept for cumulative limits.
-pub const HISTORY_KEPT: time::Duration = time::Duration::hours(48);
-
-#[derive(Debug)]
-struct Issued {
-    pump: PumpId,
-    request: u32,
-    drug: String,
-    expires: OffsetDateTime,
-    started: bool,
-}
 
 /// The core's state.
 pub struct Core {
@@ -113,9 +109,8 @@ pub struct Core {
     validity: time::Duration,
     pumps: BTreeMap<PumpId, PumpView>,
     stats: HashMap<PumpId, Arc<LinkStats>>,
-    issued: HashMap<[u8; 16], Issued>,
-    /// Deliveries per drug at this bed, for cumulative limits.
-    history: HashMap<String, Vec<Delivered>>,
+    /// Tokens issued and amounts given at this bed (cumulative limits).
+    ledger: Ledger,
     /// Last event record number seen per pump serial, to drop resent events.
     last_record: HashMap<String, u64>,
     view: watch::Sender<Snapshot>,
@@ -132,6 +127,8 @@ pub struct Core {
     terminals: watch::Receiver<usize>,
     /// The watchdog's view of this loop.
     beat: super::supervise::Beat,
+    /// Alarms the gateway raised so far (their ids).
+    gateway_alarms: u32,
     /// Recently closed confirmations: id, pump, request.
     closed: std::collections::VecDeque<(u64, PumpId, u32)>,
 }
@@ -193,8 +190,7 @@ impl Core {
                 .map(|(id, _)| (id.clone(), PumpView::new(id.clone())))
                 .collect(),
             stats: pumps.iter().cloned().collect(),
-            issued: HashMap::new(),
-            history: restored.history,
+            ledger: restored.ledger,
             last_record: restored.last_record,
             view,
             rng: SystemRandom::new(),
@@ -205,6 +201,7 @@ impl Core {
             confirmed: HashMap::new(),
             terminals,
             closed: std::collections::VecDeque::new(),
+            gateway_alarms: 0,
             beat,
         };
         core.publish();
@@ -293,7 +290,7 @@ impl Core {
                 let ok = self.log(Some(&pump), vec![event]).await;
                 if ok {
                     self.note_record(&pump, &serial, d.record);
-                    self.delivery(&pump, d, now);
+                    self.delivery(&pump, d, now).await;
                 }
                 let _ = committed.send(ok);
             }
@@ -526,7 +523,7 @@ impl Core {
         ask: &ProgrammeAsk,
         identity: Option<&crate::pump::Identity>,
         active: Option<&ActiveLibrary>,
-        history: &History,
+        history: &crate::ders::History,
         now: OffsetDateTime,
     ) -> authorise::Answer {
         let rng = &self.rng;
@@ -581,12 +578,10 @@ impl Core {
             .programme
             .as_ref()
             .map_or_else(|_| "?".to_owned(), |p| p.drug.clone());
-        let history = History {
-            deliveries: self.history.get(&drug).cloned().unwrap_or_default(),
-        };
+        // Tokens never used lapse; they must not pile up.
+        self.ledger.prune(now);
+        let history = self.ledger.exposure(&drug, now);
         let answer = self.answer_for(pump, &ask, identity.as_ref(), active, &history, now);
-        // Authorisations never used lapse; they must not pile up.
-        self.issued.retain(|_, i| i.started || now <= i.expires);
         let mut decision = match answer.next {
             Next::Decided(decision) => decision,
             Next::Confirm(stages) => {
@@ -685,7 +680,14 @@ impl Core {
         decision: Decision,
         now: OffsetDateTime,
     ) {
-        let (shown, first) = self.conclude(pump, ask.request, drug, &decision, now);
+        let (shown, first) = self.conclude(
+            pump,
+            ask.request,
+            ask.programme.as_ref().ok(),
+            drug,
+            &decision,
+            now,
+        );
         let outcome = verdict.map_or_else(
             || "not checked".to_owned(),
             |v| authorise::outcome_name(v.outcome),
@@ -710,22 +712,19 @@ impl Core {
         &mut self,
         pump: &PumpId,
         request: u32,
+        programme: Option<&crate::ders::Programme>,
         drug: &str,
         decision: &Decision,
         now: OffsetDateTime,
     ) -> (String, String) {
         let (shown, first) = match decision {
             Decision::Authorise { token, expires } => {
-                self.issued.insert(
-                    *token,
-                    Issued {
-                        pump: pump.clone(),
-                        request,
-                        drug: drug.to_owned(),
-                        expires: *expires,
-                        started: false,
-                    },
-                );
+                // Counted from now on: the next request at this bed sees it.
+                if !programme
+                    .is_some_and(|p| self.ledger.authorised(*token, pump, request, p, *expires))
+                {
+                    error!(pump = %pump, request, "an authorised programme cannot be counted for cumulative limits");
+                }
                 ("authorised".to_owned(), String::new())
             }
             Decision::Deny { outcome, reasons } => (
@@ -768,77 +767,102 @@ impl Core {
         }
     }
 
-    fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
-        let Some(issued) = self.issued.get_mut(&d.token) else {
-            error!(pump = %pump, request = d.request, event = ?d.event, "delivery under a token this gateway does not know (issued before a restart, or never)");
-            // Whatever it was, what was given still counts towards the
-            // cumulative limits, against the drug the pump says it has.
-            let drug = self
-                .pumps
-                .get(pump)
-                .and_then(|v| v.status.as_ref())
-                .and_then(|s| s.drug.clone());
-            if let (Some(drug), Some(Ok((amount, _)))) =
-                (drug, d.amount_infused.as_deref().map(parse_amount))
-                && matches!(
-                    d.event,
-                    DeliveryEventKind::Completed
-                        | DeliveryEventKind::Stopped
-                        | DeliveryEventKind::BolusDelivered
-                )
-            {
-                self.history
-                    .entry(drug)
-                    .or_default()
-                    .push(Delivered { at: now, amount });
+    /// A delivery event already logged: the ledger counts it; what it
+    /// finds wrong is logged and shown.
+    async fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
+        if let Some(issued) = self.ledger.issued(&d.token)
+            && issued.pump == *pump
+            && issued.request == d.request
+            && d.event == DeliveryEventKind::Started
+        {
+            if issued.started.is_some() {
+                error!(pump = %pump, request = d.request, "second start under a single-use token");
+            } else if now > issued.expires {
+                error!(pump = %pump, request = d.request, "start after the authorisation expired");
             }
-            return;
+        }
+        let status_drug = self
+            .pumps
+            .get(pump)
+            .and_then(|v| v.status.as_ref())
+            .and_then(|s| s.drug.clone());
+        let fields = ledger::DeliveryFields {
+            event: d.event,
+            request: d.request,
+            token: d.token,
+            volume_infused: d.volume_infused.clone(),
+            amount_infused: d.amount_infused.clone(),
         };
-        if issued.pump != *pump || issued.request != d.request {
-            error!(pump = %pump, request = d.request, issued_to = %issued.pump, "delivery quotes another pump's or request's token");
-            return;
-        }
-        match d.event {
-            DeliveryEventKind::Started => {
-                if issued.started {
-                    error!(pump = %pump, request = d.request, "second start under a single-use token");
-                } else if now > issued.expires {
-                    error!(pump = %pump, request = d.request, "start after the authorisation expired");
-                }
-                issued.started = true;
-            }
-            DeliveryEventKind::Completed
-            | DeliveryEventKind::Stopped
-            | DeliveryEventKind::BolusDelivered => {
-                let amount = d.amount_infused.as_deref().map(parse_amount);
-                match amount {
-                    Some(Ok((amount, _))) => {
-                        let given = self.history.entry(issued.drug.clone()).or_default();
-                        // The gateway's clock, not the pump's (see above).
-                        given.push(Delivered { at: now, amount });
-                        // Cumulative windows are at most a day; keep two.
-                        given.retain(|g| now - g.at <= HISTORY_KEPT);
-                    }
-                    Some(Err(e)) => {
-                        warn!(pump = %pump, error = %e, "delivered amount unreadable; cumulative limits will miss it");
-                    }
-                    None => {}
+        match self
+            .ledger
+            .delivery(pump, &fields, status_drug.as_deref(), now)
+        {
+            ledger::Counted::Nothing => {}
+            ledger::Counted::Given {
+                drug,
+                amount,
+                disagreement,
+            } => {
+                info!(pump = %pump, drug = %drug, request = d.request, amount = ?amount, "delivered amount counted");
+                if let Some(dis) = disagreement {
+                    self.amount_disagreement(pump, &d, &drug, &dis).await;
                 }
             }
-            DeliveryEventKind::Paused | DeliveryEventKind::Resumed => {}
+            ledger::Counted::Unknown { why, counted } => {
+                error!(pump = %pump, request = d.request, event = ?d.event, counted = ?counted, "delivery under a token this gateway cannot place: {why}");
+            }
         }
-        info!(pump = %pump, drug = %issued.drug, request = d.request, event = ?d.event, volume = %d.volume_infused, "delivery");
-        if matches!(
-            d.event,
-            DeliveryEventKind::Completed
-                | DeliveryEventKind::Stopped
-                | DeliveryEventKind::BolusDelivered
-        ) {
-            // The token's delivery is over; any later event under it is an error.
-            self.issued.remove(&d.token);
-        }
+        info!(pump = %pump, request = d.request, event = ?d.event, volume = %d.volume_infused, "delivery");
         if let Some(view) = self.pumps.get_mut(pump) {
             view.last_delivery = Some(d);
+        }
+    }
+
+    /// The pump's amount disagrees with its volume times the authorised
+    /// concentration: an event in the log and a high-priority alarm on the
+    /// pump's card until the pump's link starts again.
+    async fn amount_disagreement(
+        &mut self,
+        pump: &PumpId,
+        d: &DeliveryReport,
+        drug: &str,
+        dis: &ledger::Disagreement,
+    ) {
+        let shown = |a: crate::units::Amount| crate::format::amount(a, dis.unit);
+        let text = format!(
+            "The pump says {} of {drug} was given, but {} at the authorised concentration is {}; the larger is counted. Check the pump and the container.",
+            shown(dis.pump),
+            d.volume_infused,
+            shown(dis.gateway)
+        );
+        warn!(pump = %pump, request = d.request, drug = %drug, pump_amount = %shown(dis.pump), gateway_amount = %shown(dis.gateway), "delivered amount disagrees");
+        let event = Event::AmountMismatch {
+            request: d.request,
+            token: hex::encode(d.token),
+            volume_infused: d.volume_infused.clone(),
+            amount_infused: d.amount_infused.clone().unwrap_or_default(),
+            computed: shown(dis.gateway),
+            message: text.clone(),
+        };
+        self.log(Some(pump), vec![event]).await;
+        self.gateway_alarm(pump, AMOUNT_MISMATCH, text);
+    }
+
+    /// An alarm the gateway raises on a pump's card (it has no record
+    /// number: it is the gateway's, not the pump's).
+    fn gateway_alarm(&mut self, pump: &PumpId, condition: &str, text: String) {
+        if let Some(view) = self.pumps.get_mut(pump) {
+            self.gateway_alarms = self.gateway_alarms.wrapping_add(1);
+            view.alarms.push(AlarmReport {
+                record: 0,
+                id: GATEWAY_ALARM_IDS | (self.gateway_alarms & 0xFFFF),
+                priority: crate::pump::event::AlarmPriority::High,
+                condition: condition.to_owned(),
+                text,
+                active: true,
+                at: OffsetDateTime::now_utc(),
+            });
+            view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
         }
     }
 

@@ -1,0 +1,288 @@
+//! The bed's exposure to one drug, for cumulative limits: what was given,
+//! what is running, what is authorised and not yet reported, and what a new
+//! request would add; and the largest amount of it that would fall inside
+//! any window of the limit's length from now on (`docs/ders.md` section 9).
+//!
+//! This is the one model: the cross-check, the daemon's core (at the
+//! request and again when a token is made), `ders check --history` and the
+//! tests all call [`worst_window`]. It is a pure function of its inputs in
+//! exact base units; the caller says what "now" is.
+
+use time::OffsetDateTime;
+
+use crate::units::{Amount, AmountKind, ArithmeticError, Exact, TimeUnit};
+
+/// An amount given, dated at the end of its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// When the amount had been given.
+    pub at: OffsetDateTime,
+    /// How much.
+    pub amount: Amount,
+}
+
+/// An infusion of the drug that runs now, or is authorised and will start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// When it started (for one authorised and not yet started: now).
+    pub since: OffsetDateTime,
+    /// The rate it was authorised at, as an amount per hour.
+    pub per_hour: Amount,
+    /// The most it can still give from now (what is left of its volume to
+    /// be infused and of its container); `None`: no bound known.
+    pub left: Option<Amount>,
+    /// Where it runs, for people ("p1").
+    pub source: Option<String>,
+}
+
+/// A bolus authorised and not yet reported as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Its amount.
+    pub amount: Amount,
+    /// Where, for people.
+    pub source: Option<String>,
+}
+
+/// Everything the bed has had, has running and was promised of one drug.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// Amounts given, each dated at the end of its delivery.
+    pub deliveries: Vec<Delivered>,
+    /// Infusions running (or authorised and not yet started).
+    pub running: Vec<Running>,
+    /// Boluses authorised and not yet reported.
+    pub pending: Vec<Pending>,
+}
+
+/// What the request under check would add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// A bolus of this many base units, given now.
+    Bolus(Exact),
+    /// An infusion from now at this many base units per hour, giving at most
+    /// `left` base units (`None`: no bound).
+    Infusion {
+        /// Base units per hour.
+        per_hour: Exact,
+        /// The most it can give.
+        left: Option<Exact>,
+    },
+}
+
+/// The worst window and what made it up, in base units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worst {
+    /// The largest total in any window from now on.
+    pub total: Exact,
+    /// Of it: amounts already given.
+    pub given: Exact,
+    /// Of it: running infusions (their past and their future).
+    pub running: Exact,
+    /// Of it: boluses authorised and not yet reported.
+    pub pending: Exact,
+    /// Of it: the request itself.
+    pub request: Exact,
+    /// Where the running infusions and pending boluses that count are.
+    pub sources: Vec<String>,
+}
+
+/// An entry counted in another kind of amount than the drug's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindMismatch {
+    /// The kind found.
+    pub found: AmountKind,
+}
+
+/// Why the worst window cannot be worked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExposureError {
+    /// Something is counted in another kind of amount.
+    Kind(KindMismatch),
+    /// Out of exact range.
+    Arithmetic(ArithmeticError),
+}
+
+impl From<ArithmeticError> for ExposureError {
+    fn from(e: ArithmeticError) -> Self {
+        ExposureError::Arithmetic(e)
+    }
+}
+
+/// A flow: from `start` to `end` (ms from now; `end` `None` is never) at
+/// `rate` base units per ms.
+struct Flow {
+    start: Exact,
+    end: Option<Exact>,
+    rate: Exact,
+    mine: bool,
+}
+
+impl Flow {
+    /// What it gives between `from` and `to` (ms from now).
+    fn between(&self, from: Exact, to: Exact) -> Result<Exact, ArithmeticError> {
+        let lo = from.max(self.start);
+        let hi = match self.end {
+            Some(end) if end < to => end,
+            _ => to,
+        };
+        if hi <= lo {
+            return Ok(Exact::ZERO);
+        }
+        hi.sub(lo)?.mul(self.rate)
+    }
+}
+
+/// The largest total of the drug that would fall in any window of
+/// `window_ms` milliseconds ending at or after `now`, with the request.
+///
+/// With *t* measured in ms from now and *L* the window, the total in the
+/// window ending at *t* is
+///
+///   W(t) = Σ m_k [t − τ_k < L] + Σ ρ_i · |[max(σ_i, t − L), min(t, e_i)]|
+///
+/// over amounts *m_k* given at *τ_k ≤ 0* (pending boluses and a requested
+/// bolus at 0) and flows at *ρ_i* from *σ_i* to *e_i* (running infusions
+/// from their start, a requested infusion from 0; *e_i* = now + left ÷
+/// ρ_i). W is piecewise linear between the instants where an amount leaves
+/// the window (*τ_k + L*), a flow ends (*e_i*) or a flow's start leaves
+/// (*σ_i + L*); after *L* only future flows count and their sum never rises,
+/// so the largest total is at one of those instants in [0, L] (just before
+/// an amount leaves) or at 0 or L. Every candidate is evaluated exactly.
+pub fn worst_window(
+    history: &History,
+    kind: AmountKind,
+    now: OffsetDateTime,
+    window_ms: i128,
+    request: Request,
+) -> Result<Worst, ExposureError> {
+    let check = |a: Amount| {
+        if a.kind() == kind {
+            Ok(())
+        } else {
+            Err(ExposureError::Kind(KindMismatch { found: a.kind() }))
+        }
+    };
+    let window = Exact::int(window_ms);
+    let hour = TimeUnit::Hour.millis();
+    // Amounts, as (ms from now ≤ 0, base, which part).
+    let mut points: Vec<(Exact, Exact, Part)> = Vec::new();
+    for d in &history.deliveries {
+        check(d.amount)?;
+        // Dated after now (clocks that disagree): given just now, never
+        // not given.
+        let age = (now - d.at).whole_milliseconds().max(0);
+        points.push((Exact::int(-age), d.amount.base(), Part::Given));
+    }
+    let mut sources = Vec::new();
+    for p in &history.pending {
+        check(p.amount)?;
+        points.push((Exact::ZERO, p.amount.base(), Part::Pending));
+        sources.extend(p.source.clone());
+    }
+    let mut flows = Vec::new();
+    for r in &history.running {
+        check(r.per_hour)?;
+        if let Some(left) = r.left {
+            check(left)?;
+        }
+        let age = (now - r.since).whole_milliseconds().max(0);
+        let rate = r.per_hour.base().div_int(hour)?;
+        flows.push(Flow {
+            start: Exact::int(-age),
+            end: end_of(rate, r.left.map(Amount::base))?,
+            rate,
+            mine: false,
+        });
+        sources.extend(r.source.clone());
+    }
+    match request {
+        Request::Bolus(amount) => points.push((Exact::ZERO, amount, Part::Request)),
+        Request::Infusion { per_hour, left } => {
+            let rate = per_hour.div_int(hour)?;
+            flows.push(Flow {
+                start: Exact::ZERO,
+                end: end_of(rate, left)?,
+                rate,
+                mine: true,
+            });
+        }
+    }
+    // Amounts that have left the window already never come back.
+    points.retain(|(at, _, _)| Exact::ZERO.sub(*at).is_ok_and(|age| age < window));
+    points.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut candidates = vec![Exact::ZERO, window];
+    for (at, _, _) in &points {
+        candidates.push(at.add(window)?);
+    }
+    for f in &flows {
+        if let Some(end) = f.end {
+            candidates.push(end);
+        }
+        candidates.push(f.start.add(window)?);
+    }
+    // Sums of each part over the amounts from index i on (they are sorted
+    // oldest first), so that a candidate costs a binary search.
+    let mut suffix = vec![[Exact::ZERO; 3]; points.len() + 1];
+    for (i, (_, amount, part)) in points.iter().enumerate().rev() {
+        let mut sums = suffix[i + 1];
+        sums[*part as usize] = sums[*part as usize].add(*amount)?;
+        suffix[i] = sums;
+    }
+    let mut worst: Option<Worst> = None;
+    for t in candidates {
+        if t.is_negative() || t > window {
+            continue;
+        }
+        let from = t.sub(window)?;
+        // At 0 the window is (−L, 0]; after 0 this is the total just before
+        // t, so an amount leaving exactly at t is still in.
+        let first = if t.is_zero() {
+            points.partition_point(|(at, _, _)| *at <= from)
+        } else {
+            points.partition_point(|(at, _, _)| *at < from)
+        };
+        let [given, pending, mut request] = suffix[first];
+        let mut running = Exact::ZERO;
+        for f in &flows {
+            let part = f.between(from, t)?;
+            if f.mine {
+                request = request.add(part)?;
+            } else {
+                running = running.add(part)?;
+            }
+        }
+        let total = given.add(running)?.add(pending)?.add(request)?;
+        if worst.as_ref().is_none_or(|x| total > x.total) {
+            worst = Some(Worst {
+                total,
+                given,
+                running,
+                pending,
+                request,
+                sources: Vec::new(),
+            });
+        }
+    }
+    let mut worst = worst.expect("0 is always a candidate");
+    worst.sources = sources;
+    Ok(worst)
+}
+
+/// When a flow at `rate` with `left` to give stops, in ms from now.
+fn end_of(rate: Exact, left: Option<Exact>) -> Result<Option<Exact>, ArithmeticError> {
+    match left {
+        None => Ok(None),
+        Some(_) if rate.is_zero() => Ok(Some(Exact::ZERO)),
+        Some(left) => Ok(Some(left.max(Exact::ZERO).div(rate)?)),
+    }
+}
+
+/// Which part of the total an amount is (an index into the sums).
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Given = 0,
+    Pending = 1,
+    Request = 2,
+}

@@ -1,0 +1,476 @@
+//! The bed's dose ledger: every authorisation the gateway issued (token,
+//! pump, drug, concentration and what it lets the pump give), what the
+//! pump's delivery events say became of it, and the amounts given.
+//!
+//! It owns the one definition of what counts as delivered
+//! ([`Ledger::delivery`]): the live core calls it for every DELIVERY, and
+//! the start of the daemon replays the event log through the same calls
+//! ([`Ledger::replay`]), so a restart counts exactly what the run before
+//! it counted, running infusions included. It hands the cross-check the
+//! bed's exposure to a drug ([`Ledger::exposure`]).
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+use tracing::warn;
+
+use crate::ders::exposure::Request;
+use crate::ders::{Delivered, History, Pending, Programme, Running};
+use crate::pump::PumpId;
+use crate::pump::event::DeliveryEventKind;
+use crate::units::{Amount, AmountUnit, Concentration, Exact, parse_amount, parse_volume};
+
+/// How long amounts given are kept: the longest cumulative window a
+/// library may set (`window_minutes` at most 10,080, 7 days), so no valid
+/// library's window is ever undercounted.
+pub const HISTORY_KEPT: time::Duration =
+    time::Duration::minutes(crate::library::MAX_WINDOW_MINUTES as i64);
+
+/// A token the gateway issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The pump it was issued to.
+    pub pump: PumpId,
+    /// The pump's request.
+    pub request: u32,
+    /// The drug id.
+    pub drug: String,
+    /// The concentration authorised: delivered amounts are the volume the
+    /// pump reports times this.
+    pub concentration: Concentration,
+    /// What it lets the pump give, at the worse of the pump's and the
+    /// gateway's figures (as the cross-check counted it).
+    pub gives: Request,
+    /// The pump must start before this.
+    pub expires: OffsetDateTime,
+    /// When the pump said it started.
+    pub started: Option<OffsetDateTime>,
+    /// The volume the pump last said it had given under it, in mL.
+    pub infused_ml: Option<Exact>,
+}
+
+/// What a delivery event did to the ledger, for the core to log and show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counted {
+    /// Nothing to count (a start, a pause; or an end already counted).
+    Nothing,
+    /// An amount given was added to the drug's history.
+    Given {
+        /// The drug id.
+        drug: String,
+        /// What was counted: the gateway's figure, or the pump's where it
+        /// says more.
+        amount: Amount,
+        /// The pump's own amount, when it disagrees with the gateway's
+        /// by more than the cross-check's tolerance.
+        disagreement: Option<Disagreement>,
+    },
+    /// The token is not this gateway's, or not this pump's and request:
+    /// what the pump says it gave was counted as far as it can be.
+    Unknown {
+        /// Why it is not known.
+        why: &'static str,
+        /// The amount counted from the pump's own figure, if any.
+        counted: Option<(String, Amount)>,
+    },
+}
+
+/// The pump's amount and the gateway's, when they disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The volume infused times the authorised concentration.
+    pub gateway: Amount,
+    /// What the pump said.
+    pub pump: Amount,
+    /// The unit to show both in (the container's).
+    pub unit: AmountUnit,
+}
+
+/// Issued tokens and amounts given at this bed.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    issued: HashMap<[u8; 16], Issued>,
+    given: HashMap<String, Vec<Delivered>>,
+}
+
+/// What a logged event tells the ledger (from the event log, at start).
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A programme was authorised.
+    Authorised {
+        /// The pump (port).
+        pump: PumpId,
+        /// Its request.
+        request: u32,
+        /// The token.
+        token: [u8; 16],
+        /// The programme, as logged with its request.
+        programme: Programme,
+        /// When the pump must start by.
+        expires: OffsetDateTime,
+    },
+    /// A delivery event.
+    Delivery {
+        /// The pump.
+        pump: PumpId,
+        /// When it was logged.
+        at: OffsetDateTime,
+        /// Its fields.
+        report: DeliveryFields,
+    },
+}
+
+/// The parts of a DELIVERY the ledger reads.
+#[derive(Debug, Clone)]
+pub struct DeliveryFields {
+    /// What happened.
+    pub event: DeliveryEventKind,
+    /// The request.
+    pub request: u32,
+    /// The token.
+    pub token: [u8; 16],
+    /// Volume given so far under the programme, as sent.
+    pub volume_infused: String,
+    /// Amount given so far, if the pump said.
+    pub amount_infused: Option<String>,
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Ledger::default()
+    }
+
+    /// Rebuilds the ledger from logged events, oldest first, through the
+    /// same calls as the live core.
+    pub fn replay(entries: impl IntoIterator<Item = Entry>) -> Self {
+        let mut ledger = Ledger::new();
+        for entry in entries {
+            match entry {
+                Entry::Authorised {
+                    pump,
+                    request,
+                    token,
+                    programme,
+                    expires,
+                } => {
+                    if !ledger.authorised(token, &pump, request, &programme, expires) {
+                        warn!(pump = %pump, request, "a logged authorisation's programme cannot be counted");
+                    }
+                }
+                Entry::Delivery { pump, at, report } => {
+                    ledger.delivery(&pump, &report, None, at);
+                }
+            }
+        }
+        ledger
+    }
+
+    /// Records a token issued for `programme`; false when what it gives
+    /// cannot be worked out (the cross-check blocks such programmes, so
+    /// this does not happen for a token the core made).
+    pub fn authorised(
+        &mut self,
+        token: [u8; 16],
+        pump: &PumpId,
+        request: u32,
+        programme: &Programme,
+        expires: OffsetDateTime,
+    ) -> bool {
+        let Ok(Some(gives)) = crate::ders::exposure_request(programme) else {
+            return false;
+        };
+        self.issued.insert(
+            token,
+            Issued {
+                pump: pump.clone(),
+                request,
+                drug: programme.drug.clone(),
+                concentration: programme.container.concentration,
+                gives,
+                expires,
+                started: None,
+                infused_ml: None,
+            },
+        );
+        true
+    }
+
+    /// How many tokens are open (issued, not ended).
+    pub fn open_tokens(&self) -> usize {
+        self.issued.len()
+    }
+
+    /// How many drugs have amounts given in the history kept.
+    pub fn drugs(&self) -> usize {
+        self.given.len()
+    }
+
+    /// The token's record, if this gateway issued it.
+    pub fn issued(&self, token: &[u8; 16]) -> Option<&Issued> {
+        self.issued.get(token)
+    }
+
+    /// What a delivery event counts. An end (`completed`, `stopped`,
+    /// `bolus_delivered`) adds the volume infused times the authorised
+    /// concentration to the drug's history, dated `now`; the pump's own
+    /// amount is compared, and the larger is counted. `status_drug` is the
+    /// drug the pump's status names, for a token the gateway does not know.
+    pub fn delivery(
+        &mut self,
+        pump: &PumpId,
+        d: &DeliveryFields,
+        status_drug: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Counted {
+        let ends = matches!(
+            d.event,
+            DeliveryEventKind::Completed
+                | DeliveryEventKind::Stopped
+                | DeliveryEventKind::BolusDelivered
+        );
+        let pump_amount = d
+            .amount_infused
+            .as_deref()
+            .and_then(|a| parse_amount(a).ok())
+            .map(|(a, _)| a);
+        let known = self
+            .issued
+            .get(&d.token)
+            .filter(|i| i.pump == *pump && i.request == d.request);
+        if known.is_none() {
+            let why = if self.issued.contains_key(&d.token) {
+                "the token was issued for another pump or request"
+            } else {
+                "the token is not one this gateway issued (or it was issued before the history kept)"
+            };
+            // Whatever it was, what the pump says it gave still counts,
+            // against the drug its status names.
+            let counted = match (ends, status_drug, pump_amount) {
+                (true, Some(drug), Some(amount)) => {
+                    self.add(drug, amount, now);
+                    Some((drug.to_owned(), amount))
+                }
+                _ => None,
+            };
+            return Counted::Unknown { why, counted };
+        }
+        let volume = parse_volume(&d.volume_infused)
+            .ok()
+            .and_then(|v| v.ml().ok());
+        let issued = self
+            .issued
+            .get_mut(&d.token)
+            .expect("the token was found just above");
+        if let Some(ml) = volume {
+            issued.infused_ml = Some(ml);
+        }
+        if d.event == DeliveryEventKind::Started && issued.started.is_none() {
+            issued.started = Some(now);
+        }
+        if !ends {
+            return Counted::Nothing;
+        }
+        let issued = self
+            .issued
+            .remove(&d.token)
+            .expect("the token was found just above");
+        // The link refuses a DELIVERY whose volume does not read; one that
+        // still did not (an old log) counts all the token allowed.
+        let gateway = match volume {
+            Some(ml) => ml
+                .mul(issued.concentration.base_per_ml().unwrap_or(Exact::ZERO))
+                .ok(),
+            None => None,
+        }
+        .map(|base| Amount::from_base(issued.concentration.amount().kind(), base))
+        .unwrap_or_else(|| {
+            Amount::from_base(issued.concentration.amount().kind(), allowed(&issued))
+        });
+        let disagreement =
+            pump_amount
+                .filter(|p| disagrees(*p, gateway))
+                .map(|pump| Disagreement {
+                    gateway,
+                    pump,
+                    unit: issued.concentration.unit(),
+                });
+        let amount = match pump_amount {
+            Some(p) if p.kind() == gateway.kind() && p.base() > gateway.base() => p,
+            _ => gateway,
+        };
+        self.add(&issued.drug, amount, now);
+        Counted::Given {
+            drug: issued.drug,
+            amount,
+            disagreement,
+        }
+    }
+
+    fn add(&mut self, drug: &str, amount: Amount, now: OffsetDateTime) {
+        let given = self.given.entry(drug.to_owned()).or_default();
+        given.push(Delivered { at: now, amount });
+        given.retain(|g| now - g.at <= HISTORY_KEPT);
+    }
+
+    /// Forgets tokens never started that expired long ago (a start under
+    /// them is an error the core reports; kept a while so it still counts).
+    pub fn prune(&mut self, now: OffsetDateTime) {
+        self.issued
+            .retain(|_, i| i.started.is_some() || now - i.expires <= HISTORY_KEPT);
+        for given in self.given.values_mut() {
+            given.retain(|g| now - g.at <= HISTORY_KEPT);
+        }
+    }
+
+    /// The bed's exposure to `drug` at `now`: amounts given, infusions
+    /// running or authorised and still startable (from their start at the
+    /// rate they were authorised at, bounded by what they can still give),
+    /// and boluses authorised and not yet reported.
+    pub fn exposure(&self, drug: &str, now: OffsetDateTime) -> History {
+        let mut history = History {
+            deliveries: self.given.get(drug).cloned().unwrap_or_default(),
+            running: Vec::new(),
+            pending: Vec::new(),
+        };
+        for i in self.issued.values().filter(|i| i.drug == drug) {
+            if i.started.is_none() && now > i.expires {
+                continue;
+            }
+            let kind = i.concentration.amount().kind();
+            match i.gives {
+                Request::Bolus(amount) => history.pending.push(Pending {
+                    amount: Amount::from_base(kind, amount),
+                    source: Some(i.pump.to_string()),
+                }),
+                Request::Infusion { per_hour, left } => {
+                    // What it already gave (as the pump last said) no longer
+                    // bounds what is left; unknown, the whole bound stays.
+                    let given = i
+                        .infused_ml
+                        .and_then(|ml| i.concentration.base_per_ml().and_then(|c| ml.mul(c)).ok())
+                        .unwrap_or(Exact::ZERO);
+                    let left = left.map(|l| {
+                        Amount::from_base(kind, l.sub(given).unwrap_or(l).max(Exact::ZERO))
+                    });
+                    history.running.push(Running {
+                        since: i.started.unwrap_or(now),
+                        per_hour: Amount::from_base(kind, per_hour),
+                        left,
+                        source: Some(i.pump.to_string()),
+                    });
+                }
+            }
+        }
+        history
+    }
+}
+
+/// The most a token allows, in base units: a bolus's amount, or what an
+/// infusion can give in all (its bound; with none, nothing can be said and
+/// zero is not claimed: its rate for the longest window).
+fn allowed(i: &Issued) -> Exact {
+    match i.gives {
+        Request::Bolus(a) => a,
+        Request::Infusion { left: Some(l), .. } => l,
+        Request::Infusion {
+            per_hour,
+            left: None,
+        } => per_hour
+            .mul_int(i128::from(crate::library::MAX_WINDOW_MINUTES) / 60)
+            .unwrap_or(per_hour),
+    }
+}
+
+/// Whether the pump's amount differs from the gateway's by more than the
+/// cross-check's tolerance (or counts another kind of amount).
+pub fn disagrees(pump: Amount, gateway: Amount) -> bool {
+    if pump.kind() != gateway.kind() {
+        return true;
+    }
+    let Ok(diff) = pump.base().sub(gateway.base()).and_then(Exact::abs) else {
+        return true;
+    };
+    match (
+        diff.mul_int(100),
+        gateway.base().mul_int(crate::ders::TOLERANCE_PERCENT),
+    ) {
+        (Ok(d), Ok(t)) => d > t,
+        _ => true,
+    }
+}
+
+/// The ledger's entries in logged records (`store::log::dose_records_since`):
+/// each authorisation with the programme its request carried, and each
+/// delivery event. A record that does not read is skipped with a warning.
+pub fn entries(records: Vec<(Option<String>, OffsetDateTime, serde_json::Value)>) -> Vec<Entry> {
+    let mut programmes: HashMap<(String, String), serde_json::Value> = HashMap::new();
+    let mut out = Vec::new();
+    for (pump, at, record) in records {
+        let Some(pump) = pump else { continue };
+        let text = |key: &str| record.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let request = record
+            .get("request")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|r| u32::try_from(r).ok());
+        let token = text("token").and_then(|t| {
+            let mut out = [0u8; 16];
+            hex::decode_to_slice(t, &mut out).ok().map(|()| out)
+        });
+        match record.get("type").and_then(|t| t.as_str()) {
+            Some("programme_requested") => {
+                if let (Some(hash), Some(p)) = (text("programme_hash"), record.get("programme")) {
+                    programmes.insert((pump, hash), p.clone());
+                }
+            }
+            Some("authorised") => {
+                let programme = text("programme_hash")
+                    .and_then(|h| programmes.get(&(pump.clone(), h)))
+                    .and_then(|p| serde_json::from_value::<Programme>(p.clone()).ok());
+                let expires = text("expires").and_then(|e| {
+                    OffsetDateTime::parse(&e, &time::format_description::well_known::Rfc3339).ok()
+                });
+                match (request, token, programme, expires) {
+                    (Some(request), Some(token), Some(programme), Some(expires)) => {
+                        out.push(Entry::Authorised {
+                            pump: PumpId::from(pump),
+                            request,
+                            token,
+                            programme,
+                            expires,
+                        });
+                    }
+                    _ => {
+                        warn!(pump, at = %at, "a logged authorisation does not read; cumulative limits will miss it")
+                    }
+                }
+            }
+            Some("delivery") => {
+                let event = record
+                    .get("event")
+                    .cloned()
+                    .and_then(|e| serde_json::from_value::<DeliveryEventKind>(e).ok());
+                match (event, request, token, text("volume_infused")) {
+                    (Some(event), Some(request), Some(token), Some(volume_infused)) => {
+                        out.push(Entry::Delivery {
+                            pump: PumpId::from(pump),
+                            at,
+                            report: DeliveryFields {
+                                event,
+                                request,
+                                token,
+                                volume_infused,
+                                amount_infused: text("amount_infused"),
+                            },
+                        });
+                    }
+                    _ => {
+                        warn!(pump, at = %at, "a logged delivery does not read; cumulative limits may miss it")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
