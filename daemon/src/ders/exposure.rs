@@ -266,6 +266,8 @@ pub fn worst_window(
         }
     }
     let mut worst = worst.expect("0 is always a candidate");
+    sources.sort();
+    sources.dedup();
     worst.sources = sources;
     Ok(worst)
 }

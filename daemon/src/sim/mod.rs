@@ -205,6 +205,8 @@ struct ActiveAlarm {
 
 struct Sim {
     spec: PumpSpec,
+    /// Whether "scenario played" was said.
+    played: bool,
     opts: Options,
     faults: Faults,
     script: Vec<Step>,
@@ -375,6 +377,7 @@ impl Sim {
             bedside: None,
             bedside_wait: None,
             spec: scenario.pump,
+            played: false,
             opts,
         }
     }
@@ -967,7 +970,14 @@ impl Sim {
             token: r.token,
             at_ms: now_ms(),
             volume_infused: ml_text(r.given_ul),
-            amount_infused: Some(amount_text(r.given_ul, c.conc)),
+            amount_infused: match self.spec.amount_infused {
+                scenario::AmountReport::Given => Some(amount_text(r.given_ul, c.conc)),
+                scenario::AmountReport::Omitted => None,
+                scenario::AmountReport::Half => Some(amount_text(
+                    r.given_ul.div_int(2).unwrap_or(r.given_ul),
+                    c.conc,
+                )),
+            },
         };
         let record = self.next_record();
         self.event(Message::Delivery(DeliveryEvent { record, ..m }));
@@ -1035,6 +1045,12 @@ impl Sim {
                 continue;
             }
             let Some(step) = self.steps.pop_front() else {
+                if !self.played && self.pending.is_none() && self.commands.is_none() {
+                    // Said once, so that a bench waiting on a pump that stays
+                    // (its infusion running) knows its steps are done.
+                    self.played = true;
+                    info!(pump = %self.opts.name, failures = self.report.failures.len(), "scenario played");
+                }
                 return self.scenario_over().then_some(Leave::Done);
             };
             // Programmes need a link; wait for it rather than fail.

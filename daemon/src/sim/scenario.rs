@@ -50,6 +50,22 @@ pub struct PumpSpec {
     /// Pull the cable this long (real time) after the first library chunk
     /// arrives, once.
     pub hang_up_during_transfer: Option<String>,
+    /// What DELIVERY events say of the amount given.
+    pub amount_infused: AmountReport,
+}
+
+/// What a simulated pump says of the amount it gave (the gateway computes
+/// it from the volume and compares).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountReport {
+    /// The volume times the programmed concentration.
+    #[default]
+    Given,
+    /// Nothing (the key is left out).
+    Omitted,
+    /// Half of it, as a pump with a wrong figure would.
+    Half,
 }
 
 impl Default for PumpSpec {
@@ -66,6 +82,7 @@ impl Default for PumpSpec {
             library_version: None,
             corrupt_library: false,
             hang_up_during_transfer: None,
+            amount_infused: AmountReport::Given,
         }
     }
 }

@@ -302,7 +302,7 @@ pub fn dose_records_since(
             Ok((
                 r.get::<_, Option<String>>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(2)?,
             ))
         })
         .map_err(sql)?;
@@ -313,7 +313,7 @@ pub fn dose_records_since(
             .unwrap_or(since);
         // A record the chain holds is JSON; one that is not is skipped here
         // and reported by `events verify`.
-        if let Ok(record) = serde_json::from_str(&record) {
+        if let Ok(record) = serde_json::from_slice(&record) {
             out.push((pump, at, record));
         }
     }
