@@ -172,3 +172,33 @@ fn an_amount_that_disagrees_with_the_volume_is_logged_and_alarmed_and_the_larger
     gw.wait_for(&["delivered amount disagrees"], 1, 5);
     assert!(gw.terminate(15).success());
 }
+
+#[test]
+fn an_event_number_used_again_with_other_content_is_logged_as_a_conflict_and_counted() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    // A controller whose event counter was reset: both runs number their
+    // events from 1, so the second run's start and completion reuse the
+    // numbers of the first's.
+    let run = "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"1 mL\"\nexpect = \"authorised\"\n\n[[step]]\naction = \"wait_delivery\"\n";
+    let scenario = fentanyl_pump("SIM-RESET", "first_record = 0\n", run);
+    for _ in 0..2 {
+        let mut sim = bench.sim("p1", &scenario, &["--speed", "600"]);
+        assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
+    }
+    let conflicts = bench.exported("record_conflict");
+    assert!(!conflicts.is_empty(), "no conflict logged");
+    assert_eq!(conflicts[0]["pump_serial"], "SIM-RESET");
+    assert!(
+        conflicts[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("counter went back")),
+        "{}",
+        conflicts[0]
+    );
+    // Nothing the pump sent was dropped: both runs' start and completion.
+    let deliveries = bench.exported("delivery");
+    assert_eq!(deliveries.len(), 4, "{deliveries:#?}");
+    gw.wait_for(&["event number reused with other content"], 1, 5);
+    assert!(gw.terminate(15).success());
+}

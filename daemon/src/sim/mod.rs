@@ -363,7 +363,7 @@ impl Sim {
             // A real controller keeps this counter in non-volatile memory; the
             // clock stands in for that, so a restarted simulator's events are
             // never taken for ones the gateway already has.
-            record: now_ms(),
+            record: scenario.pump.first_record.unwrap_or_else(now_ms),
             outbox: VecDeque::new(),
             alarms: Vec::new(),
             next_alarm: 1,

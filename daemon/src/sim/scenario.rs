@@ -52,6 +52,10 @@ pub struct PumpSpec {
     pub hang_up_during_transfer: Option<String>,
     /// What DELIVERY events say of the amount given.
     pub amount_infused: AmountReport,
+    /// The last event record number at start (default: the clock in ms, so
+    /// that a restarted simulator goes on upwards). A small number plays a
+    /// controller whose counter was reset.
+    pub first_record: Option<u64>,
 }
 
 /// What a simulated pump says of the amount it gave (the gateway computes
@@ -83,6 +87,7 @@ impl Default for PumpSpec {
             corrupt_library: false,
             hang_up_during_transfer: None,
             amount_infused: AmountReport::Given,
+            first_record: None,
         }
     }
 }

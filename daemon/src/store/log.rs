@@ -254,27 +254,41 @@ pub fn last_pump_records(
     Ok(out)
 }
 
-/// Whether this pump's event (port, serial, record number) is in the log.
-pub fn has_pump_event(
+/// The records of this pump's events (port, serial, record number) in the
+/// log, as JSON: none, the one it sent before, or (a controller whose
+/// counter went back) others.
+pub fn pump_event_records(
     store: &Store,
     pump: &str,
     serial: &str,
     record: u64,
-) -> Result<bool, StoreError> {
-    store
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let sql = |source| StoreError::Sqlite {
+        path: store.path.clone(),
+        source,
+    };
+    let mut st = store
         .conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM events
+        .prepare(
+            "SELECT record FROM events
                WHERE type IN ('delivery', 'alarm') AND pump = ?1
                  AND json_extract(record, '$.pump_serial') = ?2
-                 AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?3)",
-            params![pump, serial, i64::try_from(record).unwrap_or(-1)],
-            |r| r.get::<_, bool>(0),
+                 AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?3",
         )
-        .map_err(|source| StoreError::Sqlite {
-            path: store.path.clone(),
-            source,
-        })
+        .map_err(sql)?;
+    let rows = st
+        .query_map(
+            params![pump, serial, i64::try_from(record).unwrap_or(-1)],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let Ok(v) = serde_json::from_slice(&row.map_err(sql)?) {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 /// The records a bed's dose ledger is rebuilt from at start (programme

@@ -149,6 +149,19 @@ pub enum Event {
         /// What the alarm says.
         message: String,
     },
+    /// A pump sent an event under a record number already logged from it
+    /// with other content (its counter went back). The event itself follows
+    /// in the next record; an alarm is raised on the pump's card.
+    RecordConflict {
+        /// The pump's serial number.
+        pump_serial: String,
+        /// The record number used again.
+        pump_record: u64,
+        /// How many records already carry that number.
+        logged: usize,
+        /// What the alarm says.
+        message: String,
+    },
     /// An alarm raised or cleared by a pump.
     Alarm {
         /// The pump's alarm id.
@@ -323,6 +336,7 @@ impl Event {
             Event::Denied { .. } => "denied",
             Event::Delivery { .. } => "delivery",
             Event::AmountMismatch { .. } => "amount_mismatch",
+            Event::RecordConflict { .. } => "record_conflict",
             Event::Alarm { .. } => "alarm",
             Event::LibraryInstalledOnPump { .. } => "library_installed_on_pump",
             Event::LibraryReceived { .. } => "library_received",

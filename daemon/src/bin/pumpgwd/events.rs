@@ -185,6 +185,7 @@ fn summary(e: &Event) -> String {
         Event::AmountMismatch {
             request, message, ..
         } => format!("#{request} {message}"),
+        Event::RecordConflict { message, .. } => message.clone(),
         Event::Alarm {
             priority,
             text,

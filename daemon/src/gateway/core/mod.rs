@@ -94,6 +94,10 @@ pub fn active_library(reader: &Store, care_area: &str) -> Option<Arc<ActiveLibra
 /// disagrees with the volume infused.
 pub const AMOUNT_MISMATCH: &str = "gateway_amount_mismatch";
 
+/// The condition of the gateway's alarm for an event record number a pump
+/// used twice with different content.
+pub const RECORD_CONFLICT: &str = "gateway_record_conflict";
+
 /// Alarm ids the gateway raises itself carry this bit, apart from the
 /// pump's own.
 const GATEWAY_ALARM_IDS: u32 = 0x8000_0000;
@@ -272,11 +276,6 @@ impl Core {
             }
             PumpEvent::Delivery(d, committed) => {
                 let serial = self.serial(&pump);
-                if self.seen(&pump, &serial, d.record) {
-                    // Logged before (its ACK was lost): acknowledge it again.
-                    let _ = committed.send(true);
-                    return;
-                }
                 let event = Event::Delivery {
                     event: kind_name(&d.event),
                     request: d.request,
@@ -287,7 +286,12 @@ impl Core {
                     volume_infused: d.volume_infused.clone(),
                     amount_infused: d.amount_infused.clone(),
                 };
-                let ok = self.log(Some(&pump), vec![event]).await;
+                let Some(events) = self.unless_resent(&pump, &serial, d.record, event) else {
+                    // Logged before (its ACK was lost): acknowledge it again.
+                    let _ = committed.send(true);
+                    return;
+                };
+                let ok = self.log(Some(&pump), events).await;
                 if ok {
                     self.note_record(&pump, &serial, d.record);
                     self.delivery(&pump, d, now).await;
@@ -296,10 +300,6 @@ impl Core {
             }
             PumpEvent::Alarm(a, committed) => {
                 let serial = self.serial(&pump);
-                if self.seen(&pump, &serial, a.record) {
-                    let _ = committed.send(true);
-                    return;
-                }
                 let event = Event::Alarm {
                     alarm: a.id,
                     priority: kind_name(&a.priority),
@@ -310,7 +310,11 @@ impl Core {
                     pump_record: a.record,
                     pump_at: millis(a.at),
                 };
-                let ok = self.log(Some(&pump), vec![event]).await;
+                let Some(events) = self.unless_resent(&pump, &serial, a.record, event) else {
+                    let _ = committed.send(true);
+                    return;
+                };
+                let ok = self.log(Some(&pump), events).await;
                 if ok {
                     self.note_record(&pump, &serial, a.record);
                     self.alarm(&pump, a);
@@ -462,32 +466,65 @@ impl Core {
             .map_or_else(|| pump.to_string(), |i| i.serial.clone())
     }
 
-    /// True when this event record is already in the log for this pump
-    /// (port and serial): a resend after a lost acknowledgement. A number
-    /// at or below the last one that is *not* in the log (a pump whose
-    /// counter went back) is logged, with a warning: nothing a pump sent is
-    /// acknowledged without being on disk.
-    fn seen(&self, pump: &PumpId, serial: &str, record: u64) -> bool {
+    /// What to log for a pump's event: `None` when this very event is in
+    /// the log already (a resend after a lost acknowledgement); the event
+    /// alone when its record number is new; and when the number was logged
+    /// before with other content (a controller whose counter went back), a
+    /// `record_conflict` record first, then the event itself, and an alarm
+    /// on the pump's card: never dropped, never silent.
+    fn unless_resent(
+        &mut self,
+        pump: &PumpId,
+        serial: &str,
+        record: u64,
+        event: Event,
+    ) -> Option<Vec<Event>> {
         let below = self
             .last_record
             .get(&record_key(pump, serial))
             .is_some_and(|&last| record <= last);
         if !below {
-            return false;
+            return Some(vec![event]);
         }
+        let wanted = serde_json::to_value(&event).unwrap_or_default();
         let logged = self
             .source
             .reader
             .lock()
             .ok()
-            .and_then(|r| crate::store::log::has_pump_event(&r, pump, serial, record).ok());
-        if logged == Some(true) {
+            .and_then(|r| crate::store::log::pump_event_records(&r, pump, serial, record).ok());
+        let Some(logged) = logged else {
+            // The log cannot be read: logging it again is the safe side.
+            warn!(pump = %pump, serial, record, "cannot tell whether this event is logged; logging it");
+            return Some(vec![event]);
+        };
+        let same = |r: &serde_json::Value| {
+            wanted
+                .as_object()
+                .is_some_and(|w| w.iter().all(|(k, v)| r.get(k) == Some(v)))
+        };
+        if logged.iter().any(same) {
             info!(pump = %pump, record, "event already logged; acknowledged again, not logged twice");
-            true
-        } else {
-            warn!(pump = %pump, serial, record, "event number not above the last one but not in the log (the pump's counter went back?); logging it");
-            false
+            return None;
         }
+        if logged.is_empty() {
+            warn!(pump = %pump, serial, record, "event number not above the last one but not in the log (the pump's counter went back?); logging it");
+            return Some(vec![event]);
+        }
+        let text = format!(
+            "Pump {serial} sent event number {record} again with different content: its event counter went back. The new event is logged and counted; check the pump."
+        );
+        warn!(pump = %pump, serial, record, "event number reused with other content");
+        self.gateway_alarm(pump, RECORD_CONFLICT, text.clone());
+        Some(vec![
+            Event::RecordConflict {
+                pump_serial: serial.to_owned(),
+                pump_record: record,
+                logged: logged.len(),
+                message: text,
+            },
+            event,
+        ])
     }
 
     fn note_record(&mut self, pump: &PumpId, serial: &str, record: u64) {
