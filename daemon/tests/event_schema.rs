@@ -220,6 +220,26 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 entered: Some("2,500 micrograms in 50 mL (50 micrograms/mL)".to_owned()),
             },
         ),
+        (
+            Some("pump-b"),
+            Event::AmountMismatch {
+                request: 4,
+                token: "8e2a4c6e0b1d3f5a7c9e2b4d6f8a0c1e".to_owned(),
+                volume_infused: "1 mL".to_owned(),
+                amount_infused: "60 micrograms".to_owned(),
+                computed: "50 micrograms".to_owned(),
+                message: "The pump says 60 micrograms of fentaNYL was given, but 1 mL at the authorised concentration is 50 micrograms; the larger is counted. Check the pump and the container.".to_owned(),
+            },
+        ),
+        (
+            Some("pump-b"),
+            Event::RecordConflict {
+                pump_serial: "SN-88412".to_owned(),
+                pump_record: 4108,
+                logged: 1,
+                message: "Pump SN-88412 sent event number 4108 again with different content: its event counter went back. The new event is logged and counted; check the pump.".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -279,7 +299,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 21, "an example of every type");
+    assert_eq!(types.len(), 23, "an example of every type");
 }
 
 #[test]

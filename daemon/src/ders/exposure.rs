@@ -136,19 +136,22 @@ impl Flow {
 /// The largest total of the drug that would fall in any window of
 /// `window_ms` milliseconds ending at or after `now`, with the request.
 ///
-/// With *t* measured in ms from now and *L* the window, the total in the
-/// window ending at *t* is
+/// With `t` measured in ms from now and `L` the window, the total in the
+/// window ending at `t` is
 ///
-///   W(t) = Σ m_k [t − τ_k < L] + Σ ρ_i · |[max(σ_i, t − L), min(t, e_i)]|
+/// ```text
+/// W(t) = Σ m_k [t − τ_k < L] + Σ ρ_i · |[max(σ_i, t − L), min(t, e_i)]|
+/// ```
 ///
-/// over amounts *m_k* given at *τ_k ≤ 0* (pending boluses and a requested
-/// bolus at 0) and flows at *ρ_i* from *σ_i* to *e_i* (running infusions
-/// from their start, a requested infusion from 0; *e_i* = now + left ÷
-/// ρ_i). W is piecewise linear between the instants where an amount leaves
-/// the window (*τ_k + L*), a flow ends (*e_i*) or a flow's start leaves
-/// (*σ_i + L*); after *L* only future flows count and their sum never rises,
-/// so the largest total is at one of those instants in [0, L] (just before
-/// an amount leaves) or at 0 or L. Every candidate is evaluated exactly.
+/// over amounts `m_k` given at `τ_k ≤ 0` (pending boluses and a requested
+/// bolus at 0) and flows at `ρ_i` from `σ_i` to `e_i` (running infusions
+/// from their start, a requested infusion from 0; `e_i` = now + left ÷
+/// `ρ_i`). `W` is piecewise linear between the instants where an amount
+/// leaves the window (`τ_k + L`), a flow ends (`e_i`) or a flow's start
+/// leaves (`σ_i + L`); after `L` only future flows count and their sum never
+/// rises, so the largest total is at one of those instants in `[0, L]` (just
+/// before an amount leaves) or at 0 or `L`. Every candidate is evaluated
+/// exactly (`docs/ders.md` section 9).
 pub fn worst_window(
     history: &History,
     kind: AmountKind,
@@ -210,13 +213,27 @@ pub fn worst_window(
     }
     // Amounts that have left the window already never come back.
     points.retain(|(at, _, _)| Exact::ZERO.sub(*at).is_ok_and(|age| age < window));
-    points.sort_by(|a, b| a.0.cmp(&b.0));
+    points.sort_by_key(|p| p.0);
 
+    let mut worst = largest(&points, &flows, window)?;
+    sources.sort();
+    sources.dedup();
+    worst.sources = sources;
+    Ok(worst)
+}
+
+/// The largest window total over the candidate instants (see
+/// [`worst_window`]); `points` sorted oldest first.
+fn largest(
+    points: &[(Exact, Exact, Part)],
+    flows: &[Flow],
+    window: Exact,
+) -> Result<Worst, ArithmeticError> {
     let mut candidates = vec![Exact::ZERO, window];
-    for (at, _, _) in &points {
+    for (at, _, _) in points {
         candidates.push(at.add(window)?);
     }
-    for f in &flows {
+    for f in flows {
         if let Some(end) = f.end {
             candidates.push(end);
         }
@@ -245,7 +262,7 @@ pub fn worst_window(
         };
         let [given, pending, mut request] = suffix[first];
         let mut running = Exact::ZERO;
-        for f in &flows {
+        for f in flows {
             let part = f.between(from, t)?;
             if f.mine {
                 request = request.add(part)?;
@@ -265,11 +282,7 @@ pub fn worst_window(
             });
         }
     }
-    let mut worst = worst.expect("0 is always a candidate");
-    sources.sort();
-    sources.dedup();
-    worst.sources = sources;
-    Ok(worst)
+    Ok(worst.expect("0 is always a candidate"))
 }
 
 /// When a flow at `rate` with `left` to give stops, in ms from now.

@@ -141,6 +141,10 @@ pub(crate) fn tail(file: &Path, n: u64, json: bool) -> Result<u8, (u8, anyhow::E
     Ok(0)
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per event type, read top to bottom"
+)]
 fn summary(e: &Event) -> String {
     match e {
         Event::GatewayStarted { software } => format!("pumpgwd {software}"),

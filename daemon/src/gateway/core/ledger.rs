@@ -105,7 +105,7 @@ pub enum Entry {
         /// The token.
         token: [u8; 16],
         /// The programme, as logged with its request.
-        programme: Programme,
+        programme: Box<Programme>,
         /// When the pump must start by.
         expires: OffsetDateTime,
     },
@@ -277,16 +277,15 @@ impl Ledger {
             .expect("the token was found just above");
         // The link refuses a DELIVERY whose volume does not read; one that
         // still did not (an old log) counts all the token allowed.
-        let gateway = match volume {
-            Some(ml) => ml
-                .mul(issued.concentration.base_per_ml().unwrap_or(Exact::ZERO))
-                .ok(),
-            None => None,
-        }
-        .map(|base| Amount::from_base(issued.concentration.amount().kind(), base))
-        .unwrap_or_else(|| {
-            Amount::from_base(issued.concentration.amount().kind(), allowed(&issued))
+        let kind = issued.concentration.amount().kind();
+        let computed = volume.and_then(|ml| {
+            issued
+                .concentration
+                .base_per_ml()
+                .and_then(|c| ml.mul(c))
+                .ok()
         });
+        let gateway = Amount::from_base(kind, computed.unwrap_or_else(|| allowed(&issued)));
         let disagreement =
             pump_amount
                 .filter(|p| disagrees(*p, gateway))
@@ -436,12 +435,12 @@ pub fn entries(records: Vec<(Option<String>, OffsetDateTime, serde_json::Value)>
                             pump: PumpId::from(pump),
                             request,
                             token,
-                            programme,
+                            programme: Box::new(programme),
                             expires,
                         });
                     }
                     _ => {
-                        warn!(pump, at = %at, "a logged authorisation does not read; cumulative limits will miss it")
+                        warn!(pump, at = %at, "a logged authorisation does not read; cumulative limits will miss it");
                     }
                 }
             }
@@ -465,7 +464,7 @@ pub fn entries(records: Vec<(Option<String>, OffsetDateTime, serde_json::Value)>
                         });
                     }
                     _ => {
-                        warn!(pump, at = %at, "a logged delivery does not read; cumulative limits may miss it")
+                        warn!(pump, at = %at, "a logged delivery does not read; cumulative limits may miss it");
                     }
                 }
             }

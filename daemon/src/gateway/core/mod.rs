@@ -777,6 +777,17 @@ impl Core {
         (shown, first)
     }
 
+    /// A drug's name in Tall Man lettering from the active library (its id
+    /// when the library lacks it).
+    fn display_name(&self, drug: &str) -> String {
+        let library = self.library.borrow().clone();
+        library
+            .as_deref()
+            .and_then(|l| l.library.care_area(&self.gateway.care_area))
+            .and_then(|a| a.drug(drug))
+            .map_or_else(|| drug.to_owned(), |d| d.display_name.clone())
+    }
+
     /// Shows the last decision on a pump's card.
     fn note_verdict(
         &mut self,
@@ -787,12 +798,7 @@ impl Core {
         reason: String,
         now: OffsetDateTime,
     ) {
-        let library = self.library.borrow().clone();
-        let shown = library
-            .as_deref()
-            .and_then(|l| l.library.care_area(&self.gateway.care_area))
-            .and_then(|a| a.drug(drug))
-            .map_or_else(|| drug.to_owned(), |d| d.display_name.clone());
+        let shown = self.display_name(drug);
         if let Some(view) = self.pumps.get_mut(pump) {
             view.last_verdict = Some(VerdictSummary {
                 at: now,
@@ -866,8 +872,9 @@ impl Core {
         dis: &ledger::Disagreement,
     ) {
         let shown = |a: crate::units::Amount| crate::format::amount(a, dis.unit);
+        let name = self.display_name(drug);
         let text = format!(
-            "The pump says {} of {drug} was given, but {} at the authorised concentration is {}; the larger is counted. Check the pump and the container.",
+            "The pump says {} of {name} was given, but {} at the authorised concentration is {}; the larger is counted. Check the pump and the container.",
             shown(dis.pump),
             d.volume_infused,
             shown(dis.gateway)
