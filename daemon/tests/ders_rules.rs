@@ -1203,3 +1203,24 @@ fn a_running_rate_must_be_an_amount_per_time() {
         assert!(e.to_string().contains("amount per time"), "{e}");
     }
 }
+
+#[test]
+fn a_limit_passed_by_the_pumps_own_figure_says_so() {
+    let lib = library();
+    let r = row(
+        "adult-icu",
+        "fentanyl",
+        F,
+        "50 mL",
+        Some("70 kg"),
+        cont("400 micrograms/h", "8.08 mL/h"),
+        Hard,
+        None,
+    );
+    let v = ders::check(&lib, "adult-icu", &programme(&r, 12), &History::default());
+    assert_eq!(v.outcome, Hard);
+    assert_eq!(
+        v.reasons[0].message,
+        "fentaNYL dose rate 404 micrograms/h (as the pump would give it) is over the HARD maximum of 400 micrograms/h by 4 micrograms/h, 1.01 times the limit."
+    );
+}

@@ -79,7 +79,9 @@ fn hsib_wrong_concentration_boluses_are_denied_before_any_delivery() {
         assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
         assert!(
             sim.log_text()
-                .contains("0 authorised, 1 denied, 0 delivered")
+                .contains("0 authorised, 1 denied, 0 delivered"),
+            "{}",
+            sim.log_text()
         );
     }
     gw.wait_for(

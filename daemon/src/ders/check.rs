@@ -346,10 +346,10 @@ fn limit_reason(
         if !outside {
             continue;
         }
-        let what = if pumps {
-            format!("{what} as the pump would give it")
+        let whose = if pumps {
+            " (as the pump would give it)"
         } else {
-            what.to_owned()
+            ""
         };
         let (v, l) = format::distinct(value, limit);
         let diff = if is_max {
@@ -384,7 +384,7 @@ fn limit_reason(
         let mut r = Reason::new(
             outcome,
             code,
-            format!("{what} {v} is {side} the {kind} {dir} of {l} by {d}{factor}."),
+            format!("{what} {v}{whose} is {side} the {kind} {dir} of {l} by {d}{factor}."),
         );
         r.limit = Some(name.to_owned());
         r.programmed = Some(v);

@@ -16,6 +16,7 @@
 
 pub mod authorise;
 pub mod check;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod ports;
@@ -107,6 +108,7 @@ pub async fn run(
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
     let beat = supervise::Beat::default();
+    let (time_sync, time_sync_rx) = watch::channel(0u64);
     let core = core::Core::new(
         gateway.clone(),
         time::Duration::seconds(config.authorisation.validity_s.into()),
@@ -119,6 +121,8 @@ pub async fn run(
             writer: writer.clone(),
             terminals: terminals.connected,
             beat: beat.clone(),
+            clock: clock::Clock::system(),
+            time_sync,
         },
         core::Library {
             reader: std::sync::Mutex::new(reader),
@@ -140,6 +144,7 @@ pub async fn run(
             library: library_rx.clone(),
             timing,
             stats,
+            time_sync: time_sync_rx.clone(),
         };
         sessions.spawn(run_port(spec, ctx, backoff, cancel.clone()));
     }

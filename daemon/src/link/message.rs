@@ -273,6 +273,38 @@ pub struct Denial {
     pub reasons: Vec<DenialReason>,
 }
 
+impl Denial {
+    /// The denial made to fit one frame: reasons are left out from the
+    /// least severe (the last) until it fits, the first is always kept, and
+    /// a first reason whose words alone do not fit is cut, ending with "…".
+    /// The event log keeps every reason in full.
+    #[must_use]
+    pub fn fitted(mut self) -> Denial {
+        let size = |d: &Denial| {
+            let mut out = Vec::new();
+            ciborium::into_writer(d, &mut out)
+                .expect("serialising plain structs into a Vec cannot fail");
+            out.len()
+        };
+        let limit = crate::link::frame::MAX_PAYLOAD_LEN;
+        while self.reasons.len() > 1 && size(&self) > limit {
+            self.reasons.pop();
+        }
+        while size(&self) > limit {
+            let Some(first) = self.reasons.first_mut() else {
+                break;
+            };
+            let keep = first.message.chars().count().saturating_sub(16);
+            if keep == 0 {
+                first.message.clear();
+                break;
+            }
+            first.message = first.message.chars().take(keep).collect::<String>() + "…";
+        }
+        self
+    }
+}
+
 /// What happened to a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -627,6 +659,42 @@ mod tests {
             Message::decode(0x06, &empty_map),
             Err(MessageError::Unparseable { .. })
         ));
+    }
+
+    #[test]
+    fn a_denial_with_many_long_reasons_still_fits_one_frame() {
+        let reason = |i: usize| DenialReason {
+            code: format!("CODE_{i}"),
+            ihe: Some(9024),
+            message: "x".repeat(300),
+        };
+        let d = Denial {
+            request: 7,
+            programme_hash: [1; 32],
+            outcome: "block".to_owned(),
+            reasons: (0..10).map(reason).collect(),
+        }
+        .fitted();
+        let m = Message::Denial(d.clone());
+        assert!(m.payload().len() <= crate::link::frame::MAX_PAYLOAD_LEN);
+        assert_eq!(d.reasons[0].code, "CODE_0", "the most severe is kept");
+        assert!(d.reasons.len() >= 2);
+        // One reason too long for a frame on its own is cut.
+        let long = Denial {
+            request: 7,
+            programme_hash: [1; 32],
+            outcome: "block".to_owned(),
+            reasons: vec![DenialReason {
+                code: "LONG".to_owned(),
+                ihe: None,
+                message: "é".repeat(2_000),
+            }],
+        }
+        .fitted();
+        assert!(
+            Message::Denial(long.clone()).payload().len() <= crate::link::frame::MAX_PAYLOAD_LEN
+        );
+        assert!(long.reasons[0].message.ends_with('…'));
     }
 
     #[test]

@@ -65,7 +65,14 @@ struct Driver<'a> {
     offered: Option<(u64, Hash)>,
     /// Set when a message could not be queued: the link goes down.
     broken: Option<String>,
+    /// When the next periodic TIME_SYNC is due (while online).
+    next_sync: Option<Instant>,
 }
+
+/// How often TIME_SYNC is repeated while a pump is online, besides after
+/// every WELCOME and after every step of the gateway's wall clock: a
+/// controller's clock drifts, and expiry times are on the gateway's clock.
+pub const TIME_SYNC_PERIOD: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Serves one open port until it fails, hangs up, or `shutdown` fires.
 pub async fn serve<S>(io: S, ctx: &SessionContext, shutdown: &CancellationToken) -> Ended
@@ -80,6 +87,8 @@ where
     }
     let mut library = ctx.library.clone();
     let mut library_watch = true;
+    let mut clock_steps = ctx.time_sync.clone();
+    let mut clock_watch = true;
     let mut endpoint = Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now());
     // "Acknowledged" means "on disk" for a pump's events (BRIEF section 3).
     endpoint.defer_acknowledgement(&[MessageType::Delivery, MessageType::Alarm]);
@@ -92,11 +101,13 @@ where
         reoffer_at: None,
         offered: None,
         broken: None,
+        next_sync: None,
     };
     loop {
-        let deadline = d.reoffer_at.map_or(d.endpoint.next_deadline(), |at| {
-            at.min(d.endpoint.next_deadline())
-        });
+        let deadline = [d.reoffer_at, d.next_sync]
+            .into_iter()
+            .flatten()
+            .fold(d.endpoint.next_deadline(), Instant::min);
         tokio::select! {
             () = shutdown.cancelled() => {
                 let _ = framed.flush().await;
@@ -127,7 +138,18 @@ where
                     d.offer_library(active.as_ref());
                 }
             }
+            changed = clock_steps.changed(), if clock_watch => {
+                if changed.is_err() {
+                    clock_watch = false;
+                } else if d.online.is_some() {
+                    info!(pump = %d.ctx.pump, "the gateway's clock stepped: TIME_SYNC again");
+                    d.time_sync(Instant::now());
+                }
+            }
             () = tokio::time::sleep_until(deadline) => {
+                if d.next_sync.is_some_and(|at| at <= Instant::now()) {
+                    d.time_sync(Instant::now());
+                }
                 if d.reoffer_at.is_some_and(|at| at <= Instant::now()) {
                     d.reoffer_at = None;
                     let active = library.borrow().clone();
@@ -172,11 +194,18 @@ impl Driver<'_> {
     async fn link_down(&mut self, reason: String) -> Result<(), Gone> {
         self.endpoint.deactivate();
         self.pending.clear();
+        self.next_sync = None;
         if self.online.take().is_some() {
             warn!(pump = %self.ctx.pump, state = "offline", reason = %reason, "pump link down");
             self.emit(PumpEvent::Offline { reason }).await?;
         }
         Ok(())
+    }
+
+    /// Tells the controller the gateway's time, and when to tell it again.
+    fn time_sync(&mut self, now: Instant) {
+        self.send(Message::TimeSync(TimeSync { time_ms: now_ms() }));
+        self.next_sync = Some(now + TIME_SYNC_PERIOD);
     }
 
     async fn emit(&self, event: PumpEvent) -> Result<(), Gone> {
@@ -431,7 +460,7 @@ impl Driver<'_> {
             heartbeat_ms: millis(timing.heartbeat),
             supervision_ms: millis(timing.supervision),
         }));
-        self.send(Message::TimeSync(TimeSync { time_ms: now_ms() }));
+        self.time_sync(now);
         self.endpoint.activate(now);
         let identity = Identity {
             manufacturer: hello.manufacturer,
@@ -509,19 +538,22 @@ impl Driver<'_> {
                 token,
                 expires_ms: to_ms(expires),
             }),
-            Some(Decision::Deny { outcome, reasons }) => Message::Denial(Denial {
-                request,
-                programme_hash: hash,
-                outcome,
-                reasons: reasons
-                    .into_iter()
-                    .map(|r| DenialReason {
-                        code: r.code,
-                        ihe: r.ihe,
-                        message: r.message,
-                    })
-                    .collect(),
-            }),
+            Some(Decision::Deny { outcome, reasons }) => Message::Denial(
+                Denial {
+                    request,
+                    programme_hash: hash,
+                    outcome,
+                    reasons: reasons
+                        .into_iter()
+                        .map(|r| DenialReason {
+                            code: r.code,
+                            ihe: r.ihe,
+                            message: r.message,
+                        })
+                        .collect(),
+                }
+                .fitted(),
+            ),
             // No answer at all (the core dropped the request) is a denial.
             None | Some(Decision::Awaiting { .. }) => Message::Denial(Denial {
                 request,

@@ -63,6 +63,9 @@ pub struct SessionContext {
     pub timing: Timing,
     /// Link counters, shared with the status view.
     pub stats: Arc<LinkStats>,
+    /// Bumped by the core when the gateway's wall clock stepped: every
+    /// online pump is sent TIME_SYNC again.
+    pub time_sync: watch::Receiver<u64>,
 }
 
 /// How a driver's service of an open port ended.

@@ -149,6 +149,14 @@ pub enum Event {
         /// What the alarm says.
         message: String,
     },
+    /// The gateway's wall clock was set (stepped) while it ran. Ages,
+    /// windows and expiries keep their length (they are measured on the
+    /// monotonic clock); from this record on, times follow the new wall
+    /// clock, and every pump online is sent TIME_SYNC.
+    ClockStepped {
+        /// The step in milliseconds: positive forward, negative back.
+        step_ms: i64,
+    },
     /// A pump sent an event under a record number already logged from it
     /// with other content (its counter went back). The event itself follows
     /// in the next record; an alarm is raised on the pump's card.
@@ -337,6 +345,7 @@ impl Event {
             Event::Delivery { .. } => "delivery",
             Event::AmountMismatch { .. } => "amount_mismatch",
             Event::RecordConflict { .. } => "record_conflict",
+            Event::ClockStepped { .. } => "clock_stepped",
             Event::Alarm { .. } => "alarm",
             Event::LibraryInstalledOnPump { .. } => "library_installed_on_pump",
             Event::LibraryReceived { .. } => "library_received",

@@ -202,6 +202,14 @@ impl Board {
         self.open.remove(&id)
     }
 
+    /// Moves every expiry by `by` (the gateway's clock followed a step of
+    /// the wall clock): each confirmation keeps the time it had left.
+    pub fn shift(&mut self, by: Duration) {
+        for p in self.open.values_mut() {
+            p.expires += by;
+        }
+    }
+
     /// Removes and returns every confirmation that has lapsed.
     pub fn expire(&mut self, now: OffsetDateTime) -> Vec<Pending> {
         let lapsed: Vec<u64> = self

@@ -190,6 +190,11 @@ fn summary(e: &Event) -> String {
             request, message, ..
         } => format!("#{request} {message}"),
         Event::RecordConflict { message, .. } => message.clone(),
+        Event::ClockStepped { step_ms } => format!(
+            "wall clock set {} by {} ms",
+            if *step_ms < 0 { "back" } else { "forward" },
+            pumpgw::format::count(step_ms.unsigned_abs())
+        ),
         Event::Alarm {
             priority,
             text,

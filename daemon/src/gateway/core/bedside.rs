@@ -162,7 +162,7 @@ impl Core {
 
     /// Handles one terminal command.
     pub(super) async fn command(&mut self, command: Command) {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         match command {
             Command::Confirm {
                 id,

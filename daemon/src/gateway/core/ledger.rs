@@ -322,6 +322,20 @@ impl Ledger {
         }
     }
 
+    /// Moves every time held by `by` (the wall clock stepped and the
+    /// gateway's clock followed it): ages and expiries keep their length.
+    pub fn shift(&mut self, by: time::Duration) {
+        for i in self.issued.values_mut() {
+            i.expires += by;
+            i.started = i.started.map(|s| s + by);
+        }
+        for given in self.given.values_mut() {
+            for g in given {
+                g.at += by;
+            }
+        }
+    }
+
     /// The bed's exposure to `drug` at `now`: amounts given, infusions
     /// running or authorised and still startable (from their start at the
     /// rate they were authorised at, bounded by what they can still give),

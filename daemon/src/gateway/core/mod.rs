@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use super::authorise::{self, ConfirmedLoad, Next, Request};
+use super::clock::Clock;
 use super::view::{LinkState, PumpView, Snapshot, VerdictSummary};
 use crate::library::ActiveLibrary;
 use crate::link::LinkStats;
@@ -131,6 +132,10 @@ pub struct Core {
     terminals: watch::Receiver<usize>,
     /// The watchdog's view of this loop.
     beat: super::supervise::Beat,
+    /// Time for every decision here (monotonic within the run).
+    clock: Clock,
+    /// Bumped when the wall clock stepped: the sessions send TIME_SYNC.
+    time_sync: watch::Sender<u64>,
     /// Alarms the gateway raised so far (their ids).
     gateway_alarms: u32,
     /// Recently closed confirmations: id, pump, request.
@@ -147,6 +152,10 @@ pub struct Wiring {
     pub terminals: watch::Receiver<usize>,
     /// Bumped at every turn of the loop, for the watchdog.
     pub beat: super::supervise::Beat,
+    /// The clock decisions are timed by.
+    pub clock: Clock,
+    /// Sessions watch this to send TIME_SYNC after a clock step.
+    pub time_sync: watch::Sender<u64>,
 }
 
 /// Where the bedside terminals are.
@@ -181,6 +190,8 @@ impl Core {
             writer,
             terminals,
             beat,
+            clock,
+            time_sync,
         }: Wiring,
         source: Library,
         restored: Restored,
@@ -206,6 +217,8 @@ impl Core {
             terminals,
             closed: std::collections::VecDeque::new(),
             gateway_alarms: 0,
+            clock,
+            time_sync,
             beat,
         };
         core.publish();
@@ -234,7 +247,10 @@ impl Core {
                 // Link counters change without events; refresh the view;
                 // confirmations lapse.
                 _ = tick.tick() => {
-                    self.expire_confirmations(OffsetDateTime::now_utc()).await;
+                    if let Some(step) = self.clock.step() {
+                        self.clock_stepped(step).await;
+                    }
+                    self.expire_confirmations(self.clock.now()).await;
                 }
                 _ = poll.tick() => self.check_library(),
             }
@@ -249,7 +265,7 @@ impl Core {
                 authorise::codes::CONFIRMATION_WITHDRAWN,
                 "the gateway is stopping",
                 (Vec::new(), None),
-                OffsetDateTime::now_utc(),
+                self.clock.now(),
             )
             .await;
         }
@@ -258,7 +274,7 @@ impl Core {
     }
 
     async fn handle(&mut self, Envelope { pump, event }: Envelope) {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let active = self.library.borrow().clone();
         if !self.pumps.contains_key(&pump) {
             error!(pump = %pump, "event from a pump that is not configured");
@@ -346,6 +362,22 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The wall clock stepped by `step` (wall minus the clock's time): every
+    /// time held here moves with it, so ages, windows and expiries keep
+    /// their length; the step is logged and every pump is sent TIME_SYNC.
+    async fn clock_stepped(&mut self, step: time::Duration) {
+        let ms = i64::try_from(step.whole_milliseconds()).unwrap_or(i64::MAX);
+        warn!(
+            step_ms = ms,
+            "the wall clock stepped; durations are kept, the pumps are told the new time"
+        );
+        self.ledger.shift(step);
+        self.board.shift(step);
+        self.log(None, vec![Event::ClockStepped { step_ms: ms }])
+            .await;
+        self.time_sync.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Picks up a new activation: sessions then push it to every pump.
@@ -904,7 +936,7 @@ impl Core {
                 condition: condition.to_owned(),
                 text,
                 active: true,
-                at: OffsetDateTime::now_utc(),
+                at: self.clock.now(),
             });
             view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
         }
