@@ -231,6 +231,7 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 message: "The pump says 60 micrograms of fentaNYL was given, but 1 mL at the authorised concentration is 50 micrograms; the larger is counted. Check the pump and the container.".to_owned(),
             },
         ),
+        (None, Event::ClockStepped { step_ms: -3_600_000 }),
         (
             Some("pump-b"),
             Event::RecordConflict {
@@ -299,7 +300,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 23, "an example of every type");
+    assert_eq!(types.len(), 24, "an example of every type");
 }
 
 #[test]

@@ -342,6 +342,21 @@ impl Bench {
         )
     }
 
+    /// [`Bench::gateway`] started through `wrapper` (a program and its
+    /// arguments, before `pumpgwd run ...`): `env` with variables, say.
+    pub fn gateway_wrapped(&self, ports: &[&str], extra: &str, wrapper: &[&str]) -> Proc {
+        let library =
+            std::fs::read(repo_root().join(EXAMPLE_LIBRARY)).expect("the example library");
+        pumpgw::sim::library::install_library(self.path(), "test-bed", "adult-icu", &library)
+            .expect("the example library installs");
+        let path = self.gateway_config(ports, extra).display().to_string();
+        let (program, first) = wrapper.split_first().expect("a wrapper names a program");
+        let bin = binary("pumpgwd").display().to_string();
+        let mut args: Vec<&str> = first.to_vec();
+        args.extend([bin.as_str(), "run", "--config", &path]);
+        self.spawn_program("gateway", Path::new(program), &args, None)
+    }
+
     /// The records of type `kind` in the bench's event log, as
     /// `pumpgwd events export` writes them.
     pub fn exported(&self, kind: &str) -> Vec<serde_json::Value> {
