@@ -3,7 +3,7 @@
 //! clocks stay real (as on a board whose clock NTP sets after boot). A step
 //! of the wall clock changes no age, window or expiry: what was given still
 //! counts in its window, an open confirmation does not lapse, the step is
-//! logged and the pumps are sent TIME_SYNC again.
+//! logged and the pumps are sent `TIME_SYNC` again.
 
 use std::path::PathBuf;
 

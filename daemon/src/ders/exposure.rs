@@ -301,3 +301,134 @@ enum Part {
     Pending = 1,
     Request = 2,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{AmountUnit, parse_amount};
+
+    fn ug(text: &str) -> Amount {
+        parse_amount(&format!("{text} micrograms"))
+            .expect("an amount")
+            .0
+    }
+
+    fn base_ug(n: i128) -> Exact {
+        Exact::int(n * 1_000)
+    }
+
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-11-21 03:00 UTC);
+    const HOUR: i128 = 3_600_000;
+
+    #[test]
+    fn an_amount_exactly_one_window_old_has_left_it() {
+        let h = History {
+            deliveries: vec![
+                Delivered {
+                    at: NOW - time::Duration::hours(1),
+                    amount: ug("100"),
+                },
+                Delivered {
+                    at: NOW - time::Duration::minutes(59),
+                    amount: ug("30"),
+                },
+            ],
+            ..History::default()
+        };
+        let w = worst_window(&h, AmountKind::Mass, NOW, HOUR, Request::Bolus(base_ug(5))).unwrap();
+        assert_eq!(w.total, base_ug(35));
+        assert_eq!(w.given, base_ug(30));
+        assert_eq!(w.request, base_ug(5));
+    }
+
+    #[test]
+    fn a_running_infusion_counts_its_past_and_its_future_up_to_what_is_left() {
+        // Since 30 min ago at 120 micrograms/h: 60 in the past half hour,
+        // 60 in the next; with only 20 left, 60 + 20.
+        let running = |left: Option<&str>| History {
+            running: vec![Running {
+                since: NOW - time::Duration::minutes(30),
+                per_hour: ug("120"),
+                left: left.map(ug),
+                source: Some("p2".to_owned()),
+            }],
+            ..History::default()
+        };
+        let w = worst_window(
+            &running(None),
+            AmountKind::Mass,
+            NOW,
+            HOUR,
+            Request::Bolus(Exact::ZERO),
+        )
+        .unwrap();
+        assert_eq!(w.total, base_ug(120));
+        assert_eq!(w.sources, vec!["p2".to_owned()]);
+        let w = worst_window(
+            &running(Some("20")),
+            AmountKind::Mass,
+            NOW,
+            HOUR,
+            Request::Bolus(Exact::ZERO),
+        )
+        .unwrap();
+        assert_eq!(w.total, base_ug(80));
+        // A requested infusion beside it, bounded by its container.
+        let w = worst_window(
+            &running(None),
+            AmountKind::Mass,
+            NOW,
+            HOUR,
+            Request::Infusion {
+                per_hour: base_ug(100),
+                left: Some(base_ug(25)),
+            },
+        )
+        .unwrap();
+        assert_eq!(w.total, base_ug(145));
+        assert_eq!(w.request, base_ug(25));
+    }
+
+    #[test]
+    fn the_worst_instant_is_just_before_an_amount_leaves() {
+        // 16 given 10 min ago; an infusion at 4 per hour from now: just
+        // before the 16 leaves (50 min on) 16 + 3.333...
+        let h = History {
+            deliveries: vec![Delivered {
+                at: NOW - time::Duration::minutes(10),
+                amount: ug("16"),
+            }],
+            ..History::default()
+        };
+        let w = worst_window(
+            &h,
+            AmountKind::Mass,
+            NOW,
+            HOUR,
+            Request::Infusion {
+                per_hour: base_ug(4),
+                left: None,
+            },
+        )
+        .unwrap();
+        let expected = base_ug(16)
+            .add(Exact::ratio(4 * 1_000 * 50, 60).unwrap())
+            .unwrap();
+        assert_eq!(w.total, expected);
+    }
+
+    #[test]
+    fn another_kind_of_amount_is_refused() {
+        let h = History {
+            pending: vec![Pending {
+                amount: Amount::new(Exact::int(2), AmountUnit::Unit).unwrap(),
+                source: None,
+            }],
+            ..History::default()
+        };
+        assert!(matches!(
+            worst_window(&h, AmountKind::Mass, NOW, HOUR, Request::Bolus(Exact::ZERO)),
+            Err(ExposureError::Kind(_))
+        ));
+    }
+}

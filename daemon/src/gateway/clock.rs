@@ -9,7 +9,7 @@
 //! [`Clock::step`] compares the wall clock with the anchored time; beyond
 //! [`STEP_THRESHOLD`] it re-anchors and returns the step, and the core
 //! shifts every time it holds by the same amount (durations unchanged), logs
-//! a `clock_stepped` event and sends the pumps a new TIME_SYNC.
+//! a `clock_stepped` event and sends the pumps a new `TIME_SYNC`.
 
 use std::time::Duration;
 
@@ -34,14 +34,13 @@ pub struct System;
 
 impl Source for System {
     fn monotonic(&self) -> Duration {
-        match nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) {
-            Ok(t) => Duration::from(t),
-            // Every Linux since 2.6.39 has it; were it missing, tokio's
+        if let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) {
+            Duration::from(t)
+        } else {
+            // Every Linux since 2.6.39 has it; were it missing, the process's
             // monotonic clock (which does not count suspend) is the next best.
-            Err(_) => {
-                static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-                START.get_or_init(std::time::Instant::now).elapsed()
-            }
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            START.get_or_init(std::time::Instant::now).elapsed()
         }
     }
 

@@ -65,11 +65,11 @@ struct Driver<'a> {
     offered: Option<(u64, Hash)>,
     /// Set when a message could not be queued: the link goes down.
     broken: Option<String>,
-    /// When the next periodic TIME_SYNC is due (while online).
+    /// When the next periodic `TIME_SYNC` is due (while online).
     next_sync: Option<Instant>,
 }
 
-/// How often TIME_SYNC is repeated while a pump is online, besides after
+/// How often `TIME_SYNC` is repeated while a pump is online, besides after
 /// every WELCOME and after every step of the gateway's wall clock: a
 /// controller's clock drifts, and expiry times are on the gateway's clock.
 pub const TIME_SYNC_PERIOD: std::time::Duration = std::time::Duration::from_secs(600);
@@ -147,17 +147,8 @@ where
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
-                if d.next_sync.is_some_and(|at| at <= Instant::now()) {
-                    d.time_sync(Instant::now());
-                }
-                if d.reoffer_at.is_some_and(|at| at <= Instant::now()) {
-                    d.reoffer_at = None;
-                    let active = library.borrow().clone();
-                    d.offer_library(active.as_ref());
-                }
-                if let Err(down) = d.endpoint.poll(Instant::now())
-                    && d.link_down(down.to_string()).await.is_err()
-                {
+                let active = library.borrow().clone();
+                if d.timers(active.as_ref()).await.is_err() {
                     return Ended::Shutdown;
                 }
             }
@@ -198,6 +189,26 @@ impl Driver<'_> {
         if self.online.take().is_some() {
             warn!(pump = %self.ctx.pump, state = "offline", reason = %reason, "pump link down");
             self.emit(PumpEvent::Offline { reason }).await?;
+        }
+        Ok(())
+    }
+
+    /// What is due: a periodic `TIME_SYNC`, a library offered again, the
+    /// link's resends and supervision.
+    async fn timers(
+        &mut self,
+        library: Option<&std::sync::Arc<ActiveLibrary>>,
+    ) -> Result<(), Gone> {
+        let now = Instant::now();
+        if self.next_sync.is_some_and(|at| at <= now) {
+            self.time_sync(now);
+        }
+        if self.reoffer_at.is_some_and(|at| at <= now) {
+            self.reoffer_at = None;
+            self.offer_library(library);
+        }
+        if let Err(down) = self.endpoint.poll(now) {
+            self.link_down(down.to_string()).await?;
         }
         Ok(())
     }

@@ -64,7 +64,7 @@ pub struct SessionContext {
     /// Link counters, shared with the status view.
     pub stats: Arc<LinkStats>,
     /// Bumped by the core when the gateway's wall clock stepped: every
-    /// online pump is sent TIME_SYNC again.
+    /// online pump is sent `TIME_SYNC` again.
     pub time_sync: watch::Receiver<u64>,
 }
 

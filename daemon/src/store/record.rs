@@ -152,7 +152,7 @@ pub enum Event {
     /// The gateway's wall clock was set (stepped) while it ran. Ages,
     /// windows and expiries keep their length (they are measured on the
     /// monotonic clock); from this record on, times follow the new wall
-    /// clock, and every pump online is sent TIME_SYNC.
+    /// clock, and every pump online is sent `TIME_SYNC`.
     ClockStepped {
         /// The step in milliseconds: positive forward, negative back.
         step_ms: i64,

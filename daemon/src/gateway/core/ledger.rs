@@ -487,3 +487,203 @@ pub fn entries(records: Vec<(Option<String>, OffsetDateTime, serde_json::Value)>
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-11-21 03:00 UTC);
+
+    fn programme(delivery: &str) -> Programme {
+        serde_json::from_str(&format!(
+            r#"{{"drug": "fentanyl", "library_version": 12, "requested_at": "2026-11-21T03:00:00Z",
+                "patient_weight": "70 kg",
+                "container": {{"concentration": "2500 micrograms in 50 mL", "volume_loaded": "50 mL", "volume_remaining": "40 mL"}},
+                "delivery": {delivery}}}"#
+        ))
+        .expect("a programme")
+    }
+
+    fn infusion() -> Programme {
+        programme(
+            r#"{"kind": "continuous", "rate": "100 micrograms/h", "pump_flow_rate": "2 mL/h"}"#,
+        )
+    }
+
+    fn fields(event: DeliveryEventKind, volume: &str, amount: Option<&str>) -> DeliveryFields {
+        DeliveryFields {
+            event,
+            request: 1,
+            token: [7; 16],
+            volume_infused: volume.to_owned(),
+            amount_infused: amount.map(str::to_owned),
+        }
+    }
+
+    fn micrograms(a: &Amount) -> Exact {
+        a.base().div_int(1_000).expect("exact")
+    }
+
+    #[test]
+    fn what_counts_as_delivered_is_the_volume_times_the_authorised_concentration() {
+        let pump = PumpId::from("p1");
+        let mut l = Ledger::new();
+        assert!(l.authorised(
+            [7; 16],
+            &pump,
+            1,
+            &infusion(),
+            NOW + time::Duration::minutes(2)
+        ));
+        // Authorised, not started: counted as running from now.
+        let h = l.exposure("fentanyl", NOW);
+        assert_eq!(h.running.len(), 1);
+        assert_eq!(
+            l.delivery(
+                &pump,
+                &fields(DeliveryEventKind::Started, "0 mL", None),
+                None,
+                NOW
+            ),
+            Counted::Nothing
+        );
+        // No amount from the pump: 3 mL at 50 micrograms/mL is 150.
+        let counted = l.delivery(
+            &pump,
+            &fields(DeliveryEventKind::Stopped, "3 mL", None),
+            None,
+            NOW,
+        );
+        let Counted::Given {
+            amount,
+            disagreement,
+            ..
+        } = counted
+        else {
+            panic!("{counted:?}")
+        };
+        assert_eq!(micrograms(&amount), Exact::int(150));
+        assert!(disagreement.is_none());
+        let h = l.exposure("fentanyl", NOW);
+        assert!(h.running.is_empty());
+        assert_eq!(h.deliveries.len(), 1);
+    }
+
+    #[test]
+    fn a_pump_amount_that_disagrees_is_reported_and_the_larger_counts() {
+        let pump = PumpId::from("p1");
+        for (said, counted, disagrees) in [
+            ("151.5 micrograms", 151.5, false),
+            ("151.51 micrograms", 151.51, true),
+            ("75 micrograms", 150.0, true),
+        ] {
+            let mut l = Ledger::new();
+            l.authorised(
+                [7; 16],
+                &pump,
+                1,
+                &infusion(),
+                NOW + time::Duration::minutes(2),
+            );
+            let c = l.delivery(
+                &pump,
+                &fields(DeliveryEventKind::Completed, "3 mL", Some(said)),
+                None,
+                NOW,
+            );
+            let Counted::Given {
+                amount,
+                disagreement,
+                ..
+            } = c
+            else {
+                panic!("{c:?}")
+            };
+            let shown = crate::format::number(micrograms(&amount));
+            assert_eq!(
+                shown,
+                crate::format::number(crate::units::parse_number(&counted.to_string()).unwrap()),
+                "{said}"
+            );
+            assert_eq!(disagreement.is_some(), disagrees, "{said}");
+        }
+    }
+
+    #[test]
+    fn another_pumps_token_is_not_this_pumps_delivery() {
+        let mut l = Ledger::new();
+        l.authorised(
+            [7; 16],
+            &PumpId::from("p1"),
+            1,
+            &infusion(),
+            NOW + time::Duration::minutes(2),
+        );
+        let c = l.delivery(
+            &PumpId::from("p2"),
+            &fields(DeliveryEventKind::Completed, "3 mL", Some("150 micrograms")),
+            Some("fentanyl"),
+            NOW,
+        );
+        assert!(
+            matches!(
+                c,
+                Counted::Unknown {
+                    counted: Some(_),
+                    ..
+                }
+            ),
+            "{c:?}"
+        );
+        // p1's token is still open and counted.
+        assert_eq!(l.exposure("fentanyl", NOW).running.len(), 1);
+    }
+
+    #[test]
+    fn a_clock_step_moves_every_time_and_changes_no_duration() {
+        let pump = PumpId::from("p1");
+        let mut l = Ledger::new();
+        l.authorised(
+            [7; 16],
+            &pump,
+            1,
+            &infusion(),
+            NOW + time::Duration::minutes(2),
+        );
+        l.delivery(
+            &pump,
+            &fields(DeliveryEventKind::Started, "0 mL", None),
+            None,
+            NOW,
+        );
+        let before = l.exposure("fentanyl", NOW + time::Duration::minutes(10));
+        let step = time::Duration::hours(2);
+        l.shift(step);
+        let after = l.exposure("fentanyl", NOW + time::Duration::minutes(10) + step);
+        assert_eq!(after.running[0].since - before.running[0].since, step);
+        assert_eq!(after.running[0].per_hour, before.running[0].per_hour);
+    }
+
+    #[test]
+    fn replaying_the_log_counts_what_the_live_ledger_counted() {
+        let pump = PumpId::from("p1");
+        let entries = vec![
+            Entry::Authorised {
+                pump: pump.clone(),
+                request: 1,
+                token: [7; 16],
+                programme: Box::new(infusion()),
+                expires: NOW + time::Duration::minutes(2),
+            },
+            Entry::Delivery {
+                pump: pump.clone(),
+                at: NOW,
+                report: fields(DeliveryEventKind::Started, "0 mL", None),
+            },
+        ];
+        let l = Ledger::replay(entries);
+        assert_eq!(l.open_tokens(), 1);
+        let h = l.exposure("fentanyl", NOW + time::Duration::minutes(30));
+        assert_eq!(h.running[0].since, NOW);
+    }
+}

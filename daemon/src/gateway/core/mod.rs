@@ -134,7 +134,7 @@ pub struct Core {
     beat: super::supervise::Beat,
     /// Time for every decision here (monotonic within the run).
     clock: Clock,
-    /// Bumped when the wall clock stepped: the sessions send TIME_SYNC.
+    /// Bumped when the wall clock stepped: the sessions send `TIME_SYNC`.
     time_sync: watch::Sender<u64>,
     /// Alarms the gateway raised so far (their ids).
     gateway_alarms: u32,
@@ -154,7 +154,7 @@ pub struct Wiring {
     pub beat: super::supervise::Beat,
     /// The clock decisions are timed by.
     pub clock: Clock,
-    /// Sessions watch this to send TIME_SYNC after a clock step.
+    /// Sessions watch this to send `TIME_SYNC` after a clock step.
     pub time_sync: watch::Sender<u64>,
 }
 
@@ -366,7 +366,7 @@ impl Core {
 
     /// The wall clock stepped by `step` (wall minus the clock's time): every
     /// time held here moves with it, so ages, windows and expiries keep
-    /// their length; the step is logged and every pump is sent TIME_SYNC.
+    /// their length; the step is logged and every pump is sent `TIME_SYNC`.
     async fn clock_stepped(&mut self, step: time::Duration) {
         let ms = i64::try_from(step.whole_milliseconds()).unwrap_or(i64::MAX);
         warn!(
