@@ -131,6 +131,17 @@ pub fn ders_check(care_area: &str, program: &str, extra: &[&str]) -> Output {
     pumpgwd(&args)
 }
 
+/// A `pump-sim` scenario: an adult critical-care pump (70 kg) with `pump`
+/// lines added to its `[pump]`, that waits for the library, loads a
+/// fentaNYL syringe (2,500 micrograms in 50 mL) and plays `steps`.
+pub fn fentanyl_pump(serial: &str, pump: &str, steps: &str) -> String {
+    format!(
+        "[pump]\nserial = \"{serial}\"\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n{pump}\n\
+         [[step]]\naction = \"wait_library\"\n\n\
+         [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n{steps}"
+    )
+}
+
 /// A running binary whose stdout and stderr go to files in its bench.
 pub struct Proc {
     child: std::process::Child,
@@ -201,6 +212,18 @@ impl Proc {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Waits until a `pump-sim` that stays (`--stay`) has played its steps,
+    /// and checks that every expectation was met.
+    pub fn played(&self) {
+        self.wait_for(&["scenario played"], 1, 60);
+        assert_eq!(
+            self.count(&["scenario played", "failures=0"]),
+            1,
+            "{}",
+            self.log_text()
+        );
     }
 
     /// Sends SIGTERM and waits for the exit.

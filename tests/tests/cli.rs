@@ -204,3 +204,43 @@ fn a_pharmacist_makes_a_key_and_signs_a_library() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not signed"));
 }
+
+#[test]
+fn ders_check_counts_infusions_running_and_boluses_pending_from_the_history_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bolus = |dose: &str, volume: &str| {
+        serde_json::json!({
+            "drug": "fentanyl", "library_version": 12, "requested_at": "2026-11-21T03:00:00Z",
+            "patient_weight": "70 kg",
+            "container": {"concentration": "2,500 micrograms in 50 mL", "volume_loaded": "50 mL", "volume_remaining": "40 mL"},
+            "delivery": {"kind": "bolus", "dose": dose, "duration": "60 s", "pump_volume": volume}
+        })
+    };
+    let history = ["--history", "config/examples/history-fentanyl-running.json"];
+    // 50 given, 300 running on p2, 25 pending on p1: with 50 more, 425.
+    let file = write_json(dir.path(), "ok.json", &bolus("50 micrograms", "1 mL"));
+    let out = ders_check("adult-icu", &file, &history);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // Over the 500 microgram hour only with what runs and what is pending
+    // (a 100 microgram bolus is a soft limit alone): the reason says so.
+    let with = serde_json::json!({"deliveries": [
+        {"drug": "fentanyl", "at": "2026-11-21T02:40:00Z", "amount": "100 micrograms"}
+    ], "running": [
+        {"drug": "fentanyl", "since": "2026-11-21T02:30:00Z", "rate": "300 micrograms/h", "source": "p2"}
+    ], "pending": [
+        {"drug": "fentanyl", "amount": "25 micrograms", "source": "p1"}
+    ]});
+    let h = write_json(dir.path(), "h.json", &with);
+    let file = write_json(dir.path(), "over.json", &bolus("100 micrograms", "2 mL"));
+    let out = ders_check("adult-icu", &file, &["--json", "--history", &h]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let cumulative = v["reasons"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["code"] == "CUMULATIVE_LIMIT"))
+        .expect("a cumulative reason");
+    let m = cumulative["message"].as_str().unwrap_or_default();
+    assert!(m.contains("525 micrograms"), "{m}");
+    assert!(m.contains("300 micrograms running or authorised on p2"), "{m}");
+    assert!(m.contains("25 micrograms in boluses authorised and not yet given on p1"), "{m}");
+}

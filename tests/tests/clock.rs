@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use pumpgw_tests::terminal::Terminal;
-use pumpgw_tests::{Bench, NURSE, Proc};
+use pumpgw_tests::{Bench, NURSE, fentanyl_pump};
 
 const OVERRIDE: &str = "Prescribed dose confirmed with prescriber";
 
@@ -23,23 +23,7 @@ fn libfaketime() -> PathBuf {
     found.expect("libfaketime is installed (Debian package faketime; tests/run installs it)")
 }
 
-fn fentanyl(serial: &str, steps: &str) -> String {
-    format!(
-        "[pump]\nserial = \"{serial}\"\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
-         [[step]]\naction = \"wait_library\"\n\n\
-         [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n{steps}"
-    )
-}
 
-fn played(sim: &Proc) {
-    sim.wait_for(&["scenario played"], 1, 60);
-    assert_eq!(
-        sim.count(&["scenario played", "failures=0"]),
-        1,
-        "{}",
-        sim.log_text()
-    );
-}
 
 #[test]
 fn a_wall_clock_step_changes_no_window_and_no_expiry() {
@@ -59,19 +43,21 @@ fn a_wall_clock_step_changes_no_window_and_no_expiry() {
     let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
     // p1 gives 400 micrograms of fentaNYL (8 mL at 400 micrograms/h, run
     // fast) and stays online.
-    let given = fentanyl(
+    let given = fentanyl_pump(
         "SIM-A",
+        "",
         &format!(
             "\n[[step]]\naction = \"infuse\"\nrate = \"400 micrograms/h\"\nvtbi = \"8 mL\"\nexpect = \"authorised\"\noverride_reason = \"{OVERRIDE}\"\n\n[[step]]\naction = \"wait_delivery\"\n"
         ),
     );
     let mut p1 = bench.sim("p1", &given, &["--speed", "600", "--stay"]);
-    played(&p1);
+    p1.played();
     gw.wait_for(&["pump=p1", "event=Completed"], 1, 20);
     // p2 asks for 50 micrograms/h; nobody but this test is at the
     // terminal, so its container's confirmation stays open.
-    let asks = fentanyl(
+    let asks = fentanyl_pump(
         "SIM-B",
+        "",
         "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nexpect = \"authorised\"\n",
     );
     let mut p2 = bench.sim_alone("p2", &asks, &["--stay"]);
@@ -83,11 +69,12 @@ fn a_wall_clock_step_changes_no_window_and_no_expiry() {
     // The confirmation has not lapsed: its 120 s run on the monotonic clock.
     let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
     assert_eq!(r["result"], "authorised", "{r}");
-    played(&p2);
+    p2.played();
     // The 400 micrograms given a moment ago are still in the hour: with
     // p2's 50 micrograms/h, a 60 microgram bolus would make 510.
-    let bolus = fentanyl(
+    let bolus = fentanyl_pump(
         "SIM-C",
+        "",
         "\n[[step]]\naction = \"bolus\"\ndose = \"60 micrograms\"\nduration = \"60 s\"\nexpect = \"denied\"\nexpect_code = \"CUMULATIVE_LIMIT\"\n",
     );
     let mut p3 = bench.sim_alone("p3", &bolus, &[]);

@@ -5,20 +5,11 @@
 //! across a restart of the gateway; delivered amounts are the gateway's own
 //! figure, whatever the pump says.
 
-use pumpgw_tests::{Bench, Proc};
+use pumpgw_tests::{Bench, Proc, fentanyl_pump};
 use serde_json::Value;
 
 const OVERRIDE: &str = "Prescribed dose confirmed with prescriber";
 
-/// A fentaNYL syringe (2,500 micrograms in 50 mL) loaded on an adult
-/// critical-care pump, then `steps`.
-fn fentanyl_pump(serial: &str, pump: &str, steps: &str) -> String {
-    format!(
-        "[pump]\nserial = \"{serial}\"\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n{pump}\n\
-         [[step]]\naction = \"wait_library\"\n\n\
-         [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n{steps}"
-    )
-}
 
 fn infuse(rate: &str, expect: &str, code: Option<&str>) -> String {
     let code = code
@@ -53,18 +44,6 @@ fn denials(bench: &Bench, code: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits until `sim` has played its steps with every expectation met (it
-/// stays, with its infusion running).
-fn played(sim: &Proc) {
-    sim.wait_for(&["scenario played"], 1, 60);
-    assert_eq!(
-        sim.count(&["scenario played", "failures=0"]),
-        1,
-        "{}",
-        sim.log_text()
-    );
-}
-
 #[test]
 fn cumulative_limit_counts_every_running_infusion_of_the_bed_and_survives_a_restart() {
     let bench = Bench::new();
@@ -76,7 +55,7 @@ fn cumulative_limit_counts_every_running_infusion_of_the_bed_and_survives_a_rest
         &fentanyl_pump("SIM-A", "", &infuse("300 micrograms/h", "authorised", None)),
         &["--stay"],
     );
-    played(&p1);
+    p1.played();
     gw.wait_for(&["pump=p1", "event=Started"], 1, 20);
     // p2, the same bed: 250 micrograms/h beside p1's 300 would be 550 in
     // the hour, over the 500 microgram limit: refused, and the reason names
@@ -91,7 +70,7 @@ fn cumulative_limit_counts_every_running_infusion_of_the_bed_and_survives_a_rest
         ),
         &["--stay"],
     );
-    played(&p2);
+    p2.played();
     gw.wait_for(&["pump=p2", "event=Started"], 1, 20);
     // p3: a 60 microgram bolus while both run would make 510.
     let bolus_on_p3 = fentanyl_pump(

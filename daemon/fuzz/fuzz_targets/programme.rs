@@ -5,19 +5,10 @@
 
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use pumpgw::ders::{self, History, Programme};
-use pumpgw::library::{self, Library};
-use std::sync::OnceLock;
-
-fn example() -> &'static Library {
-    static LIBRARY: OnceLock<Library> = OnceLock::new();
-    LIBRARY.get_or_init(|| {
-        library::parse(include_bytes!("../../../config/drug-library.example.json"))
-            .expect("the example library is clean")
-            .0
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&how, bytes)) = data.split_first() else {
@@ -30,8 +21,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let Some(p) = programme else { return };
     let _ = ders::exposure_request(&p);
-    for area in &example().care_areas {
-        let v = ders::check(example(), &area.id, &p, &History::default());
+    let library = common::example();
+    for area in &library.care_areas {
+        let v = ders::check(library, &area.id, &p, &History::default());
         // A verdict always says why it is not a pass.
         assert!(v.outcome == ders::Outcome::Pass || !v.reasons.is_empty());
     }

@@ -682,19 +682,25 @@ fn cumulative_reason(
     {
         // Which parts make the total, so nobody has to guess what counted.
         let mut parts = Vec::new();
+        let on = |pumps: &[String]| {
+            if pumps.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", pumps.join(", "))
+            }
+        };
         for (base, words) in [
             (worst.given, "given".to_owned()),
             (
                 worst.running,
-                if worst.sources.is_empty() {
-                    "from infusions running".to_owned()
-                } else {
-                    format!("running or authorised on {}", worst.sources.join(", "))
-                },
+                format!("running or authorised{}", on(&worst.running_on)),
             ),
             (
                 worst.pending,
-                "in boluses authorised and not yet given".to_owned(),
+                format!(
+                    "in boluses authorised and not yet given{}",
+                    on(&worst.pending_on)
+                ),
             ),
             (worst.request, "from this programme".to_owned()),
         ] {

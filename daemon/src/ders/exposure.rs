@@ -83,8 +83,10 @@ pub struct Worst {
     pub pending: Exact,
     /// Of it: the request itself.
     pub request: Exact,
-    /// Where the running infusions and pending boluses that count are.
-    pub sources: Vec<String>,
+    /// Where the running infusions that count are.
+    pub running_on: Vec<String>,
+    /// Where the pending boluses that count are.
+    pub pending_on: Vec<String>,
 }
 
 /// An entry counted in another kind of amount than the drug's.
@@ -177,12 +179,13 @@ pub fn worst_window(
         let age = (now - d.at).whole_milliseconds().max(0);
         points.push((Exact::int(-age), d.amount.base(), Part::Given));
     }
-    let mut sources = Vec::new();
+    let mut pending_on = Vec::new();
     for p in &history.pending {
         check(p.amount)?;
         points.push((Exact::ZERO, p.amount.base(), Part::Pending));
-        sources.extend(p.source.clone());
+        pending_on.extend(p.source.clone());
     }
+    let mut running_on = Vec::new();
     let mut flows = Vec::new();
     for r in &history.running {
         check(r.per_hour)?;
@@ -197,7 +200,7 @@ pub fn worst_window(
             rate,
             mine: false,
         });
-        sources.extend(r.source.clone());
+        running_on.extend(r.source.clone());
     }
     match request {
         Request::Bolus(amount) => points.push((Exact::ZERO, amount, Part::Request)),
@@ -216,9 +219,12 @@ pub fn worst_window(
     points.sort_by_key(|p| p.0);
 
     let mut worst = largest(&points, &flows, window)?;
-    sources.sort();
-    sources.dedup();
-    worst.sources = sources;
+    for on in [&mut running_on, &mut pending_on] {
+        on.sort();
+        on.dedup();
+    }
+    worst.running_on = running_on;
+    worst.pending_on = pending_on;
     Ok(worst)
 }
 
@@ -278,7 +284,8 @@ fn largest(
                 running,
                 pending,
                 request,
-                sources: Vec::new(),
+                running_on: Vec::new(),
+                pending_on: Vec::new(),
             });
         }
     }
@@ -363,7 +370,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(w.total, base_ug(120));
-        assert_eq!(w.sources, vec!["p2".to_owned()]);
+        assert_eq!(w.running_on, vec!["p2".to_owned()]);
         let w = worst_window(
             &running(Some("20")),
             AmountKind::Mass,

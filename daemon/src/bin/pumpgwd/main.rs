@@ -463,7 +463,8 @@ enum DersCommand {
         /// The programme JSON file (config/schema/programme-v1.schema.json).
         #[arg(long, value_name = "FILE")]
         program: PathBuf,
-        /// Recent deliveries JSON file (config/schema/history-v1.schema.json).
+        /// The bed's exposure to each drug: amounts given, infusions running,
+        /// boluses authorised and not yet given (config/schema/history-v1.schema.json).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
         /// Print the verdict as JSON.
