@@ -197,3 +197,44 @@ fn schema_messages_say_what_to_write() {
     );
     assert!(messages.iter().all(|m| !m.contains('^')), "{messages:?}");
 }
+
+#[test]
+fn only_roles_that_confirm_at_the_bedside_may_override_a_soft_limit() {
+    for (i, role) in [(1, "pharmacist"), (1, "biomedical_engineer")] {
+        let mut v = example();
+        v["policy"]["soft_override_roles"] = json!(["nurse", role]);
+        expect_error(
+            &v,
+            "override-role-not-at-bedside",
+            &format!("$.policy.soft_override_roles[{i}]"),
+        );
+    }
+    let mut v = example();
+    v["policy"]["soft_override_roles"] = json!(["doctor"]);
+    assert_eq!(findings(&v), vec![]);
+}
+
+#[test]
+fn a_cumulative_window_longer_than_the_history_kept_is_refused() {
+    // The schema refuses it in a file; the lint refuses it in a model built
+    // any other way, so no window is ever longer than what the gateway keeps.
+    let mut v = example();
+    fentanyl(&mut v)["cumulative"]["window_minutes"] = json!(10_081);
+    expect_error(&v, "schema", &format!("{F}.cumulative.window_minutes"));
+    let mut v = example();
+    fentanyl(&mut v)["cumulative"]["window_minutes"] = json!(10_080);
+    assert_eq!(findings(&v), vec![]);
+    let bytes = serde_json::to_vec(&example()).expect("serialises");
+    let (mut model, _) = library::parse(&bytes).expect("clean");
+    let cumulative = model.care_areas[0].drugs[0]
+        .cumulative
+        .as_mut()
+        .expect("adult fentanyl has a cumulative limit");
+    cumulative.window_minutes = 10_081;
+    let f = library::lint_model(&model);
+    assert!(
+        f.iter().any(|f| f.code == "window-out-of-range"
+            && f.path == "$.care_areas[0].drugs[0].cumulative.window_minutes"),
+        "{f:?}"
+    );
+}

@@ -220,7 +220,12 @@ fn ders_check_counts_infusions_running_and_boluses_pending_from_the_history_file
     // 50 given, 300 running on p2, 25 pending on p1: with 50 more, 425.
     let file = write_json(dir.path(), "ok.json", &bolus("50 micrograms", "1 mL"));
     let out = ders_check("adult-icu", &file, &history);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Over the 500 microgram hour only with what runs and what is pending
     // (a 100 microgram bolus is a soft limit alone): the reason says so.
     let with = serde_json::json!({"deliveries": [
@@ -241,6 +246,12 @@ fn ders_check_counts_infusions_running_and_boluses_pending_from_the_history_file
         .expect("a cumulative reason");
     let m = cumulative["message"].as_str().unwrap_or_default();
     assert!(m.contains("525 micrograms"), "{m}");
-    assert!(m.contains("300 micrograms running or authorised on p2"), "{m}");
-    assert!(m.contains("25 micrograms in boluses authorised and not yet given on p1"), "{m}");
+    assert!(
+        m.contains("300 micrograms running or authorised on p2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("25 micrograms in boluses authorised and not yet given on p1"),
+        "{m}"
+    );
 }

@@ -23,8 +23,6 @@ fn libfaketime() -> PathBuf {
     found.expect("libfaketime is installed (Debian package faketime; tests/run installs it)")
 }
 
-
-
 #[test]
 fn a_wall_clock_step_changes_no_window_and_no_expiry() {
     let bench = Bench::new();

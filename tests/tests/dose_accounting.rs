@@ -5,11 +5,11 @@
 //! across a restart of the gateway; delivered amounts are the gateway's own
 //! figure, whatever the pump says.
 
-use pumpgw_tests::{Bench, Proc, fentanyl_pump};
+use pumpgw_tests::terminal::Terminal;
+use pumpgw_tests::{Bench, NURSE, Proc, fentanyl_pump};
 use serde_json::Value;
 
 const OVERRIDE: &str = "Prescribed dose confirmed with prescriber";
-
 
 fn infuse(rate: &str, expect: &str, code: Option<&str>) -> String {
     let code = code
@@ -179,5 +179,95 @@ fn an_event_number_used_again_with_other_content_is_logged_as_a_conflict_and_cou
     let deliveries = bench.exported("delivery");
     assert_eq!(deliveries.len(), 4, "{deliveries:#?}");
     gw.wait_for(&["event number reused with other content"], 1, 5);
+    assert!(gw.terminate(15).success());
+}
+
+#[test]
+fn a_limit_reached_while_people_confirm_is_checked_again_when_the_token_is_made() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1", "p2"], "");
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    // Both pumps ask for 260 micrograms/h (a soft limit, overridden): each
+    // fits the 500 microgram hour alone, both together do not. Nobody but
+    // this test is at the terminal.
+    let mut p1 = bench.sim_alone(
+        "p1",
+        &fentanyl_pump("SIM-A", "", &infuse("260 micrograms/h", "authorised", None)),
+        &["--stay"],
+    );
+    let mut p2 = bench.sim_alone(
+        "p2",
+        &fentanyl_pump(
+            "SIM-B",
+            "",
+            &infuse("260 micrograms/h", "denied", Some("CUMULATIVE_LIMIT")),
+        ),
+        &["--stay"],
+    );
+    for pump in ["p1", "p2"] {
+        let card = t.confirmation(pump, "concentration", 30);
+        let r = t.confirm(&card, &[NURSE], Some("2500 micrograms in 50 mL"), None);
+        assert_eq!(r["result"], "next_stage", "{r}");
+    }
+    // Both overrides wait, on one list.
+    let card = |open: &[Value], pump: &str| {
+        open.iter()
+            .find(|c| {
+                c["pump"] == pump
+                    && c["needs"]
+                        .as_array()
+                        .is_some_and(|n| n.iter().any(|n| n["kind"] == "override"))
+            })
+            .cloned()
+    };
+    let list = t.open_until(|o| card(o, "p1").is_some() && card(o, "p2").is_some(), 30);
+    let open = list["open"].as_array().cloned().unwrap_or_default();
+    let first = card(&open, "p1").expect("p1's override");
+    let second = card(&open, "p2").expect("p2's override");
+    let r = t.confirm(&first, &[NURSE], None, Some(OVERRIDE));
+    assert_eq!(r["result"], "authorised", "{r}");
+    // p2 passed when it asked; with p1's token made, it no longer does.
+    let r = t.confirm(&second, &[NURSE], None, Some(OVERRIDE));
+    assert_eq!(r["result"], "refused", "{r}");
+    let words = r["message"].as_str().unwrap_or_default();
+    assert!(
+        words.contains("520 micrograms") && words.contains("on p1"),
+        "{words}"
+    );
+    p1.played();
+    p2.played();
+    assert_eq!(denials(&bench, "CUMULATIVE_LIMIT").len(), 1);
+    p1.kill();
+    p2.kill();
+    assert!(gw.terminate(15).success());
+}
+
+/// The pump's own figure, not the gateway's, is what the limits see.
+#[test]
+fn limits_apply_to_what_the_pump_will_deliver() {
+    // 400 micrograms/h is adult fentaNYL's hard maximum; the pump's 8.08
+    // mL/h is 1% more (inside the tolerance): a hard limit, no override.
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let steps = "\n[[step]]\naction = \"infuse\"\nrate = \"400 micrograms/h\"\npump_flow_rate = \"8.08 mL/h\"\n\
+                 expect = \"denied\"\nexpect_code = \"DOSE_RATE_LIMIT\"\n";
+    let mut sim = bench.sim("p1", &fentanyl_pump("SIM-A", "", steps), &[]);
+    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
+    let denied = bench.exported("denied");
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["outcome"], "hard_limit");
+    assert!(gw.terminate(15).success());
+    // Paediatric adrenaline for 0.6 kg at 0.01 micrograms/kg/min from 4 mg
+    // in 50 mL is 0.0045 mL/h; a pump running 0.0095 mL/h would give 2.1
+    // times the dose.
+    let bench = Bench::new();
+    let mut gw = bench.gateway_in("paed-icu", &["p1"], "");
+    let scenario = "[pump]\nserial = \"SIM-N\"\ncare_area = \"paed-icu\"\npatient_weight = \"0.6 kg\"\n\n\
+                    [[step]]\naction = \"wait_library\"\n\n\
+                    [[step]]\naction = \"load\"\ndrug = \"adrenaline\"\nconcentration = \"4 mg in 50 mL\"\nvolume = \"50 mL\"\n\n\
+                    [[step]]\naction = \"infuse\"\nrate = \"0.01 micrograms/kg/min\"\npump_flow_rate = \"0.0095 mL/h\"\n\
+                    expect = \"denied\"\nexpect_code = \"PUMP_COMPUTATION_MISMATCH\"\n";
+    let mut sim = bench.sim("p1", scenario, &[]);
+    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
     assert!(gw.terminate(15).success());
 }

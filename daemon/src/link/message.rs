@@ -662,6 +662,39 @@ mod tests {
     }
 
     #[test]
+    fn a_delivery_whose_volume_or_amount_does_not_read_is_refused() {
+        let delivery = |volume: &str, amount: Option<&str>| {
+            Message::Delivery(DeliveryEvent {
+                record: 1,
+                event: DeliveryEventKind::Completed,
+                request: 1,
+                token: [3; 16],
+                at_ms: 1,
+                volume_infused: volume.to_owned(),
+                amount_infused: amount.map(str::to_owned),
+            })
+            .payload()
+        };
+        let kind = MessageType::Delivery as u8;
+        assert!(Message::decode(kind, &delivery("12.5 mL", None)).is_ok());
+        assert!(Message::decode(kind, &delivery("12.5 mL", Some("25 micrograms"))).is_ok());
+        for (volume, amount) in [
+            ("", None),
+            ("lots", None),
+            ("5 mg", None),
+            ("1 mL", Some("2 mL")),
+        ] {
+            assert!(
+                matches!(
+                    Message::decode(kind, &delivery(volume, amount)),
+                    Err(MessageError::Unparseable { .. })
+                ),
+                "{volume:?} {amount:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_denial_with_many_long_reasons_still_fits_one_frame() {
         let reason = |i: usize| DenialReason {
             code: format!("CODE_{i}"),

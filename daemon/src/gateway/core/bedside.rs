@@ -351,7 +351,7 @@ impl Core {
             }
             self.send_final(&waiting, decision, now);
             return Outcome::Closed(format!(
-                "Confirmed, but the programme is now refused: {words}"
+                "while this waited the bed's doses changed, and the check now refuses it: {words}"
             ));
         }
         let rng = &self.rng;
