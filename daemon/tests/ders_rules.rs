@@ -1224,3 +1224,39 @@ fn a_limit_passed_by_the_pumps_own_figure_says_so() {
         "fentaNYL dose rate 404 micrograms/h (as the pump would give it) is over the HARD maximum of 400 micrograms/h by 4 micrograms/h, 1.01 times the limit."
     );
 }
+
+#[test]
+fn a_syringe_change_is_not_held_back_by_the_whole_last_syringe() {
+    // adult fentaNYL, 500 micrograms per 60 min: a 2,500 microgram syringe
+    // ran out just now at up to 100 micrograms/h since 25 h ago; the next
+    // syringe at 100 micrograms/h. Counted at its rate, as late as it can
+    // have run, the hour holds 100; as one lump at its end, 2,600.
+    let lib = library();
+    let r = row(
+        "adult-icu",
+        "fentanyl",
+        F,
+        "50 mL",
+        Some("70 kg"),
+        cont("100 micrograms/h", "2 mL/h"),
+        Pass,
+        None,
+    );
+    let p = programme(&r, 12);
+    let ended = |rate: Option<&str>| {
+        let mut entry = json!({"drug": "fentanyl", "at": "2026-11-21T03:00:00Z", "amount": "2,500 micrograms",
+                               "since": "2026-11-20T02:00:00Z"});
+        if let Some(rate) = rate {
+            entry["rate"] = json!(rate);
+        }
+        full_history(&json!({ "deliveries": [entry] }), "fentanyl")
+    };
+    assert_eq!(
+        ders::check(&lib, "adult-icu", &p, &ended(Some("100 micrograms/h"))).outcome,
+        Pass
+    );
+    assert_eq!(
+        ders::check(&lib, "adult-icu", &p, &ended(None)).outcome,
+        Hard
+    );
+}

@@ -19,6 +19,13 @@ pub struct Delivered {
     pub at: OffsetDateTime,
     /// How much.
     pub amount: Amount,
+    /// For an infusion: the most it ran at, per hour. It is then counted
+    /// as given at that rate up to `at`, as late as it can have been (the
+    /// most it can put in any window); without it, all of it at `at`.
+    pub rate: Option<Amount>,
+    /// For an infusion: when it can have started at the earliest (its
+    /// authorisation); it is not counted as given before.
+    pub since: Option<OffsetDateTime>,
 }
 
 /// An infusion of the drug that runs now, or is authorised and will start.
@@ -112,12 +119,12 @@ impl From<ArithmeticError> for ExposureError {
 }
 
 /// A flow: from `start` to `end` (ms from now; `end` `None` is never) at
-/// `rate` base units per ms.
+/// `rate` base units per ms, counted in `part`.
 struct Flow {
     start: Exact,
     end: Option<Exact>,
     rate: Exact,
-    mine: bool,
+    part: Part,
 }
 
 impl Flow {
@@ -172,12 +179,17 @@ pub fn worst_window(
     let hour = TimeUnit::Hour.millis();
     // Amounts, as (ms from now ≤ 0, base, which part).
     let mut points: Vec<(Exact, Exact, Part)> = Vec::new();
+    let mut flows = Vec::new();
+    let since = |t: OffsetDateTime| Exact::int(-(now - t).whole_milliseconds().max(0));
     for d in &history.deliveries {
         check(d.amount)?;
         // Dated after now (clocks that disagree): given just now, never
         // not given.
-        let age = (now - d.at).whole_milliseconds().max(0);
-        points.push((Exact::int(-age), d.amount.base(), Part::Given));
+        let end = since(d.at);
+        match given_over(d, end, since, hour)? {
+            Some(flow) => flows.push(flow),
+            None => points.push((end, d.amount.base(), Part::Given)),
+        }
     }
     let mut pending_on = Vec::new();
     for p in &history.pending {
@@ -186,7 +198,6 @@ pub fn worst_window(
         pending_on.extend(p.source.clone());
     }
     let mut running_on = Vec::new();
-    let mut flows = Vec::new();
     for r in &history.running {
         check(r.per_hour)?;
         if let Some(left) = r.left {
@@ -198,7 +209,7 @@ pub fn worst_window(
             start: Exact::int(-age),
             end: end_of(rate, r.left.map(Amount::base))?,
             rate,
-            mine: false,
+            part: Part::Running,
         });
         running_on.extend(r.source.clone());
     }
@@ -210,7 +221,7 @@ pub fn worst_window(
                 start: Exact::ZERO,
                 end: end_of(rate, left)?,
                 rate,
-                mine: true,
+                part: Part::Request,
             });
         }
     }
@@ -242,6 +253,7 @@ fn largest(
     for f in flows {
         if let Some(end) = f.end {
             candidates.push(end);
+            candidates.push(end.add(window)?);
         }
         candidates.push(f.start.add(window)?);
     }
@@ -266,16 +278,17 @@ fn largest(
         } else {
             points.partition_point(|(at, _, _)| *at < from)
         };
-        let [given, pending, mut request] = suffix[first];
-        let mut running = Exact::ZERO;
+        let mut sums = [
+            suffix[first][0],
+            suffix[first][1],
+            suffix[first][2],
+            Exact::ZERO,
+        ];
         for f in flows {
-            let part = f.between(from, t)?;
-            if f.mine {
-                request = request.add(part)?;
-            } else {
-                running = running.add(part)?;
-            }
+            let i = f.part as usize;
+            sums[i] = sums[i].add(f.between(from, t)?)?;
         }
+        let [given, pending, request, running] = sums;
         let total = given.add(running)?.add(pending)?.add(request)?;
         if worst.as_ref().is_none_or(|x| total > x.total) {
             worst = Some(Worst {
@@ -301,12 +314,46 @@ fn end_of(rate: Exact, left: Option<Exact>) -> Result<Option<Exact>, ArithmeticE
     }
 }
 
-/// Which part of the total an amount is (an index into the sums).
+/// Which part of the total an amount or a flow is (an index into the sums;
+/// amounts are never `Running`).
 #[derive(Debug, Clone, Copy)]
 enum Part {
     Given = 0,
     Pending = 1,
     Request = 2,
+    Running = 3,
+}
+
+/// An infusion's amount given at up to its rate, ending at `end` (ms from
+/// now), as a flow placed as late as it can have run: from `end` − amount ÷
+/// rate (not before its `since`) to `end`. `None`: counted at `end` alone.
+fn given_over(
+    d: &Delivered,
+    end: Exact,
+    since: impl Fn(OffsetDateTime) -> Exact,
+    hour: i128,
+) -> Result<Option<Flow>, ExposureError> {
+    let Some(rate) = d.rate else { return Ok(None) };
+    if rate.kind() != d.amount.kind() {
+        return Err(ExposureError::Kind(KindMismatch { found: rate.kind() }));
+    }
+    let per_ms = rate.base().div_int(hour)?;
+    if per_ms.is_zero() || per_ms.is_negative() {
+        return Ok(None);
+    }
+    let mut start = end.sub(d.amount.base().div(per_ms)?)?;
+    if let Some(s) = d.since {
+        start = start.max(since(s));
+    }
+    if start >= end {
+        return Ok(None);
+    }
+    Ok(Some(Flow {
+        start,
+        end: Some(end),
+        rate: d.amount.base().div(end.sub(start)?)?,
+        part: Part::Given,
+    }))
 }
 
 #[cfg(test)]
@@ -334,10 +381,14 @@ mod tests {
                 Delivered {
                     at: NOW - time::Duration::hours(1),
                     amount: ug("100"),
+                    rate: None,
+                    since: None,
                 },
                 Delivered {
                     at: NOW - time::Duration::minutes(59),
                     amount: ug("30"),
+                    rate: None,
+                    since: None,
                 },
             ],
             ..History::default()
@@ -404,6 +455,8 @@ mod tests {
             deliveries: vec![Delivered {
                 at: NOW - time::Duration::minutes(10),
                 amount: ug("16"),
+                rate: None,
+                since: None,
             }],
             ..History::default()
         };
@@ -422,6 +475,58 @@ mod tests {
             .add(Exact::ratio(4 * 1_000 * 50, 60).unwrap())
             .unwrap();
         assert_eq!(w.total, expected);
+    }
+
+    #[test]
+    fn an_infusion_that_ended_counts_as_late_as_it_can_have_run() {
+        // 100 micrograms at up to 100 micrograms/h, ended 30 min ago: it ran
+        // from 90 to 30 min ago at the latest, so the hour ending now holds
+        // 50 of it, and the hour ending at 30 min from now none. As one lump
+        // 30 min ago it would hold all 100 for another half hour.
+        let ended = |rate: Option<&str>, since: Option<OffsetDateTime>| History {
+            deliveries: vec![Delivered {
+                at: NOW - time::Duration::minutes(30),
+                amount: ug("100"),
+                rate: rate.map(ug),
+                since,
+            }],
+            ..History::default()
+        };
+        let w = |h: &History| {
+            worst_window(h, AmountKind::Mass, NOW, HOUR, Request::Bolus(Exact::ZERO))
+                .unwrap()
+                .total
+        };
+        assert_eq!(w(&ended(None, None)), base_ug(100));
+        assert_eq!(w(&ended(Some("100"), None)), base_ug(50));
+        // It cannot have started before it was authorised, 40 min ago: then
+        // all 100 ran in those 10 minutes.
+        let since = Some(NOW - time::Duration::minutes(40));
+        assert_eq!(w(&ended(Some("100"), since)), base_ug(100));
+        // A syringe change: 2,500 given at 100 per hour over a day, then a
+        // new infusion at 100 per hour: the hour holds 100 at most, not 2,600.
+        let day = History {
+            deliveries: vec![Delivered {
+                at: NOW,
+                amount: ug("2500"),
+                rate: Some(ug("100")),
+                since: Some(NOW - time::Duration::hours(25)),
+            }],
+            ..History::default()
+        };
+        let total = worst_window(
+            &day,
+            AmountKind::Mass,
+            NOW,
+            HOUR,
+            Request::Infusion {
+                per_hour: base_ug(100),
+                left: None,
+            },
+        )
+        .unwrap()
+        .total;
+        assert_eq!(total, base_ug(100));
     }
 
     #[test]

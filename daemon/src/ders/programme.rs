@@ -97,6 +97,10 @@ struct HistoryFileEntry {
     at: OffsetDateTime,
     #[serde(deserialize_with = "amount")]
     amount: Amount,
+    #[serde(default, deserialize_with = "opt_amount_per_hour")]
+    rate: Option<Amount>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    since: Option<OffsetDateTime>,
 }
 
 /// History file entry: an infusion running (or authorised, not started).
@@ -149,6 +153,8 @@ impl HistoryFile {
                 .map(|d| Delivered {
                     at: d.at,
                     amount: d.amount,
+                    rate: d.rate,
+                    since: d.since,
                 })
                 .collect(),
             running: self
@@ -175,6 +181,12 @@ impl HistoryFile {
     }
 }
 
+fn opt_amount_per_hour<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Amount>, D::Error> {
+    #[derive(Deserialize)]
+    struct Rate(#[serde(deserialize_with = "amount_per_hour")] Amount);
+    Ok(Option::<Rate>::deserialize(d)?.map(|r| r.0))
+}
+
 /// A running infusion's rate: an amount per time ("100 micrograms/h"), as
 /// the amount per hour. Per kg or in mL/h it cannot be counted without the
 /// programme, so it is refused.
@@ -193,7 +205,7 @@ fn amount_per_hour<'de, D: Deserializer<'de>>(d: D) -> Result<Amount, D::Error> 
             .and_then(|v| Amount::new(v, amount))
             .map_err(serde::de::Error::custom),
         _ => Err(serde::de::Error::custom(format!(
-            "{s:?}: a running infusion's rate is an amount per time, such as \"100 micrograms/h\" (not per kg, not mL/h)"
+            "{s:?}: an infusion's rate is an amount per time, such as \"100 micrograms/h\" (not per kg, not mL/h)"
         ))),
     }
 }

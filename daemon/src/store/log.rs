@@ -292,7 +292,8 @@ pub fn pump_event_records(
 }
 
 /// The records a bed's dose ledger is rebuilt from at start (programme
-/// requests, authorisations and delivery events logged since `since`),
+/// requests, authorisations, delivery events, and the starts and clock
+/// steps that date them, logged since `since`),
 /// oldest first, each as (pump, when logged, the whole record as JSON).
 /// What they count is decided by `gateway::core::ledger`, not here.
 pub fn dose_records_since(
@@ -307,7 +308,8 @@ pub fn dose_records_since(
         .conn
         .prepare(
             "SELECT pump, at, record FROM events
-             WHERE type IN ('programme_requested', 'authorised', 'delivery') AND at >= ?1
+             WHERE type IN ('programme_requested', 'authorised', 'delivery',
+                            'gateway_started', 'clock_stepped') AND at >= ?1
              ORDER BY seq",
         )
         .map_err(sql)?;

@@ -470,7 +470,8 @@ impl Core {
         let library = self.library.borrow().clone()?;
         let mut programme = waiting.programme.clone();
         programme.requested_at = now;
-        let history = self.ledger.exposure(&programme.drug, now);
+        let replacing = super::replacing(&waiting.pump, Some(&programme));
+        let history = self.ledger.exposure(&programme.drug, now, replacing);
         let verdict = crate::ders::check(
             &library.library,
             &self.gateway.care_area,

@@ -41,10 +41,15 @@ pub struct Issued {
     /// What it lets the pump give, at the worse of the pump's and the
     /// gateway's figures (as the cross-check counted it).
     pub gives: Request,
+    /// When it was made: the delivery cannot have begun before.
+    pub issued_at: OffsetDateTime,
     /// The pump must start before this.
     pub expires: OffsetDateTime,
     /// When the pump said it started.
     pub started: Option<OffsetDateTime>,
+    /// Made in this run (its times are on this run's clock), not replayed
+    /// from the log.
+    pub live: bool,
     /// The volume the pump last said it had given under it, in mL.
     pub infused_ml: Option<Exact>,
 }
@@ -86,11 +91,28 @@ pub struct Disagreement {
     pub unit: AmountUnit,
 }
 
+/// How long a pump must have been online, after a token expired unstarted,
+/// before the token stops counting: a start the pump could not report at
+/// once (the link was down) arrives in that time once it is back, because a
+/// controller sends the events it kept, in order, after the handshake.
+pub const START_REPORT_GRACE: time::Duration = time::Duration::seconds(30);
+
+/// An amount given, and whether it was counted in this run.
+#[derive(Debug, Clone, Copy)]
+struct Given {
+    delivered: Delivered,
+    live: bool,
+}
+
 /// Issued tokens and amounts given at this bed.
 #[derive(Debug, Default)]
 pub struct Ledger {
     issued: HashMap<[u8; 16], Issued>,
-    given: HashMap<String, Vec<Delivered>>,
+    given: HashMap<String, Vec<Given>>,
+    /// Since when each pump's link has been up (absent: down).
+    online: HashMap<PumpId, OffsetDateTime>,
+    /// Whether entries being added come from the log (at start).
+    replaying: bool,
 }
 
 /// What a logged event tells the ledger (from the event log, at start).
@@ -106,6 +128,8 @@ pub enum Entry {
         token: [u8; 16],
         /// The programme, as logged with its request.
         programme: Box<Programme>,
+        /// When it was logged.
+        at: OffsetDateTime,
         /// When the pump must start by.
         expires: OffsetDateTime,
     },
@@ -118,6 +142,19 @@ pub enum Entry {
         /// Its fields.
         report: DeliveryFields,
     },
+}
+
+impl Entry {
+    /// Moves its times by `by` (a clock step logged after it).
+    fn shift(&mut self, by: time::Duration) {
+        match self {
+            Entry::Authorised { at, expires, .. } => {
+                *at += by;
+                *expires += by;
+            }
+            Entry::Delivery { at, .. } => *at += by,
+        }
+    }
 }
 
 /// The parts of a DELIVERY the ledger reads.
@@ -144,7 +181,10 @@ impl Ledger {
     /// Rebuilds the ledger from logged events, oldest first, through the
     /// same calls as the live core.
     pub fn replay(entries: impl IntoIterator<Item = Entry>) -> Self {
-        let mut ledger = Ledger::new();
+        let mut ledger = Ledger {
+            replaying: true,
+            ..Ledger::default()
+        };
         for entry in entries {
             match entry {
                 Entry::Authorised {
@@ -152,9 +192,10 @@ impl Ledger {
                     request,
                     token,
                     programme,
+                    at,
                     expires,
                 } => {
-                    if !ledger.authorised(token, &pump, request, &programme, expires) {
+                    if !ledger.authorised(token, &pump, request, &programme, at, expires) {
                         warn!(pump = %pump, request, "a logged authorisation's programme cannot be counted");
                     }
                 }
@@ -163,6 +204,7 @@ impl Ledger {
                 }
             }
         }
+        ledger.replaying = false;
         ledger
     }
 
@@ -175,6 +217,7 @@ impl Ledger {
         pump: &PumpId,
         request: u32,
         programme: &Programme,
+        at: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> bool {
         let Ok(Some(gives)) = crate::ders::exposure_request(programme) else {
@@ -188,8 +231,10 @@ impl Ledger {
                 drug: programme.drug.clone(),
                 concentration: programme.container.concentration,
                 gives,
+                issued_at: at,
                 expires,
                 started: None,
+                live: !self.replaying,
                 infused_ml: None,
             },
         );
@@ -248,7 +293,15 @@ impl Ledger {
             // against the drug its status names.
             let counted = match (ends, status_drug, pump_amount) {
                 (true, Some(drug), Some(amount)) => {
-                    self.add(drug, amount, now);
+                    self.add(
+                        drug,
+                        Delivered {
+                            at: now,
+                            amount,
+                            rate: None,
+                            since: None,
+                        },
+                    );
                     Some((drug.to_owned(), amount))
                 }
                 _ => None,
@@ -298,7 +351,26 @@ impl Ledger {
             Some(p) if p.kind() == gateway.kind() && p.base() > gateway.base() => p,
             _ => gateway,
         };
-        self.add(&issued.drug, amount, now);
+        // An infusion ran at up to its authorised rate since its token was
+        // made: it is counted as given at that rate, as late as it can have
+        // run, not as one amount at its end (which would hold a whole
+        // syringe in the window after a syringe change).
+        let (rate, since) = match issued.gives {
+            Request::Infusion { per_hour, .. } => (
+                Some(Amount::from_base(kind, per_hour)),
+                Some(issued.issued_at),
+            ),
+            Request::Bolus(_) => (None, None),
+        };
+        self.add(
+            &issued.drug,
+            Delivered {
+                at: now,
+                amount,
+                rate,
+                since,
+            },
+        );
         Counted::Given {
             drug: issued.drug,
             amount,
@@ -306,10 +378,38 @@ impl Ledger {
         }
     }
 
-    fn add(&mut self, drug: &str, amount: Amount, now: OffsetDateTime) {
+    fn add(&mut self, drug: &str, delivered: Delivered) {
+        let now = delivered.at;
         let given = self.given.entry(drug.to_owned()).or_default();
-        given.push(Delivered { at: now, amount });
-        given.retain(|g| now - g.at <= HISTORY_KEPT);
+        given.push(Given {
+            delivered,
+            live: !self.replaying,
+        });
+        given.retain(|g| now - g.delivered.at <= HISTORY_KEPT);
+    }
+
+    /// A pump's link came up (the core calls this at its handshake).
+    pub fn link_up(&mut self, pump: &PumpId, now: OffsetDateTime) {
+        self.online.insert(pump.clone(), now);
+    }
+
+    /// A pump's link went down.
+    pub fn link_down(&mut self, pump: &PumpId) {
+        self.online.remove(pump);
+    }
+
+    /// Whether a token never reported started can still have started: until
+    /// it expires, and after that until its pump has been online for
+    /// [`START_REPORT_GRACE`] since both the expiry and its last handshake
+    /// (a start it kept while its link was down has arrived by then).
+    fn may_have_started(&self, i: &Issued, now: OffsetDateTime) -> bool {
+        if now <= i.expires {
+            return true;
+        }
+        match self.online.get(&i.pump) {
+            Some(&up) => now < up.max(i.expires) + START_REPORT_GRACE,
+            None => true,
+        }
     }
 
     /// Forgets tokens never started that expired long ago (a start under
@@ -318,36 +418,53 @@ impl Ledger {
         self.issued
             .retain(|_, i| i.started.is_some() || now - i.expires <= HISTORY_KEPT);
         for given in self.given.values_mut() {
-            given.retain(|g| now - g.at <= HISTORY_KEPT);
+            given.retain(|g| now - g.delivered.at <= HISTORY_KEPT);
         }
     }
 
     /// Moves every time held by `by` (the wall clock stepped and the
     /// gateway's clock followed it): ages and expiries keep their length.
+    ///
+    /// Only what this run counted moves: what was replayed from the log is
+    /// dated by the wall clock of its own run (its steps applied), which a
+    /// step in this run does not change.
     pub fn shift(&mut self, by: time::Duration) {
-        for i in self.issued.values_mut() {
+        for i in self.issued.values_mut().filter(|i| i.live) {
+            i.issued_at += by;
             i.expires += by;
             i.started = i.started.map(|s| s + by);
         }
         for given in self.given.values_mut() {
-            for g in given {
-                g.at += by;
+            for g in given.iter_mut().filter(|g| g.live) {
+                g.delivered.at += by;
+                g.delivered.since = g.delivered.since.map(|s| s + by);
             }
+        }
+        for up in self.online.values_mut() {
+            *up += by;
         }
     }
 
     /// The bed's exposure to `drug` at `now`: amounts given, infusions
-    /// running or authorised and still startable (from their start at the
-    /// rate they were authorised at, bounded by what they can still give),
-    /// and boluses authorised and not yet reported.
-    pub fn exposure(&self, drug: &str, now: OffsetDateTime) -> History {
+    /// running or authorised and still startable (from when their token was
+    /// made, at the rate they were authorised at, bounded by what they can
+    /// still give), and boluses authorised and not yet reported.
+    ///
+    /// `replacing` is the pump asking for a new infusion: a pump runs one
+    /// infusion at a time and a new one replaces it, so that pump's running
+    /// infusion counts up to now only (its past stays in every window).
+    pub fn exposure(&self, drug: &str, now: OffsetDateTime, replacing: Option<&PumpId>) -> History {
         let mut history = History {
-            deliveries: self.given.get(drug).cloned().unwrap_or_default(),
+            deliveries: self
+                .given
+                .get(drug)
+                .map(|g| g.iter().map(|g| g.delivered).collect())
+                .unwrap_or_default(),
             running: Vec::new(),
             pending: Vec::new(),
         };
         for i in self.issued.values().filter(|i| i.drug == drug) {
-            if i.started.is_none() && now > i.expires {
+            if i.started.is_none() && !self.may_have_started(i, now) {
                 continue;
             }
             let kind = i.concentration.amount().kind();
@@ -363,13 +480,17 @@ impl Ledger {
                         .infused_ml
                         .and_then(|ml| i.concentration.base_per_ml().and_then(|c| ml.mul(c)).ok())
                         .unwrap_or(Exact::ZERO);
-                    let left = left.map(|l| {
-                        Amount::from_base(kind, l.sub(given).unwrap_or(l).max(Exact::ZERO))
-                    });
+                    let left = if replacing == Some(&i.pump) {
+                        Some(Exact::ZERO)
+                    } else {
+                        left.map(|l| l.sub(given).unwrap_or(l).max(Exact::ZERO))
+                    };
                     history.running.push(Running {
-                        since: i.started.unwrap_or(now),
+                        // It cannot have begun before its token was made;
+                        // a start reported late does not shorten it.
+                        since: i.issued_at,
                         per_hour: Amount::from_base(kind, per_hour),
-                        left,
+                        left: left.map(|l| Amount::from_base(kind, l)),
                         source: Some(i.pump.to_string()),
                     });
                 }
@@ -391,7 +512,8 @@ fn allowed(i: &Issued) -> Exact {
             left: None,
         } => per_hour
             .mul_int(i128::from(crate::library::MAX_WINDOW_MINUTES) / 60)
-            .unwrap_or(per_hour),
+            // Out of exact range: more than any library limit anyway.
+            .unwrap_or(Exact::int(i128::MAX / 4)),
     }
 }
 
@@ -418,8 +540,24 @@ pub fn disagrees(pump: Amount, gateway: Amount) -> bool {
 /// delivery event. A record that does not read is skipped with a warning.
 pub fn entries(records: Vec<(Option<String>, OffsetDateTime, serde_json::Value)>) -> Vec<Entry> {
     let mut programmes: HashMap<(String, String), serde_json::Value> = HashMap::new();
-    let mut out = Vec::new();
+    let mut out: Vec<Entry> = Vec::new();
+    // The first entry of the run being read: a clock step logged in a run
+    // moves what that run logged before it, as the live ledger moved it.
+    let mut run_start = 0;
     for (pump, at, record) in records {
+        match record.get("type").and_then(|t| t.as_str()) {
+            Some("gateway_started") => run_start = out.len(),
+            Some("clock_stepped") => {
+                let step = record
+                    .get("step_ms")
+                    .and_then(serde_json::Value::as_i64)
+                    .map_or(time::Duration::ZERO, time::Duration::milliseconds);
+                for e in &mut out[run_start..] {
+                    e.shift(step);
+                }
+            }
+            _ => {}
+        }
         let Some(pump) = pump else { continue };
         let text = |key: &str| record.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         let request = record
@@ -450,6 +588,7 @@ pub fn entries(records: Vec<(Option<String>, OffsetDateTime, serde_json::Value)>
                             request,
                             token,
                             programme: Box::new(programme),
+                            at,
                             expires,
                         });
                     }
@@ -533,10 +672,11 @@ mod tests {
             &pump,
             1,
             &infusion(),
+            NOW,
             NOW + time::Duration::minutes(2)
         ));
         // Authorised, not started: counted as running from now.
-        let h = l.exposure("fentanyl", NOW);
+        let h = l.exposure("fentanyl", NOW, None);
         assert_eq!(h.running.len(), 1);
         assert_eq!(
             l.delivery(
@@ -564,7 +704,7 @@ mod tests {
         };
         assert_eq!(micrograms(&amount), Exact::int(150));
         assert!(disagreement.is_none());
-        let h = l.exposure("fentanyl", NOW);
+        let h = l.exposure("fentanyl", NOW, None);
         assert!(h.running.is_empty());
         assert_eq!(h.deliveries.len(), 1);
     }
@@ -583,6 +723,7 @@ mod tests {
                 &pump,
                 1,
                 &infusion(),
+                NOW,
                 NOW + time::Duration::minutes(2),
             );
             let c = l.delivery(
@@ -617,6 +758,7 @@ mod tests {
             &PumpId::from("p1"),
             1,
             &infusion(),
+            NOW,
             NOW + time::Duration::minutes(2),
         );
         let c = l.delivery(
@@ -636,7 +778,7 @@ mod tests {
             "{c:?}"
         );
         // p1's token is still open and counted.
-        assert_eq!(l.exposure("fentanyl", NOW).running.len(), 1);
+        assert_eq!(l.exposure("fentanyl", NOW, None).running.len(), 1);
     }
 
     #[test]
@@ -648,6 +790,7 @@ mod tests {
             &pump,
             1,
             &infusion(),
+            NOW,
             NOW + time::Duration::minutes(2),
         );
         l.delivery(
@@ -656,10 +799,10 @@ mod tests {
             None,
             NOW,
         );
-        let before = l.exposure("fentanyl", NOW + time::Duration::minutes(10));
+        let before = l.exposure("fentanyl", NOW + time::Duration::minutes(10), None);
         let step = time::Duration::hours(2);
         l.shift(step);
-        let after = l.exposure("fentanyl", NOW + time::Duration::minutes(10) + step);
+        let after = l.exposure("fentanyl", NOW + time::Duration::minutes(10) + step, None);
         assert_eq!(after.running[0].since - before.running[0].since, step);
         assert_eq!(after.running[0].per_hour, before.running[0].per_hour);
     }
@@ -673,6 +816,7 @@ mod tests {
                 request: 1,
                 token: [7; 16],
                 programme: Box::new(infusion()),
+                at: NOW,
                 expires: NOW + time::Duration::minutes(2),
             },
             Entry::Delivery {
@@ -683,7 +827,170 @@ mod tests {
         ];
         let l = Ledger::replay(entries);
         assert_eq!(l.open_tokens(), 1);
-        let h = l.exposure("fentanyl", NOW + time::Duration::minutes(30));
+        let h = l.exposure("fentanyl", NOW + time::Duration::minutes(30), None);
         assert_eq!(h.running[0].since, NOW);
+    }
+
+    #[test]
+    fn an_ended_infusion_is_given_at_its_rate_not_as_one_lump() {
+        let pump = PumpId::from("p1");
+        let mut l = Ledger::new();
+        l.authorised(
+            [7; 16],
+            &pump,
+            1,
+            &infusion(),
+            NOW,
+            NOW + time::Duration::minutes(2),
+        );
+        l.delivery(
+            &pump,
+            &fields(DeliveryEventKind::Started, "0 mL", None),
+            None,
+            NOW,
+        );
+        let end = NOW + time::Duration::hours(25);
+        l.delivery(
+            &pump,
+            &fields(DeliveryEventKind::Completed, "50 mL", None),
+            None,
+            end,
+        );
+        let h = l.exposure("fentanyl", end, None);
+        let d = h.deliveries[0];
+        assert_eq!(micrograms(&d.amount), Exact::int(2_500));
+        assert_eq!(d.rate.map(|r| micrograms(&r)), Some(Exact::int(100)));
+        assert_eq!(d.since, Some(NOW));
+    }
+
+    #[test]
+    fn a_pumps_new_infusion_replaces_its_running_one_but_not_its_past() {
+        let pump = PumpId::from("p1");
+        let mut l = Ledger::new();
+        l.authorised(
+            [7; 16],
+            &pump,
+            1,
+            &infusion(),
+            NOW,
+            NOW + time::Duration::minutes(2),
+        );
+        let later = NOW + time::Duration::minutes(30);
+        let own = l.exposure("fentanyl", later, Some(&pump));
+        assert_eq!(
+            own.running[0].left.map(|l| micrograms(&l)),
+            Some(Exact::ZERO)
+        );
+        assert_eq!(own.running[0].since, NOW);
+        let other = l.exposure("fentanyl", later, Some(&PumpId::from("p2")));
+        assert_ne!(
+            other.running[0].left.map(|l| micrograms(&l)),
+            Some(Exact::ZERO)
+        );
+    }
+
+    #[test]
+    fn a_token_never_reported_started_counts_until_its_pump_could_have_said() {
+        let pump = PumpId::from("p1");
+        let mut l = Ledger::new();
+        let expires = NOW + time::Duration::minutes(2);
+        l.authorised([7; 16], &pump, 1, &infusion(), NOW, expires);
+        let after = expires + time::Duration::minutes(5);
+        // The link is down: the pump may have started and not said so.
+        assert_eq!(l.exposure("fentanyl", after, None).running.len(), 1);
+        // Back online: for the grace, then no more.
+        l.link_up(&pump, after);
+        assert_eq!(
+            l.exposure("fentanyl", after + time::Duration::seconds(29), None)
+                .running
+                .len(),
+            1
+        );
+        assert!(
+            l.exposure("fentanyl", after + START_REPORT_GRACE, None)
+                .running
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_clock_step_moves_only_what_this_run_counted() {
+        let pump = PumpId::from("p1");
+        let replayed = Ledger::replay(vec![Entry::Authorised {
+            pump: pump.clone(),
+            request: 1,
+            token: [1; 16],
+            programme: Box::new(infusion()),
+            at: NOW,
+            expires: NOW + time::Duration::minutes(2),
+        }]);
+        let mut l = replayed;
+        l.authorised(
+            [2; 16],
+            &pump,
+            2,
+            &infusion(),
+            NOW,
+            NOW + time::Duration::minutes(2),
+        );
+        l.shift(time::Duration::hours(1));
+        let mut since: Vec<_> = l
+            .exposure("fentanyl", NOW, None)
+            .running
+            .iter()
+            .map(|r| r.since)
+            .collect();
+        since.sort();
+        assert_eq!(since, vec![NOW, NOW + time::Duration::hours(1)]);
+    }
+
+    #[test]
+    fn a_logged_clock_step_moves_what_its_run_logged_before_it() {
+        let rec = |pump: Option<&str>, minute: i64, v: serde_json::Value| {
+            (
+                pump.map(str::to_owned),
+                NOW + time::Duration::minutes(minute),
+                v,
+            )
+        };
+        let programme = serde_json::json!({
+            "drug": "fentanyl", "library_version": 12, "requested_at": "2026-11-21T03:00:00Z",
+            "patient_weight": "70 kg",
+            "container": {"concentration": "2500 micrograms in 50 mL", "volume_loaded": "50 mL", "volume_remaining": "40 mL"},
+            "delivery": {"kind": "continuous", "rate": "100 micrograms/h", "pump_flow_rate": "2 mL/h"}
+        });
+        let token = hex::encode([7u8; 16]);
+        let records = vec![
+            rec(None, 0, serde_json::json!({"type": "gateway_started"})),
+            rec(
+                Some("p1"),
+                1,
+                serde_json::json!({"type": "programme_requested", "request": 1, "programme_hash": "ab", "programme": programme}),
+            ),
+            rec(
+                Some("p1"),
+                1,
+                serde_json::json!({"type": "authorised", "request": 1, "programme_hash": "ab", "token": token, "expires": "2026-11-21T03:03:00.000Z"}),
+            ),
+            rec(
+                None,
+                2,
+                serde_json::json!({"type": "clock_stepped", "step_ms": 3_600_000}),
+            ),
+            rec(None, 70, serde_json::json!({"type": "gateway_started"})),
+            rec(
+                None,
+                71,
+                serde_json::json!({"type": "clock_stepped", "step_ms": 60_000}),
+            ),
+        ];
+        let e = entries(records);
+        assert_eq!(e.len(), 1);
+        let Entry::Authorised { at, expires, .. } = &e[0] else {
+            panic!("{e:?}")
+        };
+        // Moved by its own run's step only.
+        assert_eq!(*at, NOW + time::Duration::minutes(61));
+        assert_eq!(*expires, time::macros::datetime!(2026-11-21 04:03 UTC));
     }
 }

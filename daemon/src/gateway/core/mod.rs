@@ -339,6 +339,11 @@ impl Core {
             }
             other => {
                 let installed = matches!(other, PumpEvent::LibraryInstalled { .. });
+                match &other {
+                    PumpEvent::Online(_) => self.ledger.link_up(&pump, now),
+                    PumpEvent::Offline { .. } => self.ledger.link_down(&pump),
+                    _ => {}
+                }
                 if matches!(other, PumpEvent::Offline { .. } | PumpEvent::Online(_)) {
                     // A new session may be another pump, or the same one
                     // after a restart: nothing confirmed before carries over.
@@ -368,7 +373,8 @@ impl Core {
     /// time held here moves with it, so ages, windows and expiries keep
     /// their length; the step is logged and every pump is sent `TIME_SYNC`.
     async fn clock_stepped(&mut self, step: time::Duration) {
-        let ms = i64::try_from(step.whole_milliseconds()).unwrap_or(i64::MAX);
+        let ms = step.whole_milliseconds();
+        let ms = i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX });
         warn!(
             step_ms = ms,
             "the wall clock stepped; durations are kept, the pumps are told the new time"
@@ -649,7 +655,9 @@ impl Core {
             .map_or_else(|_| "?".to_owned(), |p| p.drug.clone());
         // Tokens never used lapse; they must not pile up.
         self.ledger.prune(now);
-        let history = self.ledger.exposure(&drug, now);
+        let history =
+            self.ledger
+                .exposure(&drug, now, replacing(pump, ask.programme.as_ref().ok()));
         let answer = self.answer_for(pump, &ask, identity.as_ref(), active, &history, now);
         let mut decision = match answer.next {
             Next::Decided(decision) => decision,
@@ -789,9 +797,10 @@ impl Core {
         let (shown, first) = match decision {
             Decision::Authorise { token, expires } => {
                 // Counted from now on: the next request at this bed sees it.
-                if !programme
-                    .is_some_and(|p| self.ledger.authorised(*token, pump, request, p, *expires))
-                {
+                if !programme.is_some_and(|p| {
+                    self.ledger
+                        .authorised(*token, pump, request, p, now, *expires)
+                }) {
                     error!(pump = %pump, request, "an authorised programme cannot be counted for cumulative limits");
                 }
                 ("authorised".to_owned(), String::new())
@@ -931,7 +940,7 @@ impl Core {
             self.gateway_alarms = self.gateway_alarms.wrapping_add(1);
             view.alarms.push(AlarmReport {
                 record: 0,
-                id: GATEWAY_ALARM_IDS | (self.gateway_alarms & 0xFFFF),
+                id: GATEWAY_ALARM_IDS | (self.gateway_alarms & !GATEWAY_ALARM_IDS),
                 priority: crate::pump::event::AlarmPriority::High,
                 condition: condition.to_owned(),
                 text,
@@ -979,6 +988,18 @@ impl Core {
 fn matches(view: &PumpView, library: Option<&ActiveLibrary>) -> Option<bool> {
     let id = view.identity.as_ref()?;
     Some(library.is_some_and(|l| id.library_hash == Some(l.hash)))
+}
+
+/// The pump whose running infusion a programme would replace: its own, for
+/// a new infusion (a pump runs one at a time); none for a bolus, which runs
+/// beside it.
+pub(super) fn replacing<'a>(
+    pump: &'a PumpId,
+    programme: Option<&crate::ders::Programme>,
+) -> Option<&'a PumpId> {
+    programme
+        .is_some_and(|p| matches!(p.delivery, crate::ders::Delivery::Continuous { .. }))
+        .then_some(pump)
 }
 
 /// De-duplication key: the port and the serial the pump reports, so two
