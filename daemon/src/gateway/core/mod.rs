@@ -1,16 +1,21 @@
 //! The gateway's core task: it consumes every pump session's events through
 //! one bounded channel, logs them (committed before anything is answered or
-//! acknowledged), answers programme requests, keeps the authorisations it
-//! issued and the delivery history the cumulative limits need, and publishes
-//! a snapshot of every pump for status views.
+//! acknowledged), answers programme requests, and publishes a snapshot of
+//! every pump for status views. Its time is the gateway's clock
+//! ([`super::clock`]), which a wall-clock step does not move.
 //!
-//! It also owns the bedside confirmations ([`bedside`]): one board for
-//! every terminal, so each confirmation is consumed exactly once.
+//! Its parts: the dose ledger ([`ledger`]: tokens issued, amounts given, the
+//! bed's exposure), the pumps' delivery and alarm events (`pump_events`),
+//! and the bedside confirmations (`bedside`: one board for every terminal,
+//! so each confirmation is consumed exactly once).
 //!
 //! It owns all this state alone, so nothing here is locked.
 
 mod bedside;
 pub mod ledger;
+mod pump_events;
+
+pub use pump_events::{AMOUNT_MISMATCH, RECORD_CONFLICT};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,7 +30,7 @@ use super::clock::Clock;
 use super::view::{LinkState, PumpView, Snapshot, VerdictSummary};
 use crate::library::ActiveLibrary;
 use crate::link::LinkStats;
-use crate::pump::event::{AlarmReport, DeliveryEventKind, DeliveryReport, ProgrammeAsk};
+use crate::pump::event::ProgrammeAsk;
 use crate::pump::{Decision, DenyReason, Envelope, GatewayInfo, PumpEvent, PumpId};
 use crate::store::record::{LoggedReason, millis};
 use crate::store::{Context, Event, Store, Writer};
@@ -90,18 +95,6 @@ pub fn active_library(reader: &Store, care_area: &str) -> Option<Arc<ActiveLibra
         }
     }
 }
-
-/// The condition of the gateway's alarm for a delivered amount that
-/// disagrees with the volume infused.
-pub const AMOUNT_MISMATCH: &str = "gateway_amount_mismatch";
-
-/// The condition of the gateway's alarm for an event record number a pump
-/// used twice with different content.
-pub const RECORD_CONFLICT: &str = "gateway_record_conflict";
-
-/// Alarm ids the gateway raises itself carry this bit, apart from the
-/// pump's own.
-const GATEWAY_ALARM_IDS: u32 = 0x8000_0000;
 
 /// Event record numbers above this are refused (SQLite integers are signed
 /// 64-bit; a pump with a sane counter never gets near it).
@@ -481,98 +474,6 @@ impl Core {
         None
     }
 
-    fn alarm(&mut self, pump: &PumpId, a: AlarmReport) {
-        let Some(view) = self.pumps.get_mut(pump) else {
-            return;
-        };
-        if a.active {
-            warn!(pump = %pump, alarm = a.id, priority = ?a.priority, condition = %a.condition, "alarm raised");
-            view.alarms.retain(|x| x.id != a.id);
-            view.alarms.push(a);
-            view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
-        } else {
-            info!(pump = %pump, alarm = a.id, condition = %a.condition, "alarm cleared");
-            view.alarms.retain(|x| x.id != a.id);
-        }
-    }
-
-    /// The pump's serial number (its port name until it has said).
-    fn serial(&self, pump: &PumpId) -> String {
-        self.pumps
-            .get(pump)
-            .and_then(|v| v.identity.as_ref())
-            .map_or_else(|| pump.to_string(), |i| i.serial.clone())
-    }
-
-    /// What to log for a pump's event: `None` when this very event is in
-    /// the log already (a resend after a lost acknowledgement); the event
-    /// alone when its record number is new; and when the number was logged
-    /// before with other content (a controller whose counter went back), a
-    /// `record_conflict` record first, then the event itself, and an alarm
-    /// on the pump's card: never dropped, never silent.
-    fn unless_resent(
-        &mut self,
-        pump: &PumpId,
-        serial: &str,
-        record: u64,
-        event: Event,
-    ) -> Option<Vec<Event>> {
-        let below = self
-            .last_record
-            .get(&record_key(pump, serial))
-            .is_some_and(|&last| record <= last);
-        if !below {
-            return Some(vec![event]);
-        }
-        let wanted = serde_json::to_value(&event).unwrap_or_default();
-        let logged = self
-            .source
-            .reader
-            .lock()
-            .ok()
-            .and_then(|r| crate::store::log::pump_event_records(&r, pump, serial, record).ok());
-        let Some(logged) = logged else {
-            // The log cannot be read: logging it again is the safe side.
-            warn!(pump = %pump, serial, record, "cannot tell whether this event is logged; logging it");
-            return Some(vec![event]);
-        };
-        let same = |r: &serde_json::Value| {
-            wanted
-                .as_object()
-                .is_some_and(|w| w.iter().all(|(k, v)| r.get(k) == Some(v)))
-        };
-        if logged.iter().any(same) {
-            info!(pump = %pump, record, "event already logged; acknowledged again, not logged twice");
-            return None;
-        }
-        if logged.is_empty() {
-            warn!(pump = %pump, serial, record, "event number not above the last one but not in the log (the pump's counter went back?); logging it");
-            return Some(vec![event]);
-        }
-        let text = format!(
-            "Pump {serial} sent event number {record} again with different content: its event counter went back. The new event is logged and counted; check the pump."
-        );
-        warn!(pump = %pump, serial, record, "event number reused with other content");
-        self.gateway_alarm(pump, RECORD_CONFLICT, text.clone());
-        Some(vec![
-            Event::RecordConflict {
-                pump_serial: serial.to_owned(),
-                pump_record: record,
-                logged: logged.len(),
-                message: text,
-            },
-            event,
-        ])
-    }
-
-    fn note_record(&mut self, pump: &PumpId, serial: &str, record: u64) {
-        let last = self
-            .last_record
-            .entry(record_key(pump, serial))
-            .or_insert(0);
-        *last = (*last).max(record);
-    }
-
     /// Commits events; false (and an error in the log) when it cannot.
     async fn log(&self, pump: Option<&PumpId>, events: Vec<Event>) -> bool {
         let context = Context {
@@ -851,106 +752,6 @@ impl Core {
         }
     }
 
-    /// A delivery event already logged: the ledger counts it; what it
-    /// finds wrong is logged and shown.
-    async fn delivery(&mut self, pump: &PumpId, d: DeliveryReport, now: OffsetDateTime) {
-        if let Some(issued) = self.ledger.issued(&d.token)
-            && issued.pump == *pump
-            && issued.request == d.request
-            && d.event == DeliveryEventKind::Started
-        {
-            if issued.started.is_some() {
-                error!(pump = %pump, request = d.request, "second start under a single-use token");
-            } else if now > issued.expires {
-                error!(pump = %pump, request = d.request, "start after the authorisation expired");
-            }
-        }
-        let status_drug = self
-            .pumps
-            .get(pump)
-            .and_then(|v| v.status.as_ref())
-            .and_then(|s| s.drug.clone());
-        let fields = ledger::DeliveryFields {
-            event: d.event,
-            request: d.request,
-            token: d.token,
-            volume_infused: d.volume_infused.clone(),
-            amount_infused: d.amount_infused.clone(),
-        };
-        match self
-            .ledger
-            .delivery(pump, &fields, status_drug.as_deref(), now)
-        {
-            ledger::Counted::Nothing => {}
-            ledger::Counted::Given {
-                drug,
-                amount,
-                disagreement,
-            } => {
-                info!(pump = %pump, drug = %drug, request = d.request, amount = ?amount, "delivered amount counted");
-                if let Some(dis) = disagreement {
-                    self.amount_disagreement(pump, &d, &drug, &dis).await;
-                }
-            }
-            ledger::Counted::Unknown { why, counted } => {
-                error!(pump = %pump, request = d.request, event = ?d.event, counted = ?counted, "delivery under a token this gateway cannot place: {why}");
-            }
-        }
-        info!(pump = %pump, request = d.request, event = ?d.event, volume = %d.volume_infused, "delivery");
-        if let Some(view) = self.pumps.get_mut(pump) {
-            view.last_delivery = Some(d);
-        }
-    }
-
-    /// The pump's amount disagrees with its volume times the authorised
-    /// concentration: an event in the log and a high-priority alarm on the
-    /// pump's card until the pump's link starts again.
-    async fn amount_disagreement(
-        &mut self,
-        pump: &PumpId,
-        d: &DeliveryReport,
-        drug: &str,
-        dis: &ledger::Disagreement,
-    ) {
-        let shown = |a: crate::units::Amount| crate::format::amount(a, dis.unit);
-        let name = self.display_name(drug);
-        let text = format!(
-            "The pump says {} of {name} was given, but {} at the authorised concentration is {}; the larger is counted. Check the pump and the container.",
-            shown(dis.pump),
-            d.volume_infused,
-            shown(dis.gateway)
-        );
-        warn!(pump = %pump, request = d.request, drug = %drug, pump_amount = %shown(dis.pump), gateway_amount = %shown(dis.gateway), "delivered amount disagrees");
-        let event = Event::AmountMismatch {
-            request: d.request,
-            token: hex::encode(d.token),
-            volume_infused: d.volume_infused.clone(),
-            amount_infused: d.amount_infused.clone().unwrap_or_default(),
-            computed: shown(dis.gateway),
-            message: text.clone(),
-        };
-        self.log(Some(pump), vec![event]).await;
-        self.gateway_alarm(pump, AMOUNT_MISMATCH, text);
-    }
-
-    /// An alarm the gateway raises on a pump's card (it has no record
-    /// number: it is the gateway's, not the pump's).
-    fn gateway_alarm(&mut self, pump: &PumpId, condition: &str, text: String) {
-        if let Some(view) = self.pumps.get_mut(pump) {
-            self.gateway_alarms = self.gateway_alarms.wrapping_add(1);
-            view.alarms.push(AlarmReport {
-                record: 0,
-                id: GATEWAY_ALARM_IDS | (self.gateway_alarms & !GATEWAY_ALARM_IDS),
-                priority: crate::pump::event::AlarmPriority::High,
-                condition: condition.to_owned(),
-                text,
-                active: true,
-                at: self.clock.now(),
-            });
-            view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
-        }
-    }
-
     fn publish(&mut self) {
         let library = self.library.borrow().clone();
         for (id, view) in &mut self.pumps {
@@ -1000,12 +801,6 @@ pub(super) fn replacing<'a>(
     programme
         .is_some_and(|p| matches!(p.delivery, crate::ders::Delivery::Continuous { .. }))
         .then_some(pump)
-}
-
-/// De-duplication key: the port and the serial the pump reports, so two
-/// pumps claiming one serial cannot hide each other's events.
-fn record_key(pump: &PumpId, serial: &str) -> String {
-    format!("{pump}/{serial}")
 }
 
 /// The log's events for one programme request and its answer (none yet
