@@ -149,6 +149,28 @@ fn an_amount_that_disagrees_with_the_volume_is_logged_and_alarmed_and_the_larger
     assert_eq!(found[0]["computed"], "400 micrograms");
     assert_eq!(found[0]["pump"], "p1");
     gw.wait_for(&["delivered amount disagrees"], 1, 5);
+    // The alarm is on the pump's card at the bedside terminal, high.
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    t.status_until(
+        |m| {
+            m["pumps"].as_array().is_some_and(|cards| {
+                cards.iter().any(|c| {
+                    c["pump"] == "p1"
+                        && c["alarms"].as_array().is_some_and(|a| {
+                            a.iter().any(|a| {
+                                a["priority"] == "high"
+                                    && a["text"].as_str().is_some_and(|t| {
+                                        t.contains(
+                                            "The pump says 200 micrograms of fentaNYL was given",
+                                        )
+                                    })
+                            })
+                        })
+                })
+            })
+        },
+        10,
+    );
     assert!(gw.terminate(15).success());
 }
 
