@@ -293,3 +293,38 @@ fn limits_apply_to_what_the_pump_will_deliver() {
     assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
     assert!(gw.terminate(15).success());
 }
+
+#[test]
+fn an_event_the_gateway_cannot_read_is_refused_and_alarmed() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let steps = "\n[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"1 mL\"\nexpect = \"authorised\"\n";
+    let mut sim = bench.sim(
+        "p1",
+        &fentanyl_pump("SIM-X", "unreadable_volume = true\n", steps),
+        &["--stay"],
+    );
+    gw.wait_for(&["an event from the pump was refused"], 1, 30);
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    t.status_until(
+        |m| {
+            m["pumps"].as_array().is_some_and(|cards| {
+                cards.iter().any(|c| {
+                    c["alarms"].as_array().is_some_and(|a| {
+                        a.iter().any(|a| {
+                            a["priority"] == "high"
+                                && a["text"]
+                                    .as_str()
+                                    .is_some_and(|t| t.contains("cannot read"))
+                        })
+                    })
+                })
+            })
+        },
+        10,
+    );
+    // Nothing unreadable reached the log.
+    assert!(bench.exported("delivery").is_empty());
+    sim.kill();
+    assert!(gw.terminate(15).success());
+}

@@ -89,6 +89,10 @@ pub enum Received {
     /// Link-level only (an ACK, a duplicate, a rejected payload): nothing for
     /// the application.
     Handled,
+    /// An event (a message whose acknowledgement waits for its commit) that
+    /// cannot be read: reported to the sender and not acknowledged, so the
+    /// sender keeps it and everything behind it waits. Why, for people.
+    Refused(String),
 }
 
 /// One side of a link.
@@ -290,7 +294,7 @@ impl Endpoint {
                 format!("{detail}; not acknowledged, not logged"),
                 now,
             );
-            return Received::Handled;
+            return Received::Refused(detail);
         }
         let deferred = deferred_kind;
         if deferred {

@@ -196,6 +196,12 @@ pub enum PumpEvent {
     Delivery(DeliveryReport, Committed),
     /// An alarm, likewise.
     Alarm(AlarmReport, Committed),
+    /// The pump sent an event (DELIVERY or ALARM) that cannot be read: it
+    /// was refused and the pump keeps it, so its later events wait too.
+    EventRefused {
+        /// Why, for people.
+        detail: String,
+    },
     /// The gateway offered its library to the pump (a push began).
     LibraryOffered {
         /// Version.

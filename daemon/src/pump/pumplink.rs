@@ -117,11 +117,9 @@ where
                 None => return Ended::Disconnected("the other end hung up".to_owned()),
                 Some(Err(e)) => return Ended::Disconnected(format!("read failed: {e}")),
                 Some(Ok(packet)) => {
-                    if let Received::Message(m, payload) = d.endpoint.receive(packet, Instant::now()) {
-                        let active = library.borrow().clone();
-                        if d.handle(m, payload, active.as_ref()).await.is_err() {
-                            return Ended::Shutdown;
-                        }
+                    let active = library.borrow().clone();
+                    if d.received(packet, active.as_ref()).await.is_err() {
+                        return Ended::Shutdown;
                     }
                 }
             },
@@ -191,6 +189,24 @@ impl Driver<'_> {
             self.emit(PumpEvent::Offline { reason }).await?;
         }
         Ok(())
+    }
+
+    /// A frame from the controller: its message handled, or an event that
+    /// cannot be read reported to the core (it alarms: the pump's later
+    /// events wait behind it).
+    async fn received(
+        &mut self,
+        packet: crate::link::Packet,
+        library: Option<&std::sync::Arc<ActiveLibrary>>,
+    ) -> Result<(), Gone> {
+        match self.endpoint.receive(packet, Instant::now()) {
+            Received::Message(m, payload) => self.handle(m, payload, library).await,
+            Received::Refused(detail) => {
+                warn!(pump = %self.ctx.pump, detail = %detail, "an event from the pump cannot be read: refused, not logged");
+                self.emit(PumpEvent::EventRefused { detail }).await
+            }
+            Received::Handled => Ok(()),
+        }
     }
 
     /// What is due: a periodic `TIME_SYNC`, a library offered again, the

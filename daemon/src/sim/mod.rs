@@ -969,7 +969,11 @@ impl Sim {
             request: r.request,
             token: r.token,
             at_ms: now_ms(),
-            volume_infused: ml_text(r.given_ul),
+            volume_infused: if self.spec.unreadable_volume {
+                "some mL".to_owned()
+            } else {
+                ml_text(r.given_ul)
+            },
             amount_infused: match self.spec.amount_infused {
                 scenario::AmountReport::Given => Some(amount_text(r.given_ul, c.conc)),
                 scenario::AmountReport::Omitted => None,

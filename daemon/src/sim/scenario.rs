@@ -52,6 +52,9 @@ pub struct PumpSpec {
     pub hang_up_during_transfer: Option<String>,
     /// What DELIVERY events say of the amount given.
     pub amount_infused: AmountReport,
+    /// Send DELIVERY events whose volume is not a volume (a broken
+    /// controller): the gateway refuses them and alarms.
+    pub unreadable_volume: bool,
     /// The last event record number at start (default: the clock in ms, so
     /// that a restarted simulator goes on upwards). A small number plays a
     /// controller whose counter was reset.
@@ -87,6 +90,7 @@ impl Default for PumpSpec {
             corrupt_library: false,
             hang_up_during_transfer: None,
             amount_infused: AmountReport::Given,
+            unreadable_volume: false,
             first_record: None,
         }
     }

@@ -15,7 +15,7 @@ mod bedside;
 pub mod ledger;
 mod pump_events;
 
-pub use pump_events::{AMOUNT_MISMATCH, RECORD_CONFLICT};
+pub use pump_events::{AMOUNT_MISMATCH, EVENT_REFUSED, RECORD_CONFLICT};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -279,6 +279,7 @@ impl Core {
                 error!(pump = %pump, record = d.record, "event record number out of range; not logged, not acknowledged");
                 let _ = committed.send(false);
             }
+            PumpEvent::EventRefused { detail } => self.event_refused(&pump, &detail),
             PumpEvent::Alarm(a, committed) if a.record > MAX_RECORD => {
                 error!(pump = %pump, record = a.record, "event record number out of range; not logged, not acknowledged");
                 let _ = committed.send(false);
@@ -469,7 +470,10 @@ impl Core {
                     hash: hex::encode(hash),
                 });
             }
-            PumpEvent::Programme(_) | PumpEvent::Delivery(..) | PumpEvent::Alarm(..) => {}
+            PumpEvent::Programme(_)
+            | PumpEvent::Delivery(..)
+            | PumpEvent::Alarm(..)
+            | PumpEvent::EventRefused { .. } => {}
         }
         None
     }

@@ -20,11 +20,36 @@ pub const AMOUNT_MISMATCH: &str = "gateway_amount_mismatch";
 /// used twice with different content.
 pub const RECORD_CONFLICT: &str = "gateway_record_conflict";
 
+/// The condition of the gateway's alarm for an event the pump sent that
+/// cannot be read (refused on the link, so the pump's later events wait).
+pub const EVENT_REFUSED: &str = "gateway_event_refused";
+
 /// Alarm ids the gateway raises itself carry this bit, apart from the
 /// pump's own.
 const GATEWAY_ALARM_IDS: u32 = 0x8000_0000;
 
 impl Core {
+    /// The pump sent an event that cannot be read: a high-priority alarm on
+    /// its card (once while it lasts), since its later deliveries and alarms
+    /// wait behind it.
+    pub(super) fn event_refused(&mut self, pump: &PumpId, detail: &str) {
+        error!(pump = %pump, detail, "an event from the pump was refused: its later events wait");
+        let raised = self.pumps.get(pump).is_some_and(|v| {
+            v.alarms
+                .iter()
+                .any(|a| a.active && a.condition == EVENT_REFUSED)
+        });
+        if !raised {
+            self.gateway_alarm(
+                pump,
+                EVENT_REFUSED,
+                format!(
+                    "The pump sent an event the gateway cannot read ({detail}). It was refused, and the pump's later deliveries and alarms wait behind it. Check the pump."
+                ),
+            );
+        }
+    }
+
     pub(super) fn alarm(&mut self, pump: &PumpId, a: AlarmReport) {
         let Some(view) = self.pumps.get_mut(pump) else {
             return;
