@@ -29,6 +29,28 @@ fn bolus(dose: &str, expect: &str, code: Option<&str>) -> String {
     )
 }
 
+/// Waits until `pump`'s card at the bedside terminal shows a high-priority
+/// alarm whose words contain `words`.
+fn card_alarm(bench: &Bench, pump: &str, words: &str) {
+    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
+    t.status_until(
+        |m| {
+            m["pumps"].as_array().is_some_and(|cards| {
+                cards.iter().any(|c| {
+                    c["pump"] == pump
+                        && c["alarms"].as_array().is_some_and(|a| {
+                            a.iter().any(|a| {
+                                a["priority"] == "high"
+                                    && a["text"].as_str().is_some_and(|t| t.contains(words))
+                            })
+                        })
+                })
+            })
+        },
+        10,
+    );
+}
+
 /// The denials logged with `code`, as their first reason's words.
 fn denials(bench: &Bench, code: &str) -> Vec<String> {
     bench
@@ -150,26 +172,10 @@ fn an_amount_that_disagrees_with_the_volume_is_logged_and_alarmed_and_the_larger
     assert_eq!(found[0]["pump"], "p1");
     gw.wait_for(&["delivered amount disagrees"], 1, 5);
     // The alarm is on the pump's card at the bedside terminal, high.
-    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    t.status_until(
-        |m| {
-            m["pumps"].as_array().is_some_and(|cards| {
-                cards.iter().any(|c| {
-                    c["pump"] == "p1"
-                        && c["alarms"].as_array().is_some_and(|a| {
-                            a.iter().any(|a| {
-                                a["priority"] == "high"
-                                    && a["text"].as_str().is_some_and(|t| {
-                                        t.contains(
-                                            "The pump says 200 micrograms of fentaNYL was given",
-                                        )
-                                    })
-                            })
-                        })
-                })
-            })
-        },
-        10,
+    card_alarm(
+        &bench,
+        "p1",
+        "The pump says 200 micrograms of fentaNYL was given",
     );
     assert!(gw.terminate(15).success());
 }
@@ -305,24 +311,7 @@ fn an_event_the_gateway_cannot_read_is_refused_and_alarmed() {
         &["--stay"],
     );
     gw.wait_for(&["an event from the pump was refused"], 1, 30);
-    let mut t = Terminal::open(&bench.terminal_socket(), "bed-12-screen");
-    t.status_until(
-        |m| {
-            m["pumps"].as_array().is_some_and(|cards| {
-                cards.iter().any(|c| {
-                    c["alarms"].as_array().is_some_and(|a| {
-                        a.iter().any(|a| {
-                            a["priority"] == "high"
-                                && a["text"]
-                                    .as_str()
-                                    .is_some_and(|t| t.contains("cannot read"))
-                        })
-                    })
-                })
-            })
-        },
-        10,
-    );
+    card_alarm(&bench, "p1", "cannot read");
     // Nothing unreadable reached the log.
     assert!(bench.exported("delivery").is_empty());
     sim.kill();

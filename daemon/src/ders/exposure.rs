@@ -393,7 +393,8 @@ mod tests {
             ],
             ..History::default()
         };
-        let w = worst_window(&h, AmountKind::Mass, NOW, HOUR, Request::Bolus(base_ug(5))).unwrap();
+        let w = worst_window(&h, AmountKind::Mass, NOW, HOUR, Request::Bolus(base_ug(5)))
+            .expect("one kind of amount");
         assert_eq!(w.total, base_ug(35));
         assert_eq!(w.given, base_ug(30));
         assert_eq!(w.request, base_ug(5));
@@ -419,7 +420,7 @@ mod tests {
             HOUR,
             Request::Bolus(Exact::ZERO),
         )
-        .unwrap();
+        .expect("one kind of amount");
         assert_eq!(w.total, base_ug(120));
         assert_eq!(w.running_on, vec!["p2".to_owned()]);
         let w = worst_window(
@@ -429,7 +430,7 @@ mod tests {
             HOUR,
             Request::Bolus(Exact::ZERO),
         )
-        .unwrap();
+        .expect("one kind of amount");
         assert_eq!(w.total, base_ug(80));
         // A requested infusion beside it, bounded by its container.
         let w = worst_window(
@@ -442,7 +443,7 @@ mod tests {
                 left: Some(base_ug(25)),
             },
         )
-        .unwrap();
+        .expect("one kind of amount");
         assert_eq!(w.total, base_ug(145));
         assert_eq!(w.request, base_ug(25));
     }
@@ -470,10 +471,10 @@ mod tests {
                 left: None,
             },
         )
-        .unwrap();
+        .expect("one kind of amount");
         let expected = base_ug(16)
-            .add(Exact::ratio(4 * 1_000 * 50, 60).unwrap())
-            .unwrap();
+            .add(Exact::ratio(4 * 1_000 * 50, 60).expect("exact"))
+            .expect("exact");
         assert_eq!(w.total, expected);
     }
 
@@ -494,7 +495,7 @@ mod tests {
         };
         let w = |h: &History| {
             worst_window(h, AmountKind::Mass, NOW, HOUR, Request::Bolus(Exact::ZERO))
-                .unwrap()
+                .expect("exact")
                 .total
         };
         assert_eq!(w(&ended(None, None)), base_ug(100));
@@ -524,7 +525,7 @@ mod tests {
                 left: None,
             },
         )
-        .unwrap()
+        .expect("exact")
         .total;
         assert_eq!(total, base_ug(100));
     }
@@ -533,7 +534,7 @@ mod tests {
     fn another_kind_of_amount_is_refused() {
         let h = History {
             pending: vec![Pending {
-                amount: Amount::new(Exact::int(2), AmountUnit::Unit).unwrap(),
+                amount: Amount::new(Exact::int(2), AmountUnit::Unit).expect("exact"),
                 source: None,
             }],
             ..History::default()
