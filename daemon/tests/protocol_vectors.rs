@@ -128,6 +128,22 @@ fn answers() -> Vec<(&'static str, u16, u16, Message)> {
     ]
 }
 
+/// A frame whose stuffed form ends on a full 254-byte block, so that COBS
+/// writes a final `01` block (section 3.3): a library chunk from offset 0
+/// (whose CBOR `0` is the frame's last zero) with 243 bytes of data.
+fn full_block_chunk() -> (&'static str, u16, u16, Message) {
+    (
+        "full-block",
+        13,
+        21,
+        Message::LibraryChunk(LibraryChunk {
+            hash: [0x33; 32],
+            offset: 0,
+            data: (0u8..243).map(|i| b'a' + i % 26).collect(),
+        }),
+    )
+}
+
 fn wire(seq: u16, ack: u16, m: &Message) -> Vec<u8> {
     Frame {
         header: Header {
@@ -168,7 +184,11 @@ fn the_document_shows_exactly_the_bytes_we_send_and_read() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
         .expect("docs/protocol.md exists");
     let print = std::env::var_os("PRINT_VECTORS").is_some();
-    for (name, seq, ack, m) in vectors().into_iter().chain(answers()) {
+    for (name, seq, ack, m) in vectors()
+        .into_iter()
+        .chain(answers())
+        .chain([full_block_chunk()])
+    {
         let ours = wire(seq, ack, &m);
         if print {
             println!("{name}:");
@@ -190,4 +210,112 @@ fn the_document_shows_exactly_the_bytes_we_send_and_read() {
         assert_eq!(packet.header.ack, ack);
         assert_eq!(packet.message.as_ref().ok(), Some(&m), "{name}");
     }
+}
+
+/// COBS encoding exactly as Cheshire and Baker's paper gives it
+/// (`StuffData`, IEEE/ACM Transactions on Networking 7(2), 1999, fig. 2),
+/// transcribed here apart from our encoder, so the two can be compared.
+fn paper_stuff(data: &[u8]) -> Vec<u8> {
+    let mut dst = vec![0u8];
+    let mut code_at = 0;
+    let mut code = 1u8;
+    let mut finish = |dst: &mut Vec<u8>, code: &mut u8, code_at: &mut usize| {
+        dst[*code_at] = *code;
+        *code_at = dst.len();
+        dst.push(0);
+        *code = 1;
+    };
+    for &b in data {
+        if b == 0 {
+            finish(&mut dst, &mut code, &mut code_at);
+        } else {
+            dst.push(b);
+            code += 1;
+            if code == 0xFF {
+                finish(&mut dst, &mut code, &mut code_at);
+            }
+        }
+    }
+    // The paper's FinishBlock also opens a new block; the last one is not
+    // written, so its placeholder goes.
+    dst[code_at] = code;
+    dst
+}
+
+/// The paper's `UnStuffData`: it writes the zero that every block shorter
+/// than 254 bytes stands for, the last one included, so its output has one
+/// byte more than the frame (the phantom zero), which the caller drops, as
+/// a controller written from the paper does.
+fn paper_unstuff(stuffed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < stuffed.len() {
+        let code = stuffed[at];
+        at += 1;
+        for _ in 1..code {
+            out.push(stuffed[at]);
+            at += 1;
+        }
+        if code < 0xFF {
+            out.push(0);
+        }
+    }
+    out.pop();
+    out
+}
+
+#[test]
+fn frames_are_stuffed_exactly_as_the_paper_does_and_read_back_by_its_decoder() {
+    let mut full_blocks = 0;
+    let mut check = |frame: Frame| {
+        let raw = frame.to_raw().expect("the frame fits");
+        let ours = frame.to_wire().expect("the frame fits");
+        let (stuffed, delimiter) = ours.split_at(ours.len() - 1);
+        assert_eq!(delimiter, [0]);
+        assert_eq!(stuffed, paper_stuff(&raw), "stuffed {} bytes", raw.len());
+        assert_eq!(paper_unstuff(stuffed), raw, "unstuffed {} bytes", raw.len());
+        // Our decoder takes both forms: with the final block and without
+        // it (as the `cobs` crate and earlier gateways write it).
+        let run = raw.iter().rev().take_while(|&&b| b != 0).count();
+        if run > 0 && run % 254 == 0 {
+            full_blocks += 1;
+            assert_eq!(stuffed.last(), Some(&0x01));
+            for form in [stuffed, &stuffed[..stuffed.len() - 1]] {
+                assert_eq!(Frame::from_stuffed(form).expect("it decodes"), frame);
+            }
+        } else {
+            assert_eq!(Frame::from_stuffed(stuffed).expect("it decodes"), frame);
+        }
+    };
+    for (_, seq, ack, m) in vectors()
+        .into_iter()
+        .chain(answers())
+        .chain([full_block_chunk()])
+    {
+        check(Frame {
+            header: Header {
+                version: 1,
+                kind: m.kind() as u8,
+                seq,
+                ack,
+            },
+            payload: m.payload(),
+        });
+    }
+    // Every payload length, with a header that holds no zero: the runs
+    // of 254, 508, 762 and 1016 bytes end on a full block.
+    for len in 0..=pumpgw::link::frame::MAX_PAYLOAD_LEN {
+        for fill in [0xABu8, 0x01] {
+            check(Frame {
+                header: Header {
+                    version: 1,
+                    kind: 0x22,
+                    seq: 0x0101,
+                    ack: 0x0101,
+                },
+                payload: vec![fill; len].into(),
+            });
+        }
+    }
+    assert!(full_blocks >= 5, "only {full_blocks} frames ended on a full block");
 }

@@ -21,6 +21,14 @@ pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - HEADER_LEN - CRC_LEN;
 /// 254 bytes, rounded up, plus the first code byte).
 pub const MAX_ENCODED_LEN: usize = MAX_FRAME_LEN + MAX_FRAME_LEN.div_ceil(254) + 1;
 
+/// Whether COBS's last block of `raw` is a full one (254 bytes with no
+/// zero after them): the run after the last zero is a non-zero multiple
+/// of 254 bytes.
+fn ends_on_full_block(raw: &[u8]) -> bool {
+    let run = raw.iter().rev().take_while(|&&b| b != 0).count();
+    run > 0 && run % 254 == 0
+}
+
 /// CRC-32C (Castagnoli): poly 0x1EDC6F41, init 0xFFFFFFFF, reflected in
 /// and out, xor-out 0xFFFFFFFF, check value 0xE3069283 over "123456789".
 pub const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
@@ -99,6 +107,14 @@ impl Frame {
         dst.resize(start + cobs::max_encoding_length(raw.len()), 0);
         let written = cobs::encode(&raw, &mut dst[start..]);
         dst.truncate(start + written);
+        if ends_on_full_block(&raw) {
+            // The paper's encoder closes a frame whose last block is a full
+            // 254-byte one with a final `01` block; the `cobs` crate leaves
+            // it out. A decoder written from the paper needs it (it drops
+            // the phantom zero the final block stands for), and ours
+            // accepts both (docs/protocol.md section 3.3).
+            dst.put_u8(0x01);
+        }
         dst.put_u8(DELIMITER);
         Ok(())
     }
