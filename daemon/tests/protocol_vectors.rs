@@ -219,7 +219,7 @@ fn paper_stuff(data: &[u8]) -> Vec<u8> {
     let mut dst = vec![0u8];
     let mut code_at = 0;
     let mut code = 1u8;
-    let mut finish = |dst: &mut Vec<u8>, code: &mut u8, code_at: &mut usize| {
+    let finish = |dst: &mut Vec<u8>, code: &mut u8, code_at: &mut usize| {
         dst[*code_at] = *code;
         *code_at = dst.len();
         dst.push(0);
@@ -317,5 +317,8 @@ fn frames_are_stuffed_exactly_as_the_paper_does_and_read_back_by_its_decoder() {
             });
         }
     }
-    assert!(full_blocks >= 5, "only {full_blocks} frames ended on a full block");
+    assert!(
+        full_blocks >= 5,
+        "only {full_blocks} frames ended on a full block"
+    );
 }

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the real binaries that
 //! `tests/run` built, and write input files into a temporary directory.
 
+pub mod controller;
 pub mod mqtt;
 pub mod terminal;
 

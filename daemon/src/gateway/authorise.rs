@@ -40,6 +40,9 @@ pub mod codes {
     pub const BUSY: &str = "BUSY";
     /// The decision could not be committed to the event log.
     pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
+    /// The gateway could not check the programme (it is stopping, or the
+    /// core did not answer).
+    pub const GATEWAY_UNAVAILABLE: &str = "GATEWAY_UNAVAILABLE";
 }
 
 /// What the decision is based on.

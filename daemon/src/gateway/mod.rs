@@ -9,9 +9,10 @@
 //!        └── active library (watch)
 //! ```
 //!
-//! Shutdown: the caller's future resolves (SIGTERM, SIGINT); every session
-//! finishes the frame it is writing and returns; the last event sender is
-//! dropped; the core drains what is queued and returns; the stop is logged;
+//! Shutdown: the caller's future resolves (SIGTERM, SIGINT); the core
+//! withdraws open confirmations and denies new requests; every session
+//! sends its pump those answers, waits (briefly) for their acknowledgement
+//! and returns; the last event sender is dropped; the core drains what is queued and returns; the stop is logged;
 //! the MQTT sync publishes what it can in a bounded time and disconnects.
 
 pub mod authorise;
@@ -133,7 +134,7 @@ pub async fn run(
             ledger,
         },
     );
-    let core = tokio::spawn(core.run(events_rx, terminals.commands));
+    let core = tokio::spawn(core.run(events_rx, terminals.commands, cancel.clone()));
 
     let mut sessions = JoinSet::new();
     for (spec, stats) in ports {

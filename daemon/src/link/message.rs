@@ -46,6 +46,8 @@ pub enum MessageType {
     Alarm = 0x15,
     /// A person must confirm first: keep the request pending.
     AwaitingConfirmation = 0x16,
+    /// The controller withdraws a pending request.
+    Cancel = 0x17,
     /// A library is available.
     LibraryOffer = 0x20,
     /// The controller asks for a piece of the library.
@@ -74,6 +76,7 @@ impl MessageType {
             0x14 => T::Delivery,
             0x15 => T::Alarm,
             0x16 => T::AwaitingConfirmation,
+            0x17 => T::Cancel,
             0x20 => T::LibraryOffer,
             0x21 => T::LibraryRequest,
             0x22 => T::LibraryChunk,
@@ -245,6 +248,18 @@ pub struct AwaitingConfirmation {
     pub until_ms: u64,
     /// What is awaited, for the pump's screen.
     pub message: String,
+}
+
+/// `CANCEL`: the controller withdraws a request that is still pending
+/// (waiting for a confirmation, say) without starting a new session; it
+/// then treats the request as denied, and ignores any answer to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancel {
+    /// The request withdrawn.
+    pub request: u32,
+    /// SHA-256 of the request's payload bytes.
+    #[serde(with = "serde_bytes")]
+    pub programme_hash: Hash,
 }
 
 /// One reason for a denial.
@@ -475,6 +490,8 @@ pub enum Message {
     Alarm(Alarm),
     /// `AWAITING_CONFIRMATION`.
     AwaitingConfirmation(AwaitingConfirmation),
+    /// CANCEL.
+    Cancel(Cancel),
     /// `LIBRARY_OFFER`.
     LibraryOffer(LibraryOffer),
     /// `LIBRARY_REQUEST`.
@@ -522,6 +539,7 @@ impl Message {
             Message::Delivery(_) => T::Delivery,
             Message::Alarm(_) => T::Alarm,
             Message::AwaitingConfirmation(_) => T::AwaitingConfirmation,
+            Message::Cancel(_) => T::Cancel,
             Message::LibraryOffer(_) => T::LibraryOffer,
             Message::LibraryRequest(_) => T::LibraryRequest,
             Message::LibraryChunk(_) => T::LibraryChunk,
@@ -550,6 +568,7 @@ impl Message {
             Message::Delivery(m) => cbor(m),
             Message::Alarm(m) => cbor(m),
             Message::AwaitingConfirmation(m) => cbor(m),
+            Message::Cancel(m) => cbor(m),
             Message::LibraryOffer(m) => cbor(m),
             Message::LibraryRequest(m) => cbor(m),
             Message::LibraryChunk(m) => cbor(m),
@@ -589,6 +608,7 @@ impl Message {
             T::Delivery => Message::Delivery(de(t, payload)?),
             T::Alarm => Message::Alarm(de(t, payload)?),
             T::AwaitingConfirmation => Message::AwaitingConfirmation(de(t, payload)?),
+            T::Cancel => Message::Cancel(de(t, payload)?),
             T::LibraryOffer => Message::LibraryOffer(de(t, payload)?),
             T::LibraryRequest => Message::LibraryRequest(de(t, payload)?),
             T::LibraryChunk => Message::LibraryChunk(de(t, payload)?),

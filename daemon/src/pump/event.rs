@@ -202,6 +202,12 @@ pub enum PumpEvent {
         /// Why, for people.
         detail: String,
     },
+    /// The pump withdrew a pending request (CANCEL): whatever confirmation
+    /// it waits for is closed, and nothing is sent to the pump about it.
+    Cancelled {
+        /// The request withdrawn.
+        request: u32,
+    },
     /// The gateway offered its library to the pump (a push began).
     LibraryOffered {
         /// Version.

@@ -40,6 +40,11 @@ const MAX_PENDING: usize = 4;
 /// How long an event may take to commit before it is left unacknowledged.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a stopping session waits for the answers to its pending
+/// requests (the core denies them at the stop) to be sent and
+/// acknowledged before it lets go of the port.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Library offers per session before giving up on a pump that keeps
 /// installing something else (it stays denied and says so in status).
 pub const MAX_OFFERS: u8 = 3;
@@ -54,8 +59,9 @@ struct Driver<'a> {
     ctx: &'a SessionContext,
     endpoint: Endpoint,
     online: Option<Identity>,
-    /// Requests awaiting the core's answer, oldest first (answered in
-    /// order; at most [`MAX_PENDING`]).
+    /// Requests awaiting the core's answer, oldest first (each answered as
+    /// soon as its answer comes, so a BUSY is not held behind a
+    /// confirmation; at most [`MAX_PENDING`]).
     pending: std::collections::VecDeque<Pending>,
     /// Library offers made in this session.
     offers: u8,
@@ -92,6 +98,10 @@ where
     let mut endpoint = Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now());
     // "Acknowledged" means "on disk" for a pump's events (BRIEF section 3).
     endpoint.defer_acknowledgement(&[MessageType::Delivery, MessageType::Alarm]);
+    // Set at the stop: the session keeps going until its pending requests
+    // are answered (the core denies them) and the answers acknowledged, or
+    // until this deadline, so the pump is told rather than left waiting.
+    let mut stopping: Option<Instant> = None;
     let mut d = Driver {
         ctx,
         endpoint,
@@ -104,14 +114,13 @@ where
         next_sync: None,
     };
     loop {
-        let deadline = [d.reoffer_at, d.next_sync]
+        let deadline = [d.reoffer_at, d.next_sync, stopping]
             .into_iter()
             .flatten()
             .fold(d.endpoint.next_deadline(), Instant::min);
         tokio::select! {
-            () = shutdown.cancelled() => {
-                let _ = framed.flush().await;
-                return Ended::Shutdown;
+            () = shutdown.cancelled(), if stopping.is_none() => {
+                stopping = Some(Instant::now() + STOP_GRACE);
             }
             read = framed.next() => match read {
                 None => return Ended::Disconnected("the other end hung up".to_owned()),
@@ -123,10 +132,8 @@ where
                     }
                 }
             },
-            answer = async { d.pending.front_mut().expect("branch runs only with a pending request").reply.recv().await },
-                if !d.pending.is_empty() =>
-            {
-                d.reply(answer);
+            (index, answer) = next_reply(&mut d.pending), if !d.pending.is_empty() => {
+                d.reply(index, answer);
             }
             changed = library.changed(), if library_watch => {
                 if changed.is_err() {
@@ -171,7 +178,31 @@ where
         if let Err(e) = framed.flush().await {
             return Ended::Disconnected(format!("write failed: {e}"));
         }
+        if let Some(at) = stopping {
+            let told = d.pending.is_empty() && (d.online.is_none() || d.endpoint.is_idle());
+            if told || Instant::now() >= at {
+                if !told {
+                    warn!(pump = %d.ctx.pump, pending = d.pending.len(), "stopping before the pump acknowledged every answer");
+                }
+                return Ended::Shutdown;
+            }
+        }
     }
+}
+
+/// The first answer to come from the core for any pending request, with
+/// the request's place in the queue.
+fn next_reply(
+    pending: &mut std::collections::VecDeque<Pending>,
+) -> impl std::future::Future<Output = (usize, Option<Decision>)> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (index, p) in pending.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(answer) = p.reply.poll_recv(cx) {
+                return std::task::Poll::Ready((index, answer));
+            }
+        }
+        std::task::Poll::Pending
+    })
 }
 
 /// The session's consumer is gone: the daemon is shutting down.
@@ -323,6 +354,22 @@ impl Driver<'_> {
                 ))
                 .await?;
                 self.settle(seq, rx).await;
+            }
+            Message::Cancel(c) => {
+                // Forgotten here at once, so that the controller's next
+                // request is not taken for a second one while this waits.
+                let Some(index) = self
+                    .pending
+                    .iter()
+                    .position(|p| p.request == c.request && p.hash == c.programme_hash)
+                else {
+                    debug!(pump = %self.ctx.pump, request = c.request, "CANCEL for a request not pending (answered meanwhile?); nothing to do");
+                    return Ok(());
+                };
+                self.pending.remove(index);
+                info!(pump = %self.ctx.pump, request = c.request, "the pump withdrew its request");
+                self.emit(PumpEvent::Cancelled { request: c.request })
+                    .await?;
             }
             Message::LibraryRequest(r) => self.library_request(&r, library, now),
             Message::LibraryInstalled(l) => {
@@ -536,11 +583,11 @@ impl Driver<'_> {
         }));
     }
 
-    /// The core's reply to the oldest pending request: a notice that a
-    /// person must confirm (the request stays pending), or the answer.
-    fn reply(&mut self, answer: Option<Decision>) {
+    /// The core's reply to a pending request: a notice that a person must
+    /// confirm (the request stays pending), or the answer.
+    fn reply(&mut self, index: usize, answer: Option<Decision>) {
         if let Some(Decision::Awaiting { until, message }) = answer {
-            let Some(p) = self.pending.front() else {
+            let Some(p) = self.pending.get(index) else {
                 return;
             };
             let m = Message::AwaitingConfirmation(AwaitingConfirmation {
@@ -552,7 +599,7 @@ impl Driver<'_> {
             self.send(m);
             return;
         }
-        if let Some(p) = self.pending.pop_front() {
+        if let Some(p) = self.pending.remove(index) {
             self.answer(p.request, p.hash, answer);
         }
     }
@@ -587,7 +634,7 @@ impl Driver<'_> {
                 programme_hash: hash,
                 outcome: "unavailable".to_owned(),
                 reasons: vec![DenialReason {
-                    code: "GATEWAY_UNAVAILABLE".to_owned(),
+                    code: crate::gateway::authorise::codes::GATEWAY_UNAVAILABLE.to_owned(),
                     ihe: None,
                     message: "The gateway could not check this programme.".to_owned(),
                 }],

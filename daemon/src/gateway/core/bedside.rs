@@ -534,6 +534,39 @@ impl Core {
         }
     }
 
+    /// The pump withdrew a request (CANCEL): its confirmation, if one is
+    /// open, is closed and logged as withdrawn. The pump is not told: it
+    /// has forgotten the request.
+    pub(super) async fn cancelled(&mut self, pump: &PumpId, request: u32, now: OffsetDateTime) {
+        let open = self
+            .board
+            .pending()
+            .any(|p| *p.ask.pump == **pump && p.ask.request == request);
+        if open {
+            self.withdraw_pump(pump, "the pump withdrew the request", now)
+                .await;
+        } else {
+            info!(pump = %pump, request, "the pump withdrew a request no confirmation waits for");
+        }
+    }
+
+    /// The gateway is stopping: every open confirmation is withdrawn, so
+    /// that the sessions can tell their pumps before they close.
+    pub(super) async fn withdraw_all(&mut self, why: &str, now: OffsetDateTime) {
+        let open: Vec<Pending> = self.board.pending().cloned().collect();
+        for p in open {
+            self.board.withdraw(&p.ask.pump);
+            self.close_waiting(
+                &p,
+                codes::CONFIRMATION_WITHDRAWN,
+                why,
+                (Vec::new(), None),
+                now,
+            )
+            .await;
+        }
+    }
+
     /// A pump went offline or stopped: its open confirmation is withdrawn.
     pub(super) async fn withdraw_pump(&mut self, pump: &PumpId, why: &str, now: OffsetDateTime) {
         if let Some(p) = self.board.withdraw(pump) {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::authorise::{self, ConfirmedLoad, Next, Request};
@@ -133,6 +134,8 @@ pub struct Core {
     gateway_alarms: u32,
     /// Recently closed confirmations: id, pump, request.
     closed: std::collections::VecDeque<(u64, PumpId, u32)>,
+    /// The gateway is stopping: nothing new is authorised.
+    stopping: bool,
 }
 
 /// What the core talks to besides the pumps.
@@ -210,6 +213,7 @@ impl Core {
             terminals,
             closed: std::collections::VecDeque::new(),
             gateway_alarms: 0,
+            stopping: false,
             clock,
             time_sync,
             beat,
@@ -218,11 +222,14 @@ impl Core {
         core
     }
 
-    /// Handles events until every sender is gone, then returns.
+    /// Handles events until every sender is gone, then returns. When
+    /// `stop` fires, open confirmations are withdrawn and new requests
+    /// denied, while the sessions (stopping too) still tell their pumps.
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<Envelope>,
         mut commands: mpsc::Receiver<Command>,
+        stop: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         let mut poll = tokio::time::interval(LIBRARY_POLL);
@@ -246,22 +253,17 @@ impl Core {
                     self.expire_confirmations(self.clock.now()).await;
                 }
                 _ = poll.tick() => self.check_library(),
+                () = stop.cancelled(), if !self.stopping => {
+                    self.stopping = true;
+                    info!("stopping: open confirmations withdrawn, new requests denied");
+                    self.withdraw_all("the gateway is stopping", self.clock.now()).await;
+                }
             }
             self.publish();
             self.beat.bump();
         }
-        let open: Vec<_> = self.board.pending().cloned().collect();
-        for p in open {
-            self.board.withdraw(&p.ask.pump);
-            self.close_waiting(
-                &p,
-                authorise::codes::CONFIRMATION_WITHDRAWN,
-                "the gateway is stopping",
-                (Vec::new(), None),
-                self.clock.now(),
-            )
+        self.withdraw_all("the gateway is stopping", self.clock.now())
             .await;
-        }
         self.publish();
         info!("core stopped: every pump session has ended");
     }
@@ -280,6 +282,7 @@ impl Core {
                 let _ = committed.send(false);
             }
             PumpEvent::EventRefused { detail } => self.event_refused(&pump, &detail),
+            PumpEvent::Cancelled { request } => self.cancelled(&pump, request, now).await,
             PumpEvent::Alarm(a, committed) if a.record > MAX_RECORD => {
                 error!(pump = %pump, record = a.record, "event record number out of range; not logged, not acknowledged");
                 let _ = committed.send(false);
@@ -471,6 +474,7 @@ impl Core {
                 });
             }
             PumpEvent::Programme(_)
+            | PumpEvent::Cancelled { .. }
             | PumpEvent::Delivery(..)
             | PumpEvent::Alarm(..)
             | PumpEvent::EventRefused { .. } => {}
@@ -514,6 +518,17 @@ impl Core {
             p
         });
         match ask.busy_with {
+            _ if self.stopping => authorise::Answer {
+                next: Next::Decided(Decision::Deny {
+                    outcome: "unavailable".to_owned(),
+                    reasons: vec![DenyReason {
+                        code: authorise::codes::GATEWAY_UNAVAILABLE.to_owned(),
+                        ihe: None,
+                        message: "The gateway is stopping; ask again when it is back.".to_owned(),
+                    }],
+                }),
+                verdict: None,
+            },
             Some(earlier) => authorise::Answer {
                 next: Next::Decided(Decision::Deny {
                     outcome: "unavailable".to_owned(),

@@ -1,0 +1,122 @@
+//! What a controller written from `docs/protocol.md` sees of the gateway,
+//! checked with the tests' own controller (`tests/src/controller.rs`, its
+//! own COBS and acknowledgements): answers within the controller's answer
+//! timeout, CANCEL, and the pumps told at a stop.
+
+use std::time::{Duration, Instant};
+
+use pumpgw::link::Message;
+use pumpgw::link::message::Cancel;
+use pumpgw_tests::Bench;
+use pumpgw_tests::controller::{Controller, fentanyl_infusion};
+use pumpgw_tests::terminal::Terminal;
+
+/// The controller's answer timeout (`docs/protocol.md` section 6.8).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn denial_for(request: u32) -> impl Fn(&Message) -> bool {
+    move |m| matches!(m, Message::Denial(d) if d.request == request)
+}
+
+fn awaiting_for(request: u32) -> impl Fn(&Message) -> bool {
+    move |m| matches!(m, Message::AwaitingConfirmation(a) if a.request == request)
+}
+
+fn answered(request: u32) -> impl Fn(&Message) -> bool {
+    move |m| match m {
+        Message::Denial(d) => d.request == request,
+        Message::Authorisation(a) => a.request == request,
+        _ => false,
+    }
+}
+
+/// A gateway with its terminal connected (so programmes wait for a nurse)
+/// and the test's controller online on port p1.
+fn bed() -> (Bench, pumpgw_tests::Proc, Terminal, Controller) {
+    let bench = Bench::new();
+    let mut controller = Controller::plug(&bench.path().join("p1"));
+    let gateway = bench.gateway(&["p1"], "");
+    let terminal = Terminal::open(&bench.terminal_socket(), "bedside");
+    controller.hello("SPEC-1");
+    (bench, gateway, terminal, controller)
+}
+
+#[test]
+fn busy_is_answered_at_once_while_another_request_waits_and_cancel_withdraws_it() {
+    let (bench, _gateway, _terminal, mut c) = bed();
+    let first = c.request(1, &fentanyl_infusion(1, "100 micrograms/h", "2 mL/h"));
+    let notice = c.expect(awaiting_for(1), 5);
+    let Message::AwaitingConfirmation(a) = &notice.message else {
+        unreachable!()
+    };
+    assert_eq!(a.programme_hash, first);
+
+    // A second request while the first waits for the nurse: BUSY, and in
+    // time for the controller to see it (it gives up at 10 s), not when the
+    // first is answered (up to the confirmation's 120 s).
+    let sent = Instant::now();
+    c.request(2, &fentanyl_infusion(1, "50 micrograms/h", "1 mL/h"));
+    let busy = c.expect(denial_for(2), ANSWER_TIMEOUT.as_secs());
+    assert!(
+        busy.at.duration_since(sent) < ANSWER_TIMEOUT,
+        "BUSY came after {:?}",
+        busy.at.duration_since(sent)
+    );
+    let Message::Denial(d) = &busy.message else {
+        unreachable!()
+    };
+    assert_eq!(d.reasons[0].code, "BUSY", "{d:?}");
+    assert!(
+        c.collect(answered(1), 0).is_empty(),
+        "the first is still waiting"
+    );
+
+    // The controller withdraws the first without a new HELLO; its next
+    // request is then not BUSY but waits for the nurse in turn.
+    c.send(&Message::Cancel(Cancel {
+        request: 1,
+        programme_hash: first,
+    }));
+    c.request(3, &fentanyl_infusion(1, "100 micrograms/h", "2 mL/h"));
+    c.expect(awaiting_for(3), 5);
+    assert!(
+        c.collect(answered(1), 1).is_empty(),
+        "a cancelled request gets no answer: the controller forgot it"
+    );
+    let denied = bench.exported("denied");
+    let first_denied = denied
+        .iter()
+        .find(|r| r["request"] == 1)
+        .unwrap_or_else(|| panic!("request 1's denial is logged: {denied:#?}"));
+    assert_eq!(
+        first_denied["reasons"][0]["code"], "CONFIRMATION_WITHDRAWN",
+        "{first_denied}"
+    );
+    assert!(
+        first_denied["reasons"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("withdrew")),
+        "{first_denied}"
+    );
+}
+
+#[test]
+fn a_stop_tells_the_pump_that_its_waiting_request_is_withdrawn() {
+    let (bench, mut gateway, _terminal, mut c) = bed();
+    c.request(1, &fentanyl_infusion(1, "100 micrograms/h", "2 mL/h"));
+    c.expect(awaiting_for(1), 5);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(gateway.pid()).expect("pids fit"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("the gateway runs");
+    let told = c.expect(denial_for(1), 5);
+    let Message::Denial(d) = &told.message else {
+        unreachable!()
+    };
+    assert_eq!(d.reasons[0].code, "CONFIRMATION_WITHDRAWN", "{d:?}");
+    assert!(d.reasons[0].message.contains("stopping"), "{d:?}");
+    assert!(gateway.wait_exit(10).success());
+    let denied = bench.exported("denied");
+    assert!(
+        denied.iter().any(|r| r["request"] == 1),
+        "the withdrawal is logged as sent: {denied:#?}"
+    );
+}
