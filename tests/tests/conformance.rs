@@ -120,3 +120,42 @@ fn a_stop_tells_the_pump_that_its_waiting_request_is_withdrawn() {
         "the withdrawal is logged as sent: {denied:#?}"
     );
 }
+
+fn alarm(record: u64, id: u32, condition: &str) -> Message {
+    Message::Alarm(pumpgw::link::message::Alarm {
+        record,
+        id,
+        priority: pumpgw::link::message::AlarmPriority::High,
+        condition: condition.to_owned(),
+        text: format!("{condition} ({record})"),
+        active: true,
+        at_ms: 1_796_000_000_000 + record,
+    })
+}
+
+#[test]
+fn a_pump_moved_to_another_port_is_known_by_its_serial_and_nothing_is_dropped() {
+    let bench = Bench::new();
+    let mut on_p1 = Controller::plug(&bench.path().join("p1"));
+    let mut on_p2 = Controller::plug(&bench.path().join("p2"));
+    let _gateway = bench.gateway(&["p1", "p2"], "");
+    on_p1.hello("SPEC-MOVED");
+    on_p1.send(&alarm(10, 1, "occlusion_downstream"));
+    // The cable is moved to the other port before the pump saw the ACK:
+    // it resends the same event there after its new handshake.
+    drop(on_p1);
+    on_p2.hello("SPEC-MOVED");
+    on_p2.send(&alarm(10, 1, "occlusion_downstream"));
+    // An event numbered below the last one and never logged (the pump
+    // skipped it before): logged, never dropped (section 6.11).
+    on_p2.send(&alarm(7, 2, "air_in_line"));
+    let alarms = bench.exported("alarm");
+    let numbers: Vec<_> = alarms.iter().map(|r| r["pump_record"].clone()).collect();
+    assert_eq!(numbers, [10, 7], "{alarms:#?}");
+    assert_eq!(alarms[0]["pump"], "p1");
+    assert_eq!(alarms[1]["pump"], "p2");
+    assert!(
+        bench.exported("record_conflict").is_empty(),
+        "a resend is not a conflict"
+    );
+}

@@ -237,10 +237,10 @@ pub fn last_pump_records(
     let mut st = store
         .conn
         .prepare(
-            "SELECT pump || '/' || json_extract(record, '$.pump_serial'),
+            "SELECT json_extract(record, '$.pump_serial'),
                     MAX(CAST(json_extract(record, '$.pump_record') AS INTEGER))
              FROM events WHERE type IN ('delivery', 'alarm') AND pump IS NOT NULL
-             GROUP BY pump, json_extract(record, '$.pump_serial')",
+             GROUP BY json_extract(record, '$.pump_serial')",
         )
         .map_err(sql)?;
     let rows = st
@@ -254,12 +254,11 @@ pub fn last_pump_records(
     Ok(out)
 }
 
-/// The records of this pump's events (port, serial, record number) in the
-/// log, as JSON: none, the one it sent before, or (a controller whose
-/// counter went back) others.
+/// The records of this pump's events (serial, record number, on any port)
+/// in the log, as JSON: none, the one it sent before, or (a controller
+/// whose counter went back) others.
 pub fn pump_event_records(
     store: &Store,
-    pump: &str,
     serial: &str,
     record: u64,
 ) -> Result<Vec<serde_json::Value>, StoreError> {
@@ -271,16 +270,15 @@ pub fn pump_event_records(
         .conn
         .prepare(
             "SELECT record FROM events
-               WHERE type IN ('delivery', 'alarm') AND pump = ?1
-                 AND json_extract(record, '$.pump_serial') = ?2
-                 AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?3",
+               WHERE type IN ('delivery', 'alarm')
+                 AND json_extract(record, '$.pump_serial') = ?1
+                 AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?2",
         )
         .map_err(sql)?;
     let rows = st
-        .query_map(
-            params![pump, serial, i64::try_from(record).unwrap_or(-1)],
-            |r| r.get::<_, Vec<u8>>(0),
-        )
+        .query_map(params![serial, i64::try_from(record).unwrap_or(-1)], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
         .map_err(sql)?;
     let mut out = Vec::new();
     for row in rows {

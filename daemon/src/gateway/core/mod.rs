@@ -306,7 +306,7 @@ impl Core {
                 };
                 let ok = self.log(Some(&pump), events).await;
                 if ok {
-                    self.note_record(&pump, &serial, d.record);
+                    self.note_record(&serial, d.record);
                     self.delivery(&pump, d, now).await;
                 }
                 let _ = committed.send(ok);
@@ -329,7 +329,7 @@ impl Core {
                 };
                 let ok = self.log(Some(&pump), events).await;
                 if ok {
-                    self.note_record(&pump, &serial, a.record);
+                    self.note_record(&serial, a.record);
                     self.alarm(&pump, a);
                 }
                 let _ = committed.send(ok);

@@ -88,7 +88,7 @@ impl Core {
     ) -> Option<Vec<Event>> {
         let below = self
             .last_record
-            .get(&record_key(pump, serial))
+            .get(&record_key(serial))
             .is_some_and(|&last| record <= last);
         if !below {
             return Some(vec![event]);
@@ -99,7 +99,7 @@ impl Core {
             .reader
             .lock()
             .ok()
-            .and_then(|r| crate::store::log::pump_event_records(&r, pump, serial, record).ok());
+            .and_then(|r| crate::store::log::pump_event_records(&r, serial, record).ok());
         let Some(logged) = logged else {
             // The log cannot be read: logging it again is the safe side.
             warn!(pump = %pump, serial, record, "cannot tell whether this event is logged; logging it");
@@ -115,7 +115,10 @@ impl Core {
             return None;
         }
         if logged.is_empty() {
-            warn!(pump = %pump, serial, record, "event number not above the last one but not in the log (the pump's counter went back?); logging it");
+            // Below the last number but never logged: dropping it could
+            // lose a delivery, so it is logged and acknowledged like any
+            // new event (docs/protocol.md section 6.11).
+            warn!(pump = %pump, serial, record, "event number below the last one but not in the log (the pump's counter went back, or it skipped this one before); logged");
             return Some(vec![event]);
         }
         let text = format!(
@@ -134,11 +137,8 @@ impl Core {
         ])
     }
 
-    pub(super) fn note_record(&mut self, pump: &PumpId, serial: &str, record: u64) {
-        let last = self
-            .last_record
-            .entry(record_key(pump, serial))
-            .or_insert(0);
+    pub(super) fn note_record(&mut self, serial: &str, record: u64) {
+        let last = self.last_record.entry(record_key(serial)).or_insert(0);
         *last = (*last).max(record);
     }
 
@@ -243,8 +243,11 @@ impl Core {
     }
 }
 
-/// De-duplication key: the port and the serial the pump reports, so two
-/// pumps claiming one serial cannot hide each other's events.
-fn record_key(pump: &PumpId, serial: &str) -> String {
-    format!("{pump}/{serial}")
+/// De-duplication key: the serial the pump reports, whatever port it is on
+/// (`docs/protocol.md` section 6.11): a pump moved to another port that
+/// resends an event it could not get acknowledged is logged once. Two
+/// pumps claiming one serial cannot hide each other's events by it: only
+/// an event with the very same content is taken for a resend.
+fn record_key(serial: &str) -> String {
+    serial.to_owned()
 }
