@@ -630,3 +630,46 @@ fn the_tools_say_what_is_wrong_before_touching_the_broker() {
         "{err}"
     );
 }
+
+#[test]
+fn an_oversized_retained_library_message_is_refused_once_and_the_event_feed_goes_on() {
+    let broker = Broker::start();
+    let bench = Bench::new();
+    // 8 MiB, twice the limit, left retained where every gateway subscribes.
+    let big = bench.path().join("big.json");
+    std::fs::write(&big, vec![b'x'; 8 * 1024 * 1024]).expect("bench is writable");
+    let status = broker
+        .publisher()
+        .args(["-r", "-t", "pumpgw/v1/st-test/library/all", "-f"])
+        .arg(&big)
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(status.success());
+    let sub = broker.subscribe("events-oversize", "pumpgw/v1/+/+/events");
+    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
+    let mut sim = bench.sim(
+        "p1",
+        &example_scenario("fentanyl-infusion"),
+        &["--speed", "3600"],
+    );
+    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
+    assert!(gw.terminate(15).success());
+    let log = exported(&config(&bench));
+    let received = sub.wait_for_seq(log.len() as u64, 10);
+    assert_delivered_whole(&received, &log);
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|r| r["type"] == "library_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "refused and logged once: {refused:#?}");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over the 4 MiB limit") && r.contains("not read")),
+        "{}",
+        refused[0]
+    );
+    // One reconnection to leave the topic, not one every half second.
+    let connected = gw.count(&["MQTT connected"]);
+    assert!(connected <= 3, "connected {connected} times");
+}

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::library::{LibraryInbox, Outcome};
+use super::library::{self, LibraryInbox, Outcome};
 use super::messages::{self, GatewayStatus, Identity, LibraryRef, PumpStatus};
 use super::settings::{Connection, MqttSettings};
 use super::topic::Topics;
@@ -107,7 +107,14 @@ impl Backoff {
 /// How a session ended.
 enum End {
     Shutdown,
-    Lost { reason: String, lasted: Duration },
+    Lost {
+        reason: String,
+        lasted: Duration,
+        /// The connection died of an incoming message over the size limit
+        /// (its size): one on a library topic, since nothing else is
+        /// subscribed.
+        oversize: Option<usize>,
+    },
 }
 
 struct Shared {
@@ -165,7 +172,11 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
     );
     info!(broker = %shared.broker, acked = shared.acked, "MQTT sync starting");
     let mut attempt: u32 = 0;
+    // Set when a message too large to read arrived on a library topic: the
+    // topics stay unsubscribed until then, so the event feed goes on.
+    let mut libraries_paused_until: Option<Instant> = None;
     loop {
+        let subscribe_libraries = libraries_paused_until.is_none_or(|at| Instant::now() >= at);
         let connected_at = OffsetDateTime::now_utc();
         let will =
             serde_json::to_vec(&identity.will(connected_at)).expect("a status always serialises");
@@ -185,18 +196,42 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
                     published: std::collections::HashMap::new(),
                     library: None,
                     drain: None,
+                    subscribe_libraries,
                 };
                 session.serve(options, &shutdown).await
             }
             Err(e) => End::Lost {
                 reason: format!("cannot set up the connection: {e}"),
                 lasted: Duration::ZERO,
+                oversize: None,
             },
         };
         flush(&mut shared).await;
         match end {
             End::Shutdown => break,
-            End::Lost { reason, lasted } => {
+            End::Lost {
+                reason,
+                lasted,
+                oversize,
+            } => {
+                if let Some(size) = oversize {
+                    libraries_paused_until = Some(Instant::now() + library::OVERSIZE_PAUSE);
+                    let inbox = shared.inbox.clone();
+                    let refused = tokio::task::spawn_blocking(move || {
+                        inbox
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .oversize(size)
+                    })
+                    .await;
+                    if let Err(e) = refused {
+                        error!(error = %e, "the refusal of an oversized library message failed");
+                    }
+                    // Not the broker's fault: reconnect at once, without
+                    // the library topics.
+                    backoff.reset();
+                    attempt = 0;
+                }
                 if lasted >= STABLE {
                     backoff.reset();
                     attempt = 0;
@@ -334,6 +369,8 @@ struct Session<'a> {
     library: Option<String>,
     /// Since when, and from which record, the backlog has been draining.
     drain: Option<(Instant, u64)>,
+    /// Whether to subscribe to the library topics at ConnAck.
+    subscribe_libraries: bool,
 }
 
 async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, ConnectionError>>) {
@@ -370,6 +407,7 @@ impl Session<'_> {
         let lost = |reason: String| End::Lost {
             reason,
             lasted: started.elapsed(),
+            oversize: None,
         };
         loop {
             // Not `biased`: during a long drain the events branch is nearly
@@ -383,7 +421,13 @@ impl Session<'_> {
                 }
                 event = events.recv() => match event {
                     None => return lost("the MQTT event loop ended".to_owned()),
-                    Some(Err(e)) => return lost(describe(&e)),
+                    Some(Err(e)) => {
+                        return End::Lost {
+                            reason: describe(&e),
+                            lasted: started.elapsed(),
+                            oversize: library::oversize(&e),
+                        };
+                    }
                     Some(Ok(event)) => {
                         match self.on_event(event, &client, &mut window, &mut connected).await {
                             Ok(moved) => {
@@ -454,14 +498,20 @@ impl Session<'_> {
                 self.drain = Some((Instant::now(), window.acked()));
                 set_link(self.shared, "connected", None).await;
                 // A clean session forgets subscriptions: subscribe after
-                // every ConnAck.
-                let filters = self
-                    .shared
-                    .topics
-                    .libraries(&self.identity.care_area)
-                    .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
-                if let Err(e) = client.try_subscribe_many(filters) {
-                    return Err(format!("cannot subscribe to the library topics: {e}"));
+                // every ConnAck (unless paused by an oversized message).
+                if self.subscribe_libraries {
+                    let filters = self
+                        .shared
+                        .topics
+                        .libraries(&self.identity.care_area)
+                        .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
+                    if let Err(e) = client.try_subscribe_many(filters) {
+                        return Err(format!("cannot subscribe to the library topics: {e}"));
+                    }
+                } else {
+                    debug!(
+                        "library topics not subscribed this time: an oversized message waits there"
+                    );
                 }
                 self.publish_gateway(client, window).await;
                 self.published.clear();

@@ -9,6 +9,7 @@
 //! logged) once per run.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
@@ -16,6 +17,26 @@ use super::messages::LibraryMessage;
 use crate::link::sha256;
 use crate::store::library::{self, LibraryError};
 use crate::store::{Context, Store};
+
+/// How long the library topics stay unsubscribed after a message too large
+/// to read ([`super::settings::MAX_PACKET`]) arrived on one. The MQTT
+/// client cannot skip such a message (it ends the connection), and a
+/// retained one comes again at every subscription, so the gateway
+/// reconnects without the library topics and the event feed goes on; then
+/// it tries them again. Libraries are published retained, so one published
+/// meanwhile arrives then.
+pub const OVERSIZE_PAUSE: Duration = Duration::from_secs(600);
+
+/// The size of an incoming message the MQTT client refused for being over
+/// its limit, if that is what ended the connection.
+pub fn oversize(e: &rumqttc::ConnectionError) -> Option<usize> {
+    match e {
+        rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(size),
+        )) => Some(*size),
+        _ => None,
+    }
+}
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +64,8 @@ pub struct LibraryInbox {
     gateway: String,
     care_area: String,
     seen: HashSet<[u8; 32]>,
+    /// An oversized message was refused this run.
+    oversize_refused: bool,
 }
 
 impl LibraryInbox {
@@ -54,6 +77,7 @@ impl LibraryInbox {
             gateway: gateway.to_owned(),
             care_area: care_area.to_owned(),
             seen: HashSet::new(),
+            oversize_refused: false,
         }
     }
 
@@ -171,6 +195,24 @@ impl LibraryInbox {
             }
             Err(e) => (self.refuse(context, file, &e.to_string(), who), true),
         }
+    }
+
+    /// A message of `size` bytes, over the limit, arrived on a library
+    /// topic and could not be read: refused, and logged once per run (it
+    /// comes again, retained, every time the topics are subscribed).
+    pub fn oversize(&mut self, size: usize) -> Outcome {
+        let reason = format!(
+            "a message of {size} bytes on a library topic is over the {} MiB limit and was not read; library topics are left for {} minutes at a time while it stays (clear it with an empty retained message)",
+            super::settings::MAX_PACKET / (1024 * 1024),
+            OVERSIZE_PAUSE.as_secs() / 60
+        );
+        if self.oversize_refused {
+            debug!(size, "oversized library message again; still refused");
+            return Outcome::Known;
+        }
+        self.oversize_refused = true;
+        let context = self.context();
+        self.refuse(&context, &[], &reason, "MQTT (a library topic)")
     }
 
     fn refuse(&mut self, context: &Context, file: &[u8], reason: &str, who: &str) -> Outcome {
