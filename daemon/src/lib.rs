@@ -25,6 +25,7 @@ pub mod format;
 pub mod gateway;
 pub mod library;
 pub mod link;
+pub mod logging;
 pub mod pump;
 pub mod report;
 pub mod sim;

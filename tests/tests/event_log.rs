@@ -234,3 +234,111 @@ fn two_pumps_claiming_one_serial_do_not_hide_each_others_events() {
         assert_eq!(n, 20, "{p}: 10 alarms raised and cleared");
     }
 }
+
+/// A small tmpfs mounted for one test (root only: tests/run on CI runs as
+/// root), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test mounts a small tmpfs to fill: run it as root (CI does)"
+        );
+        std::fs::create_dir_all(at).expect("the bench is writable");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "cannot mount a tmpfs at {}", at.display());
+        SmallDisk(at.to_owned())
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("the filler starts");
+        let chunk = vec![0x55u8; 64 * 1024];
+        while f.write_all(&chunk).and_then(|()| f.sync_all()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_under_the_log_and_its_stderr_file_is_survived_and_recovered_from() {
+    let bench = Bench::new();
+    let disk = SmallDisk::mount(&bench.path().join("disk"), "24m");
+    let library =
+        std::fs::read(pumpgw_tests::repo_root().join(pumpgw_tests::EXAMPLE_LIBRARY)).unwrap();
+    pumpgw::sim::library::install_library(&disk.0, "test-bed", "adult-icu", &library).unwrap();
+    // No terminal: every programme is denied CONFIRMATION_UNAVAILABLE while
+    // the log takes the denial, STORE_UNAVAILABLE while it cannot.
+    let config = bench.gateway_config(&["p1"], "[terminal]\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "data_dir = \".\"",
+        &format!("data_dir = {:?}", disk.0.display().to_string()),
+    );
+    std::fs::write(&config, text).unwrap();
+    // The daemon's stderr goes to a file on the same small disk.
+    let stderr = disk.0.join("pumpgwd.log").display().to_string();
+    let pumpgwd_bin = pumpgw_tests::binary("pumpgwd").display().to_string();
+    let mut gw = bench.spawn_program(
+        "gateway",
+        std::path::Path::new("sh"),
+        &[
+            "-c",
+            "exec \"$0\" run --config \"$1\" 2>>\"$2\"",
+            &pumpgwd_bin,
+            &config.display().to_string(),
+            &stderr,
+        ],
+        None,
+    );
+    let mut scenario = example_scenario("fentanyl-infusion");
+    scenario.truncate(scenario.find("[[step]]\naction = \"infuse\"").unwrap());
+    for _ in 0..600 {
+        scenario.push_str(
+            "[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"1 mL\"\n\n\
+             [[step]]\naction = \"wait\"\nduration = \"0.1 s\"\n\n",
+        );
+    }
+    let mut sim = bench.sim_alone("p1", &scenario, &["--answer-timeout", "5"]);
+    sim.wait_for(&["code=CONFIRMATION_UNAVAILABLE"], 1, 30);
+    let filler = disk.fill();
+    // Long enough for the daemon's stderr file to need a new page too.
+    sim.wait_for(&["code=STORE_UNAVAILABLE"], 20, 30);
+    let before = sim.count(&["code=CONFIRMATION_UNAVAILABLE"]);
+    std::fs::remove_file(&filler).expect("the filler goes");
+    // Space is back: the log takes decisions again.
+    sim.wait_for(&["code=CONFIRMATION_UNAVAILABLE"], before + 3, 30);
+    let said = sim.log_text();
+    assert!(
+        !said.contains("GATEWAY_UNAVAILABLE"),
+        "the core never went away: {said}"
+    );
+    sim.kill();
+    assert!(gw.terminate(10).success());
+    let verify = pumpgwd(&[
+        "events",
+        "verify",
+        "--data-dir",
+        &disk.0.display().to_string(),
+    ]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}

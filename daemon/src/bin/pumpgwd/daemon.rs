@@ -31,9 +31,11 @@ pub(crate) fn init_logging(default: &str) {
             Err(e) => eprintln!("pumpgwd: the journal cannot be reached ({e}): logging to stderr"),
         }
     }
+    // A failed write must never panic a task: see `pumpgw::logging`.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(pumpgw::logging::stderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -267,7 +267,8 @@ fn log_to(dir: &std::path::Path) -> Result<std::path::PathBuf> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(log))
+        .with_writer(std::sync::Mutex::new(pumpgw::logging::Lossy(log)))
+        .log_internal_errors(false)
         .try_init();
     Ok(log_path)
 }
