@@ -342,3 +342,27 @@ fn a_full_disk_under_the_log_and_its_stderr_file_is_survived_and_recovered_from(
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+#[test]
+fn a_second_daemon_on_the_same_data_folder_is_refused_and_touches_nothing() {
+    let bench = Bench::new();
+    let mut first = bench.gateway(&["p1"], "");
+    first.wait_for(&["gateway running"], 1, 10);
+    let config = bench.path().join("gateway.toml").display().to_string();
+    let mut second =
+        bench.spawn_with_input("second", "pumpgwd", &["run", "--config", &config], None);
+    let status = second.wait_exit(10);
+    let said = second.log_text();
+    assert_eq!(status.code(), Some(75), "{said}");
+    assert!(
+        said.contains("is in use by another pumpgwd (process "),
+        "{said}"
+    );
+    assert!(said.contains(&first.pid().to_string()), "{said}");
+    // The first still serves its terminal socket and is the only one in
+    // the log.
+    let _terminal = pumpgw_tests::terminal::Terminal::open(&bench.terminal_socket(), "check");
+    assert!(first.terminate(10).success());
+    assert_eq!(bench.exported("gateway_started").len(), 1);
+    assert_eq!(bench.exported("gateway_stopped").len(), 1);
+}

@@ -20,6 +20,7 @@ pub mod check;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod instance;
 pub mod ports;
 pub mod provision;
 pub mod supervise;
@@ -71,6 +72,9 @@ pub enum StartError {
     /// The terminal socket cannot be made.
     #[error(transparent)]
     Terminal(#[from] crate::terminal::ServiceError),
+    /// Another daemon runs on the same data folder.
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Runs the gateway until `shutdown` resolves, publishing snapshots on
@@ -80,6 +84,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     view: watch::Sender<Snapshot>,
 ) -> Result<(), StartError> {
+    // Held until `run` returns: one daemon per data folder.
+    let _instance = instance::claim(&config.data_dir)?;
     let OpenLog {
         writer,
         thread: writer_thread,
