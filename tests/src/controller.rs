@@ -201,17 +201,7 @@ impl Controller {
     /// installed at once (this controller takes the gateway's word for the
     /// file: it is not a pump, and the tests here are not about transfer).
     pub fn hello(&mut self, serial: &str) {
-        self.send(&Message::Hello(Hello {
-            versions: vec![1],
-            manufacturer: "Test".to_owned(),
-            model: "controller-from-the-spec".to_owned(),
-            serial: serial.to_owned(),
-            firmware: "1".to_owned(),
-            care_area: Some("adult-icu".to_owned()),
-            library_version: None,
-            library_hash: None,
-        }));
-        self.expect(|m| matches!(m, Message::Welcome(_)), 5);
+        self.hello_with(serial, None);
         let offer = self.expect(|m| matches!(m, Message::LibraryOffer(_)), 5);
         let Message::LibraryOffer(offer) = offer.message else {
             unreachable!("matched above")
@@ -220,6 +210,22 @@ impl Controller {
             version: offer.version,
             hash: offer.hash,
         }));
+    }
+
+    /// HELLO as `serial` saying it runs `library` (version, hash), and
+    /// WELCOME back; a library offer is left unanswered.
+    pub fn hello_with(&mut self, serial: &str, library: Option<(u64, [u8; 32])>) {
+        self.send(&Message::Hello(Hello {
+            versions: vec![1],
+            manufacturer: "Test".to_owned(),
+            model: "controller-from-the-spec".to_owned(),
+            serial: serial.to_owned(),
+            firmware: "1".to_owned(),
+            care_area: Some("adult-icu".to_owned()),
+            library_version: library.map(|l| l.0),
+            library_hash: library.map(|l| l.1),
+        }));
+        self.expect(|m| matches!(m, Message::Welcome(_)), 5);
     }
 
     /// Sends a programme request; returns the hash the answer must carry.

@@ -159,3 +159,26 @@ fn a_pump_moved_to_another_port_is_known_by_its_serial_and_nothing_is_dropped() 
         "a resend is not a conflict"
     );
 }
+
+#[test]
+fn a_pump_on_another_file_of_the_same_version_is_told_the_hashes() {
+    let bench = Bench::new();
+    let mut c = Controller::plug(&bench.path().join("p1"));
+    let _gateway = bench.gateway(&["p1"], "[terminal]\n");
+    c.hello_with("SPEC-HASH", Some((12, [0x42; 32])));
+    c.request(1, &fentanyl_infusion(1, "100 micrograms/h", "2 mL/h"));
+    let Message::Denial(d) = c.expect(denial_for(1), 5).message else {
+        unreachable!()
+    };
+    assert_eq!(d.reasons[0].code, "LIBRARY_HASH_MISMATCH");
+    let said = &d.reasons[0].message;
+    assert!(
+        said.contains("a library version 12 file that differs from the gateway's")
+            && said.contains("4242424242424242 on the pump"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("not the gateway's library version 12"),
+        "{said}"
+    );
+}

@@ -264,6 +264,18 @@ fn mutual_tls_works_and_a_wrong_ca_or_expired_certificate_is_refused_with_backof
         3,
     );
 
+    // The gateway's certificate is signed by a CA the broker does not
+    // trust: the broker's alert, with its own hint.
+    refused_with(
+        &tls(&broker.tls_url(), &good.ca, &other),
+        &[
+            "MQTT connection failed",
+            "UnknownCA",
+            "the broker does not trust the CA that signed this gateway's cert_file",
+        ],
+        2,
+    );
+
     // The gateway's own certificate has expired: the broker refuses it.
     refused_when_expired(
         certs.path(),

@@ -397,3 +397,29 @@ fn a_pump_set_to_another_care_area_is_denied() {
     assert!(sim.wait_exit(20).success(), "{}", sim.log_text());
     assert!(gw.terminate(10).success());
 }
+
+#[test]
+fn pump_sim_fails_a_request_whose_link_drops_before_the_answer() {
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    // A terminal nobody answers at: the request waits for a nurse.
+    let _terminal = pumpgw_tests::terminal::Terminal::open(&bench.terminal_socket(), "silent");
+    let mut sim = bench.sim_alone(
+        "p1",
+        &pumpgw_tests::fentanyl_pump(
+            "DROP-1",
+            "",
+            "\n[[step]]\naction = \"infuse\"\nrate = \"100 micrograms/h\"\nvtbi = \"5 mL\"\n",
+        ),
+        &[],
+    );
+    sim.wait_for(&["waiting for confirmation"], 1, 15);
+    gw.kill();
+    let status = sim.wait_exit(20);
+    let said = sim.log_text();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("request 1: the link went down before the answer; not delivering"),
+        "{said}"
+    );
+}

@@ -161,19 +161,26 @@ pub fn decide(
     }
     let pump_hash = r.pump.and_then(|p| p.library_hash);
     if pump_hash != Some(library.hash) {
-        let pump_has = match r.pump.and_then(|p| p.library_version) {
-            Some(v) => format!("library version {v}"),
-            None => "no library".to_owned(),
-        };
-        return none(deny(
-            "block",
-            codes::LIBRARY_HASH_MISMATCH,
-            format!(
-                "The pump runs {pump_has}, not the gateway's library version {} ({}); wait for the library transfer to finish.",
+        let pump_version = r.pump.and_then(|p| p.library_version);
+        let message = match (pump_version, pump_hash) {
+            // Same number, other bytes: only the hashes tell them apart.
+            (Some(v), Some(hash)) if v == library.version() => format!(
+                "The pump runs a library version {v} file that differs from the gateway's (SHA-256 {} on the pump, {} on the gateway); wait for the library transfer to finish.",
+                hex::encode(&hash[..8]),
+                library.short_hash()
+            ),
+            (Some(v), _) => format!(
+                "The pump runs library version {v}, not the gateway's library version {} ({}); wait for the library transfer to finish.",
                 library.version(),
                 library.short_hash()
             ),
-        ));
+            (None, _) => format!(
+                "The pump runs no library, not the gateway's library version {} ({}); wait for the library transfer to finish.",
+                library.version(),
+                library.short_hash()
+            ),
+        };
+        return none(deny("block", codes::LIBRARY_HASH_MISMATCH, message));
     }
     let verdict = ders::check(&library.library, r.care_area, programme, r.history);
     let next = match verdict.outcome {

@@ -492,8 +492,13 @@ impl Sim {
         self.online = false;
         let unacked = self.endpoint.deactivate();
         self.keep_events(unacked);
-        if self.pending.take().is_some() {
-            warn!(pump = %self.opts.name, "link lost before the answer: not delivering");
+        // The request is denied for the pump (section 5.3), but no answer
+        // came: like an answer timeout, that fails the expectation.
+        if let Some(p) = self.pending.take() {
+            self.fail(format!(
+                "request {}: the link went down before the answer; not delivering",
+                p.request
+            ));
         }
     }
 

@@ -285,6 +285,10 @@ pub fn describe(e: &ConnectionError) -> String {
         }
     } else if text.contains("UnknownIssuer") {
         " (the broker's certificate is not signed by the CA in ca_file)"
+    } else if text.contains("UnknownCA") || text.contains("UnknownCa") {
+        // The broker's alert: it is the gateway's certificate it does not
+        // trust, not the other way round.
+        " (the broker does not trust the CA that signed this gateway's cert_file: give the broker that CA, or use a certificate from the broker's CA)"
     } else if text.contains("xpired") {
         " (a certificate has expired: check the dates of the broker's certificate and of this gateway's cert_file)"
     } else if text.contains("NotValidForName") {
