@@ -241,7 +241,25 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 message: "Pump SN-88412 sent event number 4108 again with different content: its event counter went back. The new event is logged and counted; check the pump.".to_owned(),
             },
         ),
+        // Filled in by `records`: it signs the record before it.
+        (
+            None,
+            Event::Checkpoint {
+                reason: "periodic".to_owned(),
+                signed_seq: 0,
+                signed_hash: String::new(),
+                signed_at: String::new(),
+                key: String::new(),
+                signature: String::new(),
+            },
+        ),
     ]
+}
+
+/// The documented example's checkpoint key: a fixed seed, so that the
+/// example's signature is real and stays the same.
+fn example_key() -> ring::signature::Ed25519KeyPair {
+    ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7; 32]).expect("any 32 bytes are a seed")
 }
 
 fn records() -> Vec<Record> {
@@ -250,7 +268,30 @@ fn records() -> Vec<Record> {
     every_type()
         .into_iter()
         .enumerate()
-        .map(|(i, (pump, event))| {
+        .map(|(i, (pump, mut event))| {
+            if let Event::Checkpoint {
+                signed_seq,
+                signed_hash,
+                signed_at,
+                key,
+                signature,
+                ..
+            } = &mut event
+            {
+                use ring::signature::KeyPair as _;
+                let pair = example_key();
+                *signed_seq = i as u64;
+                *signed_hash = hex::encode(prev);
+                *signed_at = pumpgw::store::record::time_text(at);
+                *key = hex::encode(pair.public_key().as_ref());
+                let text = pumpgw::store::checkpoint::signed_text(
+                    "ward7-bed12",
+                    *signed_seq,
+                    signed_hash,
+                    signed_at,
+                );
+                *signature = hex::encode(pair.sign(text.as_bytes()).as_ref());
+            }
             let r = Record {
                 format: FORMAT.to_owned(),
                 format_version: FORMAT_VERSION,
@@ -300,7 +341,15 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 24, "an example of every type");
+    assert_eq!(types.len(), 25, "an example of every type");
+    let checkpoint = records()
+        .iter()
+        .find_map(pumpgw::store::checkpoint::Held::from_record)
+        .expect("the example has a checkpoint");
+    assert!(
+        checkpoint.signature_holds(),
+        "the example's signature is real"
+    );
 }
 
 #[test]

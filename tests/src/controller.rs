@@ -170,7 +170,7 @@ impl Controller {
             {
                 Ok(h) if wanted(&h.message) => return h,
                 Ok(h) => self.backlog.push(h),
-                Err(_) => panic!(
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
                     "nothing wanted from the gateway within {secs} s; heard {:#?}",
                     self.backlog
                         .iter()

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use pumpgw_tests::mqtt::{Broker, Pki, Validity, exported};
-use pumpgw_tests::{Bench, alarm_storm, example_scenario, library, prefill, run};
+use pumpgw_tests::{Bench, alarm_storm, example_scenario, library, prefill, pumpgwd, run};
 
 /// Gateway config lines for a broker, with fast status and reconnects.
 fn mqtt(url: &str, extra: &str) -> String {
@@ -62,10 +62,11 @@ fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
         0,
         "no crash, no duplicate"
     );
+    let types: Vec<_> = received.records.iter().map(|r| r["type"].clone()).collect();
     assert_eq!(
-        received.records.last().map(|r| r["type"].clone()),
-        Some("gateway_stopped".into()),
-        "even the stop record went out before DISCONNECT"
+        types[types.len() - 2..],
+        ["gateway_stopped", "checkpoint"],
+        "even the stop record and its checkpoint went out before DISCONNECT"
     );
     // DISCONNECT was sent: the retained status is the gateway's own
     // "stopped", not the Last Will the broker would otherwise publish.
@@ -684,4 +685,132 @@ fn an_oversized_retained_library_message_is_refused_once_and_the_event_feed_goes
     // One reconnection to leave the topic, not one every half second.
     let connected = gw.count(&["MQTT connected"]);
     assert!(connected <= 3, "connected {connected} times");
+}
+
+/// Rewrites the log in `data_dir` as someone who can write the database
+/// would: record `at` changed, and every hash after it re-computed, so the
+/// chain still holds.
+fn rechain(data_dir: &Path, at: u64) {
+    use pumpgw::store::record::{Record, hash};
+    let db = rusqlite::Connection::open(data_dir.join("pumpgw.sqlite")).expect("the log opens");
+    let rows: Vec<(i64, Vec<u8>)> = db
+        .prepare("SELECT seq, record FROM events ORDER BY seq")
+        .expect("the bench's log reads and writes")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("the bench's log reads and writes")
+        .collect::<Result<_, _>>()
+        .expect("the bench's log reads and writes");
+    let mut prev: Option<[u8; 32]> = None;
+    for (seq, bytes) in rows {
+        let mut record: Record =
+            serde_json::from_slice(&bytes).expect("the bench's log reads and writes");
+        let seq = u64::try_from(seq).expect("the bench's log reads and writes");
+        if seq < at {
+            prev = Some(hash(&bytes));
+            continue;
+        }
+        if seq == at {
+            "somewhere-else".clone_into(&mut record.context.care_area);
+        }
+        record.prev_hash = hex::encode(prev.expect("not the first record"));
+        let new = record.to_bytes();
+        let h = hash(&new);
+        db.execute(
+            "UPDATE events SET record = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![
+                new,
+                h.to_vec(),
+                i64::try_from(seq).expect("the bench's log reads and writes")
+            ],
+        )
+        .expect("the bench's log reads and writes");
+        prev = Some(h);
+    }
+}
+
+#[test]
+fn checkpoints_on_the_broker_show_a_log_cut_short_or_re_chained() {
+    let broker = Broker::start();
+    let sub = broker.subscribe("events-checkpoints", "pumpgw/v1/+/+/events");
+    let bench = Bench::new();
+    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
+    let mut sim = bench.sim(
+        "p1",
+        &example_scenario("fentanyl-infusion"),
+        &["--speed", "3600"],
+    );
+    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
+    assert!(gw.terminate(15).success());
+    let log = exported(&config(&bench));
+    sub.wait_for_seq(log.len() as u64, 10);
+    let checkpoints: Vec<_> = log.iter().filter(|r| r["type"] == "checkpoint").collect();
+    assert_eq!(
+        checkpoints
+            .iter()
+            .map(|r| r["reason"].clone())
+            .collect::<Vec<_>>(),
+        ["start", "stop"],
+        "signed at start and at stop"
+    );
+    let last = log.last().expect("records");
+    assert_eq!(last["type"], "checkpoint");
+    assert_eq!(last["signed_seq"], log.len() - 1, "the stop is signed");
+    let key = checkpoints[0]["key"].as_str().unwrap().to_owned();
+
+    // What the hospital's consumer kept: the batches, as received.
+    let copy = bench.path().join("broker-copy.txt");
+    std::fs::write(&copy, sub.lines().join("\n")).unwrap();
+    let dir = bench.path().display().to_string();
+    let copy_arg = copy.display().to_string();
+    let verify = |with_copy: bool| {
+        let mut args = vec!["events", "verify", "--data-dir", &dir];
+        if with_copy {
+            args.extend(["--checkpoints", &copy_arg, "--key", &key]);
+        }
+        let out = pumpgwd(&args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = verify(true);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("are as signed"), "{said}");
+
+    // Re-chained: the chain alone holds, the broker's checkpoints do not.
+    rusqlite::Connection::open(bench.path().join("pumpgw.sqlite"))
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let pristine = bench.path().join("pristine.sqlite");
+    std::fs::copy(bench.path().join("pumpgw.sqlite"), &pristine).unwrap();
+    rechain(bench.path(), 5);
+    let (code, said) = verify(false);
+    assert!(said.contains("the chain holds"), "{said}");
+    let (code_with, said_with) = verify(true);
+    assert_eq!(code_with, Some(1), "{said_with}");
+    assert!(
+        said_with.contains("is not the record signed at"),
+        "{said_with}"
+    );
+    let _ = code;
+
+    // Cut short: the last records deleted.
+    std::fs::copy(&pristine, bench.path().join("pumpgw.sqlite")).unwrap();
+    let keep = log.len() - 4;
+    rusqlite::Connection::open(bench.path().join("pumpgw.sqlite"))
+        .unwrap()
+        .execute(
+            "DELETE FROM events WHERE seq > ?1",
+            [i64::try_from(keep).unwrap()],
+        )
+        .unwrap();
+    let (code, said) = verify(false);
+    assert_eq!(code, Some(0), "the chain alone cannot tell: {said}");
+    let (code, said) = verify(true);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("the log ends at record {keep}")) && said.contains("were cut off"),
+        "{said}"
+    );
 }

@@ -17,6 +17,7 @@
 
 pub mod authorise;
 pub mod check;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod core;
@@ -75,6 +76,9 @@ pub enum StartError {
     /// Another daemon runs on the same data folder.
     #[error("{0}")]
     InUse(String),
+    /// The key that signs the log's checkpoints cannot be used.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::store::checkpoint::CheckpointError),
 }
 
 /// Runs the gateway until `shutdown` resolves, publishing snapshots on
@@ -94,12 +98,22 @@ pub async fn run(
         ledger,
         sync_stores,
         pin_store,
+        checkpoint_reader,
     } = open_log(&config)?;
+    // Before anything is logged: a key that cannot be used stops the start.
+    let signer = crate::store::checkpoint::Signer::load_or_create(&config.data_dir)?;
     let started_at = time::OffsetDateTime::now_utc();
     let sync_setup = sync_setup(&config, sync_stores, started_at)?;
     let library = core::active_library(&reader, &config.care_area);
     let started_context = log_start(&writer, &config, library.as_deref()).await?;
     let (library_tx, library_rx) = watch::channel(library);
+    let checkpoints = Checkpoints::spawn(checkpoints::Anchor {
+        signer,
+        reader: std::sync::Mutex::new(checkpoint_reader),
+        context: started_context.clone(),
+        library: library_rx.clone(),
+        writer: writer.clone(),
+    });
     let gateway = Arc::new(GatewayInfo {
         gateway_id: config.gateway_id.clone(),
         care_area: config.care_area.clone(),
@@ -142,41 +156,31 @@ pub async fn run(
     );
     let core = tokio::spawn(core.run(events_rx, terminals.commands, cancel.clone()));
 
-    let mut sessions = JoinSet::new();
-    for (spec, stats) in ports {
-        let ctx = SessionContext {
-            pump: spec.name.clone(),
-            gateway: gateway.clone(),
-            events: events_tx.clone(),
+    let sessions = spawn_sessions(
+        ports,
+        &SessionContext {
+            pump: Arc::from(""),
+            gateway,
+            events: events_tx,
             library: library_rx.clone(),
             timing,
-            stats,
-            time_sync: time_sync_rx.clone(),
-        };
-        sessions.spawn(run_port(spec, ctx, backoff, cancel.clone()));
-    }
-    drop(events_tx);
-    info!(
-        gateway = %config.gateway_id,
-        care_area = %config.care_area,
-        pumps = config.ports.len(),
-        "gateway running"
+            stats: Arc::default(),
+            time_sync: time_sync_rx,
+        },
+        backoff,
+        &cancel,
     );
-
+    info!(gateway = %config.gateway_id, care_area = %config.care_area, pumps = config.ports.len(), "gateway running");
     supervise::ready(&ready_status(&config, &library_rx));
     main_loop(shutdown, supervise::Watchdog::new(beat)).await;
     supervise::stopping();
     info!("shutting down: closing pump sessions");
     cancel.cancel();
     terminal_cancel.cancel();
+    checkpoints.stop.cancel();
     drain(sessions, core).await;
     join_logged(terminal, "the terminal service").await;
-    let stopped = Event::GatewayStopped {
-        reason: "shutdown requested".to_owned(),
-    };
-    if let Err(e) = writer.append(vec![(started_context, stopped)]).await {
-        warn!(error = %e, "could not log the stop");
-    }
+    log_stop(&writer, started_context, checkpoints).await;
     // Last: the broker gets what it can of the final records, then DISCONNECT.
     sync_cancel.cancel();
     join_logged(sync, "the MQTT sync").await;
@@ -186,6 +190,61 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// Logs the stop, then signs it (before the broker gets the last records).
+async fn log_stop(writer: &Writer, context: Context, checkpoints: Checkpoints) {
+    let stopped = Event::GatewayStopped {
+        reason: "shutdown requested".to_owned(),
+    };
+    if let Err(e) = writer.append(vec![(context, stopped)]).await {
+        warn!(error = %e, "could not log the stop");
+    }
+    checkpoints.last().await;
+}
+
+/// One session task per port, each with `shared`'s context under its own
+/// name and counters (`shared`'s own event sender is dropped with it).
+fn spawn_sessions(
+    ports: Vec<(PortSpec, Arc<LinkStats>)>,
+    shared: &SessionContext,
+    backoff: crate::pump::Backoff,
+    cancel: &CancellationToken,
+) -> JoinSet<()> {
+    let mut sessions = JoinSet::new();
+    for (spec, stats) in ports {
+        let ctx = SessionContext {
+            pump: spec.name.clone(),
+            stats,
+            ..shared.clone()
+        };
+        sessions.spawn(run_port(spec, ctx, backoff, cancel.clone()));
+    }
+    sessions
+}
+
+/// The checkpoint task and the two moments of the stop it waits for.
+struct Checkpoints {
+    task: tokio::task::JoinHandle<()>,
+    /// No more periodic checkpoints.
+    stop: CancellationToken,
+    /// The stop is logged: sign it.
+    last: CancellationToken,
+}
+
+impl Checkpoints {
+    fn spawn(anchor: checkpoints::Anchor) -> Checkpoints {
+        let (stop, last) = (CancellationToken::new(), CancellationToken::new());
+        let task = tokio::spawn(anchor.run(stop.clone(), last.clone()));
+        Checkpoints { task, stop, last }
+    }
+
+    /// Signs the stop and waits for it to be logged.
+    async fn last(self) {
+        self.stop.cancel();
+        self.last.cancel();
+        join_logged(Some(self.task), "the checkpoint task").await;
+    }
 }
 
 /// Logs the start; returns the context the stop is logged under.
@@ -404,6 +463,8 @@ struct OpenLog {
     sync_stores: Option<(Store, Store)>,
     /// One more for PIN attempts at the terminal, when it is configured.
     pin_store: Option<Store>,
+    /// A read-only one for checkpoints (the log's head).
+    checkpoint_reader: Store,
 }
 
 /// Opens (or creates) the event log and starts its writer.
@@ -416,6 +477,7 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
     let last_record = last_pump_records(log.store())?;
     info!(events = log.last_seq(), file = %log.store().path.display(), "event log open");
     let reader = Store::open_another(log.store(), true)?;
+    let checkpoint_reader = Store::open_another(log.store(), true)?;
     let sync_stores = match config.mqtt {
         Some(_) => Some((
             Store::open_another(log.store(), false)?,
@@ -444,5 +506,6 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         ledger,
         sync_stores,
         pin_store,
+        checkpoint_reader,
     })
 }

@@ -355,22 +355,7 @@ impl Driver<'_> {
                 .await?;
                 self.settle(seq, rx).await;
             }
-            Message::Cancel(c) => {
-                // Forgotten here at once, so that the controller's next
-                // request is not taken for a second one while this waits.
-                let Some(index) = self
-                    .pending
-                    .iter()
-                    .position(|p| p.request == c.request && p.hash == c.programme_hash)
-                else {
-                    debug!(pump = %self.ctx.pump, request = c.request, "CANCEL for a request not pending (answered meanwhile?); nothing to do");
-                    return Ok(());
-                };
-                self.pending.remove(index);
-                info!(pump = %self.ctx.pump, request = c.request, "the pump withdrew its request");
-                self.emit(PumpEvent::Cancelled { request: c.request })
-                    .await?;
-            }
+            Message::Cancel(c) => self.cancel(&c).await?,
             Message::LibraryRequest(r) => self.library_request(&r, library, now),
             Message::LibraryInstalled(l) => {
                 if let Some(id) = &mut self.online {
@@ -401,6 +386,23 @@ impl Driver<'_> {
             ),
         }
         Ok(())
+    }
+
+    /// The controller withdraws a request (CANCEL): forgotten here at
+    /// once, so that its next request is not taken for a second one while
+    /// this one waits; the core closes its confirmation.
+    async fn cancel(&mut self, c: &message::Cancel) -> Result<(), Gone> {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|p| p.request == c.request && p.hash == c.programme_hash)
+        else {
+            debug!(pump = %self.ctx.pump, request = c.request, "CANCEL for a request not pending (answered meanwhile?); nothing to do");
+            return Ok(());
+        };
+        self.pending.remove(index);
+        info!(pump = %self.ctx.pump, request = c.request, "the pump withdrew its request");
+        self.emit(PumpEvent::Cancelled { request: c.request }).await
     }
 
     async fn programme_request(

@@ -69,7 +69,7 @@ impl Log {
 
 /// The chain's head: the last sequence number and its record's hash
 /// (0 and [`GENESIS`] when the log is empty).
-fn head(conn: &rusqlite::Connection) -> Result<(u64, [u8; 32]), rusqlite::Error> {
+pub(crate) fn head(conn: &rusqlite::Connection) -> Result<(u64, [u8; 32]), rusqlite::Error> {
     let row = conn
         .query_row(
             "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",

@@ -13,6 +13,7 @@
 //!   (`pumpgwd status`);
 //! - [`writer`]: the one writer thread, with group commit.
 
+pub mod checkpoint;
 pub mod db;
 pub mod library;
 pub mod log;

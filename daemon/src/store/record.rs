@@ -157,6 +157,23 @@ pub enum Event {
         /// The step in milliseconds: positive forward, negative back.
         step_ms: i64,
     },
+    /// The gateway signed the head of its log with its own key, so that a
+    /// copy kept elsewhere (the broker's, an export) can later show the log
+    /// was not cut short or re-chained (`store::checkpoint`).
+    Checkpoint {
+        /// Why now: `start`, `periodic` or `stop`.
+        reason: String,
+        /// The sequence number of the record signed (the head then).
+        signed_seq: u64,
+        /// That record's hash (SHA-256 of its bytes), hex.
+        signed_hash: String,
+        /// When it was signed (RFC 3339 UTC, milliseconds).
+        signed_at: String,
+        /// The gateway's checkpoint key (Ed25519 public key), hex.
+        key: String,
+        /// The Ed25519 signature of the signed text, hex.
+        signature: String,
+    },
     /// A pump sent an event under a record number already logged from it
     /// with other content (its counter went back). The event itself follows
     /// in the next record; an alarm is raised on the pump's card.
@@ -346,6 +363,7 @@ impl Event {
             Event::AmountMismatch { .. } => "amount_mismatch",
             Event::RecordConflict { .. } => "record_conflict",
             Event::ClockStepped { .. } => "clock_stepped",
+            Event::Checkpoint { .. } => "checkpoint",
             Event::Alarm { .. } => "alarm",
             Event::LibraryInstalledOnPump { .. } => "library_installed_on_pump",
             Event::LibraryReceived { .. } => "library_received",

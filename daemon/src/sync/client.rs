@@ -131,6 +131,41 @@ struct Shared {
     broker: String,
 }
 
+impl Shared {
+    fn new(
+        store: Store,
+        inbox: LibraryInbox,
+        identity: &Identity,
+        settings: &MqttSettings,
+        connection: &Connection,
+    ) -> Shared {
+        let cursor = outbox::cursor(&store).unwrap_or_else(|e| {
+            error!(error = %e, "the outbox cursor cannot be read; starting from the beginning");
+            outbox::Cursor {
+                acked_seq: 0,
+                acked_at: None,
+            }
+        });
+        Shared {
+            store: Arc::new(Mutex::new(store)),
+            inbox: Arc::new(Mutex::new(inbox)),
+            origin: Origin {
+                site: identity.site.clone(),
+                gateway: identity.gateway.clone(),
+            },
+            topics: Topics::new(&identity.site, &identity.gateway),
+            limits: BatchLimits {
+                max_records: usize::try_from(settings.batch_max_events).unwrap_or(100),
+                max_bytes: 256 * 1024,
+            },
+            acked: cursor.acked_seq,
+            flushed: cursor.acked_seq,
+            acked_at: cursor.acked_at,
+            broker: connection.broker.to_string(),
+        }
+    }
+}
+
 /// Runs until `shutdown` is cancelled: connects, publishes, reconnects.
 pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
     let SyncContext {
@@ -142,30 +177,7 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
         mut view,
         inbox,
     } = ctx;
-    let cursor = outbox::cursor(&store).unwrap_or_else(|e| {
-        error!(error = %e, "the outbox cursor cannot be read; starting from the beginning");
-        outbox::Cursor {
-            acked_seq: 0,
-            acked_at: None,
-        }
-    });
-    let mut shared = Shared {
-        store: Arc::new(Mutex::new(store)),
-        inbox: Arc::new(Mutex::new(inbox)),
-        origin: Origin {
-            site: identity.site.clone(),
-            gateway: identity.gateway.clone(),
-        },
-        topics: Topics::new(&identity.site, &identity.gateway),
-        limits: BatchLimits {
-            max_records: usize::try_from(settings.batch_max_events).unwrap_or(100),
-            max_bytes: 256 * 1024,
-        },
-        acked: cursor.acked_seq,
-        flushed: cursor.acked_seq,
-        acked_at: cursor.acked_at,
-        broker: connection.broker.to_string(),
-    };
+    let mut shared = Shared::new(store, inbox, &identity, &settings, &connection);
     let mut backoff = Backoff::new(
         Duration::from_millis(settings.reconnect_initial_ms.into()),
         Duration::from_millis(settings.reconnect_max_ms.into()),
@@ -215,24 +227,11 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
                 oversize,
             } => {
                 if let Some(size) = oversize {
-                    libraries_paused_until = Some(Instant::now() + library::OVERSIZE_PAUSE);
-                    let inbox = shared.inbox.clone();
-                    let refused = tokio::task::spawn_blocking(move || {
-                        inbox
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .oversize(size)
-                    })
-                    .await;
-                    if let Err(e) = refused {
-                        error!(error = %e, "the refusal of an oversized library message failed");
-                    }
-                    // Not the broker's fault: reconnect at once, without
-                    // the library topics.
-                    backoff.reset();
-                    attempt = 0;
+                    libraries_paused_until = Some(refuse_oversize(&shared, size).await);
                 }
-                if lasted >= STABLE {
+                // An oversized message is not the broker's fault: reconnect
+                // at once, without the library topics.
+                if lasted >= STABLE || oversize.is_some() {
                     backoff.reset();
                     attempt = 0;
                 }
@@ -257,6 +256,23 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
     }
     set_link(&shared, "stopped", None).await;
     info!(broker = %shared.broker, acked = shared.acked, "MQTT sync stopped");
+}
+
+/// Refuses (and logs, once per run) a message too large to read on a
+/// library topic; returns until when the topics are left alone.
+async fn refuse_oversize(shared: &Shared, size: usize) -> Instant {
+    let inbox = shared.inbox.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        inbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .oversize(size)
+    })
+    .await;
+    if let Err(e) = refused {
+        error!(error = %e, "the refusal of an oversized library message failed");
+    }
+    Instant::now() + library::OVERSIZE_PAUSE
 }
 
 /// The error and every cause under it, once each, with a hint for the
@@ -373,7 +389,7 @@ struct Session<'a> {
     library: Option<String>,
     /// Since when, and from which record, the backlog has been draining.
     drain: Option<(Instant, u64)>,
-    /// Whether to subscribe to the library topics at ConnAck.
+    /// Whether to subscribe to the library topics at `ConnAck`.
     subscribe_libraries: bool,
 }
 

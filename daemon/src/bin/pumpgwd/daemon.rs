@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::{EXIT_CONFIG, EXIT_SOFTWARE};
 
-/// Another daemon runs on the same data folder (EX_TEMPFAIL).
+/// Another daemon runs on the same data folder (`EX_TEMPFAIL`).
 const EXIT_IN_USE: u8 = 75;
 
 /// Logs to the journal, with structured fields (`PUMP=`, `DRUG=`,
@@ -105,7 +105,8 @@ fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
                 gateway::StartError::Store(_) => crate::events::EXIT_DATA,
                 gateway::StartError::DataDir { .. } | gateway::StartError::Log(_) => EXIT_SOFTWARE,
                 gateway::StartError::InUse(_) => EXIT_IN_USE,
-                gateway::StartError::Mqtt(_)
+                gateway::StartError::Checkpoint(_)
+                | gateway::StartError::Mqtt(_)
                 | gateway::StartError::TrustedKey(_)
                 | gateway::StartError::Terminal(_) => EXIT_CONFIG,
             };

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use pumpgw::gateway::Config;
+use pumpgw::store::checkpoint;
 use pumpgw::store::log::{self, Filter};
 use pumpgw::store::{Event, Store, StoreError};
 use time::OffsetDateTime;
@@ -47,8 +48,14 @@ pub(crate) fn store_failure(e: StoreError) -> (u8, anyhow::Error) {
     (code, anyhow::Error::new(e))
 }
 
-/// `events verify`: 0 when the chain holds, 1 at the first break.
-pub(crate) fn verify(file: &Path) -> Result<u8, (u8, anyhow::Error)> {
+/// `events verify`: 0 when the chain holds and the checkpoints (those in
+/// the log, and those in `checkpoints` kept elsewhere) match it; 1 when
+/// not.
+pub(crate) fn verify(
+    file: &Path,
+    checkpoints: Option<&Path>,
+    key: Option<&str>,
+) -> Result<u8, (u8, anyhow::Error)> {
     let store = open(file)?;
     let tty = std::io::stderr().is_terminal();
     let v = log::verify(&store, |n| {
@@ -60,15 +67,13 @@ pub(crate) fn verify(file: &Path) -> Result<u8, (u8, anyhow::Error)> {
     if tty {
         eprint!("\r");
     }
+    let mut status = 0;
     match v.first_break {
-        None => {
-            println!(
-                "{}: the chain holds: {} records, every one linked to the one before.",
-                file.display(),
-                v.records
-            );
-            Ok(0)
-        }
+        None => println!(
+            "{}: the chain holds: {} records, every one linked to the one before.",
+            file.display(),
+            v.records
+        ),
         Some(b) => {
             println!(
                 "{}: the chain is BROKEN at record {}: {}. Records 1 to {} verify.",
@@ -77,8 +82,54 @@ pub(crate) fn verify(file: &Path) -> Result<u8, (u8, anyhow::Error)> {
                 b.what,
                 b.seq.saturating_sub(1)
             );
-            Ok(1)
+            status = 1;
         }
+    }
+    // The log's own checkpoints: a forged or stale one shows here, but an
+    // attacker who can write the log can also rewrite these.
+    let own = checkpoint::in_log(&store).map_err(|e| (EXIT_DATA, anyhow::Error::new(e)))?;
+    let gateway = own.first().map(|h| h.gateway.clone());
+    let mine = checkpoint::check(&store, None, &own, key)
+        .map_err(|e| (EXIT_DATA, anyhow::Error::new(e)))?;
+    status = status.max(report_checkpoints("in the log", &mine));
+    match checkpoints {
+        Some(path) => {
+            let (held, other) = checkpoint::read_file(path)
+                .map_err(|e| (crate::EXIT_USAGE, anyhow::Error::new(e)))?;
+            let found = checkpoint::check(&store, gateway.as_deref(), &held, key)
+                .map_err(|e| (EXIT_DATA, anyhow::Error::new(e)))?;
+            if found.checked == 0 {
+                println!(
+                    "{}: no checkpoint of this gateway in it ({other} other line(s)): nothing to check the log against.",
+                    path.display()
+                );
+                status = 1;
+            } else {
+                status = status.max(report_checkpoints(&path.display().to_string(), &found));
+            }
+        }
+        None => println!(
+            "Without --checkpoints from elsewhere (the broker's copy, an earlier export), a log cut short or re-chained cannot be told from a whole one."
+        ),
+    }
+    Ok(status)
+}
+
+fn report_checkpoints(source: &str, c: &checkpoint::Checked) -> u8 {
+    if c.problems.is_empty() {
+        match &c.newest {
+            Some((seq, at)) => println!(
+                "checkpoints {source}: {} checked, the newest signed at {at}: records 1 to {seq} are as signed.",
+                c.checked
+            ),
+            None => println!("checkpoints {source}: none."),
+        }
+        0
+    } else {
+        for p in &c.problems {
+            println!("checkpoints {source}: NOT AS SIGNED: {p}.");
+        }
+        1
     }
 }
 
@@ -190,6 +241,15 @@ fn summary(e: &Event) -> String {
             request, message, ..
         } => format!("#{request} {message}"),
         Event::RecordConflict { message, .. } => message.clone(),
+        Event::Checkpoint {
+            reason,
+            signed_seq,
+            key,
+            ..
+        } => format!(
+            "{reason}: records 1 to {signed_seq} signed by key {}",
+            &key[..key.len().min(16)]
+        ),
         Event::ClockStepped { step_ms } => format!(
             "wall clock set {} by {} ms",
             if *step_ms < 0 { "back" } else { "forward" },

@@ -296,13 +296,29 @@ enum EventsCommand {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
     },
-    /// Walk the hash chain from the first record to the last.
+    /// Walk the hash chain from the first record to the last, and check
+    /// the log against the gateway's signed checkpoints.
     ///
-    /// Exit status: 0 the chain holds; 1 it is broken (the first break is
-    /// printed with its sequence number); 65 the database is damaged.
+    /// The chain shows records edited, moved or deleted in the middle. A
+    /// log cut short, or edited and re-chained, shows only against
+    /// checkpoints kept elsewhere: give them with --checkpoints (the
+    /// broker's copy of the event batches, or an earlier export).
+    ///
+    /// Exit status: 0 the chain holds and every checkpoint matches; 1 it is
+    /// broken, or a checkpoint shows truncation or a change (each printed);
+    /// 65 the database is damaged; 64 the checkpoints file cannot be read.
     Verify {
         #[command(flatten)]
         at: Where,
+        /// JSON lines holding checkpoint records: `events export` output,
+        /// or MQTT event batches as a consumer stored them (one payload per
+        /// line, or `mosquitto_sub -v` lines).
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        /// The gateway's checkpoint key (hex, as in its checkpoint records
+        /// and `pumpgwd status`): checkpoints by any other key are refused.
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
     },
 }
 
@@ -588,7 +604,7 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
     let at = match &cmd {
         EventsCommand::Tail { at, .. }
         | EventsCommand::Export { at, .. }
-        | EventsCommand::Verify { at } => at,
+        | EventsCommand::Verify { at, .. } => at,
     };
     let file = match events::database(at.config.as_deref(), at.data_dir.as_deref()) {
         Ok(f) => f,
@@ -607,7 +623,9 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
             format: ExportFormat::Jsonl,
             ..
         } => events::export(&file, since.as_deref(), until.as_deref(), pump, kind),
-        EventsCommand::Verify { .. } => events::verify(&file),
+        EventsCommand::Verify {
+            checkpoints, key, ..
+        } => events::verify(&file, checkpoints.as_deref(), key.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
