@@ -297,3 +297,57 @@ fn with_no_active_library_the_gateway_runs_and_authorises_nothing() {
     gw.wait_for(&["no active drug library: authorising nothing"], 1, 5);
     assert!(gw.terminate(10).success());
 }
+
+#[test]
+fn a_new_activation_is_offered_even_to_a_pump_that_used_up_its_offers() {
+    let bench = pumpgw_tests::Bench::new();
+    let key = bench.path().join("pharmacy.key");
+    assert_eq!(
+        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
+        0
+    );
+    let trusted = format!("trusted_keys = [{:?}]", format!("{}.pub", key.display()));
+    let mut gw = bench.gateway(&["p1"], &trusted);
+    let broken = "[pump]\ncare_area = \"adult-icu\"\ncorrupt_library = true\n\n\
+                  [[step]]\naction = \"wait_online\"\n\n[[step]]\naction = \"wait\"\nduration = \"12 s\"\n";
+    let mut sim = bench.sim("p1", broken, &["--serial", "S-broken"]);
+    gw.wait_for(&["pump=p1", "no more offers this session"], 1, 10);
+    // The pharmacy activates version 13: the pump is offered it, three
+    // times again, in the same session.
+    import_and_activate(&bench.path().join("gateway.toml"), 13, &key, "test");
+    gw.wait_for(&["pump=p1", "no more offers this session"], 2, 15);
+    assert!(sim.wait_exit(30).success(), "{}", sim.log_text());
+    let said = sim.log_text();
+    assert_eq!(
+        said.matches("library offered; fetching").count(),
+        6,
+        "three offers of each version: {said}"
+    );
+    assert!(gw.terminate(10).success());
+}
+
+#[test]
+fn the_tools_take_a_config_without_ports_and_only_run_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("pharmacy.key");
+    assert_eq!(
+        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
+        0
+    );
+    let config = d.join("workstation.toml");
+    std::fs::write(
+        &config,
+        "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"pharmacy.key.pub\"]\n",
+    )
+    .unwrap();
+    import_and_activate(&config, 12, &key, "workstation copy");
+    let cfg = config.display().to_string();
+    let (code, said, err) = run(&["events", "tail", "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(said.contains("library_activated"), "{said}");
+    let (code, _, err) = run(&["run", "--config", &cfg]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("no [[port]]: add one per pump"), "{err}");
+}

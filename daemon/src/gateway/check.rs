@@ -56,6 +56,9 @@ pub fn check(config: &Config) -> Vec<Finding> {
         });
     };
     data_dir(config, &mut add);
+    if let Err(e) = config.runnable() {
+        add(Level::Error, "[[port]]", e);
+    }
     if config.trusted_keys.is_empty() {
         add(
             Level::Warning,

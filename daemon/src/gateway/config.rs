@@ -279,6 +279,18 @@ impl Config {
         Ok(config)
     }
 
+    /// What `pumpgwd run` needs beyond a valid file: at least one
+    /// `[[port]]`. (The command-line tools, `events`, `library`, `status`,
+    /// take a config without ports, as on a workstation.)
+    pub fn runnable(&self) -> Result<(), String> {
+        if self.ports.is_empty() {
+            return Err(
+                "no [[port]]: add one per pump, e.g. [[port]] path = \"/dev/ttyUSB0\"".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), String> {
         let id_ok = |s: &str| {
             !s.is_empty()
@@ -295,11 +307,6 @@ impl Config {
         crate::sync::topic::check_segment("care_area", &self.care_area)?;
         if let Some(m) = &self.mqtt {
             m.validate(&self.gateway_id)?;
-        }
-        if self.ports.is_empty() {
-            return Err(
-                "no [[port]]: add one per pump, e.g. [[port]] path = \"/dev/ttyUSB0\"".to_owned(),
-            );
         }
         let mut names = HashSet::new();
         let mut paths = HashSet::new();

@@ -140,6 +140,11 @@ where
                     library_watch = false;
                 } else {
                     let active = library.borrow_and_update().clone();
+                    // A newly activated library gets offers of its own: the
+                    // cap is per library, so a pump that failed the last
+                    // one still gets this (protocol.md section 5.4).
+                    d.offers = 0;
+                    d.reoffer_at = None;
                     d.offer_library(active.as_ref());
                 }
             }

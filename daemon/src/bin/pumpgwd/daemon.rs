@@ -85,6 +85,10 @@ pub(crate) fn main(config_path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(e) = config.runnable() {
+        eprintln!("pumpgwd: error: {}: {e}", config_path.display());
+        return ExitCode::from(EXIT_CONFIG);
+    }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, e)) => {
