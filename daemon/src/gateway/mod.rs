@@ -381,6 +381,13 @@ fn spawn_sync(
     view: &watch::Sender<Snapshot>,
     cancel: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    // The cursor may lag the broker after a power cut (its commit is not
+    // waited for on disk): those records are sent again, which consumers
+    // de-duplicate; nothing is skipped. Waiting would make every cursor save
+    // a second fsync beside the event log's own.
+    if let Err(e) = store.conn.pragma_update(None, "synchronous", "NORMAL") {
+        tracing::warn!(error = %e, "the outbox connection keeps synchronous=FULL");
+    }
     tokio::spawn(crate::sync::run(
         crate::sync::SyncContext {
             connection,

@@ -140,12 +140,7 @@ where
                     library_watch = false;
                 } else {
                     let active = library.borrow_and_update().clone();
-                    // A newly activated library gets offers of its own: the
-                    // cap is per library, so a pump that failed the last
-                    // one still gets this (protocol.md section 5.4).
-                    d.offers = 0;
-                    d.reoffer_at = None;
-                    d.offer_library(active.as_ref());
+                    d.library_changed(active.as_ref());
                 }
             }
             changed = clock_steps.changed(), if clock_watch => {
@@ -565,6 +560,15 @@ impl Driver<'_> {
         self.emit(PumpEvent::Online(identity)).await?;
         self.offer_library(library);
         Ok(())
+    }
+
+    /// A newly activated library gets offers of its own: the cap is per
+    /// library, so a pump that failed the last one still gets this one
+    /// (protocol.md section 5.4).
+    fn library_changed(&mut self, library: Option<&std::sync::Arc<ActiveLibrary>>) {
+        self.offers = 0;
+        self.reoffer_at = None;
+        self.offer_library(library);
     }
 
     fn offer_library(&mut self, library: Option<&std::sync::Arc<ActiveLibrary>>) {

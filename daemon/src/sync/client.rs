@@ -406,7 +406,12 @@ async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, Connecti
 impl Session<'_> {
     async fn serve(&mut self, options: rumqttc::MqttOptions, shutdown: &CancellationToken) -> End {
         let started = Instant::now();
-        let (client, eventloop) = AsyncClient::new(options, CLIENT_CHANNEL);
+        let (client, mut eventloop) = AsyncClient::new(options, CLIENT_CHANNEL);
+        // Small messages (a batch of one live record, a PUBACK) go out at
+        // once rather than waiting for Nagle's algorithm to fill a packet.
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let (tx, mut events) = mpsc::channel(64);
         let driver = tokio::spawn(drive(eventloop, tx));
         let _abort = AbortOnDrop(driver);
@@ -562,8 +567,10 @@ impl Session<'_> {
                     self.shared.acked = acked;
                     self.fill(client, window).await;
                     if window.in_flight() == 0 {
-                        // Caught up: save the cursor now, not in 50 ms.
-                        flush(self.shared).await;
+                        // Caught up. The cursor is saved by the timer, not
+                        // here: under live traffic this point comes after
+                        // every PUBACK, and a commit each time would collide
+                        // with the event log's writer.
                         if let Some((since, from)) = self.drain.take()
                             && acked > from
                         {
