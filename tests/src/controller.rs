@@ -156,6 +156,30 @@ impl Controller {
         panic!("the gateway did not acknowledge {:?}", message.kind());
     }
 
+    /// Writes a message once, without waiting for an acknowledgement (for
+    /// a peer that acknowledges nothing); returns its sequence number.
+    pub fn send_unacknowledged(&mut self, message: &Message) -> u16 {
+        self.seq = if self.seq == u16::MAX {
+            1
+        } else {
+            self.seq + 1
+        };
+        let frame = Frame {
+            header: Header {
+                version: 1,
+                kind: message.kind() as u8,
+                seq: self.seq,
+                ack: 0,
+            },
+            payload: message.payload(),
+        };
+        write_frame(
+            &self.writer,
+            &frame.to_raw().expect("the message fits a frame"),
+        );
+        self.seq
+    }
+
     /// Waits up to `secs` for a message `wanted` accepts (earlier ones are
     /// kept in the backlog), and takes it.
     pub fn expect(&mut self, wanted: impl Fn(&Message) -> bool, secs: u64) -> Heard {
