@@ -143,7 +143,7 @@ fn a_log_that_cannot_be_written_denies_everything_and_says_so() {
     let mut gw = bench.spawn_program(
         "gateway",
         std::path::Path::new("prlimit"),
-        &["--fsize=120000", &pumpgwd_bin, "run", "--config", &config],
+        &["--fsize=200000", &pumpgwd_bin, "run", "--config", &config],
         None,
     );
     let mut scenario = example_scenario("fentanyl-infusion");

@@ -395,6 +395,7 @@ fn spawn_sync(
             identity,
             store,
             committed: writer.committed(),
+            recent: writer.recent(),
             view: view.subscribe(),
             inbox,
         },

@@ -129,12 +129,50 @@ pub fn batches(
         .prepare_cached("SELECT seq, record FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
         .map_err(store.err())?;
     let mut rows = st.query(params![after, limit]).map_err(store.err())?;
-    let mut out = Vec::new();
-    let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut bytes = 0;
+    let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(store.err())? {
         let seq = to_u64(row.get(0).map_err(store.err())?);
         let record: Vec<u8> = row.get(1).map_err(store.err())?;
+        records.push((seq, record));
+    }
+    Ok(split(origin, records, limits, count))
+}
+
+/// The batches [`batches`] would read, made from the writer's last commit
+/// when it holds the very next record after `after` (live traffic: no
+/// read of the store); `None` when it does not (a backlog, or a record
+/// another connection wrote): then read the store.
+pub fn batches_from_memory(
+    origin: &Origin,
+    after: u64,
+    recent: &crate::store::writer::Committed,
+    limits: BatchLimits,
+    count: usize,
+) -> Option<Vec<Batch>> {
+    let last = recent.first + recent.records.len() as u64;
+    if recent.first == 0 || recent.first > after + 1 || last <= after + 1 {
+        return None;
+    }
+    let skip = usize::try_from(after + 1 - recent.first).ok()?;
+    let records = recent.records[skip..]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (after + 1 + i as u64, r.clone()))
+        .collect();
+    Some(split(origin, records, limits, count))
+}
+
+/// Consecutive records cut into at most `count` batches within `limits`.
+fn split(
+    origin: &Origin,
+    records: Vec<(u64, Vec<u8>)>,
+    limits: BatchLimits,
+    count: usize,
+) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut bytes = 0;
+    for (seq, record) in records {
         if !current.is_empty()
             && (current.len() >= limits.max_records || bytes + record.len() > limits.max_bytes)
         {
@@ -142,7 +180,7 @@ pub fn batches(
             current.clear();
             bytes = 0;
             if out.len() == count {
-                break;
+                return out;
             }
         }
         bytes += record.len();
@@ -151,7 +189,7 @@ pub fn batches(
     if !current.is_empty() && out.len() < count {
         out.push(encode(origin, &current));
     }
-    Ok(out)
+    out
 }
 
 /// One batch's payload. The records go in exactly as stored (and hashed),
@@ -259,6 +297,45 @@ mod tests {
             site: "st-elsewhere".into(),
             gateway: "gw-1".into(),
         }
+    }
+
+    #[test]
+    fn live_batches_from_the_last_commit_are_the_ones_the_store_gives() {
+        use crate::store::writer::Committed;
+        let (_d, log) = log_with(25);
+        let limits = BatchLimits {
+            max_records: 4,
+            max_bytes: 1 << 20,
+        };
+        // The last commit held records 20 to 25.
+        let recent = Committed {
+            first: 20,
+            records: (20..=25)
+                .map(|seq: i64| {
+                    log.store()
+                        .conn
+                        .query_row("SELECT record FROM events WHERE seq = ?1", [seq], |r| {
+                            r.get(0)
+                        })
+                        .unwrap()
+                })
+                .collect(),
+        };
+        for after in 19..=24 {
+            let memory = batches_from_memory(&origin(), after, &recent, limits, 3)
+                .expect("the next record is in the last commit");
+            let stored = batches(log.store(), &origin(), after, limits, 3).unwrap();
+            let key = |b: &[Batch]| -> Vec<(u64, u64, Vec<u8>)> {
+                b.iter()
+                    .map(|b| (b.first, b.last, b.payload.to_vec()))
+                    .collect()
+            };
+            assert_eq!(key(&memory), key(&stored), "after {after}");
+        }
+        // A gap before the commit, or nothing new in it: read the store.
+        assert!(batches_from_memory(&origin(), 10, &recent, limits, 3).is_none());
+        assert!(batches_from_memory(&origin(), 25, &recent, limits, 3).is_none());
+        assert!(batches_from_memory(&origin(), 0, &Committed::default(), limits, 3).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::error;
 
 use super::log::Log;
-use super::record::{Context, Event};
+use super::record::{Context, Event, Record};
 
 /// Appends queued for the writer.
 pub const QUEUE: usize = 1024;
@@ -35,11 +35,23 @@ pub enum WriteError {
     Stopped,
 }
 
+/// The records of the writer's last commit, as written (and hashed), so
+/// that the MQTT outbox can publish live records without reading them
+/// back from the store.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// The first record's sequence number (0 before any commit).
+    pub first: u64,
+    /// The records' bytes, in order from `first`.
+    pub records: Vec<Vec<u8>>,
+}
+
 /// A handle to the writer; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Append>,
     committed: watch::Receiver<u64>,
+    recent: watch::Receiver<std::sync::Arc<Committed>>,
 }
 
 impl Writer {
@@ -48,6 +60,7 @@ impl Writer {
     pub fn spawn(mut log: Log) -> (Writer, JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Append>(QUEUE);
         let (head, committed) = watch::channel(log.last_seq());
+        let (recent_tx, recent) = watch::channel(std::sync::Arc::new(Committed::default()));
         let thread = std::thread::Builder::new()
             .name("pumpgw-store".to_owned())
             .spawn(move || {
@@ -64,7 +77,13 @@ impl Writer {
                         batch.iter_mut().flat_map(|a| a.events.drain(..)).collect();
                     match log.append(events, OffsetDateTime::now_utc()) {
                         Ok(records) => {
-                            if let Some(last) = records.last() {
+                            if let (Some(first), Some(last)) = (records.first(), records.last()) {
+                                // Before the head moves: whoever is told
+                                // of the new head finds these records.
+                                recent_tx.send_replace(std::sync::Arc::new(Committed {
+                                    first: first.seq,
+                                    records: records.iter().map(Record::to_bytes).collect(),
+                                }));
                                 head.send_replace(last.seq);
                             }
                             let mut at = 0;
@@ -84,13 +103,25 @@ impl Writer {
                 }
             })
             .expect("the OS can start one thread");
-        (Writer { tx, committed }, thread)
+        (
+            Writer {
+                tx,
+                committed,
+                recent,
+            },
+            thread,
+        )
     }
 
     /// The last sequence number committed, as it changes (for the MQTT
     /// outbox, which follows the log).
     pub fn committed(&self) -> watch::Receiver<u64> {
         self.committed.clone()
+    }
+
+    /// The records of the last commit (replaced at every commit).
+    pub fn recent(&self) -> watch::Receiver<std::sync::Arc<Committed>> {
+        self.recent.clone()
     }
 
     /// Appends events and waits until they are on disk; returns the last

@@ -63,6 +63,9 @@ pub struct SyncContext {
     pub store: Store,
     /// The last committed sequence number.
     pub committed: watch::Receiver<u64>,
+    /// The records of the writer's last commit: live records are published
+    /// from here, without reading the store back.
+    pub recent: watch::Receiver<Arc<crate::store::writer::Committed>>,
     /// Pump snapshots from the core.
     pub view: watch::Receiver<Snapshot>,
     /// Where libraries from MQTT go.
@@ -123,6 +126,8 @@ struct Shared {
     origin: Origin,
     topics: Topics,
     limits: BatchLimits,
+    /// The writer's last commit.
+    recent: watch::Receiver<Arc<crate::store::writer::Committed>>,
     /// Acknowledged, in memory (may be ahead of the store by `FLUSH_EVERY`).
     acked: u64,
     /// What the store holds.
@@ -135,6 +140,7 @@ impl Shared {
     fn new(
         store: Store,
         inbox: LibraryInbox,
+        recent: watch::Receiver<Arc<crate::store::writer::Committed>>,
         identity: &Identity,
         settings: &MqttSettings,
         connection: &Connection,
@@ -158,6 +164,7 @@ impl Shared {
                 max_records: usize::try_from(settings.batch_max_events).unwrap_or(100),
                 max_bytes: 256 * 1024,
             },
+            recent,
             acked: cursor.acked_seq,
             flushed: cursor.acked_seq,
             acked_at: cursor.acked_at,
@@ -174,10 +181,11 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
         identity,
         store,
         mut committed,
+        recent,
         mut view,
         inbox,
     } = ctx;
-    let mut shared = Shared::new(store, inbox, &identity, &settings, &connection);
+    let mut shared = Shared::new(store, inbox, recent, &identity, &settings, &connection);
     let mut backoff = Backoff::new(
         Duration::from_millis(settings.reconnect_initial_ms.into()),
         Duration::from_millis(settings.reconnect_max_ms.into()),
@@ -633,17 +641,23 @@ impl Session<'_> {
         let after = window.sent_up_to();
         let origin = self.shared.origin.clone();
         let limits = self.shared.limits;
-        let batches: Vec<Batch> = match blocking(&self.shared.store, move |s| {
-            outbox::batches(s, &origin, after, limits, free)
-        })
-        .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                error!(error = %e, "cannot read the outbox; retrying");
-                return;
-            }
-        };
+        let recent = self.shared.recent.borrow().clone();
+        let batches: Vec<Batch> =
+            if let Some(b) = outbox::batches_from_memory(&origin, after, &recent, limits, free) {
+                b
+            } else {
+                match blocking(&self.shared.store, move |s| {
+                    outbox::batches(s, &origin, after, limits, free)
+                })
+                .await
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        error!(error = %e, "cannot read the outbox; retrying");
+                        return;
+                    }
+                }
+            };
         let topic = self.shared.topics.events();
         for b in batches {
             match client.try_publish(topic.clone(), QoS::AtLeastOnce, false, b.payload) {
