@@ -327,7 +327,7 @@ mod tests {
             let stored = batches(log.store(), &origin(), after, limits, 3).unwrap();
             let key = |b: &[Batch]| -> Vec<(u64, u64, Vec<u8>)> {
                 b.iter()
-                    .map(|b| (b.first, b.last, b.payload.to_vec()))
+                    .map(|b| (b.first, b.last, b.payload.clone()))
                     .collect()
             };
             assert_eq!(key(&memory), key(&stored), "after {after}");
