@@ -43,6 +43,10 @@ const CLIENT_CHANNEL: usize = 64;
 /// crash can make the broker receive twice (one commit per interval keeps
 /// fsyncs off the drain's critical path).
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Pump statuses go out this long after a change, the changes meanwhile
+/// together: a pump streaming events would otherwise cost a retained
+/// publish (and its acknowledgement) per event.
+const PUMPS_EVERY: Duration = Duration::from_millis(100);
 /// How often the log is looked at for records written by other processes
 /// (`pumpgwd library ...`), which the writer's watch does not see.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -401,6 +405,14 @@ struct Session<'a> {
     subscribe_libraries: bool,
 }
 
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, ConnectionError>>) {
     loop {
         let r = eventloop.poll().await;
@@ -437,6 +449,7 @@ impl Session<'_> {
         let mut view_open = true;
         let mut committed_open = true;
         let mut flush_at: Option<Instant> = None;
+        let mut pumps_at: Option<Instant> = None;
         let lost = |reason: String| End::Lost {
             reason,
             lasted: started.elapsed(),
@@ -448,6 +461,9 @@ impl Session<'_> {
             tokio::select! {
                 () = shutdown.cancelled() => {
                     if connected {
+                        if pumps_at.is_some() {
+                            self.publish_pumps(&client, &mut window, false);
+                        }
                         self.goodbye(&client, &mut events, &mut window).await;
                     }
                     return End::Shutdown;
@@ -478,12 +494,7 @@ impl Session<'_> {
                         }
                     }
                 },
-                () = async {
-                    match flush_at {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
+                () = sleep_until(flush_at) => {
                     flush_at = None;
                     flush(self.shared).await;
                 }
@@ -497,12 +508,16 @@ impl Session<'_> {
                     view_open = changed.is_ok();
                     if view_open {
                         let library = self.view.borrow().library_sha256.clone();
-                        self.publish_pumps(&client, &mut window, false);
+                        pumps_at.get_or_insert_with(|| Instant::now() + PUMPS_EVERY);
                         if library != self.library {
                             // A new active library: say so now, not at the next tick.
                             self.publish_gateway(&client, &mut window).await;
                         }
                     }
+                }
+                () = sleep_until(pumps_at) => {
+                    pumps_at = None;
+                    self.publish_pumps(&client, &mut window, false);
                 }
                 _ = poll_tick.tick(), if connected => self.fill(&client, &mut window).await,
                 _ = status_tick.tick(), if connected => {
