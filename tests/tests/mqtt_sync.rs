@@ -775,7 +775,7 @@ fn checkpoints_on_the_broker_show_a_log_cut_short_or_re_chained() {
     };
     let (code, said) = verify(true);
     assert_eq!(code, Some(0), "{said}");
-    assert!(said.contains("are as signed"), "{said}");
+    assert!(said.contains("is in the log as signed"), "{said}");
 
     // Re-chained: the chain alone holds, the broker's checkpoints do not.
     rusqlite::Connection::open(bench.path().join("pumpgw.sqlite"))

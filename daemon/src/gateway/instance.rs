@@ -40,6 +40,10 @@ pub fn claim(data_dir: &Path) -> Result<Instance, StartError> {
         .map_err(io)?;
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
+        Err((_, errno)) if errno != nix::errno::Errno::EWOULDBLOCK => {
+            // Not "held by another" (a file system without locks, say).
+            return Err(io(std::io::Error::from(errno)));
+        }
         Err((mut file, _)) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);

@@ -53,6 +53,10 @@ struct Pending {
     request: u32,
     hash: Hash,
     reply: tokio::sync::mpsc::Receiver<Decision>,
+    /// The controller withdrew it (CANCEL): it no longer counts for BUSY,
+    /// and no `AWAITING_CONFIRMATION` is sent for it; its answer (logged by
+    /// then) is still sent, and the controller ignores it.
+    cancelled: bool,
 }
 
 struct Driver<'a> {
@@ -388,19 +392,21 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// The controller withdraws a request (CANCEL): forgotten here at
-    /// once, so that its next request is not taken for a second one while
-    /// this one waits; the core closes its confirmation.
+    /// The controller withdraws a request (CANCEL): it stops counting for
+    /// BUSY at once, so that the controller's next request is not taken for
+    /// a second one; the core closes its confirmation. Its answer is still
+    /// sent when it comes (an answer already decided is logged, and what is
+    /// logged is sent); the controller ignores it.
     async fn cancel(&mut self, c: &message::Cancel) -> Result<(), Gone> {
-        let Some(index) = self
+        let Some(p) = self
             .pending
-            .iter()
-            .position(|p| p.request == c.request && p.hash == c.programme_hash)
+            .iter_mut()
+            .find(|p| p.request == c.request && p.hash == c.programme_hash && !p.cancelled)
         else {
             debug!(pump = %self.ctx.pump, request = c.request, "CANCEL for a request not pending (answered meanwhile?); nothing to do");
             return Ok(());
         };
-        self.pending.remove(index);
+        p.cancelled = true;
         info!(pump = %self.ctx.pump, request = c.request, "the pump withdrew its request");
         self.emit(PumpEvent::Cancelled { request: c.request }).await
     }
@@ -420,7 +426,12 @@ impl Driver<'_> {
         }
         // A second request while one is checked is denied BUSY by the core,
         // which logs it like any other answer.
-        let busy_with = self.pending.back().map(|p| p.request);
+        let busy_with = self
+            .pending
+            .iter()
+            .rev()
+            .find(|p| !p.cancelled)
+            .map(|p| p.request);
         let programme = req
             .programme
             .deserialized::<Programme>()
@@ -430,6 +441,7 @@ impl Driver<'_> {
             request: req.request,
             hash,
             reply: rx,
+            cancelled: false,
         });
         self.emit(PumpEvent::Programme(ProgrammeAsk {
             request: req.request,
@@ -598,7 +610,7 @@ impl Driver<'_> {
     /// confirm (the request stays pending), or the answer.
     fn reply(&mut self, index: usize, answer: Option<Decision>) {
         if let Some(Decision::Awaiting { until, message }) = answer {
-            let Some(p) = self.pending.get(index) else {
+            let Some(p) = self.pending.get(index).filter(|p| !p.cancelled) else {
                 return;
             };
             let m = Message::AwaitingConfirmation(AwaitingConfirmation {

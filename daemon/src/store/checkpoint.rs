@@ -79,15 +79,19 @@ impl Signer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let (pkcs8, _) = crate::library::signature::generate()
                     .map_err(|e| key_error(&path, e.to_string()))?;
-                let mut f = std::fs::OpenOptions::new()
+                // Written whole or not at all: a half-written key would stop
+                // every later start.
+                let partial = data_dir.join(format!("{KEY_FILE}.new"));
+                let _ = std::fs::remove_file(&partial);
+                let written = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
-                    .open(&path)
-                    .map_err(|e| key_error(&path, e.to_string()))?;
-                f.write_all(&pkcs8)
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| key_error(&path, e.to_string()))?;
+                    .open(&partial)
+                    .and_then(|mut f| f.write_all(&pkcs8).and_then(|()| f.sync_all()))
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .and_then(|()| std::fs::File::open(data_dir)?.sync_all());
+                written.map_err(|e| key_error(&path, e.to_string()))?;
                 pkcs8
             }
             Err(e) => return Err(key_error(&path, e.to_string())),
@@ -196,28 +200,39 @@ impl Held {
     }
 }
 
+/// What a checkpoints file holds.
+#[derive(Debug, Default)]
+pub struct FileCheckpoints {
+    /// The checkpoints that read.
+    pub held: Vec<Held>,
+    /// Lines that are neither records nor batches.
+    pub other_lines: u64,
+    /// Records of type `checkpoint` that do not read as one (altered?).
+    pub unreadable: u64,
+}
+
 /// The checkpoints in a file of JSON lines: event records (`events
 /// export`) or MQTT event batches (one payload per line, as a consumer
 /// stores them; a line may start with the topic and a space, as
-/// `mosquitto_sub -v` prints it). Lines that are neither are counted.
-pub fn read_file(path: &Path) -> Result<(Vec<Held>, u64), CheckpointError> {
+/// `mosquitto_sub -v` prints it). Lines that are neither are counted, and
+/// so are checkpoint records that do not read.
+pub fn read_file(path: &Path) -> Result<FileCheckpoints, CheckpointError> {
     let file = std::fs::File::open(path).map_err(|source| CheckpointError::File {
         path: path.display().to_string(),
         source,
     })?;
-    let mut held = Vec::new();
-    let mut other = 0;
+    let mut out = FileCheckpoints::default();
     for line in std::io::BufReader::new(file).lines() {
         let line = line.map_err(|source| CheckpointError::File {
             path: path.display().to_string(),
             source,
         })?;
         let Some(json) = line.find('{').map(|at| &line[at..]) else {
-            other += 1;
+            out.other_lines += 1;
             continue;
         };
         let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
-            other += 1;
+            out.other_lines += 1;
             continue;
         };
         let records: Vec<serde_json::Value> = match value.get("format").and_then(|f| f.as_str()) {
@@ -228,19 +243,23 @@ pub fn read_file(path: &Path) -> Result<(Vec<Held>, u64), CheckpointError> {
                 .unwrap_or_default(),
             Some("pumpgw-event") => vec![value],
             _ => {
-                other += 1;
+                out.other_lines += 1;
                 continue;
             }
         };
         for r in records {
-            if let Ok(record) = serde_json::from_value::<Record>(r)
-                && let Some(h) = Held::from_record(&record)
+            let is_checkpoint = r.get("type").and_then(|t| t.as_str()) == Some("checkpoint");
+            match serde_json::from_value::<Record>(r)
+                .ok()
+                .and_then(|record| Held::from_record(&record))
             {
-                held.push(h);
+                Some(h) => out.held.push(h),
+                None if is_checkpoint => out.unreadable += 1,
+                None => {}
             }
         }
     }
-    Ok((held, other))
+    Ok(out)
 }
 
 /// The checkpoints the log itself holds, oldest first.

@@ -64,6 +64,12 @@ const MIGRATIONS: &[&str] = &[
         failures     INTEGER NOT NULL,
         locked_until TEXT
     ) STRICT;",
+    // 6: a pump's events by serial and record number: the core looks one up
+    // when a pump resends (de-duplication), on its only async thread.
+    "CREATE INDEX events_pump_record ON events(
+        json_extract(record, '$.pump_serial'),
+        CAST(json_extract(record, '$.pump_record') AS INTEGER)
+    ) WHERE type IN ('delivery', 'alarm');",
 ];
 
 /// Why the store cannot be used.
@@ -251,7 +257,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 5);
+        assert_eq!(v, 6);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -254,6 +254,13 @@ pub fn last_pump_records(
     Ok(out)
 }
 
+/// The query of [`pump_event_records`]: it matches the expression index
+/// `events_pump_record` (migration 6) exactly, so it is a lookup.
+const PUMP_EVENT_RECORDS: &str = "SELECT record FROM events
+   WHERE type IN ('delivery', 'alarm')
+     AND json_extract(record, '$.pump_serial') = ?1
+     AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?2";
+
 /// The records of this pump's events (serial, record number, on any port)
 /// in the log, as JSON: none, the one it sent before, or (a controller
 /// whose counter went back) others.
@@ -266,15 +273,7 @@ pub fn pump_event_records(
         path: store.path.clone(),
         source,
     };
-    let mut st = store
-        .conn
-        .prepare(
-            "SELECT record FROM events
-               WHERE type IN ('delivery', 'alarm')
-                 AND json_extract(record, '$.pump_serial') = ?1
-                 AND CAST(json_extract(record, '$.pump_record') AS INTEGER) = ?2",
-        )
-        .map_err(sql)?;
+    let mut st = store.conn.prepare_cached(PUMP_EVENT_RECORDS).map_err(sql)?;
     let rows = st
         .query_map(params![serial, i64::try_from(record).unwrap_or(-1)], |r| {
             r.get::<_, Vec<u8>>(0)
@@ -451,6 +450,29 @@ mod tests {
                 .unwrap();
         }
         (dir, log)
+    }
+
+    #[test]
+    fn a_resent_event_is_looked_up_by_its_index_not_a_scan() {
+        let (_dir, log) = filled(3);
+        let plan: Vec<String> = log
+            .store()
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {PUMP_EVENT_RECORDS}"))
+            .unwrap()
+            .query_map(params!["SN-1", 7], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|l| l.contains("events_pump_record")),
+            "{plan:?}"
+        );
+        assert!(
+            pump_event_records(log.store(), "SN-1", 7)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
     // topics stay unsubscribed until then, so the event feed goes on.
     let mut libraries_paused_until: Option<Instant> = None;
     loop {
-        let subscribe_libraries = libraries_paused_until.is_none_or(|at| Instant::now() >= at);
+        let libraries_paused = libraries_paused_until.filter(|at| Instant::now() < *at);
         let connected_at = OffsetDateTime::now_utc();
         let will =
             serde_json::to_vec(&identity.will(connected_at)).expect("a status always serialises");
@@ -220,7 +220,7 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
                     published: std::collections::HashMap::new(),
                     library: None,
                     drain: None,
-                    subscribe_libraries,
+                    libraries_paused,
                 };
                 session.serve(options, &shutdown).await
             }
@@ -401,8 +401,10 @@ struct Session<'a> {
     library: Option<String>,
     /// Since when, and from which record, the backlog has been draining.
     drain: Option<(Instant, u64)>,
-    /// Whether to subscribe to the library topics at `ConnAck`.
-    subscribe_libraries: bool,
+    /// Until when the library topics are left alone (an oversized message
+    /// waits there); subscribed at `ConnAck` when not, and at this time
+    /// during a connection that lasts.
+    libraries_paused: Option<Instant>,
 }
 
 /// Sleeps until `at`, or for ever when there is nothing to wait for.
@@ -515,6 +517,15 @@ impl Session<'_> {
                         }
                     }
                 }
+                () = sleep_until(self.libraries_paused), if connected => {
+                    // The pause is over: try the library topics again (an
+                    // oversized message still there ends this connection,
+                    // and the next one leaves them alone again).
+                    self.libraries_paused = None;
+                    if let Err(reason) = self.subscribe_libraries(&client) {
+                        return lost(reason);
+                    }
+                }
                 () = sleep_until(pumps_at) => {
                     pumps_at = None;
                     self.publish_pumps(&client, &mut window, false);
@@ -547,15 +558,8 @@ impl Session<'_> {
                 set_link(self.shared, "connected", None).await;
                 // A clean session forgets subscriptions: subscribe after
                 // every ConnAck (unless paused by an oversized message).
-                if self.subscribe_libraries {
-                    let filters = self
-                        .shared
-                        .topics
-                        .libraries(&self.identity.care_area)
-                        .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
-                    if let Err(e) = client.try_subscribe_many(filters) {
-                        return Err(format!("cannot subscribe to the library topics: {e}"));
-                    }
+                if self.libraries_paused.is_none() {
+                    self.subscribe_libraries(client)?;
                 } else {
                     debug!(
                         "library topics not subscribed this time: an oversized message waits there"
@@ -618,6 +622,17 @@ impl Session<'_> {
             }
             _ => Ok(false),
         }
+    }
+
+    fn subscribe_libraries(&self, client: &AsyncClient) -> Result<(), String> {
+        let filters = self
+            .shared
+            .topics
+            .libraries(&self.identity.care_area)
+            .map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
+        client
+            .try_subscribe_many(filters)
+            .map_err(|e| format!("cannot subscribe to the library topics: {e}"))
     }
 
     /// Imports inline: libraries arrive a few times a year and an import

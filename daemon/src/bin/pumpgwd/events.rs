@@ -94,14 +94,23 @@ pub(crate) fn verify(
     status = status.max(report_checkpoints("in the log", &mine));
     match checkpoints {
         Some(path) => {
-            let (held, other) = checkpoint::read_file(path)
+            let file = checkpoint::read_file(path)
                 .map_err(|e| (crate::EXIT_USAGE, anyhow::Error::new(e)))?;
-            let found = checkpoint::check(&store, gateway.as_deref(), &held, key)
+            if file.unreadable > 0 {
+                println!(
+                    "checkpoints {}: NOT AS SIGNED: {} checkpoint record(s) do not read as one (altered?).",
+                    path.display(),
+                    file.unreadable
+                );
+                status = 1;
+            }
+            let found = checkpoint::check(&store, gateway.as_deref(), &file.held, key)
                 .map_err(|e| (EXIT_DATA, anyhow::Error::new(e)))?;
             if found.checked == 0 {
                 println!(
-                    "{}: no checkpoint of this gateway in it ({other} other line(s)): nothing to check the log against.",
-                    path.display()
+                    "{}: no checkpoint of this gateway in it ({} other line(s)): nothing to check the log against.",
+                    path.display(),
+                    file.other_lines
                 );
                 status = 1;
             } else {
@@ -119,7 +128,7 @@ fn report_checkpoints(source: &str, c: &checkpoint::Checked) -> u8 {
     if c.problems.is_empty() {
         match &c.newest {
             Some((seq, at)) => println!(
-                "checkpoints {source}: {} checked, the newest signed at {at}: records 1 to {seq} are as signed.",
+                "checkpoints {source}: {} checked, the newest signed at {at}: every record they attest, up to record {seq}, is in the log as signed.",
                 c.checked
             ),
             None => println!("checkpoints {source}: none."),
@@ -248,7 +257,7 @@ fn summary(e: &Event) -> String {
             ..
         } => format!(
             "{reason}: records 1 to {signed_seq} signed by key {}",
-            &key[..key.len().min(16)]
+            key.get(..16).unwrap_or(key)
         ),
         Event::ClockStepped { step_ms } => format!(
             "wall clock set {} by {} ms",

@@ -315,8 +315,8 @@ enum EventsCommand {
         /// line, or `mosquitto_sub -v` lines).
         #[arg(long, value_name = "FILE")]
         checkpoints: Option<PathBuf>,
-        /// The gateway's checkpoint key (hex, as in its checkpoint records
-        /// and `pumpgwd status`): checkpoints by any other key are refused.
+        /// The gateway's checkpoint key (hex, the `key` of its checkpoint
+        /// records): checkpoints by any other key are refused.
         #[arg(long, value_name = "HEX")]
         key: Option<String>,
     },
