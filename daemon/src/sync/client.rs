@@ -767,8 +767,19 @@ impl Session<'_> {
         window: &mut Window,
     ) {
         let deadline = Instant::now() + GOODBYE;
-        self.fill(client, window).await;
-        self.settle(events, window, deadline).await;
+        // Every record up to the stop (and its checkpoint), as far as the
+        // window lets through in the time given: with a full window, one
+        // fill is not enough.
+        loop {
+            self.fill(client, window).await;
+            if window.idle() {
+                break;
+            }
+            self.settle(events, window, deadline).await;
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
         let mut status = self.gateway_status().await;
         status.online = false;
         status.reason = Some("stopped".to_owned());
