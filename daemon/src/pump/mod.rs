@@ -3,10 +3,12 @@
 //!
 //! - [`session`]: open, serve, reopen with backoff; one task per port;
 //! - [`pumplink`]: the driver for pumpgw's own protocol ([`crate::link`]);
+//! - [`no_drain`]: port writes that never wait for the UART (`tcdrain`);
 //! - [`event`]: what sessions report and how programme requests are
 //!   answered, the boundary every consumer codes against.
 
 pub mod event;
+pub mod no_drain;
 pub mod pumplink;
 pub mod session;
 

@@ -89,7 +89,11 @@ pub async fn serve<S>(io: S, ctx: &SessionContext, shutdown: &CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut framed = Framed::new(io, LinkCodec::new(ctx.stats.clone()));
+    // Flushing must not wait for the UART: the daemon's tasks share a thread.
+    let mut framed = Framed::new(
+        super::no_drain::NoDrain(io),
+        LinkCodec::new(ctx.stats.clone()),
+    );
     // A lone delimiter ends whatever partial frame the controller's decoder
     // holds from before we opened the port.
     if let Err(e) = framed.get_mut().write_all(&[0]).await {
@@ -182,14 +186,8 @@ where
         if let Err(e) = framed.flush().await {
             return Ended::Disconnected(format!("write failed: {e}"));
         }
-        if let Some(at) = stopping {
-            let told = d.pending.is_empty() && (d.online.is_none() || d.endpoint.is_idle());
-            if told || Instant::now() >= at {
-                if !told {
-                    warn!(pump = %d.ctx.pump, pending = d.pending.len(), "stopping before the pump acknowledged every answer");
-                }
-                return Ended::Shutdown;
-            }
+        if stopping.is_some_and(|at| d.stopped(at)) {
+            return Ended::Shutdown;
         }
     }
 }
@@ -213,6 +211,17 @@ fn next_reply(
 struct Gone;
 
 impl Driver<'_> {
+    /// Stopping: whether the pump has been told everything (its answers
+    /// sent and acknowledged), or the grace ending `at` is over.
+    fn stopped(&self, at: Instant) -> bool {
+        let told = self.pending.is_empty() && (self.online.is_none() || self.endpoint.is_idle());
+        if !told && Instant::now() >= at {
+            warn!(pump = %self.ctx.pump, pending = self.pending.len(), "stopping before the pump acknowledged every answer");
+            return true;
+        }
+        told
+    }
+
     /// The link is down (silence, no acknowledgement, a full queue): forget
     /// the session, keep the port, wait for a new HELLO.
     async fn link_down(&mut self, reason: String) -> Result<(), Gone> {
