@@ -39,11 +39,9 @@ fn assert_delivered_whole(
     duplicates
 }
 
-#[test]
-fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
-    let broker = Broker::start();
-    let sub = broker.subscribe("events-1", "pumpgw/v1/+/+/events");
-    let bench = Bench::new();
+/// A gateway on `broker` runs one fentanyl infusion from start to end and
+/// stops cleanly; returns it (stopped) and its log as exported.
+fn one_infusion(bench: &Bench, broker: &Broker) -> (pumpgw_tests::Proc, Vec<serde_json::Value>) {
     let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
     let mut sim = bench.sim(
         "p1",
@@ -53,8 +51,17 @@ fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
     assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
     gw.wait_for(&["MQTT connected"], 1, 10);
     assert!(gw.terminate(15).success());
+    let log = exported(&config(bench));
+    (gw, log)
+}
+
+#[test]
+fn the_event_log_reaches_the_broker_in_order_and_unchanged() {
+    let broker = Broker::start();
+    let sub = broker.subscribe("events-1", "pumpgw/v1/+/+/events");
+    let bench = Bench::new();
+    let (gw, log) = one_infusion(&bench, &broker);
     gw.wait_for(&["MQTT disconnected cleanly"], 1, 1);
-    let log = exported(&config(&bench));
     assert!(log.len() > 10, "a whole infusion logs more than 10 records");
     let received = sub.wait_for_seq(log.len() as u64, 10);
     assert_eq!(
@@ -659,15 +666,7 @@ fn an_oversized_retained_library_message_is_refused_once_and_the_event_feed_goes
         .expect("mosquitto_pub runs");
     assert!(status.success());
     let sub = broker.subscribe("events-oversize", "pumpgw/v1/+/+/events");
-    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
-    let mut sim = bench.sim(
-        "p1",
-        &example_scenario("fentanyl-infusion"),
-        &["--speed", "3600"],
-    );
-    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
-    assert!(gw.terminate(15).success());
-    let log = exported(&config(&bench));
+    let (gw, log) = one_infusion(&bench, &broker);
     let received = sub.wait_for_seq(log.len() as u64, 10);
     assert_delivered_whole(&received, &log);
     let refused: Vec<_> = log
@@ -733,15 +732,7 @@ fn checkpoints_on_the_broker_show_a_log_cut_short_or_re_chained() {
     let broker = Broker::start();
     let sub = broker.subscribe("events-checkpoints", "pumpgw/v1/+/+/events");
     let bench = Bench::new();
-    let mut gw = bench.gateway(&["p1"], &mqtt(&broker.url(), ""));
-    let mut sim = bench.sim(
-        "p1",
-        &example_scenario("fentanyl-infusion"),
-        &["--speed", "3600"],
-    );
-    assert!(sim.wait_exit(60).success(), "{}", sim.log_text());
-    assert!(gw.terminate(15).success());
-    let log = exported(&config(&bench));
+    let (_, log) = one_infusion(&bench, &broker);
     sub.wait_for_seq(log.len() as u64, 10);
     let checkpoints: Vec<_> = log.iter().filter(|r| r["type"] == "checkpoint").collect();
     assert_eq!(

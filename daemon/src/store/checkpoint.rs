@@ -122,10 +122,7 @@ impl Signer {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Event>, CheckpointError> {
-        let (seq, head) = super::log::head(&store.conn).map_err(|source| StoreError::Sqlite {
-            path: store.path.clone(),
-            source,
-        })?;
+        let (seq, head) = super::log::head(&store.conn).map_err(store.err())?;
         if seq == 0 {
             return Ok(None);
         }
@@ -264,18 +261,16 @@ pub fn read_file(path: &Path) -> Result<FileCheckpoints, CheckpointError> {
 
 /// The checkpoints the log itself holds, oldest first.
 pub fn in_log(store: &Store) -> Result<Vec<Held>, CheckpointError> {
-    let sql = |source| StoreError::Sqlite {
-        path: store.path.clone(),
-        source,
-    };
     let mut st = store
         .conn
         .prepare("SELECT record FROM events WHERE type = 'checkpoint' ORDER BY seq")
-        .map_err(sql)?;
-    let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql)?;
+        .map_err(store.err())?;
+    let rows = st
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(store.err())?;
     let mut out = Vec::new();
     for bytes in rows {
-        if let Ok(record) = serde_json::from_slice::<Record>(&bytes.map_err(sql)?)
+        if let Ok(record) = serde_json::from_slice::<Record>(&bytes.map_err(store.err())?)
             && let Some(h) = Held::from_record(&record)
         {
             out.push(h);
@@ -304,11 +299,7 @@ pub fn check(
     held: &[Held],
     pinned: Option<&str>,
 ) -> Result<Checked, CheckpointError> {
-    let sql = |source| StoreError::Sqlite {
-        path: store.path.clone(),
-        source,
-    };
-    let (last, _) = super::log::head(&store.conn).map_err(sql)?;
+    let (last, _) = super::log::head(&store.conn).map_err(store.err())?;
     let mut out = Checked::default();
     let mut truncated: Option<(u64, String)> = None;
     for h in held {
@@ -347,7 +338,7 @@ pub fn check(
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sql)?;
+            .map_err(store.err())?;
         match bytes {
             None => out.problems.push(format!(
                 "record {} is missing, though a checkpoint signed at {} attests it",

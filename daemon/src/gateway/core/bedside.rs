@@ -519,24 +519,15 @@ impl Core {
         // No terminal left to ask: nothing can be confirmed, so nothing
         // waits for it.
         if !self.terminal_connected() {
-            let open: Vec<Pending> = self.board.pending().cloned().collect();
-            for p in open {
-                self.board.withdraw(&p.ask.pump);
-                self.close_waiting(
-                    &p,
-                    codes::CONFIRMATION_WITHDRAWN,
-                    "no bedside terminal is connected any more",
-                    (Vec::new(), None),
-                    now,
-                )
+            self.withdraw_all("no bedside terminal is connected any more", now)
                 .await;
-            }
         }
     }
 
     /// The pump withdrew a request (CANCEL): its confirmation, if one is
-    /// open, is closed and logged as withdrawn. The pump is not told: it
-    /// has forgotten the request.
+    /// open, is closed and logged as withdrawn; the denial goes to the pump
+    /// like any answer, and the pump, which has forgotten the request,
+    /// ignores it.
     pub(super) async fn cancelled(&mut self, pump: &PumpId, request: u32, now: OffsetDateTime) {
         let open = self
             .board
@@ -550,20 +541,16 @@ impl Core {
         }
     }
 
-    /// The gateway is stopping: every open confirmation is withdrawn, so
-    /// that the sessions can tell their pumps before they close.
+    /// Every open confirmation is withdrawn (the gateway is stopping, or no
+    /// terminal is left to answer them).
     pub(super) async fn withdraw_all(&mut self, why: &str, now: OffsetDateTime) {
-        let open: Vec<Pending> = self.board.pending().cloned().collect();
-        for p in open {
-            self.board.withdraw(&p.ask.pump);
-            self.close_waiting(
-                &p,
-                codes::CONFIRMATION_WITHDRAWN,
-                why,
-                (Vec::new(), None),
-                now,
-            )
-            .await;
+        let pumps: Vec<PumpId> = self
+            .board
+            .pending()
+            .map(|p| PumpId::from(p.ask.pump.as_str()))
+            .collect();
+        for pump in pumps {
+            self.withdraw_pump(&pump, why, now).await;
         }
     }
 
