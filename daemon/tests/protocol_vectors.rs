@@ -4,7 +4,8 @@
 
 use bytes::BytesMut;
 use pumpgw::link::message::{
-    Authorisation, Denial, DenialReason, Hello, LibraryChunk, ProgrammeRequest, PumpState, Status,
+    Alarm, AlarmPriority, Authorisation, Denial, DenialReason, Hello, LibraryChunk,
+    ProgrammeRequest, PumpState, Status, Welcome,
 };
 use pumpgw::link::{Frame, Header, LinkCodec, Message, sha256};
 use tokio_util::codec::Decoder;
@@ -144,10 +145,53 @@ fn full_block_chunk() -> (&'static str, u16, u16, Message) {
     )
 }
 
+/// Section 7.10: a version 2 session (WELCOME itself framed in version 1).
+fn version_2() -> Vec<(&'static str, u8, u16, u16, Message)> {
+    vec![
+        (
+            "welcome-v2",
+            1,
+            1,
+            1,
+            Message::Welcome(Welcome {
+                version: 2,
+                gateway: "gw-bed-12".to_owned(),
+                care_area: "adult-icu".to_owned(),
+                library_version: None,
+                library_hash: None,
+                time_ms: 1_795_230_000_000,
+                heartbeat_ms: 1000,
+                supervision_ms: 3000,
+                window: Some(8),
+            }),
+        ),
+        (
+            "alarm-v2",
+            2,
+            20,
+            2,
+            Message::Alarm(Alarm {
+                record: 4711,
+                id: 3,
+                priority: AlarmPriority::High,
+                condition: "occlusion".to_owned(),
+                text: "Downstream occlusion".to_owned(),
+                active: true,
+                at_ms: 1_795_230_060_000,
+            }),
+        ),
+        ("ack-v2", 2, 0, 20, Message::Ack),
+    ]
+}
+
 fn frame(seq: u16, ack: u16, m: &Message) -> Frame {
+    versioned(1, seq, ack, m)
+}
+
+fn versioned(version: u8, seq: u16, ack: u16, m: &Message) -> Frame {
     Frame {
         header: Header {
-            version: 1,
+            version,
             kind: m.kind() as u8,
             seq,
             ack,
@@ -156,8 +200,8 @@ fn frame(seq: u16, ack: u16, m: &Message) -> Frame {
     }
 }
 
-fn wire(seq: u16, ack: u16, m: &Message) -> Vec<u8> {
-    frame(seq, ack, m)
+fn wire(version: u8, seq: u16, ack: u16, m: &Message) -> Vec<u8> {
+    versioned(version, seq, ack, m)
         .to_wire()
         .expect("vectors fit in a frame")
 }
@@ -188,12 +232,14 @@ fn the_document_shows_exactly_the_bytes_we_send_and_read() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
         .expect("docs/protocol.md exists");
     let print = std::env::var_os("PRINT_VECTORS").is_some();
-    for (name, seq, ack, m) in vectors()
+    for (name, version, seq, ack, m) in vectors()
         .into_iter()
         .chain(answers())
         .chain([full_block_chunk()])
+        .map(|(name, seq, ack, m)| (name, 1, seq, ack, m))
+        .chain(version_2())
     {
-        let ours = wire(seq, ack, &m);
+        let ours = wire(version, seq, ack, &m);
         if print {
             println!("{name}:");
             for (i, chunk) in ours.chunks(16).enumerate() {
@@ -210,6 +256,7 @@ fn the_document_shows_exactly_the_bytes_we_send_and_read() {
         let mut codec = LinkCodec::default();
         let mut buf = BytesMut::from(&ours[..]);
         let packet = codec.decode(&mut buf).unwrap().expect("one frame");
+        assert_eq!(packet.header.version, version);
         assert_eq!(packet.header.seq, seq);
         assert_eq!(packet.header.ack, ack);
         assert_eq!(packet.message.as_ref().ok(), Some(&m), "{name}");

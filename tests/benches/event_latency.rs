@@ -12,9 +12,11 @@
 //! frame to `mosquitto_sub`'s own receipt time, `-F %U`), then a burst of
 //! 20,000 as fast as the link takes them (events per second from the first
 //! write to the last receipt; CPU time of the process per event from
-//! /proc; its peak RSS). pumpgw's link is stop-and-wait (one frame in
-//! flight, acknowledged once on disk), so its controller waits for each
-//! ACK; Node-RED acknowledges nothing, so its controller only paces.
+//! /proc; its peak RSS). pumpgw acknowledges each event once it is on
+//! disk: in protocol version 1 its controller waits for each ACK (stop and
+//! wait), in version 2 it keeps WELCOME's window of frames in flight, so
+//! one commit covers several events; both are measured. Node-RED
+//! acknowledges nothing, so its controller only paces.
 //!
 //! Run: `cargo build --release --bins && cargo bench -p pumpgw-tests --bench
 //! event_latency`. Under `cargo test` it runs once, small, without
@@ -123,6 +125,9 @@ impl Drop for Sub {
 /// The figures of one side.
 #[derive(Default)]
 struct Figures {
+    /// From the write of the frame to its ACK (on disk), for a side that
+    /// acknowledges.
+    acked_p50_ms: Option<f64>,
     p50_ms: f64,
     p99_ms: f64,
     burst_per_s: f64,
@@ -147,13 +152,14 @@ fn wait_for(received: impl Fn() -> usize, n: usize, secs: u64) {
 }
 
 /// Writes `n` alarms from `first`, paced `every` (none: as fast as the
-/// link takes them); returns the write times by record number.
+/// link takes them), each waiting for its ACK when `acked` is given (which
+/// collects the times to it, in ms); returns the write times by record.
 fn play(
     c: &mut Controller,
     first: u64,
     n: u64,
     every: Option<Duration>,
-    acknowledged: bool,
+    mut acked: Option<&mut Vec<f64>>,
 ) -> Vec<(u64, u128)> {
     let start = Instant::now();
     let mut sent = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
@@ -166,8 +172,9 @@ fn play(
         }
         let record = first + i;
         let t = now_ns();
-        if acknowledged {
+        if let Some(acked) = acked.as_mut() {
             c.send(&alarm(record));
+            acked.push((now_ns() - t) as f64 / 1e6);
         } else {
             c.send_unacknowledged(&alarm(record));
         }
@@ -202,6 +209,7 @@ fn figures(
         "every paced event reached the subscriber"
     );
     Figures {
+        acked_p50_ms: None,
         p50_ms: percentile(&lat, 0.5),
         p99_ms: percentile(&lat, 0.99),
         burst_per_s: sent_burst.len() as f64 / secs,
@@ -210,7 +218,7 @@ fn figures(
     }
 }
 
-fn pumpgw_side(broker: &Broker, paced: u64, burst: u64) -> Figures {
+fn pumpgw_side(broker: &Broker, version: u8, paced: u64, burst: u64) -> Figures {
     let bench = Bench::new();
     let sub = Sub::start(
         broker,
@@ -218,13 +226,18 @@ fn pumpgw_side(broker: &Broker, paced: u64, burst: u64) -> Figures {
         "%U %p",
         bench.path().join("sub.txt"),
     );
-    let mut c = Controller::plug(&bench.path().join("p1"));
+    let mut c = Controller::plug(&bench.path().join("p1")).speaking(&[version]);
     let mut gw = bench.gateway(
         &["p1"],
         &format!("[mqtt]\nbroker = {:?}\nsite = \"bench\"\n", broker.url()),
     );
     gw.wait_for(&["MQTT connected"], 1, 10);
     c.hello("BENCH-1");
+    assert_eq!(
+        c.session().0,
+        version,
+        "the gateway speaks version {version}"
+    );
     let received = || {
         let mut got = std::collections::HashMap::new();
         for (t, payload) in sub.lines() {
@@ -241,17 +254,30 @@ fn pumpgw_side(broker: &Broker, paced: u64, burst: u64) -> Figures {
         }
         got
     };
-    let sent_paced = play(&mut c, 1, paced, Some(Duration::from_millis(2)), true);
+    let mut acked = Vec::new();
+    let sent_paced = play(
+        &mut c,
+        1,
+        paced,
+        Some(Duration::from_millis(2)),
+        Some(&mut acked),
+    );
     wait_for(|| received().len(), usize::try_from(paced).unwrap_or(0), 30);
     let before = cpu(gw.pid());
-    let sent_burst = play(&mut c, paced + 1, burst, None, true);
+    let t0 = now_ns();
+    c.send_all((paced + 1..=paced + burst).map(alarm));
+    let sent_burst: Vec<(u64, u128)> = (paced + 1..=paced + burst).map(|r| (r, t0)).collect();
     let total = usize::try_from(paced + burst).unwrap_or(0);
     wait_for(|| received().len(), total, 120);
     let used = cpu(gw.pid()).saturating_sub(before);
     let rss = peak_rss_kib(gw.pid());
     let got = received();
     assert!(gw.terminate(10).success());
-    figures(&sent_paced, &sent_burst, &got, used, rss)
+    acked.sort_by(f64::total_cmp);
+    Figures {
+        acked_p50_ms: Some(percentile(&acked, 0.5)),
+        ..figures(&sent_paced, &sent_burst, &got, used, rss)
+    }
 }
 
 fn node_red_dir() -> Option<PathBuf> {
@@ -337,10 +363,10 @@ fn node_red_side(dir: &Path, broker: &Broker, paced: u64, burst: u64) -> Figures
         }
         got
     };
-    let sent_paced = play(&mut c, 1, paced, Some(Duration::from_millis(2)), false);
+    let sent_paced = play(&mut c, 1, paced, Some(Duration::from_millis(2)), None);
     wait_for(|| received().len(), usize::try_from(paced).unwrap_or(0), 30);
     let before = cpu(red.id());
-    let sent_burst = play(&mut c, paced + 1, burst, None, false);
+    let sent_burst = play(&mut c, paced + 1, burst, None, None);
     let total = usize::try_from(paced + burst).unwrap_or(0);
     wait_for(|| received().len(), total, 120);
     let used = cpu(red.id()).saturating_sub(before);
@@ -352,8 +378,11 @@ fn node_red_side(dir: &Path, broker: &Broker, paced: u64, burst: u64) -> Figures
 }
 
 fn print(name: &str, f: &Figures) {
+    if let Some(acked) = f.acked_p50_ms {
+        println!("  {name:<10} on disk (ACK at the controller) p50 {acked:>6.2} ms");
+    }
     println!(
-        "  {name:<9} p50 {:>6.2} ms  p99 {:>6.2} ms  burst {:>7.0} events/s  CPU {:>5.3} ms/event  peak RSS {:>6.1} MiB",
+        "  {name:<10} p50 {:>6.2} ms  p99 {:>6.2} ms  burst {:>7.0} events/s  CPU {:>5.3} ms/event  peak RSS {:>6.1} MiB",
         f.p50_ms, f.p99_ms, f.burst_per_s, f.cpu_ms_per_event, f.rss_mib
     );
 }
@@ -362,17 +391,19 @@ fn main() {
     let timed = std::env::args().any(|a| a == "--bench");
     let (paced, burst) = if timed { (2_000, 20_000) } else { (200, 1_000) };
     let broker = Broker::start();
-    let ours = pumpgw_side(&broker, paced, burst);
+    let stop_and_wait = pumpgw_side(&broker, 1, paced, burst);
+    let ours = pumpgw_side(&broker, 2, paced, burst);
     println!(
         "ALARM frames on a pseudo-terminal to a QoS 1 mosquitto_sub on loopback: {paced} paced at 2 ms, then a burst of {burst}"
     );
-    print("pumpgw", &ours);
+    print("pumpgw v1", &stop_and_wait);
+    print("pumpgw v2", &ours);
     match (timed, node_red_dir()) {
         (true, Some(dir)) => {
             let theirs = node_red_side(&dir, &broker, paced, burst);
             print("Node-RED", &theirs);
             println!(
-                "  pumpgw / Node-RED: p50 {:.2}x  p99 {:.2}x  burst {:.3}x  CPU {:.1}x  RSS {:.2}x",
+                "  pumpgw v2 / Node-RED: p50 {:.2}x  p99 {:.2}x  burst {:.3}x  CPU {:.1}x  RSS {:.2}x",
                 ours.p50_ms / theirs.p50_ms,
                 ours.p99_ms / theirs.p99_ms,
                 ours.burst_per_s / theirs.burst_per_s,

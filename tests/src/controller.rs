@@ -1,14 +1,17 @@
 //! A pump controller written for the tests from `docs/protocol.md`, apart
 //! from pump-sim: its own pseudo-terminal, its own COBS (the paper's
 //! `StuffData` and `UnStuffData`, dropping the decoder's phantom zero as a
-//! controller written from the paper does), its own acknowledgements and
-//! stop-and-wait. Only the message structs and the CRC'd frame layout come
+//! controller written from the paper does), its own acknowledgements,
+//! stop-and-wait in version 1 and a window of frames in flight in version 2
+//! (`speaking`). Only the message structs and the CRC'd frame layout come
 //! from the `pumpgw` crate. Tests use it to check what the gateway sends a
 //! controller and when: the timing of answers, what arrives at a stop.
 
+use std::collections::VecDeque;
 use std::io::{Read as _, Write as _};
 use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +82,13 @@ pub struct Controller {
     heard: Receiver<Heard>,
     acks: Receiver<u16>,
     seq: u16,
+    /// Versions offered in HELLO.
+    versions: Vec<u8>,
+    /// The version in headers: 1 until WELCOME chose another (shared with
+    /// the reader, which writes the ACKs).
+    version: Arc<AtomicU8>,
+    /// Frames in flight at most: WELCOME's `window` in version 2, else 1.
+    window: u16,
     /// Messages heard and not yet taken by [`Controller::expect`].
     pub backlog: Vec<Heard>,
     /// Frames that did not decode (bad stuffing or CRC).
@@ -107,13 +117,18 @@ impl Controller {
         let bad_frames = Arc::new(Mutex::new(0));
         let w = writer.clone();
         let bad = bad_frames.clone();
-        std::thread::spawn(move || read_loop(reader, &w, &heard_tx, &ack_tx, &bad));
+        let version = Arc::new(AtomicU8::new(1));
+        let v = version.clone();
+        std::thread::spawn(move || read_loop(reader, &w, &heard_tx, &ack_tx, &bad, &v));
         Controller {
             writer,
             _slave: pty.slave,
             heard,
             acks,
             seq: 0,
+            versions: vec![1],
+            version,
+            window: 1,
             backlog: Vec::new(),
             bad_frames,
         }
@@ -130,7 +145,7 @@ impl Controller {
         let seq = self.seq;
         let frame = Frame {
             header: Header {
-                version: 1,
+                version: self.version.load(Ordering::Relaxed),
                 kind: message.kind() as u8,
                 seq,
                 ack: 0,
@@ -166,7 +181,7 @@ impl Controller {
         };
         let frame = Frame {
             header: Header {
-                version: 1,
+                version: self.version.load(Ordering::Relaxed),
                 kind: message.kind() as u8,
                 seq: self.seq,
                 ack: 0,
@@ -178,6 +193,97 @@ impl Controller {
             &frame.to_raw().expect("the message fits a frame"),
         );
         self.seq
+    }
+
+    /// Offers these protocol versions in HELLO (default: 1 only).
+    #[must_use]
+    pub fn speaking(mut self, versions: &[u8]) -> Controller {
+        self.versions = versions.to_vec();
+        self
+    }
+
+    /// The version WELCOME chose and the window in use.
+    pub fn session(&self) -> (u8, u16) {
+        (self.version.load(Ordering::Relaxed), self.window)
+    }
+
+    /// Numbers and frames a message in the session's version without
+    /// writing it (a test writes it, or "loses" it, with [`Controller::write`]).
+    pub fn frame_for(&mut self, message: &Message) -> (u16, Vec<u8>) {
+        self.seq = if self.seq == u16::MAX {
+            1
+        } else {
+            self.seq + 1
+        };
+        let raw = Frame {
+            header: Header {
+                version: self.version.load(Ordering::Relaxed),
+                kind: message.kind() as u8,
+                seq: self.seq,
+                ack: 0,
+            },
+            payload: message.payload(),
+        }
+        .to_raw()
+        .expect("the message fits a frame");
+        (self.seq, raw)
+    }
+
+    /// Writes a frame made by [`Controller::frame_for`].
+    pub fn write(&self, raw: &[u8]) {
+        write_frame(&self.writer, raw);
+    }
+
+    /// The numbers the gateway acknowledged within `wait`, in arrival order.
+    pub fn acks_within(&self, wait: Duration) -> Vec<u16> {
+        let until = Instant::now() + wait;
+        let mut got = Vec::new();
+        while let Ok(a) = self
+            .acks
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            got.push(a);
+        }
+        got
+    }
+
+    /// Sends messages keeping up to the window's worth unacknowledged (one
+    /// at a time in version 1), resending any not acknowledged within
+    /// 500 ms, with those after it, in order (section 5.5); returns when
+    /// every one is acknowledged.
+    pub fn send_all(&mut self, messages: impl IntoIterator<Item = Message>) {
+        let mut messages = messages.into_iter();
+        // (seq, frame, resend at, sends)
+        let mut in_flight: VecDeque<(u16, Vec<u8>, Instant, u8)> = VecDeque::new();
+        loop {
+            while in_flight.len() < usize::from(self.window) {
+                let Some(message) = messages.next() else {
+                    break;
+                };
+                let (seq, raw) = self.frame_for(&message);
+                write_frame(&self.writer, &raw);
+                in_flight.push_back((seq, raw, Instant::now() + Duration::from_millis(500), 1));
+            }
+            let Some(&(_, _, due, _)) = in_flight.front() else {
+                return;
+            };
+            match self
+                .acks
+                .recv_timeout(due.saturating_duration_since(Instant::now()))
+            {
+                Ok(a) => in_flight.retain(|f| f.0 != a),
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    for f in in_flight.iter_mut().filter(|f| f.2 <= now) {
+                        assert!(f.3 < 5, "the gateway did not acknowledge frame {}", f.0);
+                        write_frame(&self.writer, &f.1);
+                        f.2 = now + Duration::from_millis(500);
+                        f.3 += 1;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!("the controller's reader ended"),
+            }
+        }
     }
 
     /// Waits up to `secs` for a message `wanted` accepts (earlier ones are
@@ -239,8 +345,10 @@ impl Controller {
     /// HELLO as `serial` saying it runs `library` (version, hash), and
     /// WELCOME back; a library offer is left unanswered.
     pub fn hello_with(&mut self, serial: &str, library: Option<(u64, [u8; 32])>) {
+        self.version.store(1, Ordering::Relaxed);
+        self.window = 1;
         self.send(&Message::Hello(Hello {
-            versions: vec![1],
+            versions: self.versions.clone(),
             manufacturer: "Test".to_owned(),
             model: "controller-from-the-spec".to_owned(),
             serial: serial.to_owned(),
@@ -249,7 +357,21 @@ impl Controller {
             library_version: library.map(|l| l.0),
             library_hash: library.map(|l| l.1),
         }));
-        self.expect(|m| matches!(m, Message::Welcome(_)), 5);
+        let welcome = self.expect(|m| matches!(m, Message::Welcome(_)), 5);
+        let Message::Welcome(w) = welcome.message else {
+            unreachable!("matched above")
+        };
+        assert!(
+            self.versions.contains(&w.version),
+            "WELCOME chose version {}, not offered",
+            w.version
+        );
+        self.version.store(w.version, Ordering::Relaxed);
+        self.window = if w.version >= 2 {
+            w.window.expect("a version 2 WELCOME gives the window")
+        } else {
+            1
+        };
     }
 
     /// Sends a programme request; returns the hash the answer must carry.
@@ -297,10 +419,12 @@ fn read_loop(
     heard: &Sender<Heard>,
     acks: &Sender<u16>,
     bad: &Mutex<u64>,
+    version: &AtomicU8,
 ) {
     let mut run = Vec::new();
     let mut buf = [0u8; 4096];
-    let mut last_seq = None;
+    // Numbers taken lately: a resend (its ACK lost) is not heard twice.
+    let mut recent: VecDeque<u16> = VecDeque::new();
     loop {
         let n = match master.read(&mut buf) {
             Ok(0) => return,
@@ -335,7 +459,7 @@ fn read_loop(
             }
             let ack = Frame {
                 header: Header {
-                    version: 1,
+                    version: version.load(Ordering::Relaxed),
                     kind: 0x01,
                     seq: 0,
                     ack: frame.header.seq,
@@ -343,10 +467,16 @@ fn read_loop(
                 payload: Message::Ack.payload(),
             };
             write_frame(writer, &ack.to_raw().expect("an ACK fits"));
-            if last_seq == Some(frame.header.seq) {
+            // WELCOME is always taken (a gateway restarts its numbering).
+            if frame.header.kind == 0x03 {
+                recent.clear();
+            } else if recent.contains(&frame.header.seq) {
                 continue;
             }
-            last_seq = Some(frame.header.seq);
+            recent.push_back(frame.header.seq);
+            if recent.len() > 64 {
+                recent.pop_front();
+            }
             let Ok(message) = Message::decode(frame.header.kind, &frame.payload) else {
                 *bad.lock().expect("not poisoned") += 1;
                 continue;

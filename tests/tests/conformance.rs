@@ -1,7 +1,7 @@
 //! What a controller written from `docs/protocol.md` sees of the gateway,
 //! checked with the tests' own controller (`tests/src/controller.rs`, its
 //! own COBS and acknowledgements): answers within the controller's answer
-//! timeout, CANCEL, and the pumps told at a stop.
+//! timeout, CANCEL, the pumps told at a stop, and version 2's window.
 
 use std::time::{Duration, Instant};
 
@@ -183,4 +183,42 @@ fn a_pump_on_another_file_of_the_same_version_is_told_the_hashes() {
         !said.contains("not the gateway's library version 12"),
         "{said}"
     );
+}
+
+#[test]
+fn version_2_takes_a_window_of_events_in_order_and_the_resends_fill_a_lost_frame() {
+    let bench = Bench::new();
+    let mut c = Controller::plug(&bench.path().join("p1")).speaking(&[1, 2]);
+    let gateway = bench.gateway(&["p1"], "[link]\nwindow = 4\n");
+    c.hello("SPEC-WINDOW");
+    assert_eq!(c.session(), (2, 4), "WELCOME chose version 2, window 4");
+    let frames: Vec<(u16, Vec<u8>)> = (1..=4)
+        .map(|r| c.frame_for(&alarm(r, 1, "occlusion_downstream")))
+        .collect();
+    // The second frame is lost on the line: the gateway takes the first,
+    // and drops the two behind the gap unacknowledged.
+    for f in [&frames[0], &frames[2], &frames[3]] {
+        c.write(&f.1);
+    }
+    assert_eq!(c.acks_within(Duration::from_millis(700)), [frames[0].0]);
+    // The resends, in order, fill the gap.
+    for f in &frames[1..] {
+        c.write(&f.1);
+    }
+    let mut acked = c.acks_within(Duration::from_millis(700));
+    acked.sort_unstable();
+    assert_eq!(acked, [frames[1].0, frames[2].0, frames[3].0]);
+    // A burst through the window: every event acknowledged, logged once.
+    c.send_all((5..=300).map(|r| alarm(r, 1, "occlusion_downstream")));
+    let alarms = bench.exported("alarm");
+    let numbers: Vec<u64> = alarms
+        .iter()
+        .map(|r| r["pump_record"].as_u64().expect("a record number"))
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=300).collect::<Vec<u64>>(),
+        "in order, each once"
+    );
+    drop(gateway);
 }

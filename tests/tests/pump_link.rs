@@ -41,7 +41,24 @@ fn handshake_negotiates_a_common_version_or_refuses() {
     let mut ok = bench.sim("v1", common, &[]);
     assert!(ok.wait_exit(15).success(), "{}", ok.log_text());
     assert!(ok.log_text().contains("1 handshake(s)"));
+    // The highest both speak, with the gateway's window (section 5.5).
+    assert_eq!(
+        ok.count(&["link up", "version=2", "window=8"]),
+        1,
+        "{}",
+        ok.log_text()
+    );
     gw.wait_for(&["pump link up", "pump=v1", "serial=V1"], 1, 5);
+    // A controller that speaks only version 1 gets version 1: stop and wait.
+    let only_1 = "[pump]\nserial = \"V1\"\nversions = [1]\n[[step]]\naction = \"wait_online\"\n";
+    let mut old = bench.sim("v1", only_1, &[]);
+    assert!(old.wait_exit(15).success(), "{}", old.log_text());
+    assert_eq!(
+        old.count(&["link up", "version=1", "window=1"]),
+        1,
+        "{}",
+        old.log_text()
+    );
 
     let none = "[pump]\nserial = \"V9\"\nversions = [9]\n[[step]]\naction = \"wait_online\"\n";
     let mut refused = bench.sim("v9", none, &[]);

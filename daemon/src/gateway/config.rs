@@ -113,6 +113,9 @@ pub struct LinkSettings {
     pub reconnect_initial_ms: u32,
     /// Longest delay before reopening a lost port.
     pub reconnect_max_ms: u32,
+    /// Frames each side may have unacknowledged with a pump that speaks
+    /// protocol version 2.
+    pub window: u16,
 }
 
 impl Default for LinkSettings {
@@ -127,6 +130,7 @@ impl Default for LinkSettings {
             supervision_ms: ms(t.supervision),
             reconnect_initial_ms: ms(b.initial),
             reconnect_max_ms: ms(b.max),
+            window: t.window,
         }
     }
 }
@@ -139,6 +143,7 @@ impl LinkSettings {
             max_retries: self.max_retries,
             heartbeat: Duration::from_millis(self.heartbeat_ms.into()),
             supervision: Duration::from_millis(self.supervision_ms.into()),
+            window: self.window,
         }
     }
 
@@ -336,6 +341,13 @@ impl Config {
         if l.heartbeat_ms == 0 || l.ack_timeout_ms == 0 || l.reconnect_initial_ms == 0 {
             return Err("[link] times must be above 0".to_owned());
         }
+        if !(1..=crate::link::MAX_WINDOW).contains(&l.window) {
+            return Err(format!(
+                "[link] window ({}) must be between 1 and {} frames",
+                l.window,
+                crate::link::MAX_WINDOW
+            ));
+        }
         if l.supervision_ms < 2 * l.heartbeat_ms {
             return Err(format!(
                 "[link] supervision_ms ({}) must be at least twice heartbeat_ms ({}), or one late heartbeat takes a pump offline",
@@ -439,6 +451,13 @@ path = "/dev/ttyUSB0"
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice heartbeat_ms"), "{e}");
+        for window in [0, 33] {
+            let e = Config::parse(&format!("{GOOD}\n[link]\nwindow = {window}\n"), "gw.toml")
+                .unwrap_err();
+            assert!(e.to_string().contains("between 1 and 32"), "{e}");
+        }
+        let ok = Config::parse(&format!("{GOOD}\n[link]\nwindow = 1\n"), "gw.toml").unwrap();
+        assert_eq!(ok.link.timing().window, 1);
         let e = Config::parse(
             &format!("{GOOD}\n[[port]]\npath = \"/dev/ttyUSB0\"\nname = \"b\"\n"),
             "gw.toml",

@@ -52,6 +52,9 @@ pub struct LinkStats {
     /// Sequenced frames not acknowledged because the link was not up
     /// (before the handshake or after it was declared down).
     pub ignored: AtomicU64,
+    /// Version 2: frames dropped unacknowledged because one before them
+    /// was missing (the sender resends them in order).
+    pub out_of_order: AtomicU64,
 }
 
 /// A point-in-time copy of [`LinkStats`].
@@ -79,6 +82,8 @@ pub struct LinkCounters {
     pub retransmissions: u64,
     /// See [`LinkStats::ignored`].
     pub ignored: u64,
+    /// See [`LinkStats::out_of_order`].
+    pub out_of_order: u64,
 }
 
 impl LinkStats {
@@ -102,6 +107,7 @@ impl LinkStats {
             duplicates: get(&self.duplicates),
             retransmissions: get(&self.retransmissions),
             ignored: get(&self.ignored),
+            out_of_order: get(&self.out_of_order),
         }
     }
 }

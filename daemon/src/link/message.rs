@@ -137,6 +137,10 @@ pub struct Welcome {
     pub heartbeat_ms: u32,
     /// Silence after which the other side is offline.
     pub supervision_ms: u32,
+    /// Version 2: frames each side may have unacknowledged (absent in
+    /// version 1, which is stop and wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<u16>,
 }
 
 /// ERROR: a frame arrived intact but could not be used.

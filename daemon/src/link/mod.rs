@@ -17,6 +17,9 @@ pub mod frame;
 pub mod message;
 
 pub use codec::{LinkCodec, LinkCounters, LinkStats, Packet};
-pub use endpoint::{Endpoint, LinkDown, PROTOCOL_VERSION, Received, SUPPORTED_VERSIONS, Timing};
+pub use endpoint::{
+    Endpoint, LinkDown, MAX_WINDOW, PROTOCOL_VERSION, Received, SUPPORTED_VERSIONS, Timing,
+    seq_after,
+};
 pub use frame::{Frame, Header};
 pub use message::{Message, MessageType, sha256};

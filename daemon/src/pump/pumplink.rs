@@ -77,6 +77,18 @@ struct Driver<'a> {
     broken: Option<String>,
     /// When the next periodic `TIME_SYNC` is due (while online).
     next_sync: Option<Instant>,
+    /// The pump's events being committed, oldest first: each is
+    /// acknowledged when the core says it is on disk, while the session
+    /// goes on reading (in version 2 the next events are already coming).
+    settling: std::collections::VecDeque<Settling>,
+}
+
+/// A pump's event on its way to disk.
+struct Settling {
+    seq: u16,
+    committed: oneshot::Receiver<bool>,
+    /// Past this, it is left unacknowledged (the pump resends it).
+    until: Instant,
 }
 
 /// How often `TIME_SYNC` is repeated while a pump is online, besides after
@@ -103,29 +115,13 @@ where
     let mut library_watch = true;
     let mut clock_steps = ctx.time_sync.clone();
     let mut clock_watch = true;
-    let mut endpoint = Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now());
-    // "Acknowledged" means "on disk" for a pump's events (BRIEF section 3).
-    endpoint.defer_acknowledgement(&[MessageType::Delivery, MessageType::Alarm]);
     // Set at the stop: the session keeps going until its pending requests
     // are answered (the core denies them) and the answers acknowledged, or
     // until this deadline, so the pump is told rather than left waiting.
     let mut stopping: Option<Instant> = None;
-    let mut d = Driver {
-        ctx,
-        endpoint,
-        online: None,
-        pending: std::collections::VecDeque::new(),
-        offers: 0,
-        reoffer_at: None,
-        offered: None,
-        broken: None,
-        next_sync: None,
-    };
+    let mut d = Driver::new(ctx);
     loop {
-        let deadline = [d.reoffer_at, d.next_sync, stopping]
-            .into_iter()
-            .flatten()
-            .fold(d.endpoint.next_deadline(), Instant::min);
+        let deadline = d.deadline(stopping);
         tokio::select! {
             () = shutdown.cancelled(), if stopping.is_none() => {
                 stopping = Some(Instant::now() + STOP_GRACE);
@@ -142,6 +138,9 @@ where
             },
             (index, answer) = next_reply(&mut d.pending), if !d.pending.is_empty() => {
                 d.reply(index, answer);
+            }
+            (index, ok) = next_commit(&mut d.settling), if !d.settling.is_empty() => {
+                d.settled(index, ok);
             }
             changed = library.changed(), if library_watch => {
                 if changed.is_err() {
@@ -207,10 +206,58 @@ fn next_reply(
     })
 }
 
+/// The first of the pump's events whose commit is decided, with its place
+/// in the queue and whether it is on disk.
+fn next_commit(
+    settling: &mut std::collections::VecDeque<Settling>,
+) -> impl std::future::Future<Output = (usize, bool)> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (index, s) in settling.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(answer) = std::pin::Pin::new(&mut s.committed).poll(cx) {
+                return std::task::Poll::Ready((index, answer == Ok(true)));
+            }
+        }
+        std::task::Poll::Pending
+    })
+}
+
 /// The session's consumer is gone: the daemon is shutting down.
 struct Gone;
 
-impl Driver<'_> {
+impl<'a> Driver<'a> {
+    fn new(ctx: &'a SessionContext) -> Self {
+        let mut endpoint = Endpoint::new(ctx.timing, ctx.stats.clone(), Instant::now());
+        // "Acknowledged" means "on disk" for a pump's events (BRIEF section 3).
+        endpoint.defer_acknowledgement(&[MessageType::Delivery, MessageType::Alarm]);
+        Driver {
+            ctx,
+            endpoint,
+            online: None,
+            pending: std::collections::VecDeque::new(),
+            offers: 0,
+            reoffer_at: None,
+            offered: None,
+            broken: None,
+            next_sync: None,
+            settling: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// When the session must next wake with nothing read: the link's
+    /// timers, a re-offer, a periodic `TIME_SYNC`, a commit taking too
+    /// long, the end of the stop's grace.
+    fn deadline(&self, stopping: Option<Instant>) -> Instant {
+        [
+            self.reoffer_at,
+            self.next_sync,
+            stopping,
+            self.settling.front().map(|s| s.until),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.endpoint.next_deadline(), Instant::min)
+    }
+
     /// Stopping: whether the pump has been told everything (its answers
     /// sent and acknowledged), or the grace ending `at` is over.
     fn stopped(&self, at: Instant) -> bool {
@@ -260,6 +307,9 @@ impl Driver<'_> {
         library: Option<&std::sync::Arc<ActiveLibrary>>,
     ) -> Result<(), Gone> {
         let now = Instant::now();
+        while self.settling.front().is_some_and(|s| s.until <= now) {
+            self.settled(0, false);
+        }
         if self.next_sync.is_some_and(|at| at <= now) {
             self.time_sync(now);
         }
@@ -333,7 +383,7 @@ impl Driver<'_> {
             }
             Message::ProgrammeRequest(req) => self.programme_request(req, &payload).await?,
             Message::Delivery(ev) => {
-                let seq = self.endpoint.last_accepted();
+                let seq = self.endpoint.last_received();
                 let (tx, rx) = oneshot::channel();
                 self.emit(PumpEvent::Delivery(
                     DeliveryReport {
@@ -348,10 +398,10 @@ impl Driver<'_> {
                     tx,
                 ))
                 .await?;
-                self.settle(seq, rx).await;
+                self.settle(seq, rx, now);
             }
             Message::Alarm(a) => {
-                let seq = self.endpoint.last_accepted();
+                let seq = self.endpoint.last_received();
                 let (tx, rx) = oneshot::channel();
                 self.emit(PumpEvent::Alarm(
                     AlarmReport {
@@ -366,7 +416,7 @@ impl Driver<'_> {
                     tx,
                 ))
                 .await?;
-                self.settle(seq, rx).await;
+                self.settle(seq, rx, now);
             }
             Message::Cancel(c) => self.cancel(&c).await?,
             Message::LibraryRequest(r) => self.library_request(&r, library, now),
@@ -393,7 +443,7 @@ impl Driver<'_> {
             }
             other => self.endpoint.report(
                 "unexpected",
-                self.endpoint.last_accepted(),
+                self.endpoint.last_received(),
                 format!("{:?} is sent by gateways, not controllers", other.kind()),
                 now,
             ),
@@ -464,17 +514,27 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Acknowledges a pump's event once the core says it is on disk; if it
-    /// is not (or the answer takes too long), the pump keeps it and resends.
-    async fn settle(&mut self, seq: u16, committed: oneshot::Receiver<bool>) {
-        let ok = matches!(
-            tokio::time::timeout(COMMIT_WAIT, committed).await,
-            Ok(Ok(true))
-        );
+    /// Waits (without holding the session) for the core to say a pump's
+    /// event is on disk, to acknowledge it then; if it is not, or the
+    /// answer takes longer than [`COMMIT_WAIT`], the pump keeps it and
+    /// resends.
+    fn settle(&mut self, seq: u16, committed: oneshot::Receiver<bool>, now: Instant) {
+        self.settling.push_back(Settling {
+            seq,
+            committed,
+            until: now + COMMIT_WAIT,
+        });
+    }
+
+    /// An event's commit is decided (or given up on): acknowledged or not.
+    fn settled(&mut self, index: usize, ok: bool) {
+        let Some(s) = self.settling.remove(index) else {
+            return;
+        };
         if !ok {
-            warn!(pump = %self.ctx.pump, seq, "event not committed; not acknowledged (the pump will resend)");
+            warn!(pump = %self.ctx.pump, seq = s.seq, "event not committed; not acknowledged (the pump will resend)");
         }
-        self.endpoint.acknowledge(seq, ok, Instant::now());
+        self.endpoint.acknowledge(s.seq, ok, Instant::now());
     }
 
     fn library_request(
@@ -489,7 +549,7 @@ impl Driver<'_> {
                 if start >= lib.bytes.len() {
                     self.endpoint.report(
                         "unexpected",
-                        self.endpoint.last_accepted(),
+                        self.endpoint.last_received(),
                         format!(
                             "offset {} is not below the size ({} bytes)",
                             r.offset,
@@ -508,7 +568,7 @@ impl Driver<'_> {
             }
             _ => self.endpoint.report(
                 "unexpected",
-                self.endpoint.last_accepted(),
+                self.endpoint.last_received(),
                 "no library with that hash is on offer".to_owned(),
                 now,
             ),
@@ -531,7 +591,7 @@ impl Driver<'_> {
             warn!(pump = %self.ctx.pump, offered = ?hello.versions, "no common protocol version");
             self.endpoint.report(
                 "unsupported_version",
-                self.endpoint.last_accepted(),
+                self.endpoint.last_received(),
                 format!(
                     "this gateway speaks protocol versions {SUPPORTED_VERSIONS:?}, the controller offered {:?}",
                     hello.versions
@@ -556,7 +616,10 @@ impl Driver<'_> {
             time_ms: now_ms(),
             heartbeat_ms: millis(timing.heartbeat),
             supervision_ms: millis(timing.supervision),
+            window: (version >= 2).then_some(timing.window),
         }));
+        // WELCOME goes out in version 1; what follows in the chosen one.
+        self.endpoint.set_session(version, timing.window);
         self.time_sync(now);
         self.endpoint.activate(now);
         let identity = Identity {

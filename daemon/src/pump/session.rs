@@ -172,6 +172,7 @@ fn log_counters(ctx: &SessionContext) {
         duplicates = c.duplicates,
         retransmissions = c.retransmissions,
         ignored = c.ignored,
+        out_of_order = c.out_of_order,
         "link counters"
     );
 }

@@ -411,10 +411,11 @@ impl Sim {
                 let _ = self.flush(&mut writer).await;
                 return leave;
             }
-            if self.online
-                && self.endpoint.is_idle()
-                && let Some(m) = self.outbox.pop_front()
-            {
+            // Events fill the window (one at a time in version 1).
+            while self.online && self.endpoint.has_room() {
+                let Some(m) = self.outbox.pop_front() else {
+                    break;
+                };
                 self.send(m);
             }
             if let Err(e) = self.flush(&mut writer).await {
@@ -587,8 +588,12 @@ impl Sim {
                 timing.heartbeat = Duration::from_millis(w.heartbeat_ms.into());
                 timing.supervision = Duration::from_millis(w.supervision_ms.into());
                 self.endpoint.set_timing(timing);
+                self.endpoint.set_session(
+                    w.version,
+                    w.window.unwrap_or(1).min(self.opts.timing.window),
+                );
                 self.endpoint.activate(Instant::now());
-                info!(pump = %self.opts.name, gateway = %w.gateway, library_version = ?w.library_version, "link up");
+                info!(pump = %self.opts.name, gateway = %w.gateway, library_version = ?w.library_version, version = w.version, window = self.endpoint.window(), "link up");
                 self.status();
             }
             Message::Authorisation(a) => self.authorised(&a),
@@ -602,7 +607,7 @@ impl Sim {
             Message::TimeSync(_) | Message::Ack | Message::Heartbeat => {}
             other => {
                 let kind = other.kind();
-                let seq = self.endpoint.last_accepted();
+                let seq = self.endpoint.last_received();
                 self.endpoint.report(
                     "unexpected",
                     seq,

@@ -82,7 +82,7 @@ impl Default for PumpSpec {
             model: "pump-sim".to_owned(),
             serial: "SIM-0001".to_owned(),
             firmware: concat!("sim-", env!("CARGO_PKG_VERSION")).to_owned(),
-            versions: vec![1],
+            versions: vec![1, 2],
             care_area: None,
             patient_weight: None,
             battery_percent: 87,

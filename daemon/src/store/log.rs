@@ -70,12 +70,10 @@ impl Log {
 /// The chain's head: the last sequence number and its record's hash
 /// (0 and [`GENESIS`] when the log is empty).
 pub(crate) fn head(conn: &rusqlite::Connection) -> Result<(u64, [u8; 32]), rusqlite::Error> {
+    // Cached: the writer reads the head at every commit.
     let row = conn
-        .query_row(
-            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
         .map(Some)
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok(None),

@@ -237,7 +237,7 @@ impl Core {
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Some(ev) => self.handle(ev).await,
+                    Some(ev) => self.handle_queued(ev, &mut events).await,
                     None => break,
                 },
                 command = commands.recv(), if terminal_commands => match command {
@@ -313,16 +313,7 @@ impl Core {
             }
             PumpEvent::Alarm(a, committed) => {
                 let serial = self.serial(&pump);
-                let event = Event::Alarm {
-                    alarm: a.id,
-                    priority: kind_name(&a.priority),
-                    condition: a.condition.clone(),
-                    text: a.text.clone(),
-                    active: a.active,
-                    pump_serial: serial.clone(),
-                    pump_record: a.record,
-                    pump_at: millis(a.at),
-                };
+                let event = pump_events::alarm_record(&serial, &a);
                 let Some(events) = self.unless_resent(&pump, &serial, a.record, event) else {
                     let _ = committed.send(true);
                     return;
@@ -482,14 +473,19 @@ impl Core {
         None
     }
 
-    /// Commits events; false (and an error in the log) when it cannot.
-    async fn log(&self, pump: Option<&PumpId>, events: Vec<Event>) -> bool {
-        let context = Context {
+    /// Who and where a record is about.
+    fn context(&self, pump: Option<&PumpId>) -> Context {
+        Context {
             gateway: self.gateway.gateway_id.clone(),
             pump: pump.map(ToString::to_string),
             care_area: self.gateway.care_area.clone(),
             library_version: self.library.borrow().as_ref().map(|l| l.version()),
-        };
+        }
+    }
+
+    /// Commits events; false (and an error in the log) when it cannot.
+    async fn log(&self, pump: Option<&PumpId>, events: Vec<Event>) -> bool {
+        let context = self.context(pump);
         let batch = events.into_iter().map(|e| (context.clone(), e)).collect();
         match self.writer.append(batch).await {
             Ok(_) => true,

@@ -3,14 +3,32 @@
 //! again; a record number used again with other content is a conflict,
 //! logged and alarmed, never dropped), delivery events counted by the dose
 //! ledger, and the alarms the gateway itself raises on a pump's card.
+//! New alarms queued one behind another (a burst, or a backlog sent after
+//! a link loss) are committed in one transaction: one fsync for many.
+
+use std::collections::HashMap;
 
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use super::{Core, ledger};
-use crate::pump::PumpId;
+use super::{Core, MAX_RECORD, ledger};
 use crate::pump::event::{AlarmReport, DeliveryEventKind, DeliveryReport};
+use crate::pump::{Envelope, PumpEvent, PumpId};
 use crate::store::Event;
+use crate::store::record::millis;
+
+/// New alarms committed together at most.
+const ALARM_BATCH: usize = 64;
+
+/// A new alarm (its record number above any logged for its pump), ready
+/// to log without looking in the store.
+struct FreshAlarm {
+    pump: PumpId,
+    serial: String,
+    alarm: AlarmReport,
+    committed: oneshot::Sender<bool>,
+}
 
 /// The condition of the gateway's alarm for a delivered amount that
 /// disagrees with the volume infused.
@@ -29,6 +47,105 @@ pub const EVENT_REFUSED: &str = "gateway_event_refused";
 const GATEWAY_ALARM_IDS: u32 = 0x8000_0000;
 
 impl Core {
+    /// Handles `first`; when it is a new alarm, the new alarms queued right
+    /// behind it go with it into one commit. Whatever else is next is
+    /// handled after them, in order.
+    pub(super) async fn handle_queued(
+        &mut self,
+        first: Envelope,
+        events: &mut mpsc::Receiver<Envelope>,
+    ) {
+        let mut batch = Vec::new();
+        let mut newest: HashMap<String, u64> = HashMap::new();
+        let mut next = Some(first);
+        let mut after = None;
+        while let Some(envelope) = next.take() {
+            match self.fresh_alarm(envelope, &newest) {
+                Ok(fresh) => {
+                    newest.insert(fresh.serial.clone(), fresh.alarm.record);
+                    batch.push(fresh);
+                    if batch.len() < ALARM_BATCH {
+                        next = events.try_recv().ok();
+                    }
+                }
+                Err(other) => after = Some(other),
+            }
+        }
+        if !batch.is_empty() {
+            self.log_alarms(batch).await;
+        }
+        if let Some(envelope) = after {
+            self.handle(envelope).await;
+        }
+    }
+
+    /// The envelope as a new alarm, or back as it came (anything else, or
+    /// an alarm that needs the store's word: a number not above the last).
+    #[allow(
+        clippy::result_large_err,
+        reason = "the envelope goes back to be handled at once"
+    )]
+    fn fresh_alarm(
+        &self,
+        envelope: Envelope,
+        newest: &HashMap<String, u64>,
+    ) -> Result<FreshAlarm, Envelope> {
+        let Envelope {
+            pump,
+            event: PumpEvent::Alarm(alarm, committed),
+        } = envelope
+        else {
+            return Err(envelope);
+        };
+        let serial = self.serial(&pump);
+        let last = self
+            .last_record
+            .get(&record_key(&serial))
+            .copied()
+            .max(newest.get(&serial).copied())
+            .unwrap_or(0);
+        if !self.pumps.contains_key(&pump) || alarm.record > MAX_RECORD || alarm.record <= last {
+            return Err(Envelope {
+                pump,
+                event: PumpEvent::Alarm(alarm, committed),
+            });
+        }
+        Ok(FreshAlarm {
+            pump,
+            serial,
+            alarm,
+            committed,
+        })
+    }
+
+    /// Commits new alarms together; each is acknowledged (and shown on its
+    /// pump's card) once on disk, or none is.
+    async fn log_alarms(&mut self, batch: Vec<FreshAlarm>) {
+        let records = batch
+            .iter()
+            .map(|f| {
+                (
+                    self.context(Some(&f.pump)),
+                    alarm_record(&f.serial, &f.alarm),
+                )
+            })
+            .collect();
+        let ok = match self.writer.append(records).await {
+            Ok(_) => true,
+            Err(e) => {
+                error!(alarms = batch.len(), error = %e, "EVENTS NOT LOGGED");
+                false
+            }
+        };
+        for f in batch {
+            if ok {
+                self.note_record(&f.serial, f.alarm.record);
+                self.alarm(&f.pump, f.alarm);
+            }
+            let _ = f.committed.send(ok);
+        }
+    }
+
     /// The pump sent an event that cannot be read: a high-priority alarm on
     /// its card (once while it lasts), since its later deliveries and alarms
     /// wait behind it.
@@ -240,6 +357,20 @@ impl Core {
             });
             view.alarms.sort_by_key(|x| std::cmp::Reverse(x.priority));
         }
+    }
+}
+
+/// A pump's alarm as the log records it.
+pub(super) fn alarm_record(serial: &str, a: &AlarmReport) -> Event {
+    Event::Alarm {
+        alarm: a.id,
+        priority: super::kind_name(&a.priority),
+        condition: a.condition.clone(),
+        text: a.text.clone(),
+        active: a.active,
+        pump_serial: serial.to_owned(),
+        pump_record: a.record,
+        pump_at: millis(a.at),
     }
 }
 
