@@ -377,6 +377,14 @@ fn node_red_side(dir: &Path, broker: &Broker, paced: u64, burst: u64) -> Figures
     figures(&sent_paced, &sent_burst, &got, used, rss)
 }
 
+/// Lets the disk finish writing what the last side left (its log of
+/// 22,000 events, deleted but still being written back), so that the next
+/// side's fsyncs do not queue behind it: each side starts on a quiet disk.
+fn settle() {
+    nix::unistd::sync();
+    std::thread::sleep(Duration::from_secs(2));
+}
+
 fn print(name: &str, f: &Figures) {
     if let Some(acked) = f.acked_p50_ms {
         println!("  {name:<10} on disk (ACK at the controller) p50 {acked:>6.2} ms");
@@ -391,7 +399,9 @@ fn main() {
     let timed = std::env::args().any(|a| a == "--bench");
     let (paced, burst) = if timed { (2_000, 20_000) } else { (200, 1_000) };
     let broker = Broker::start();
+    settle();
     let stop_and_wait = pumpgw_side(&broker, 1, paced, burst);
+    settle();
     let ours = pumpgw_side(&broker, 2, paced, burst);
     println!(
         "ALARM frames on a pseudo-terminal to a QoS 1 mosquitto_sub on loopback: {paced} paced at 2 ms, then a burst of {burst}"
@@ -400,6 +410,7 @@ fn main() {
     print("pumpgw v2", &ours);
     match (timed, node_red_dir()) {
         (true, Some(dir)) => {
+            settle();
             let theirs = node_red_side(&dir, &broker, paced, burst);
             print("Node-RED", &theirs);
             println!(

@@ -137,22 +137,7 @@ impl Controller {
     /// Sends a message and waits for its acknowledgement (sending it again
     /// up to four times, 500 ms apart); returns its sequence number.
     pub fn send(&mut self, message: &Message) -> u16 {
-        self.seq = if self.seq == u16::MAX {
-            1
-        } else {
-            self.seq + 1
-        };
-        let seq = self.seq;
-        let frame = Frame {
-            header: Header {
-                version: self.version.load(Ordering::Relaxed),
-                kind: message.kind() as u8,
-                seq,
-                ack: 0,
-            },
-            payload: message.payload(),
-        };
-        let raw = frame.to_raw().expect("the message fits a frame");
+        let (seq, raw) = self.frame_for(message);
         for _ in 0..5 {
             write_frame(&self.writer, &raw);
             let until = Instant::now() + Duration::from_millis(500);
@@ -174,25 +159,9 @@ impl Controller {
     /// Writes a message once, without waiting for an acknowledgement (for
     /// a peer that acknowledges nothing); returns its sequence number.
     pub fn send_unacknowledged(&mut self, message: &Message) -> u16 {
-        self.seq = if self.seq == u16::MAX {
-            1
-        } else {
-            self.seq + 1
-        };
-        let frame = Frame {
-            header: Header {
-                version: self.version.load(Ordering::Relaxed),
-                kind: message.kind() as u8,
-                seq: self.seq,
-                ack: 0,
-            },
-            payload: message.payload(),
-        };
-        write_frame(
-            &self.writer,
-            &frame.to_raw().expect("the message fits a frame"),
-        );
-        self.seq
+        let (seq, raw) = self.frame_for(message);
+        write_frame(&self.writer, &raw);
+        seq
     }
 
     /// Offers these protocol versions in HELLO (default: 1 only).

@@ -686,6 +686,80 @@ fn an_oversized_retained_library_message_is_refused_once_and_the_event_feed_goes
     assert!(connected <= 3, "connected {connected} times");
 }
 
+#[test]
+fn after_the_pause_the_library_topics_are_tried_again_within_the_same_connection() {
+    let broker = Broker::start();
+    let bench = Bench::new();
+    let key = bench.path().join("pharmacy.key");
+    let k = key.display().to_string();
+    assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
+    let big = bench.path().join("big.json");
+    std::fs::write(&big, vec![b'x'; 8 * 1024 * 1024]).expect("bench is writable");
+    let all = "pumpgw/v1/st-test/library/all";
+    let retained = |args: &[&str]| {
+        let status = broker
+            .publisher()
+            .args(["-r", "-t", all])
+            .args(args)
+            .status()
+            .expect("mosquitto_pub runs");
+        assert!(status.success());
+    };
+    retained(&["-f", &big.display().to_string()]);
+    let trusted = format!("trusted_keys = [{:?}]\n", format!("{k}.pub"));
+    let gw = bench.gateway(
+        &["p1"],
+        &format!("{trusted}{}", mqtt(&broker.url(), "library_pause_s = 3")),
+    );
+    gw.wait_for(
+        &[
+            "library from MQTT refused",
+            "over the 4 MiB limit",
+            "3 s at a time",
+        ],
+        1,
+        10,
+    );
+    gw.wait_for(&["MQTT connected"], 2, 10);
+    // While the topics are left alone, the message is cleared and a good
+    // library published: the gateway finds it when it tries them again,
+    // without a new connection.
+    retained(&["-n"]);
+    let file = bench.path().join("v13.json");
+    std::fs::write(&file, library(13)).expect("writable");
+    let f = file.display().to_string();
+    assert_eq!(run(&["library", "sign", &f, "--key", &k]).0, 0);
+    let sig = format!("{f}.sig");
+    let url = broker.url();
+    let (code, said, err) = run(&[
+        "library",
+        "publish",
+        &f,
+        "--signature",
+        &sig,
+        "--site",
+        "st-test",
+        "--care-area",
+        "adult-icu",
+        "--broker",
+        &url,
+        "--by",
+        "pharmacist-a",
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    gw.wait_for(
+        &["library received over MQTT is now active", "version=13"],
+        1,
+        15,
+    );
+    assert_eq!(
+        gw.count(&["MQTT connected"]),
+        2,
+        "subscribed again within the connection: {}",
+        gw.log_text()
+    );
+}
+
 /// Rewrites the log in `data_dir` as someone who can write the database
 /// would: record `at` changed, and every hash after it re-computed, so the
 /// chain still holds.

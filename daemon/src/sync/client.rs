@@ -239,7 +239,8 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
                 oversize,
             } => {
                 if let Some(size) = oversize {
-                    libraries_paused_until = Some(refuse_oversize(&shared, size).await);
+                    let pause = Duration::from_secs(settings.library_pause_s.into());
+                    libraries_paused_until = Some(refuse_oversize(&shared, size, pause).await);
                 }
                 // An oversized message is not the broker's fault: reconnect
                 // at once, without the library topics.
@@ -272,19 +273,19 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
 
 /// Refuses (and logs, once per run) a message too large to read on a
 /// library topic; returns until when the topics are left alone.
-async fn refuse_oversize(shared: &Shared, size: usize) -> Instant {
+async fn refuse_oversize(shared: &Shared, size: usize, pause: Duration) -> Instant {
     let inbox = shared.inbox.clone();
     let refused = tokio::task::spawn_blocking(move || {
         inbox
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .oversize(size)
+            .oversize(size, pause)
     })
     .await;
     if let Err(e) = refused {
         error!(error = %e, "the refusal of an oversized library message failed");
     }
-    Instant::now() + library::OVERSIZE_PAUSE
+    Instant::now() + pause
 }
 
 /// The error and every cause under it, once each, with a hint for the

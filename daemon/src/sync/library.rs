@@ -18,8 +18,9 @@ use crate::link::sha256;
 use crate::store::library::{self, LibraryError};
 use crate::store::{Context, Store};
 
-/// How long the library topics stay unsubscribed after a message too large
-/// to read ([`super::settings::MAX_PACKET`]) arrived on one. The MQTT
+/// How long the library topics stay unsubscribed, by default (`[mqtt]
+/// library_pause_s`), after a message too large to read
+/// ([`super::settings::MAX_PACKET`]) arrived on one. The MQTT
 /// client cannot skip such a message (it ends the connection), and a
 /// retained one comes again at every subscription, so the gateway
 /// reconnects without the library topics and the event feed goes on; then
@@ -200,11 +201,16 @@ impl LibraryInbox {
     /// A message of `size` bytes, over the limit, arrived on a library
     /// topic and could not be read: refused, and logged once per run (it
     /// comes again, retained, every time the topics are subscribed).
-    pub fn oversize(&mut self, size: usize) -> Outcome {
+    pub fn oversize(&mut self, size: usize, pause: Duration) -> Outcome {
+        let secs = pause.as_secs();
+        let left = if secs.is_multiple_of(60) {
+            format!("{} minutes", secs / 60)
+        } else {
+            format!("{secs} s")
+        };
         let reason = format!(
-            "a message of {size} bytes on a library topic is over the {} MiB limit and was not read; library topics are left for {} minutes at a time while it stays (clear it with an empty retained message)",
+            "a message of {size} bytes on a library topic is over the {} MiB limit and was not read; library topics are left for {left} at a time while it stays (clear it with an empty retained message)",
             super::settings::MAX_PACKET / (1024 * 1024),
-            OVERSIZE_PAUSE.as_secs() / 60
         );
         if self.oversize_refused {
             debug!(size, "oversized library message again; still refused");

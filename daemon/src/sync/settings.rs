@@ -67,6 +67,10 @@ pub struct MqttSettings {
     /// Longest delay before reconnecting.
     #[serde(default = "default_reconnect_max")]
     pub reconnect_max_ms: u32,
+    /// Seconds the library topics are left alone after a message too large
+    /// to read arrived on one.
+    #[serde(default = "default_library_pause")]
+    pub library_pause_s: u32,
 }
 
 fn default_keep_alive() -> u16 {
@@ -87,6 +91,9 @@ fn default_reconnect_initial() -> u32 {
 fn default_reconnect_max() -> u32 {
     60_000
 }
+fn default_library_pause() -> u32 {
+    u32::try_from(super::library::OVERSIZE_PAUSE.as_secs()).expect("10 minutes fit in u32")
+}
 
 impl MqttSettings {
     /// Plain settings with every default, for a broker and site.
@@ -106,6 +113,7 @@ impl MqttSettings {
             in_flight_batches: default_in_flight(),
             reconnect_initial_ms: default_reconnect_initial(),
             reconnect_max_ms: default_reconnect_max(),
+            library_pause_s: default_library_pause(),
         }
     }
 
@@ -149,6 +157,9 @@ impl MqttSettings {
         }
         if !(1..=64).contains(&self.in_flight_batches) {
             return Err("[mqtt] in_flight_batches must be between 1 and 64".to_owned());
+        }
+        if !(1..=86_400).contains(&self.library_pause_s) {
+            return Err("[mqtt] library_pause_s must be between 1 and 86400".to_owned());
         }
         if self.reconnect_initial_ms < 100 || self.reconnect_max_ms < self.reconnect_initial_ms {
             return Err(
