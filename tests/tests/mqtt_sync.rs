@@ -371,6 +371,34 @@ fn tampered_message(dir: &Path, key: &str) -> String {
     .to_string()
 }
 
+/// Signs library `version` with the pharmacy key at `key` and publishes it
+/// for adult-icu with `pumpgwd library publish`; returns what it said.
+fn publish_signed(bench: &Bench, broker: &Broker, key: &str, version: u64) -> String {
+    let file = bench.path().join(format!("v{version}.json"));
+    std::fs::write(&file, library(version)).expect("writable");
+    let f = file.display().to_string();
+    assert_eq!(run(&["library", "sign", &f, "--key", key]).0, 0);
+    let sig = format!("{f}.sig");
+    let url = broker.url();
+    let (code, said, err) = run(&[
+        "library",
+        "publish",
+        &f,
+        "--signature",
+        &sig,
+        "--site",
+        "st-test",
+        "--care-area",
+        "adult-icu",
+        "--broker",
+        &url,
+        "--by",
+        "pharmacist-a",
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    said
+}
+
 #[test]
 #[allow(
     clippy::too_many_lines,
@@ -400,28 +428,8 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
         15,
     );
 
-    let file = bench.path().join("v13.json");
-    std::fs::write(&file, library(13)).expect("writable");
-    let f = file.display().to_string();
-    assert_eq!(run(&["library", "sign", &f, "--key", &k]).0, 0);
-    let sig = format!("{f}.sig");
+    let said = publish_signed(&bench, &broker, &k, 13);
     let url = broker.url();
-    let (code, said, err) = run(&[
-        "library",
-        "publish",
-        &f,
-        "--signature",
-        &sig,
-        "--site",
-        "st-test",
-        "--care-area",
-        "adult-icu",
-        "--broker",
-        &url,
-        "--by",
-        "pharmacist-a",
-    ]);
-    assert_eq!(code, 0, "{said}{err}");
     assert!(
         said.contains("version 13") && said.contains("pumpgw/v1/st-test/library/adult-icu"),
         "{said}"
@@ -725,28 +733,7 @@ fn after_the_pause_the_library_topics_are_tried_again_within_the_same_connection
     // library published: the gateway finds it when it tries them again,
     // without a new connection.
     retained(&["-n"]);
-    let file = bench.path().join("v13.json");
-    std::fs::write(&file, library(13)).expect("writable");
-    let f = file.display().to_string();
-    assert_eq!(run(&["library", "sign", &f, "--key", &k]).0, 0);
-    let sig = format!("{f}.sig");
-    let url = broker.url();
-    let (code, said, err) = run(&[
-        "library",
-        "publish",
-        &f,
-        "--signature",
-        &sig,
-        "--site",
-        "st-test",
-        "--care-area",
-        "adult-icu",
-        "--broker",
-        &url,
-        "--by",
-        "pharmacist-a",
-    ]);
-    assert_eq!(code, 0, "{said}{err}");
+    publish_signed(&bench, &broker, &k, 13);
     gw.wait_for(
         &["library received over MQTT is now active", "version=13"],
         1,
