@@ -204,6 +204,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// Time left on a clock that counts down, to the second: "1 min 05 s",
+/// "40 s", "0 s" once it has run out.
+pub fn countdown(seconds: i64) -> String {
+    let s = seconds.max(0);
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        format!("{} min {:02} s", s / 60, s % 60)
+    }
+}
+
 /// A patient weight: "70 kg".
 pub fn weight(w: Weight) -> String {
     match w.kg() {
@@ -263,6 +274,15 @@ pub fn quantity(q: &Quantity) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_countdown_reads_to_the_second() {
+        assert_eq!(countdown(100), "1 min 40 s");
+        assert_eq!(countdown(65), "1 min 05 s");
+        assert_eq!(countdown(40), "40 s");
+        assert_eq!(countdown(-3), "0 s");
+    }
+
     use super::*;
     use crate::units::{parse_concentration, parse_quantity};
 

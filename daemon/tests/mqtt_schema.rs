@@ -167,6 +167,7 @@ fn pump_status_matches_its_schema() {
         library_sha256: Some("07".repeat(32)),
         pumps: vec![pump.clone()],
         confirmations: Vec::new(),
+        closed: Vec::new(),
     };
     let v = validator("mqtt-pump-status-v1");
     let status = messages::pump_status("st-elsewhere", &snapshot, &pump);

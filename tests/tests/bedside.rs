@@ -570,3 +570,55 @@ fn a_pump_that_restarts_while_its_bolus_waits_loses_it_and_its_syringe_is_confir
         "the syringe is confirmed once per session, its label logged: {confirmed:?}"
     );
 }
+
+#[test]
+fn a_terminal_showing_a_confirmation_answered_elsewhere_is_told_once_what_became_of_it() {
+    let Bed {
+        bench,
+        mut gw,
+        t: mut here,
+        mut sim,
+    } = fentanyl_bed(
+        "SIM-TWO-SCREENS",
+        "",
+        &bolus("25 micrograms", "denied", Some("DECLINED")),
+    );
+    let mut there = Terminal::open(&bench.terminal_socket(), "bed-12-b");
+    // Both terminals list the container's confirmation; the nurse answers
+    // at the other one.
+    let card = here.confirmation("p1", "concentration", 30);
+    let theirs = there.confirmation("p1", "concentration", 10);
+    assert_eq!(card["id"], theirs["id"]);
+    let r = there.confirm(&theirs, &[NURSE], Some("2500 micrograms in 50 mL"), None);
+    assert_eq!(r["result"], "next_stage", "{r}");
+    let closed = here.until("closed", |m| m["id"] == card["id"], 10);
+    assert_eq!(closed["outcome"], "next_stage", "{closed}");
+    assert_eq!(
+        closed["message"],
+        "Pump p1 (fentaNYL): this step was confirmed at terminal bed-12-b by Nkechi Okafor (nurse); the next confirmation is waiting."
+    );
+    // The bolus is declined over there: said here, in words.
+    let bolus = here.confirmation("p1", "bolus", 10);
+    let theirs = there.confirmation("p1", "bolus", 10);
+    there.send(&json!({"type": "decline", "id": theirs["id"], "reason": "not now"}).to_string());
+    // The terminal that answered gets its result, and no notice of its
+    // own answer before the list without the bolus.
+    let (mut answered, mut gone) = (false, false);
+    while !(answered && gone) {
+        let m = there.line().expect("connected");
+        assert_ne!(m["type"], "closed", "{m}");
+        answered |= m["type"] == "result" && m["result"] == "declined";
+        gone |= m["type"] == "confirmations"
+            && m["open"]
+                .as_array()
+                .is_some_and(|o| !o.iter().any(|c| c["id"] == theirs["id"]));
+    }
+    let closed = here.until("closed", |m| m["id"] == bolus["id"], 10);
+    assert_eq!(closed["outcome"], "declined", "{closed}");
+    assert_eq!(
+        closed["message"],
+        "Pump p1 (fentaNYL): declined at terminal bed-12-b; the pump will not start."
+    );
+    played(&mut sim, "0 authorised, 1 denied, 0 delivered");
+    assert!(gw.terminate(10).success());
+}

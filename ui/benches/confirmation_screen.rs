@@ -2,7 +2,9 @@
 //! a simulated pump to the blind concentration screen rendered by the
 //! terminal's software renderer at 800x480, through the real `pumpgwd`
 //! (cross-check, event log committed with fsync, confirmation board) and
-//! its terminal socket. Also the terminal's peak RSS.
+//! its terminal socket, the person opening it from the list at once (a
+//! new confirmation is announced, never opened by itself). Also the
+//! terminal's peak RSS.
 //!
 //! Run (release binaries first: the bench drives the real daemon and
 //! pump-sim):
@@ -29,7 +31,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use pumpgw::terminal::protocol::{FromTerminal, ToTerminal};
-use pumpgw_terminal::{Bedside, MainWindow, Screen, desk, shots};
+use pumpgw_terminal::{Bedside, Gateway, MainWindow, Screen, desk, shots};
 use pumpgw_tests::Bench;
 use slint::ComponentHandle as _;
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
@@ -132,6 +134,10 @@ fn main() {
             desk::with(|d| desk::dismiss(&ui, d));
         }
         let Some(card) = card else { continue };
+        // Announced, never opened by itself: a person at the screen picks
+        // it from the list at once.
+        ui.global::<Gateway>()
+            .invoke_pick(i32::try_from(card.id).expect("ids fit"));
         if ui.global::<Bedside>().get_screen() != Screen::Concentration {
             continue;
         }

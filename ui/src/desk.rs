@@ -2,6 +2,11 @@
 //! daemon's messages put into the `api.slint` globals, and the keypad,
 //! signer and confirm actions turned into protocol lines. The PINs stay
 //! here; the screen only ever gets dots.
+//!
+//! A screen a person is using stays until they leave it: a new
+//! confirmation never opens by itself, it is announced on the home screen
+//! and waits in the list; one closed elsewhere while on screen here is
+//! said once, in words, and the person goes home from there.
 
 use std::cell::RefCell;
 use std::sync::mpsc::Sender;
@@ -11,7 +16,7 @@ use pumpgw::terminal::protocol::{
 };
 use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 
-use crate::{AlarmLine, Bedside, Fact, Gateway, MainWindow, PumpCard, Screen, Signer};
+use crate::{AlarmLine, Bedside, Fact, Gateway, MainWindow, PumpCard, Screen, Signer, WaitingLine};
 
 /// The longest PIN and amount accepted from the keypad.
 const MAX_DIGITS: usize = 12;
@@ -25,9 +30,11 @@ pub struct Desk {
     shown: Option<ConfirmationCard>,
     /// After a stage: the id of the next one, opened when it arrives.
     next: Option<u64>,
-    /// Confirmation ids already seen, so that only a new one opens by
-    /// itself.
+    /// Confirmation ids already announced, so that only a new one sounds.
     seen: std::collections::HashSet<u64>,
+    /// Run (not waited for) when a new confirmation is announced: the
+    /// board's buzzer.
+    sound: Option<String>,
     pin: String,
     pin_2: String,
     /// Lines for the daemon.
@@ -48,13 +55,29 @@ pub fn with<R>(f: impl FnOnce(&mut Desk) -> R) -> R {
 pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
     with(|d| d.out = Some(out));
     let weak = ui.as_weak();
-    ui.global::<Gateway>().on_open_next(move || {
+    ui.global::<Gateway>().on_open_list(move || {
         if let Some(ui) = weak.upgrade() {
             with(|d| {
-                if let Some(card) = d.open.first().cloned() {
+                waiting_list(&ui, d);
+                ui.global::<Bedside>().set_screen(Screen::Waiting);
+            });
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Gateway>().on_pick(move |id| {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| {
+                let id = u64::try_from(id).unwrap_or(u64::MAX);
+                if let Some(card) = d.open.iter().find(|c| c.id == id).cloned() {
                     open_card(&ui, d, card);
                 }
             });
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Gateway>().on_home(move || {
+        if let Some(ui) = weak.upgrade() {
+            ui.global::<Bedside>().set_screen(Screen::Home);
         }
     });
     let weak = ui.as_weak();
@@ -111,6 +134,12 @@ pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
         }
         ToTerminal::Status { library, pumps, .. } => status(ui, library, &pumps),
         ToTerminal::Confirmations { open, .. } => confirmations(ui, desk, open),
+        ToTerminal::Closed {
+            id,
+            outcome,
+            message,
+            ..
+        } => closed_elsewhere(ui, desk, id, &outcome, message),
         ToTerminal::Result {
             result,
             closed,
@@ -263,27 +292,35 @@ fn stop_title(decision: Option<&str>) -> &'static str {
     }
 }
 
+/// The shell command run, without waiting, when a new confirmation is
+/// announced (the board's buzzer), if any.
+pub fn set_sound(desk: &mut Desk, command: Option<String>) {
+    desk.sound = command;
+}
+
 fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) {
     ui.global::<Gateway>()
         .set_waiting(i32::try_from(open.len()).unwrap_or(i32::MAX));
-    let fresh = open.iter().find(|c| !desk.seen.contains(&c.id)).cloned();
+    let fresh = open.iter().any(|c| !desk.seen.contains(&c.id));
     desk.seen.extend(open.iter().map(|c| c.id));
     desk.open = open;
-    let b = ui.global::<Bedside>();
-    // A new confirmation comes up by itself when nothing else is on screen:
-    // the nurse has just programmed the pump and turns to the terminal.
-    if let Some(card) = fresh
-        && b.get_screen() == Screen::Home
-        && desk.next.is_none()
-    {
-        open_card(ui, desk, card);
-        return;
+    waiting_list(ui, desk);
+    if fresh && let Some(command) = &desk.sound {
+        // The board's buzzer: announced, never waited for.
+        if let Err(e) = std::process::Command::new("sh")
+            .args(["-c", command])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+        {
+            tracing::warn!(error = %e, "the sound command cannot run");
+        }
     }
+    let b = ui.global::<Bedside>();
     if let Some(next) = desk.next
         && let Some(card) = desk.open.iter().find(|c| c.id == next).cloned()
     {
         desk.next = None;
-        // The next stage opens once the person has read the result.
+        // The person's own next stage opens once they have read the result.
         desk.shown = Some(card);
         return;
     }
@@ -291,17 +328,102 @@ fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) 
         && !desk.open.iter().any(|c| c.id == shown.id)
         && matches!(b.get_screen(), Screen::Concentration | Screen::Confirm)
     {
-        // Used at another terminal, withdrawn or lapsed.
-        desk.shown = None;
-        b.set_result_ok(false);
-        b.set_result_title("This confirmation is closed".into());
-        b.set_result_message(
-            "It was answered at another terminal, withdrawn, or it lapsed. The pump shows what happened.".into(),
+        // Gone without a word from the gateway (an older gateway): say
+        // so in general terms.
+        let pump = shown.pump.clone();
+        closed_screen(
+            ui,
+            desk,
+            false,
+            "This confirmation is closed",
+            format!(
+                "Pump {pump}: it was answered at another terminal, withdrawn, or it lapsed. The pump shows what happened."
+            ),
         );
-        b.set_entered(SharedString::new());
-        b.set_programmed(SharedString::new());
-        b.set_screen(Screen::Result);
     }
+}
+
+/// The list of waiting confirmations, oldest first, with the time left
+/// on each (refreshed every second by the caller's timer).
+pub fn waiting_list(ui: &MainWindow, desk: &Desk) {
+    let now = time::OffsetDateTime::now_utc();
+    let lines: Vec<WaitingLine> = desk
+        .open
+        .iter()
+        .map(|c| {
+            let left = time::OffsetDateTime::parse(
+                &c.expires,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_or_else(
+                |_| String::new(),
+                |at| {
+                    format!(
+                        "{} left",
+                        pumpgw::format::countdown((at - now).whole_seconds())
+                    )
+                },
+            );
+            WaitingLine {
+                id: i32::try_from(c.id).unwrap_or(i32::MAX),
+                pump: c.pump.clone().into(),
+                drug: c.screen["drug"].as_str().unwrap_or_default().into(),
+                asked: asked(&c.needs).into(),
+                left: left.into(),
+            }
+        })
+        .collect();
+    ui.global::<Gateway>()
+        .set_waiting_list(ModelRc::new(VecModel::from(lines)));
+}
+
+/// What a confirmation asks for, in words.
+fn asked(needs: &[NeedCard]) -> String {
+    let words: Vec<&str> = needs
+        .iter()
+        .map(|n| match n {
+            NeedCard::Concentration { .. } => "concentration of a new container",
+            NeedCard::Bolus { .. } => "bolus",
+            NeedCard::Override { .. } => "soft-limit override",
+        })
+        .collect();
+    words.join(" and ")
+}
+
+/// The gateway says a confirmation closed elsewhere: if it is the one on
+/// screen here, the person is told once what happened, in words.
+fn closed_elsewhere(ui: &MainWindow, desk: &mut Desk, id: u64, outcome: &str, message: String) {
+    let b = ui.global::<Bedside>();
+    let on_screen = desk.shown.as_ref().is_some_and(|c| c.id == id)
+        && matches!(b.get_screen(), Screen::Concentration | Screen::Confirm);
+    if !on_screen {
+        return;
+    }
+    let ok = matches!(outcome, "authorised" | "next_stage");
+    let title = match outcome {
+        "authorised" => "Confirmed at another terminal",
+        "next_stage" => "This step was confirmed at another terminal",
+        "declined" => "Declined at another terminal",
+        "expired" => "Nobody confirmed in time",
+        "withdrawn" => "Withdrawn",
+        _ => "This confirmation is closed",
+    };
+    closed_screen(ui, desk, ok, title, message);
+}
+
+/// A result screen for a confirmation that closed without this
+/// terminal's answer; OK goes home.
+fn closed_screen(ui: &MainWindow, desk: &mut Desk, ok: bool, title: &str, message: String) {
+    let b = ui.global::<Bedside>();
+    desk.shown = None;
+    desk.next = None;
+    clear_entry(ui, desk);
+    b.set_result_ok(ok);
+    b.set_result_title(title.into());
+    b.set_result_message(message.into());
+    b.set_entered(SharedString::new());
+    b.set_programmed(SharedString::new());
+    b.set_screen(Screen::Result);
 }
 
 /// Puts a confirmation on screen, with empty fields.

@@ -25,6 +25,11 @@ struct Cli {
     /// A name for the gateway's logs.
     #[arg(long, default_value = "bedside-terminal")]
     name: String,
+    /// A shell command run (not waited for) whenever a new confirmation
+    /// is announced, e.g. the board's buzzer: `--sound-command 'aplay
+    /// /usr/share/pumpgw/chime.wav'`.
+    #[arg(long, value_name = "COMMAND")]
+    sound_command: Option<String>,
     /// Render every screen with sample data to PNG files in DIR (800x480
     /// and 1280x800, software renderer, no display needed) and exit.
     #[arg(long, value_name = "DIR")]
@@ -62,6 +67,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let ui = MainWindow::new().context("cannot open the display (SLINT_BACKEND?)")?;
     let (tx, rx) = std::sync::mpsc::channel();
     desk::attach(&ui, tx);
+    desk::with(|d| desk::set_sound(d, cli.sound_command.clone()));
+    // The time left on each waiting confirmation counts down.
+    let clock = slint::Timer::default();
+    let weak = ui.as_weak();
+    clock.start(
+        slint::TimerMode::Repeated,
+        std::time::Duration::from_secs(1),
+        move || {
+            if let Some(ui) = weak.upgrade() {
+                desk::with(|d| desk::waiting_list(&ui, d));
+            }
+        },
+    );
     client::spawn(cli.socket, cli.name, ui.as_weak(), rx);
     ui.run().context("the display failed")?;
     Ok(())

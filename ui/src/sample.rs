@@ -64,11 +64,15 @@ fn staff() -> Value {
 }
 
 fn card(id: u64, needs: &Value, screen: &Value, staff: &Value) -> ToTerminal {
+    // Two minutes from now, so that the list counts down from there.
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::minutes(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     message(
         json!({"type": "confirmations", "at": "2026-11-22T03:00:01.000Z", "open": [{
             "id": id, "pump": "pump-3", "request": 4, "programme_hash": "6c".repeat(32),
             "needs": needs, "screen": screen, "screen_hash": "d9".repeat(32),
-            "expires": "2026-11-22T03:02:01.000Z", "staff": staff
+            "expires": expires, "staff": staff
         }]}),
     )
 }

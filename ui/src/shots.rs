@@ -11,7 +11,7 @@ use slint::ComponentHandle as _;
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
 use slint::platform::{Platform, WindowAdapter};
 
-use crate::{Bedside, MainWindow, desk, sample};
+use crate::{Bedside, Gateway, MainWindow, desk, sample};
 
 /// The panel sizes the terminal is made for.
 pub const SIZES: [(u32, u32); 2] = [(800, 480), (1280, 800)];
@@ -41,6 +41,21 @@ fn apply(ui: &MainWindow, m: pumpgw::terminal::protocol::ToTerminal) {
     desk::with(|d| desk::apply(ui, d, m));
 }
 
+/// A confirmation arrives and the person opens it from the list.
+fn opened(ui: &MainWindow, m: pumpgw::terminal::protocol::ToTerminal) {
+    let first = match &m {
+        pumpgw::terminal::protocol::ToTerminal::Confirmations { open, .. } => {
+            open.first().map(|c| c.id)
+        }
+        _ => None,
+    };
+    apply(ui, m);
+    if let Some(id) = first {
+        ui.global::<Gateway>()
+            .invoke_pick(i32::try_from(id).unwrap_or(i32::MAX));
+    }
+}
+
 fn connected(ui: &MainWindow) {
     desk::with(|d| desk::connection(ui, d, true, ""));
     apply(ui, sample::welcome());
@@ -66,10 +81,25 @@ const SHOTS: &[Shot] = &[
         set_up: connected,
     },
     Shot {
-        name: "concentration",
+        name: "home-waiting",
         set_up: |ui| {
             connected(ui);
             apply(ui, sample::concentration());
+        },
+    },
+    Shot {
+        name: "waiting-list",
+        set_up: |ui| {
+            connected(ui);
+            apply(ui, sample::concentration());
+            ui.global::<Gateway>().invoke_open_list();
+        },
+    },
+    Shot {
+        name: "concentration",
+        set_up: |ui| {
+            connected(ui);
+            opened(ui, sample::concentration());
             for k in ["2", "5", "0", "0"] {
                 desk::with(|d| desk::key(ui, d, k));
             }
@@ -83,7 +113,7 @@ const SHOTS: &[Shot] = &[
         name: "bolus",
         set_up: |ui| {
             connected(ui);
-            apply(ui, sample::bolus());
+            opened(ui, sample::bolus());
             desk::with(|d| desk::key(ui, d, "signer:d.patel"));
         },
     },
@@ -91,7 +121,7 @@ const SHOTS: &[Shot] = &[
         name: "soft-limit",
         set_up: |ui| {
             connected(ui);
-            apply(ui, sample::soft_limit());
+            opened(ui, sample::soft_limit());
             ui.global::<Bedside>()
                 .set_reason("Titrating to a documented clinical target".into());
         },
@@ -100,7 +130,7 @@ const SHOTS: &[Shot] = &[
         name: "concentration-mismatch",
         set_up: |ui| {
             connected(ui);
-            apply(ui, sample::concentration());
+            opened(ui, sample::concentration());
             apply(ui, sample::mismatch());
         },
     },
@@ -108,7 +138,7 @@ const SHOTS: &[Shot] = &[
         name: "nurse-refused",
         set_up: |ui| {
             connected(ui);
-            apply(ui, sample::bolus());
+            opened(ui, sample::bolus());
             apply(ui, sample::not_allowed());
         },
     },
@@ -116,7 +146,7 @@ const SHOTS: &[Shot] = &[
         name: "bolus-confirmed",
         set_up: |ui| {
             connected(ui);
-            apply(ui, sample::bolus());
+            opened(ui, sample::bolus());
             apply(ui, sample::authorised());
         },
     },

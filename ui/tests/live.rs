@@ -1,7 +1,8 @@
 //! The terminal end to end, through its own screens: the real `pumpgwd`
 //! and `pump-sim`, the terminal's real socket client, and Slint's testing
-//! backend with its event loop; a nurse types the HSIB syringe's label on
-//! the keypad and the screen says DO NOT START. (Its own process: one
+//! backend with its event loop; a nurse opens the confirmation from the
+//! list, types the HSIB syringe's label on the keypad and the screen says
+//! DO NOT START. (Its own process: one
 //! event loop per process.)
 
 use std::sync::mpsc::channel;
@@ -45,6 +46,18 @@ fn wait_for_screen(ui: &Weak<MainWindow>, screen: Screen, secs: u64) {
     }
 }
 
+fn wait_for_label(ui: &Weak<MainWindow>, label: &'static str, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while on_ui(ui, move |ui| {
+        ElementHandle::find_by_accessible_label(ui, label)
+            .next()
+            .is_none()
+    }) {
+        assert!(Instant::now() < until, "nothing labelled {label:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_nurse_catches_the_wrong_fentanyl_concentration_on_the_touchscreen() {
     i_slint_backend_testing::init_integration_test_with_system_time();
@@ -69,8 +82,16 @@ fn a_nurse_catches_the_wrong_fentanyl_concentration_on_the_touchscreen() {
     let weak = ui.as_weak();
     let nurse = std::thread::spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // The confirmation comes up by itself once the pump asks.
-            wait_for_screen(&weak, Screen::Concentration, 30);
+            // The confirmation is announced on the home screen, which
+            // stays; the nurse opens it from the list.
+            wait_for_label(&weak, "1 confirmation waiting: see it", 30);
+            assert_eq!(
+                on_ui(&weak, |ui| ui.global::<Bedside>().get_screen()),
+                Screen::Home
+            );
+            press(&weak, "1 confirmation waiting: see it");
+            press(&weak, "Pump p1: fentaNYL, concentration of a new container");
+            wait_for_screen(&weak, Screen::Concentration, 5);
             press(&weak, "Amount");
             for k in [
                 "2",

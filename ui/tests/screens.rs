@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, channel};
 
 use i_slint_backend_testing::ElementHandle;
 use pumpgw::terminal::protocol::{FromTerminal, ToTerminal};
-use pumpgw_terminal::{Bedside, MainWindow, Screen, desk};
+use pumpgw_terminal::{Bedside, Gateway, MainWindow, Screen, desk};
 use serde_json::json;
 use slint::ComponentHandle as _;
 
@@ -37,6 +37,16 @@ fn type_keys(ui: &MainWindow, keys: &str) {
     for k in keys.chars() {
         press(ui, &k.to_string());
     }
+}
+
+/// A new confirmation is announced and the home screen stays; the person
+/// opens the list from the banner and picks the row labelled `row`.
+fn open_from_list(ui: &MainWindow, row: &str) {
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    press(ui, "1 confirmation waiting: see it");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Waiting);
+    press(ui, row);
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
 }
 
 fn status() -> serde_json::Value {
@@ -92,8 +102,7 @@ fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_s
     desk::with(|d| desk::connection(&ui, d, true, ""));
     apply(&ui, status());
     apply(&ui, concentration_card());
-    // A new confirmation comes up by itself.
-    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
     press(&ui, "Amount");
     type_keys(&ui, "2500");
     press(&ui, "micrograms");
@@ -193,7 +202,10 @@ fn every_name_keeps_a_full_size_target_on_the_small_panel_however_many_staff() {
     ui.show().expect("the testing backend shows it");
     desk::with(|d| desk::connection(&ui, d, true, ""));
     desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::concentration()));
-    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    open_from_list(
+        &ui,
+        "Pump pump-3: fentaNYL, concentration of a new container",
+    );
     // Two rows of names fit beside the keypad; the rest scroll.
     let first = [
         "Nkechi Okafor",
@@ -241,4 +253,142 @@ fn targets(ui: &MainWindow, names: &[&str]) -> Vec<(String, f32, f32, f32, f32)>
         }
     }
     boxes
+}
+
+/// Open confirmations: p1's concentration (id 7) and, when `bolus`, p2's
+/// doctor's bolus after it (id 8), each lapsing `secs` from now.
+fn open_list(bolus: bool, secs: i64) -> serde_json::Value {
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time formats");
+    let mut m = concentration_card();
+    m["open"][0]["expires"] = json!(expires);
+    if bolus {
+        let mut card = m["open"][0].clone();
+        card["id"] = json!(8);
+        card["pump"] = json!("p2");
+        card["needs"] = json!([{"kind": "bolus", "roles": ["doctor"], "people": 1, "who": "a doctor's confirmation"}]);
+        card["screen"]["pump"] = json!("p2");
+        card["screen"]["drug"] = json!("morphine");
+        card["screen"]["title"] = json!("Confirm the bolus");
+        m["open"].as_array_mut().expect("a list").push(card);
+    }
+    m
+}
+
+#[test]
+fn a_screen_in_use_stays_while_other_confirmations_come_and_go() {
+    let (ui, _rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    // Home, being looked at: a confirmation arrives and home stays.
+    apply(&ui, open_list(false, 120));
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    find(&ui, "1 confirmation waiting: see it");
+    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    press(&ui, "Amount");
+    type_keys(&ui, "25");
+    // Another pump's confirmation comes and goes: the label being typed
+    // stays on screen, as typed.
+    apply(&ui, open_list(true, 120));
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    assert_eq!(
+        ui.global::<Bedside>().get_title(),
+        "Confirm the concentration of the new container"
+    );
+    assert_eq!(ui.global::<Bedside>().get_amount(), "25");
+    apply(&ui, open_list(false, 120));
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    assert_eq!(ui.global::<Bedside>().get_amount(), "25");
+}
+
+#[test]
+fn the_waiting_list_is_oldest_first_with_pump_drug_what_is_asked_and_the_time_left() {
+    let (ui, _rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    apply(&ui, open_list(true, 100));
+    press(&ui, "2 confirmations waiting: see the list");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Waiting);
+    let first = find(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    let second = find(&ui, "Pump p2: morphine, bolus");
+    assert!(
+        first.absolute_position().y < second.absolute_position().y,
+        "oldest first"
+    );
+    let left = second.accessible_description().unwrap_or_default();
+    assert!(
+        left == "1 min 40 s left" || left == "1 min 39 s left",
+        "the time left: {left:?}"
+    );
+    // Back to the pumps, or pick one, and leave it for later.
+    press(&ui, "Back to the pumps");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    press(&ui, "2 confirmations waiting: see the list");
+    press(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    press(&ui, "Later");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    press(&ui, "2 confirmations waiting: see the list");
+    press(&ui, "Pump p2: morphine, bolus");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Confirm);
+    assert_eq!(ui.global::<Bedside>().get_title(), "Confirm the bolus");
+}
+
+#[test]
+fn a_confirmation_closed_elsewhere_is_said_once_in_words_and_ok_goes_home() {
+    let (ui, _rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    apply(&ui, open_list(true, 120));
+    press(&ui, "2 confirmations waiting: see the list");
+    press(&ui, "Pump p2: morphine, bolus");
+    let said = "Pump p2 (morphine): confirmed at terminal bed-12-b by Dev Patel (doctor); the pump may start.";
+    apply(
+        &ui,
+        json!({"type": "closed", "id": 8, "pump": "p2", "drug": "morphine",
+               "outcome": "authorised", "message": said}),
+    );
+    apply(&ui, open_list(false, 120));
+    let b = ui.global::<Bedside>();
+    assert_eq!(b.get_screen(), Screen::Result);
+    assert_eq!(b.get_result_title(), "Confirmed at another terminal");
+    assert_eq!(b.get_result_message(), said);
+    press(&ui, "OK");
+    assert_eq!(b.get_screen(), Screen::Home);
+    // No loop: the same state again leaves home alone, and the notice of
+    // a confirmation not on screen here changes nothing.
+    apply(&ui, open_list(false, 120));
+    apply(
+        &ui,
+        json!({"type": "closed", "id": 7, "pump": "p1", "drug": "fentaNYL",
+               "outcome": "expired", "message": "Pump p1 (fentaNYL): nobody confirmed in time; the pump will not start."}),
+    );
+    assert_eq!(b.get_screen(), Screen::Home);
+}
+
+#[test]
+fn a_pin_is_typed_on_a_keypad_without_a_decimal_point() {
+    let (ui, _rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, open_list(true, 120));
+    press(&ui, "2 confirmations waiting: see the list");
+    press(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    // The label's amount takes a decimal point...
+    press(&ui, "Amount");
+    find(&ui, ".");
+    // ...a PIN does not.
+    press(&ui, "Nkechi Okafor");
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, ".")
+            .next()
+            .is_none()
+    );
+    // Nor on a bolus, which only takes PINs.
+    ui.global::<Gateway>().invoke_pick(8);
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Confirm);
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, ".")
+            .next()
+            .is_none()
+    );
 }

@@ -131,6 +131,10 @@ pub struct Snapshot {
     pub pumps: Vec<PumpView>,
     /// Confirmations open at the bedside terminal, oldest first.
     pub confirmations: Vec<crate::terminal::protocol::ConfirmationCard>,
+    /// Confirmations closed lately, oldest first, for the terminals that
+    /// still show them.
+    #[serde(skip)]
+    pub closed: Vec<crate::terminal::protocol::ClosedCard>,
 }
 
 impl Snapshot {

@@ -106,6 +106,23 @@ pub enum ToTerminal {
         /// The open confirmations.
         open: Vec<ConfirmationCard>,
     },
+    /// A confirmation this terminal had in its open list closed, and not
+    /// by this terminal's own answer: what happened, so that a screen
+    /// showing it can say so once.
+    Closed {
+        /// The confirmation.
+        id: u64,
+        /// Which pump.
+        pump: String,
+        /// The drug's display name (Tall Man).
+        drug: String,
+        /// `authorised`, `next_stage`, `declined`, `refused`, `expired`,
+        /// `withdrawn` or `denied`.
+        outcome: String,
+        /// What happened, in words, naming the pump, the terminal and the
+        /// people.
+        message: String,
+    },
     /// The answer to `confirm` or `decline`.
     Result {
         /// The confirmation.
@@ -206,6 +223,73 @@ pub struct StaffChoice {
     pub name: String,
     /// `nurse` or `doctor`.
     pub role: String,
+}
+
+/// A confirmation that closed, as the core remembers it for the
+/// terminals that had it open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedCard {
+    /// The confirmation.
+    pub id: u64,
+    /// Which pump.
+    pub pump: String,
+    /// The drug's display name (Tall Man).
+    pub drug: String,
+    /// As in [`ToTerminal::Closed`].
+    pub outcome: String,
+    /// Why, in words, for a denial (`declined at the bedside terminal`,
+    /// `nobody confirmed in time`...).
+    pub words: String,
+    /// Staff ids of who answered.
+    pub by: Vec<String>,
+    /// The terminal it was answered at.
+    pub terminal: Option<String>,
+}
+
+/// The `closed` notice for `card`, people named from `roster`: the one
+/// wording of what became of a confirmation elsewhere.
+pub fn closed_notice(card: &ClosedCard, roster: &crate::staff::Roster) -> ToTerminal {
+    let people: Vec<String> = card
+        .by
+        .iter()
+        .map(|id| {
+            roster.find(id).map_or_else(
+                || id.clone(),
+                |m| format!("{} ({})", m.name, crate::format::name(&m.role)),
+            )
+        })
+        .collect();
+    let at = card
+        .terminal
+        .as_deref()
+        .map(|t| format!(" at terminal {t}"))
+        .unwrap_or_default();
+    let by = if people.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", people.join(" and "))
+    };
+    let what = match card.outcome.as_str() {
+        "authorised" => format!("confirmed{at}{by}; the pump may start."),
+        "next_stage" => {
+            format!("this step was confirmed{at}{by}; the next confirmation is waiting.")
+        }
+        "declined" => format!("declined{at}{by}; the pump will not start."),
+        "refused" => format!(
+            "not confirmed{at}{by}: {}. The pump will not start.",
+            card.words
+        ),
+        "expired" => "nobody confirmed in time; the pump will not start.".to_owned(),
+        "withdrawn" => format!("withdrawn ({}); the pump will not start.", card.words),
+        _ => format!("{}; the pump will not start.", card.words),
+    };
+    ToTerminal::Closed {
+        id: card.id,
+        pump: card.pump.clone(),
+        drug: card.drug.clone(),
+        outcome: card.outcome.clone(),
+        message: format!("Pump {} ({}): {what}", card.pump, card.drug),
+    }
 }
 
 /// Fills each card's `staff` with the people of `roster` whose role may

@@ -278,7 +278,7 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 }
                 shown = Some(cards);
             }
-            if !confirmations(lines, ctx, &snapshot, &mut open_shown).await {
+            if !confirmations(lines, ctx, name, &snapshot, &mut open_shown).await {
                 break;
             }
             last = tokio::time::Instant::now();
@@ -294,7 +294,7 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 // Confirmations go at once (someone stands at the pump);
                 // pump cards at most every STATUS_EVERY.
                 let snapshot = ctx.view.borrow_and_update().clone();
-                if !confirmations(lines, ctx, &snapshot, &mut open_shown).await {
+                if !confirmations(lines, ctx, name, &snapshot, &mut open_shown).await {
                     break;
                 }
                 dirty = true;
@@ -316,11 +316,13 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
     }
 }
 
-/// Sends the open confirmations if they changed; `false` when the
-/// terminal is gone.
+/// Sends the open confirmations if they changed, after a `closed` notice
+/// for each one this terminal was shown that closed other than by its own
+/// answer; `false` when the terminal is gone.
 async fn confirmations(
     lines: &mut Lines,
     ctx: &Ctx,
+    name: &str,
     snapshot: &Snapshot,
     shown: &mut Option<Vec<ConfirmationCard>>,
 ) -> bool {
@@ -329,6 +331,22 @@ async fn confirmations(
     }
     // Names to pick from: the staff file as it is now.
     let roster = Roster::load(&ctx.desk.staff_file).unwrap_or_default();
+    let gone = shown
+        .iter()
+        .flatten()
+        .filter(|c| !snapshot.confirmations.iter().any(|o| o.id == c.id));
+    for card in gone {
+        let Some(notice) = snapshot.closed.iter().find(|n| n.id == card.id) else {
+            continue;
+        };
+        if notice.terminal.as_deref() == Some(name) {
+            // Its own answer: the terminal has the result.
+            continue;
+        }
+        if !send(lines, &protocol::closed_notice(notice, &roster)).await {
+            return false;
+        }
+    }
     let open = ToTerminal::Confirmations {
         at: crate::store::record::time_text(time::OffsetDateTime::now_utc()),
         open: protocol::with_staff(snapshot.confirmations.clone(), &roster),

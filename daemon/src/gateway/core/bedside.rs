@@ -22,6 +22,10 @@ const AWAIT_GRACE: time::Duration = time::Duration::seconds(5);
 /// Closed confirmations remembered for logging late answers.
 const CLOSED_KEPT: usize = 256;
 
+/// What became of closed confirmations, kept for the terminals that still
+/// show them (they read the snapshot at most a few hundred ms later).
+const NOTICES_KEPT: usize = 32;
+
 /// A programme waiting for people.
 #[derive(Debug)]
 pub(super) struct Waiting {
@@ -173,6 +177,7 @@ impl Core {
                 terminal,
                 done,
             } => {
+                let open = self.board.pending().find(|p| p.id == id).cloned();
                 let outcome = self
                     .confirm(
                         id,
@@ -184,6 +189,24 @@ impl Core {
                         now,
                     )
                     .await;
+                if let Some(p) = &open {
+                    let by = || {
+                        (
+                            signers.iter().map(|m| m.id.clone()).collect(),
+                            Some(terminal.clone()),
+                        )
+                    };
+                    match &outcome {
+                        Outcome::Authorised => self.notice(p, "authorised", "", by()),
+                        Outcome::NextStage(_) => self.notice(p, "next_stage", "", by()),
+                        Outcome::Closed(words) => self.notice(p, "denied", words, by()),
+                        Outcome::NotLogged => {
+                            self.notice(p, "denied", "the decision could not be logged", by());
+                        }
+                        // A refusal that closes it is noticed where it closes.
+                        Outcome::Refused(_) | Outcome::Declined => {}
+                    }
+                }
                 let _ = done.send(outcome);
             }
             Command::Decline {
@@ -395,6 +418,17 @@ impl Core {
         let Some(waiting) = self.waiting.remove(&p.id) else {
             return;
         };
+        let outcome = match code {
+            codes::DECLINED => "declined",
+            codes::CONFIRMATION_EXPIRED => "expired",
+            codes::CONFIRMATION_WITHDRAWN => "withdrawn",
+            // Refused at a terminal (a label that is not what was
+            // programmed), or withdrawn by the gateway (the pump's session
+            // or the library changed).
+            _ if terminal.is_some() => "refused",
+            _ => "withdrawn",
+        };
+        self.notice(p, outcome, words, (by.clone(), terminal.clone()));
         self.remember_closed(p.id, &waiting);
         self.deny_closed(p.id, &waiting, code, words, (by, terminal), now)
             .await;
@@ -582,6 +616,34 @@ impl Core {
     /// authorised without a record).
     fn finish_unlogged(&mut self, waiting: &Waiting, now: OffsetDateTime) {
         self.send_final(waiting, store_unavailable(), now);
+    }
+
+    /// Keeps what became of confirmation `p` (once), for the terminals that
+    /// still show it: `outcome` as in the terminal protocol's `closed`,
+    /// `words` why, for a denial.
+    fn notice(
+        &mut self,
+        p: &Pending,
+        outcome: &str,
+        words: &str,
+        (by, terminal): (Vec<String>, Option<String>),
+    ) {
+        if self.notices.iter().any(|n| n.id == p.id) {
+            return;
+        }
+        if self.notices.len() >= NOTICES_KEPT {
+            self.notices.pop_front();
+        }
+        self.notices
+            .push_back(crate::terminal::protocol::ClosedCard {
+                id: p.id,
+                pump: p.ask.pump.clone(),
+                drug: p.ask.screen["drug"].as_str().unwrap_or_default().to_owned(),
+                outcome: outcome.to_owned(),
+                words: words.to_owned(),
+                by,
+                terminal,
+            });
     }
 
     /// Keeps which pump and request a closed confirmation was for, so that

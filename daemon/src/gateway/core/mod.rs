@@ -134,6 +134,9 @@ pub struct Core {
     gateway_alarms: u32,
     /// Recently closed confirmations: id, pump, request.
     closed: std::collections::VecDeque<(u64, PumpId, u32)>,
+    /// What became of the confirmations closed lately, for the terminals
+    /// that still show them.
+    notices: std::collections::VecDeque<crate::terminal::protocol::ClosedCard>,
     /// The gateway is stopping: nothing new is authorised.
     stopping: bool,
 }
@@ -212,6 +215,7 @@ impl Core {
             confirmed: HashMap::new(),
             terminals,
             closed: std::collections::VecDeque::new(),
+            notices: std::collections::VecDeque::new(),
             gateway_alarms: 0,
             stopping: false,
             clock,
@@ -796,6 +800,7 @@ impl Core {
                 .pending()
                 .map(crate::terminal::protocol::confirmation_card)
                 .collect(),
+            closed: self.notices.iter().cloned().collect(),
         };
         self.view.send_replace(snapshot);
     }
