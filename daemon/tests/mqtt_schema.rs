@@ -168,6 +168,7 @@ fn pump_status_matches_its_schema() {
         pumps: vec![pump.clone()],
         confirmations: Vec::new(),
         closed: Vec::new(),
+        terminals: 0,
     };
     let v = validator("mqtt-pump-status-v1");
     let status = messages::pump_status("st-elsewhere", &snapshot, &pump);

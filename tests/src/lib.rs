@@ -2,6 +2,7 @@
 //! `tests/run` built, and write input files into a temporary directory.
 
 pub mod controller;
+pub mod display;
 pub mod mqtt;
 pub mod terminal;
 

@@ -16,7 +16,9 @@ use pumpgw::terminal::protocol::{
 };
 use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 
-use crate::{AlarmLine, Bedside, Fact, Gateway, MainWindow, PumpCard, Screen, Signer, WaitingLine};
+use crate::{
+    AlarmLine, Bedside, Fact, Gateway, MainWindow, PumpCard, PumpRow, Screen, Signer, WaitingLine,
+};
 
 /// The longest PIN and amount accepted from the keypad.
 const MAX_DIGITS: usize = 12;
@@ -39,6 +41,8 @@ pub struct Desk {
     pin_2: String,
     /// Lines for the daemon.
     out: Option<Sender<FromTerminal>>,
+    /// The pump cards as last shown, those that need attention first.
+    cards: Vec<PumpCard>,
 }
 
 thread_local! {
@@ -72,6 +76,12 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
                     open_card(&ui, d, card);
                 }
             });
+        }
+    });
+    let weak = ui.as_weak();
+    ui.global::<Gateway>().on_columns_changed(move || {
+        if let Some(ui) = weak.upgrade() {
+            with(|d| rows(&ui, d));
         }
     });
     let weak = ui.as_weak();
@@ -132,7 +142,7 @@ pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
             g.set_gateway(gateway.into());
             g.set_care_area(care_area.into());
         }
-        ToTerminal::Status { library, pumps, .. } => status(ui, library, &pumps),
+        ToTerminal::Status { library, pumps, .. } => status(ui, desk, library, &pumps),
         ToTerminal::Confirmations { open, .. } => confirmations(ui, desk, open),
         ToTerminal::Closed {
             id,
@@ -187,7 +197,7 @@ pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
     }
 }
 
-fn status(ui: &MainWindow, library: Option<String>, pumps: &[Card]) {
+fn status(ui: &MainWindow, desk: &mut Desk, library: Option<String>, pumps: &[Card]) {
     let g = ui.global::<Gateway>();
     g.set_library(
         library
@@ -222,7 +232,45 @@ fn status(ui: &MainWindow, library: Option<String>, pumps: &[Card]) {
         banner.map_or((String::new(), String::new()), |(p, t)| (p.to_owned(), t));
     g.set_banner_priority(priority.into());
     g.set_banner_text(text.into());
-    g.set_pumps(ModelRc::new(VecModel::from(cards)));
+    g.set_pumps(ModelRc::new(VecModel::from(cards.clone())));
+    let mut cards = cards;
+    // Those that need attention first (a stable sort: port order within).
+    cards.sort_by_key(|c| std::cmp::Reverse(attention(c)));
+    desk.cards = cards;
+    rows(ui, desk);
+}
+
+/// How much a card needs attention: a high alarm, then a medium one, a
+/// stopped programme, a lost link or another library, a low alarm.
+fn attention(c: &PumpCard) -> u8 {
+    match c.top_priority.as_str() {
+        "high" => 6,
+        "medium" => 5,
+        _ if !c.stop_title.is_empty() => 4,
+        _ if !c.online => 3,
+        _ if !c.library_ok => 2,
+        "low" => 1,
+        _ => 0,
+    }
+}
+
+/// The home screen's rows, `columns` cards each; a short last row is
+/// padded with blank cards (no pump), which the screen keeps invisible.
+fn rows(ui: &MainWindow, desk: &Desk) {
+    let g = ui.global::<Gateway>();
+    let columns = usize::try_from(g.get_columns()).unwrap_or(2).max(1);
+    let rows: Vec<PumpRow> = desk
+        .cards
+        .chunks(columns)
+        .map(|row| {
+            let mut cards = row.to_vec();
+            cards.resize_with(columns, PumpCard::default);
+            PumpRow {
+                cards: ModelRc::new(VecModel::from(cards)),
+            }
+        })
+        .collect();
+    g.set_pump_rows(ModelRc::new(VecModel::from(rows)));
 }
 
 /// A pump card for the screen (every value already in words).

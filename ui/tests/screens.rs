@@ -392,3 +392,90 @@ fn a_pin_is_typed_on_a_keypad_without_a_decimal_point() {
             .is_none()
     );
 }
+
+/// Eight pumps: p7 with a high alarm, p1 with a programme stopped at a
+/// hard limit (a long reason), the rest infusing.
+fn eight_pumps() -> serde_json::Value {
+    let pumps: Vec<serde_json::Value> = (1..=8)
+        .map(|n| {
+            let mut p = json!({"pump": format!("p{n}"), "link": "online", "offline_reason": null,
+                "state": "infusing", "drug": "propofol", "rate": "2 mg/kg/h",
+                "volume_remaining": "31.4 mL", "library_matches": true, "alarms": []});
+            if n == 7 {
+                p["alarms"] = json!([{"priority": "high", "text": "Occlusion downstream"}]);
+            }
+            if n == 1 {
+                p["last_decision"] = json!("denied (hard_limit)");
+                p["last_reason"] = json!("BOLUS_DOSE_ABOVE_HARD_MAX: Bolus dose 150 micrograms is over the HARD maximum of 100 micrograms by 50 micrograms, 1.5 times the limit.");
+            }
+            p
+        })
+        .collect();
+    json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12", "pumps": pumps})
+}
+
+#[test]
+fn eight_pumps_on_the_small_panel_come_attention_first_whole_and_all_within_reach() {
+    let (ui, _rx) = terminal();
+    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+    ui.show().expect("the testing backend shows it");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, eight_pumps());
+    // The alarm first, then the stopped programme.
+    let top = |label: &str| find(&ui, label).absolute_position().y;
+    assert!(top("Pump p7") < top("Pump p2"), "the alarm comes first");
+    assert!(
+        top("Pump p1") < top("Pump p3"),
+        "then the stopped programme"
+    );
+    // The stopped programme's words sit whole inside its card.
+    let card = find(&ui, "Pump p1");
+    let stop = find(
+        &ui,
+        "HARD LIMIT: not started. No override: programme it again.: Bolus dose 150 micrograms is over the HARD maximum of 100 micrograms by 50 micrograms, 1.5 times the limit.",
+    );
+    let bottom = |e: &ElementHandle| e.absolute_position().y + e.size().height;
+    assert!(bottom(&stop) <= bottom(&card), "the reason is not cut");
+    // More is below, and says so; a finger drags every pump into view.
+    find(&ui, "More pumps below: drag up");
+    for _ in 0..6 {
+        if ElementHandle::find_by_accessible_label(&ui, "More pumps below: drag up")
+            .next()
+            .is_none()
+        {
+            break;
+        }
+        drag(&ui, (400.0, 400.0), (400.0, 150.0));
+    }
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, "More pumps below: drag up")
+            .next()
+            .is_none(),
+        "the end of the list is reached"
+    );
+    let last = find(&ui, "Pump p8");
+    assert!(
+        bottom(&last) <= 480.0,
+        "the last pump is in view: {}",
+        bottom(&last)
+    );
+}
+
+#[test]
+fn a_bolus_whose_facts_run_past_the_small_panel_says_more_is_below() {
+    let (ui, _rx) = terminal();
+    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+    ui.show().expect("the testing backend shows it");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::bolus()));
+    ui.global::<Gateway>().invoke_open_list();
+    press(&ui, "Pump pump-3: fentaNYL, bolus");
+    find(&ui, "More below: drag up");
+    drag(&ui, (200.0, 400.0), (200.0, 100.0));
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, "More below: drag up")
+            .next()
+            .is_none(),
+        "the last limit is in view"
+    );
+}

@@ -135,6 +135,9 @@ pub struct Snapshot {
     /// still show them.
     #[serde(skip)]
     pub closed: Vec<crate::terminal::protocol::ClosedCard>,
+    /// Bedside terminals connected now.
+    #[serde(skip)]
+    pub terminals: usize,
 }
 
 impl Snapshot {

@@ -149,6 +149,9 @@ fn run(options: DemoOptions) -> Result<()> {
         let mut sims = tokio::task::JoinSet::new();
         // One bedside terminal for the bed, as at a real bedside.
         let staff = sim::bedside::spawn(bedside.clone(), "demo-bed-1".to_owned(), stop.clone());
+        // The person's pump starts once the touchscreen is there, or its
+        // first request would be denied for want of a terminal.
+        let mut for_the_person = None;
         for (i, port) in config.ports.iter().enumerate() {
             let (name, text) = SCENARIOS[i % SCENARIOS.len()];
             let mut scenario = Scenario::parse(text, name).context("built-in scenario")?;
@@ -165,6 +168,10 @@ fn run(options: DemoOptions) -> Result<()> {
             let link = Port::Pty {
                 link: Some(port.path.clone()),
             };
+            if screen.is_ok() && i == FOR_A_PERSON {
+                for_the_person = Some((scenario, link, opts));
+                continue;
+            }
             sims.spawn(sim::run(scenario, link, opts, None, stop.clone(), |_| {}));
         }
         let (view_tx, mut view) = watch::channel(Snapshot::default());
@@ -175,6 +182,13 @@ fn run(options: DemoOptions) -> Result<()> {
             view_tx,
         ));
         let mut touch = screen.and_then(|program| start_touchscreen(&program, &bedside.socket));
+        if let Some((scenario, link, mut opts)) = for_the_person {
+            if !touchscreen_in(&mut view, touch.is_ok()).await {
+                // No touchscreen after all: the simulated staff answer it.
+                opts.bedside = Some(staff.clone());
+            }
+            sims.spawn(sim::run(scenario, link, opts, None, stop.clone(), |_| {}));
+        }
         let header = header(
             pumps,
             speed,
@@ -186,27 +200,7 @@ fn run(options: DemoOptions) -> Result<()> {
             println!("{header}");
         }
         let deadline = duration.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-        tokio::pin!(signal);
-        let mut every = tokio::time::interval(Duration::from_millis(if live { 500 } else { 1000 }));
-        let mut last = String::new();
-        loop {
-            tokio::select! {
-                () = &mut signal => break,
-                () = sleep_until(deadline) => break,
-                _ = every.tick() => {
-                    let text = view.borrow_and_update().render();
-                    let mut out = std::io::stdout().lock();
-                    if live {
-                        // Home the cursor and clear: a redraw, not a scroll.
-                        let _ = write!(out, "\x1b[H\x1b[2J{header}\n{text}");
-                    } else if text != last {
-                        let _ = writeln!(out, "{text}");
-                    }
-                    let _ = out.flush();
-                    last = text;
-                }
-            }
-        }
+        show(&mut view, &header, live, deadline, signal).await;
         stop.cancel();
         if let Ok(child) = &mut touch {
             let _ = child.kill();
@@ -222,6 +216,53 @@ fn run(options: DemoOptions) -> Result<()> {
     })?;
     drop(dir);
     Ok(())
+}
+
+/// Waits until the touchscreen has connected beside the simulated staff's
+/// terminal (at most 15 s), so that the person's pump, started then,
+/// finds someone to ask; false when there is no touchscreen to wait for.
+async fn touchscreen_in(view: &mut watch::Receiver<Snapshot>, started: bool) -> bool {
+    if !started {
+        return false;
+    }
+    let both =
+        tokio::time::timeout(Duration::from_secs(15), view.wait_for(|v| v.terminals >= 2)).await;
+    if !matches!(both, Ok(Ok(_))) {
+        eprintln!("pumpgw demo: the touchscreen has not connected yet; your pump starts anyway");
+    }
+    true
+}
+
+/// Shows the bed until the signal or the deadline: redrawn in place on a
+/// terminal, printed when it changes otherwise.
+async fn show(
+    view: &mut watch::Receiver<Snapshot>,
+    header: &str,
+    live: bool,
+    deadline: Option<tokio::time::Instant>,
+    signal: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(signal);
+    let mut every = tokio::time::interval(Duration::from_millis(if live { 500 } else { 1000 }));
+    let mut last = String::new();
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            () = sleep_until(deadline) => break,
+            _ = every.tick() => {
+                let text = view.borrow_and_update().render();
+                let mut out = std::io::stdout().lock();
+                if live {
+                    // Home the cursor and clear: a redraw, not a scroll.
+                    let _ = write!(out, "\x1b[H\x1b[2J{header}\n{text}");
+                } else if text != last {
+                    let _ = writeln!(out, "{text}");
+                }
+                let _ = out.flush();
+                last = text;
+            }
+        }
+    }
 }
 
 /// The example library and one port per simulated pump, in `dir`.

@@ -801,6 +801,7 @@ impl Core {
                 .map(crate::terminal::protocol::confirmation_card)
                 .collect(),
             closed: self.notices.iter().cloned().collect(),
+            terminals: *self.terminals.borrow(),
         };
         self.view.send_replace(snapshot);
     }
