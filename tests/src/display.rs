@@ -42,3 +42,83 @@ impl Drop for Display {
         let _ = self.child.wait();
     }
 }
+
+impl Display {
+    /// A click of the left button at (`x`, `y`), as a finger's tap.
+    pub fn tap(&self, x: u32, y: u32) {
+        let status = Command::new("xdotool")
+            .args(["mousemove", &x.to_string(), &y.to_string(), "click", "1"])
+            .env("DISPLAY", &self.name)
+            .status()
+            .expect("xdotool runs (tests/run installs it)");
+        assert!(status.success(), "xdotool tap at {x},{y}");
+    }
+
+    /// The whole screen as it is now, read with `xwd`.
+    pub fn screenshot(&self) -> Screenshot {
+        let out = Command::new("xwd")
+            .args(["-root", "-silent"])
+            .env("DISPLAY", &self.name)
+            .output()
+            .expect("xwd runs (tests/run installs x11-apps)");
+        assert!(out.status.success(), "xwd");
+        Screenshot::from_xwd(&out.stdout)
+    }
+}
+
+/// A screenshot: width, height and RGB pixels.
+pub struct Screenshot {
+    /// Pixels across.
+    pub width: usize,
+    /// Pixels down.
+    pub height: usize,
+    rgb: Vec<[u8; 3]>,
+}
+
+impl Screenshot {
+    /// Reads an X window dump (XWD, the format `xwd` writes: a header of
+    /// big-endian 32-bit fields, a colour map, then the rows).
+    fn from_xwd(data: &[u8]) -> Screenshot {
+        let field = |i: usize| {
+            u32::from_be_bytes(data[i * 4..i * 4 + 4].try_into().expect("four bytes")) as usize
+        };
+        let (header, width, height) = (field(0), field(4), field(5));
+        let (byte_order, bpp, line) = (field(7), field(11), field(12));
+        let masks = [field(14), field(15), field(16)];
+        let colours = field(19);
+        assert_eq!(bpp, 32, "a 24-bit display dumps 32 bits a pixel");
+        let start = header + colours * 12;
+        let mut rgb = Vec::with_capacity(width * height);
+        for y in 0..height {
+            for x in 0..width {
+                let at = start + y * line + x * 4;
+                let b: [u8; 4] = data[at..at + 4].try_into().expect("four bytes");
+                let v = if byte_order == 0 {
+                    u32::from_le_bytes(b)
+                } else {
+                    u32::from_be_bytes(b)
+                } as usize;
+                let c = |m: usize| u8::try_from((v & m) >> m.trailing_zeros()).unwrap_or(u8::MAX);
+                rgb.push([c(masks[0]), c(masks[1]), c(masks[2])]);
+            }
+        }
+        Screenshot { width, height, rgb }
+    }
+
+    /// The share of pixels within `box` (x, y, width, height) that are
+    /// `colour`, give or take 8 per channel.
+    pub fn share(&self, (x0, y0, w, h): (usize, usize, usize, usize), colour: [u8; 3]) -> f64 {
+        let mut hits = 0usize;
+        for y in y0..(y0 + h).min(self.height) {
+            for x in x0..(x0 + w).min(self.width) {
+                let p = self.rgb[y * self.width + x];
+                if p.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 8) {
+                    hits += 1;
+                }
+            }
+        }
+        #[allow(clippy::cast_precision_loss, reason = "pixel counts")]
+        let share = hits as f64 / (w * h) as f64;
+        share
+    }
+}

@@ -1,6 +1,9 @@
 //! The bedside touchscreen as a person meets it: the real
 //! `pumpgw-terminal` window on a real X display (Xvfb), beside the real
-//! demo gateway.
+//! demo gateway, driven by real pointer events (xdotool) at the places a
+//! finger would tap on the 800x480 panel, followed through the
+//! touchscreen's own log (each screen it shows) and checked on
+//! screenshots (xwd).
 
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};
@@ -73,4 +76,189 @@ fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
             .any(|l| l.starts_with("pump-4") && l.contains("UNAVAILABLE")),
         "pump-4's request is not denied for want of a terminal:\n{rest}"
     );
+}
+
+/// Where things are on the 800x480 panel, for a finger: the keypad and
+/// buttons of a confirmation screen with one row of names.
+mod at {
+    pub(crate) const BANNER_NO_ALARM: (u32, u32) = (400, 65);
+    pub(crate) const BANNER_UNDER_ALARM: (u32, u32) = (400, 117);
+    pub(crate) const FIRST_NAME: (u32, u32) = (566, 34);
+    pub(crate) const AMOUNT: (u32, u32) = (245, 200);
+    pub(crate) const VOLUME: (u32, u32) = (245, 368);
+    pub(crate) const CONFIRM: (u32, u32) = (743, 433);
+    pub(crate) const OK: (u32, u32) = (400, 430);
+
+    /// The list's row `i` (0 first).
+    pub(crate) fn row(i: usize) -> (u32, u32) {
+        (400, 100 + 77 * u32::try_from(i).expect("a short list"))
+    }
+
+    /// A keypad digit.
+    pub(crate) fn key(d: char) -> (u32, u32) {
+        let (x, y) = match d {
+            '0' => (642, 359),
+            d => {
+                let n = d.to_digit(10).expect("a digit") - 1;
+                (
+                    [540, 642, 743][(n % 3) as usize],
+                    [166, 230, 295][(n / 3) as usize],
+                )
+            }
+        };
+        (x, y)
+    }
+}
+
+/// The touchscreen's log, followed line by line.
+struct Follow {
+    path: std::path::PathBuf,
+    seen: usize,
+}
+
+impl Follow {
+    /// Waits for a line after those seen with every needle; returns it.
+    fn until(&mut self, needles: &[&str], secs: u64) -> String {
+        self.find(needles, secs).unwrap_or_else(|| {
+            panic!(
+                "the touchscreen never logged {needles:?}:\n{}",
+                std::fs::read_to_string(&self.path).unwrap_or_default()
+            )
+        })
+    }
+
+    /// The last line logged with `needle`, seen or not.
+    fn latest(&self, needle: &str) -> String {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Whether a line after those seen has every needle, within `secs`.
+    fn within(&mut self, needles: &[&str], secs: u64) -> bool {
+        self.find(needles, secs).is_some()
+    }
+
+    fn find(&mut self, needles: &[&str], secs: u64) -> Option<String> {
+        let until = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            if let Some(i) = lines[self.seen.min(lines.len())..]
+                .iter()
+                .position(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                self.seen += i + 1;
+                return Some(lines[self.seen - 1].to_owned());
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
+    let display = Display::start(800, 480);
+    let mut demo = Command::new(binary("pumpgwd"))
+        .args([
+            "demo",
+            "--pumps",
+            "4",
+            "--speed",
+            "60",
+            "--duration",
+            "120",
+            "--plain",
+        ])
+        .env("DISPLAY", &display.name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the demo starts");
+    let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout is piped"));
+    let mut header = String::new();
+    let log = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).expect("reads") > 0, "{header}");
+        header.push_str(&line);
+        if let Some(path) = line.strip_prefix("Touchscreen log: ") {
+            break std::path::PathBuf::from(path.trim());
+        }
+    };
+    // The rest of the demo's output is read away so that it never blocks.
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        rest
+    });
+    let mut screen = Follow { path: log, seen: 0 };
+    let tap = |(x, y): (u32, u32)| display.tap(x, y);
+    // Pump 4 asks; the home screen announces it.
+    screen.until(&["waiting list", "pump-4"], 30);
+    // The banner sits under the bed's alarm banner when there is one.
+    tap(at::BANNER_NO_ALARM);
+    if !screen.within(&["screen=Waiting"], 2) {
+        tap(at::BANNER_UNDER_ALARM);
+        screen.until(&["screen=Waiting"], 2);
+    }
+    // Pump 4's row in the list as it is when the finger comes down (the
+    // simulated staff's confirmations come and go meanwhile).
+    let mut opened = false;
+    for _ in 0..5 {
+        let row = screen
+            .latest("waiting list")
+            .rsplit("pumps=")
+            .next()
+            .and_then(|pumps| pumps.trim().split(',').position(|p| p == "pump-4"));
+        if let Some(row) = row {
+            tap(at::row(row));
+            if screen.within(&["screen=Concentration"], 2) {
+                opened = true;
+                break;
+            }
+        }
+    }
+    assert!(opened, "pump-4's confirmation never opened from the list");
+    // The nurse types the syringe's label, taps her name, her PIN.
+    tap(at::AMOUNT);
+    "2500".chars().for_each(|d| tap(at::key(d)));
+    tap(at::VOLUME);
+    "50".chars().for_each(|d| tap(at::key(d)));
+    tap(at::FIRST_NAME);
+    "482916".chars().for_each(|d| tap(at::key(d)));
+    tap(at::CONFIRM);
+    screen.until(&["result=next_stage", "Concentration confirmed"], 10);
+    // What the screen shows: the green of a confirmation.
+    let shot = display.screenshot();
+    assert!(
+        shot.share((0, 0, 800, 120), [0x0f, 0x33, 0x20]) > 0.5,
+        "not the green result"
+    );
+    // OK: the doctor's bolus, the person's own next stage, opens.
+    tap(at::OK);
+    screen.until(&["screen=Confirm"], 10);
+    tap(at::FIRST_NAME);
+    "719384".chars().for_each(|d| tap(at::key(d)));
+    tap(at::CONFIRM);
+    screen.until(&["result=authorised", "the pump may start"], 10);
+    let shot = display.screenshot();
+    assert!(
+        shot.share((0, 0, 800, 120), [0x0f, 0x33, 0x20]) > 0.5,
+        "not the green result"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(demo.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("the demo is there");
+    assert!(demo.wait().expect("the demo ends").success());
+    let rest = reader.join().expect("the reader ends");
+    assert!(rest.contains("pumpgw demo stopped."), "{rest}");
 }

@@ -63,7 +63,7 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
         if let Some(ui) = weak.upgrade() {
             with(|d| {
                 waiting_list(&ui, d);
-                ui.global::<Bedside>().set_screen(Screen::Waiting);
+                show(&ui.global::<Bedside>(), Screen::Waiting);
             });
         }
     });
@@ -87,7 +87,7 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
     let weak = ui.as_weak();
     ui.global::<Gateway>().on_home(move || {
         if let Some(ui) = weak.upgrade() {
-            ui.global::<Bedside>().set_screen(Screen::Home);
+            show(&ui.global::<Bedside>(), Screen::Home);
         }
     });
     let weak = ui.as_weak();
@@ -116,6 +116,15 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
     });
 }
 
+/// Puts `screen` up, and says so in the log: what a person saw, and when
+/// (also what the tests of the real window follow).
+fn show(b: &Bedside<'_>, screen: Screen) {
+    if b.get_screen() != screen {
+        tracing::info!(screen = ?screen, "screen");
+    }
+    b.set_screen(screen);
+}
+
 /// The connection to the daemon came up or went down.
 pub fn connection(ui: &MainWindow, desk: &mut Desk, up: bool, problem: &str) {
     let g = ui.global::<Gateway>();
@@ -127,7 +136,7 @@ pub fn connection(ui: &MainWindow, desk: &mut Desk, up: bool, problem: &str) {
         desk.shown = None;
         desk.next = None;
         clear_entry(ui, desk);
-        ui.global::<Bedside>().set_screen(Screen::Home);
+        show(&ui.global::<Bedside>(), Screen::Home);
         g.set_waiting(0);
     }
 }
@@ -177,6 +186,7 @@ pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
                 }
                 .into(),
             );
+            tracing::info!(result = %result, title = %b.get_result_title(), "result");
             b.set_result_message(message.into());
             b.set_entered(entered.unwrap_or_default().into());
             b.set_programmed(programmed.unwrap_or_default().into());
@@ -187,7 +197,7 @@ pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
             desk.pin_2.clear();
             b.set_pin(SharedString::new());
             b.set_pin_2(SharedString::new());
-            b.set_screen(Screen::Result);
+            show(&b, Screen::Result);
         }
         ToTerminal::Error { message, .. } => {
             ui.global::<Gateway>()
@@ -351,6 +361,8 @@ fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) 
         .set_waiting(i32::try_from(open.len()).unwrap_or(i32::MAX));
     let fresh = open.iter().any(|c| !desk.seen.contains(&c.id));
     desk.seen.extend(open.iter().map(|c| c.id));
+    let pumps: Vec<&str> = open.iter().map(|c| c.pump.as_str()).collect();
+    tracing::info!(pumps = %pumps.join(","), "waiting list");
     desk.open = open;
     waiting_list(ui, desk);
     if fresh && let Some(command) = &desk.sound {
@@ -471,7 +483,7 @@ fn closed_screen(ui: &MainWindow, desk: &mut Desk, ok: bool, title: &str, messag
     b.set_result_message(message.into());
     b.set_entered(SharedString::new());
     b.set_programmed(SharedString::new());
-    b.set_screen(Screen::Result);
+    show(&b, Screen::Result);
 }
 
 /// Puts a confirmation on screen, with empty fields.
@@ -541,11 +553,14 @@ pub fn open_card(ui: &MainWindow, desk: &mut Desk, card: ConfirmationCard) {
     desk.shown = Some(card);
     clear_entry(ui, desk);
     b.set_field(if concentration { "amount" } else { "pin" }.into());
-    b.set_screen(if concentration {
-        Screen::Concentration
-    } else {
-        Screen::Confirm
-    });
+    show(
+        &b,
+        if concentration {
+            Screen::Concentration
+        } else {
+            Screen::Confirm
+        },
+    );
 }
 
 fn clear_entry(ui: &MainWindow, desk: &mut Desk) {
@@ -706,12 +721,12 @@ pub fn dismiss(ui: &MainWindow, desk: &mut Desk) {
             if desk.next.is_none() && b.get_result_ok() {
                 open_card(ui, desk, card);
             } else {
-                b.set_screen(screen);
+                show(&b, screen);
             }
         }
         _ => {
             desk.shown = None;
-            b.set_screen(Screen::Home);
+            show(&b, Screen::Home);
         }
     }
 }

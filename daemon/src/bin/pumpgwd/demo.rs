@@ -319,12 +319,15 @@ fn start_touchscreen(
     program: &std::path::Path,
     socket: &std::path::Path,
 ) -> Result<std::process::Child, String> {
+    // Its log (what it showed, and when) beside the gateway's.
+    let log = socket.with_file_name("touchscreen.log");
+    let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     std::process::Command::new(program)
         .arg("--socket")
         .arg(socket)
         .args(["--name", "demo-touchscreen"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .map_err(|e| format!("{}: {e}", program.display()))
 }
@@ -345,8 +348,9 @@ fn header(
         .join(", ");
     let screen = match touch {
         Ok(()) => format!(
-            "Touchscreen: running; pump-{} waits for you to confirm there (simulated staff confirm the rest).",
-            FOR_A_PERSON + 1
+            "Touchscreen: running; pump-{} waits for you to confirm there (simulated staff confirm the rest).\nTouchscreen log: {}",
+            FOR_A_PERSON + 1,
+            socket.with_file_name("touchscreen.log").display()
         ),
         Err(why) => {
             format!("Touchscreen: not started ({why}); simulated staff confirm at the socket.")
