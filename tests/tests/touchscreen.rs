@@ -70,6 +70,15 @@ fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
         rest.contains("Touchscreen: running; pump-4 waits for you"),
         "{header}{rest}"
     );
+    // What the person is to do, step by step, as the test above does it.
+    for step in [
+        "1. Tap the blue banner",
+        "Amount 2500, micrograms, in 50 (mL)",
+        "tap Nkechi Okafor, type PIN 482916",
+        "tap Dev Patel, PIN 719384, Confirm",
+    ] {
+        assert!(rest.contains(step), "{step:?} not in:\n{rest}");
+    }
     assert!(
         !rest
             .lines()

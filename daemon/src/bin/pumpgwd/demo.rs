@@ -348,9 +348,20 @@ fn header(
         .join(", ");
     let screen = match touch {
         Ok(()) => format!(
-            "Touchscreen: running; pump-{} waits for you to confirm there (simulated staff confirm the rest).\nTouchscreen log: {}",
-            FOR_A_PERSON + 1,
-            socket.with_file_name("touchscreen.log").display()
+            "Touchscreen: running; pump-{pump} waits for you to confirm there (simulated staff confirm the rest).\n\
+             Touchscreen log: {}\n\
+             Your part, at the touchscreen (pump-{pump}: a new fentanyl syringe, then a bolus):\n\
+             \x20 1. Tap the blue banner (\"1 confirmation waiting\"), then pump-{pump} in the list.\n\
+             \x20 2. As the nurse, type the syringe's label blind: Amount 2500, micrograms, in 50 (mL);\n\
+             \x20    tap {nurse}, type PIN {nurse_pin}, tap Confirm.\n\
+             \x20 3. Tap OK. As the doctor, for the 25 microgram bolus: tap {doctor}, PIN {doctor_pin}, Confirm.\n\
+             \x20 Try a wrong label (500 micrograms) to see the pump stopped: DO NOT START.",
+            socket.with_file_name("touchscreen.log").display(),
+            pump = FOR_A_PERSON + 1,
+            nurse = STAFF[0].1,
+            nurse_pin = STAFF[0].3,
+            doctor = STAFF[1].1,
+            doctor_pin = STAFF[1].3,
         ),
         Err(why) => {
             format!("Touchscreen: not started ({why}); simulated staff confirm at the socket.")
