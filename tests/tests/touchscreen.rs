@@ -12,9 +12,20 @@ use std::time::{Duration, Instant};
 use pumpgw_tests::binary;
 use pumpgw_tests::display::Display;
 
-#[test]
-fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
-    let display = Display::start(800, 480);
+/// `pumpgwd demo` with four pumps at 60 times speed for `seconds`, its
+/// touchscreen on `display`; with its output read up to the header line
+/// starting `until`, whose path it returns (the demo's folder, holding its
+/// logs, is removed when it ends: read them while it runs).
+fn demo(
+    display: &Display,
+    seconds: &str,
+    until: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+    std::path::PathBuf,
+) {
     let mut demo = Command::new(binary("pumpgwd"))
         .args([
             "demo",
@@ -23,7 +34,7 @@ fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
             "--speed",
             "60",
             "--duration",
-            "10",
+            seconds,
             "--plain",
         ])
         .env("DISPLAY", &display.name)
@@ -32,17 +43,22 @@ fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
         .spawn()
         .expect("the demo starts");
     let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout is piped"));
-    // The header names the gateway's log, in a folder the demo removes
-    // when it ends: read it while the demo runs.
     let mut header = String::new();
-    let log = loop {
+    let path = loop {
         let mut line = String::new();
         assert!(out.read_line(&mut line).expect("reads") > 0, "{header}");
         header.push_str(&line);
-        if let Some(path) = line.strip_prefix("Gateway log: ") {
+        if let Some(path) = line.strip_prefix(until) {
             break std::path::PathBuf::from(path.trim());
         }
     };
+    (demo, out, header, path)
+}
+
+#[test]
+fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
+    let display = Display::start(800, 480);
+    let (mut demo, mut out, header, log) = demo(&display, "10", "Gateway log: ");
     let until = Instant::now() + Duration::from_secs(30);
     let text = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -175,32 +191,7 @@ impl Follow {
 #[test]
 fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
     let display = Display::start(800, 480);
-    let mut demo = Command::new(binary("pumpgwd"))
-        .args([
-            "demo",
-            "--pumps",
-            "4",
-            "--speed",
-            "60",
-            "--duration",
-            "120",
-            "--plain",
-        ])
-        .env("DISPLAY", &display.name)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the demo starts");
-    let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout is piped"));
-    let mut header = String::new();
-    let log = loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).expect("reads") > 0, "{header}");
-        header.push_str(&line);
-        if let Some(path) = line.strip_prefix("Touchscreen log: ") {
-            break std::path::PathBuf::from(path.trim());
-        }
-    };
+    let (mut demo, mut out, _, log) = demo(&display, "120", "Touchscreen log: ");
     // The rest of the demo's output is read away so that it never blocks.
     let reader = std::thread::spawn(move || {
         let mut rest = String::new();

@@ -14,7 +14,7 @@ use std::sync::mpsc::Sender;
 use pumpgw::terminal::protocol::{
     ConfirmationCard, FromTerminal, NeedCard, PumpCard as Card, Signer as SignerLine, ToTerminal,
 };
-use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
+use slint::{ComponentHandle as _, Model as _, ModelRc, SharedString, VecModel};
 
 use crate::{
     AlarmLine, Bedside, Fact, Gateway, MainWindow, PumpCard, PumpRow, Screen, Signer, WaitingLine,
@@ -43,6 +43,9 @@ pub struct Desk {
     out: Option<Sender<FromTerminal>>,
     /// The pump cards as last shown, those that need attention first.
     cards: Vec<PumpCard>,
+    /// The waiting list's rows, changed in place (the time left every
+    /// second) so that a finger on a row is not lost to a rebuilt list.
+    waiting: std::rc::Rc<VecModel<WaitingLine>>,
 }
 
 thread_local! {
@@ -57,12 +60,16 @@ pub fn with<R>(f: impl FnOnce(&mut Desk) -> R) -> R {
 
 /// Wires the screens' callbacks; lines for the daemon go to `out`.
 pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
-    with(|d| d.out = Some(out));
+    with(|d| {
+        d.out = Some(out);
+        ui.global::<Gateway>()
+            .set_waiting_list(ModelRc::from(d.waiting.clone()));
+    });
     let weak = ui.as_weak();
     ui.global::<Gateway>().on_open_list(move || {
         if let Some(ui) = weak.upgrade() {
             with(|d| {
-                waiting_list(&ui, d);
+                waiting_list(d);
                 show(&ui.global::<Bedside>(), Screen::Waiting);
             });
         }
@@ -364,15 +371,19 @@ fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) 
     let pumps: Vec<&str> = open.iter().map(|c| c.pump.as_str()).collect();
     tracing::info!(pumps = %pumps.join(","), "waiting list");
     desk.open = open;
-    waiting_list(ui, desk);
+    waiting_list(desk);
     if fresh && let Some(command) = &desk.sound {
         // The board's buzzer: announced, never waited for.
-        if let Err(e) = std::process::Command::new("sh")
+        match std::process::Command::new("sh")
             .args(["-c", command])
             .stdin(std::process::Stdio::null())
             .spawn()
         {
-            tracing::warn!(error = %e, "the sound command cannot run");
+            // Reaped on a thread of its own, so that none is left a zombie.
+            Ok(mut child) => {
+                std::thread::spawn(move || child.wait());
+            }
+            Err(e) => tracing::warn!(error = %e, "the sound command cannot run"),
         }
     }
     let b = ui.global::<Bedside>();
@@ -405,7 +416,7 @@ fn confirmations(ui: &MainWindow, desk: &mut Desk, open: Vec<ConfirmationCard>) 
 
 /// The list of waiting confirmations, oldest first, with the time left
 /// on each (refreshed every second by the caller's timer).
-pub fn waiting_list(ui: &MainWindow, desk: &Desk) {
+pub fn waiting_list(desk: &Desk) {
     let now = time::OffsetDateTime::now_utc();
     let lines: Vec<WaitingLine> = desk
         .open
@@ -433,8 +444,20 @@ pub fn waiting_list(ui: &MainWindow, desk: &Desk) {
             }
         })
         .collect();
-    ui.global::<Gateway>()
-        .set_waiting_list(ModelRc::new(VecModel::from(lines)));
+    let same_rows = desk.waiting.row_count() == lines.len()
+        && lines
+            .iter()
+            .enumerate()
+            .all(|(i, l)| desk.waiting.row_data(i).is_some_and(|r| r.id == l.id));
+    if same_rows {
+        for (i, line) in lines.into_iter().enumerate() {
+            if desk.waiting.row_data(i).as_ref() != Some(&line) {
+                desk.waiting.set_row_data(i, line);
+            }
+        }
+    } else {
+        desk.waiting.set_vec(lines);
+    }
 }
 
 /// What a confirmation asks for, in words.

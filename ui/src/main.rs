@@ -72,15 +72,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     desk::with(|d| desk::set_sound(d, cli.sound_command.clone()));
     // The time left on each waiting confirmation counts down.
     let clock = slint::Timer::default();
-    let weak = ui.as_weak();
     clock.start(
         slint::TimerMode::Repeated,
         std::time::Duration::from_secs(1),
-        move || {
-            if let Some(ui) = weak.upgrade() {
-                desk::with(|d| desk::waiting_list(&ui, d));
-            }
-        },
+        || desk::with(|d| desk::waiting_list(d)),
     );
     client::spawn(cli.socket, cli.name, ui.as_weak(), rx);
     ui.run().context("the display failed")?;
