@@ -152,6 +152,17 @@ impl Follow {
         })
     }
 
+    /// The lines logged after the first `mark` ones, up to those seen.
+    fn since(&self, mark: usize) -> Vec<String> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .skip(mark)
+            .take(self.seen.saturating_sub(mark))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The last line logged with `needle`, seen or not.
     fn latest(&self, needle: &str) -> String {
         std::fs::read_to_string(&self.path)
@@ -202,6 +213,16 @@ fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
     let tap = |(x, y): (u32, u32)| display.tap(x, y);
     // Pump 4 asks; the home screen announces it.
     screen.until(&["waiting list", "pump-4"], 30);
+    // Home, while it is looked at: pump 4's and other confirmations come
+    // and go, and nothing opens by itself (no screen since the start).
+    let mark = 0;
+    screen.until(&["waiting list"], 30);
+    screen.until(&["waiting list"], 30);
+    let meanwhile = screen.since(mark);
+    assert!(
+        !meanwhile.iter().any(|l| l.contains("screen screen=")),
+        "home was taken away: {meanwhile:#?}"
+    );
     // The banner sits under the bed's alarm banner when there is one.
     tap(at::BANNER_NO_ALARM);
     if !screen.within(&["screen=Waiting"], 2) {
@@ -226,6 +247,16 @@ fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
         }
     }
     assert!(opened, "pump-4's confirmation never opened from the list");
+    // Other pumps' confirmations come and go (the simulated staff answer
+    // them at their own terminal); the screen in use stays.
+    let mark = screen.seen;
+    screen.until(&["waiting list"], 30);
+    screen.until(&["waiting list"], 30);
+    let meanwhile = screen.since(mark);
+    assert!(
+        !meanwhile.iter().any(|l| l.contains("screen screen=")),
+        "the screen changed under the finger: {meanwhile:#?}"
+    );
     // The nurse types the syringe's label, taps her name, her PIN.
     tap(at::AMOUNT);
     "2500".chars().for_each(|d| tap(at::key(d)));
