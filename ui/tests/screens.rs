@@ -479,3 +479,75 @@ fn a_bolus_whose_facts_run_past_the_small_panel_says_more_is_below() {
         "the last limit is in view"
     );
 }
+
+/// Every button on every screen, at both panel sizes: at least 48 px high
+/// and wide (9 mm on the 7-inch panel), for a gloved finger.
+#[test]
+fn every_button_on_every_screen_is_a_full_size_target_at_both_sizes() {
+    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+    use pumpgw_terminal::sample;
+    type SetUp = fn(&MainWindow);
+    drop(terminal());
+    let screens: [(&str, Screen, SetUp); 6] = [
+        ("home", Screen::Home, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::status()));
+            desk::with(|d| desk::apply(ui, d, sample::concentration()));
+        }),
+        ("waiting list", Screen::Waiting, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::concentration()));
+            ui.global::<Gateway>().invoke_open_list();
+        }),
+        ("concentration", Screen::Concentration, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::concentration()));
+            ui.global::<Gateway>().invoke_pick(7);
+        }),
+        ("bolus", Screen::Confirm, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::bolus()));
+            ui.global::<Gateway>().invoke_pick(8);
+        }),
+        ("soft limit", Screen::Confirm, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::soft_limit()));
+            ui.global::<Gateway>().invoke_pick(9);
+        }),
+        ("result", Screen::Result, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::bolus()));
+            ui.global::<Gateway>().invoke_pick(8);
+            desk::with(|d| desk::apply(ui, d, sample::authorised()));
+        }),
+    ];
+    for (w, h) in [(800u32, 480u32), (1280, 800)] {
+        for (name, screen, set_up) in screens {
+            // One testing platform per thread: a fresh window and desk.
+            let ui = MainWindow::new().expect("the window builds");
+            desk::with(|d| *d = desk::Desk::default());
+            let (tx, _rx) = channel();
+            desk::attach(&ui, tx);
+            ui.window().set_size(slint::PhysicalSize::new(w, h));
+            ui.show().expect("the testing backend shows it");
+            desk::with(|d| desk::connection(&ui, d, true, ""));
+            set_up(&ui);
+            assert_eq!(ui.global::<Bedside>().get_screen(), screen, "{name}");
+            let buttons = ElementQuery::from_root(&ui)
+                .match_descendants()
+                .match_accessible_role(AccessibleRole::Button)
+                .find_all();
+            let mut checked = 0;
+            for b in buttons {
+                let label = b.accessible_label().unwrap_or_default();
+                let (at, size) = (b.absolute_position(), b.size());
+                #[allow(clippy::cast_precision_loss, reason = "panel sizes")]
+                let on_screen = at.y >= 0.0 && at.y + size.height <= h as f32;
+                if label.is_empty() || !on_screen {
+                    continue;
+                }
+                assert!(
+                    size.height >= 48.0 && size.width >= 48.0,
+                    "{name} at {w}x{h}: {label:?} is {size:?}"
+                );
+                checked += 1;
+            }
+            assert!(checked > 0, "{name} at {w}x{h}: no button found");
+            ui.hide().expect("hides");
+        }
+    }
+}
