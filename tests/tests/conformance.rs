@@ -140,12 +140,13 @@ fn a_pump_moved_to_another_port_is_known_by_its_serial_and_nothing_is_dropped() 
     let bench = Bench::new();
     let mut on_p1 = Controller::plug(&bench.path().join("p1"));
     let mut on_p2 = Controller::plug(&bench.path().join("p2"));
-    let _gateway = bench.gateway(&["p1", "p2"], "");
+    let gateway = bench.gateway(&["p1", "p2"], "");
     on_p1.hello("SPEC-MOVED");
     on_p1.send(&alarm(10, 1, "occlusion_downstream"));
     // The cable is moved to the other port before the pump saw the ACK:
     // it resends the same event there after its new handshake.
     drop(on_p1);
+    gateway.wait_for(&["pump=p1", "pump link down"], 1, 10);
     on_p2.hello("SPEC-MOVED");
     on_p2.send(&alarm(10, 1, "occlusion_downstream"));
     // An event numbered below the last one and never logged (the pump
@@ -160,6 +161,26 @@ fn a_pump_moved_to_another_port_is_known_by_its_serial_and_nothing_is_dropped() 
         bench.exported("record_conflict").is_empty(),
         "a resend is not a conflict"
     );
+}
+
+#[test]
+fn two_pumps_online_under_one_serial_each_have_their_events_logged_however_alike() {
+    // Two controllers claim one serial (a cloned configuration) and send
+    // the very same event: neither is a resend of the other's.
+    let bench = Bench::new();
+    let mut on_p1 = Controller::plug(&bench.path().join("p1"));
+    let mut on_p2 = Controller::plug(&bench.path().join("p2"));
+    let _gateway = bench.gateway(&["p1", "p2"], "");
+    on_p1.hello("SPEC-TWIN");
+    on_p2.hello("SPEC-TWIN");
+    on_p1.send(&alarm(10, 1, "occlusion_downstream"));
+    on_p2.send(&alarm(10, 1, "occlusion_downstream"));
+    let alarms = bench.exported("alarm");
+    let ports: Vec<_> = alarms.iter().map(|r| r["pump"].clone()).collect();
+    assert_eq!(ports, ["p1", "p2"], "{alarms:#?}");
+    // A resend on the same port is still one record.
+    on_p2.send(&alarm(10, 1, "occlusion_downstream"));
+    assert_eq!(bench.exported("alarm").len(), 2);
 }
 
 #[test]

@@ -222,10 +222,24 @@ impl Core {
             warn!(pump = %pump, serial, record, "cannot tell whether this event is logged; logging it");
             return Some(vec![event]);
         };
+        // A resend comes from this port, or from a port the pump has left
+        // (its cable moved): a record from another port still online
+        // under the same serial is another pump's, however alike.
+        let twin = |port: Option<&str>| {
+            port.is_some_and(|port| {
+                port != &**pump
+                    && self.pumps.iter().any(|(id, v)| {
+                        &**id == port
+                            && v.link == crate::gateway::view::LinkState::Online
+                            && v.identity.as_ref().is_some_and(|i| i.serial == serial)
+                    })
+            })
+        };
         let same = |r: &serde_json::Value| {
-            wanted
-                .as_object()
-                .is_some_and(|w| w.iter().all(|(k, v)| r.get(k) == Some(v)))
+            !twin(r.get("pump").and_then(serde_json::Value::as_str))
+                && wanted
+                    .as_object()
+                    .is_some_and(|w| w.iter().all(|(k, v)| r.get(k) == Some(v)))
         };
         if logged.iter().any(same) {
             info!(pump = %pump, record, "event already logged; acknowledged again, not logged twice");
