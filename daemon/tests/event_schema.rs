@@ -303,6 +303,7 @@ fn records() -> Vec<Record> {
                     care_area: "adult-icu".to_owned(),
                     library_version: Some(12),
                 },
+                practice: false,
                 event,
                 prev_hash: hex::encode(prev),
             };

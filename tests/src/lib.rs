@@ -5,6 +5,7 @@ pub mod controller;
 pub mod display;
 pub mod mqtt;
 pub mod terminal;
+pub mod touch;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -5,60 +5,18 @@
 //! touchscreen's own log (each screen it shows) and checked on
 //! screenshots (xwd).
 
-use std::io::BufRead as _;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pumpgw_tests::binary;
 use pumpgw_tests::display::Display;
+use pumpgw_tests::touch::{Follow, at, demo};
 
-/// `pumpgwd demo` with four pumps at 60 times speed for `seconds`, its
-/// touchscreen on `display`; with its output read up to the header line
-/// starting `until`, whose path it returns (the demo's folder, holding its
-/// logs, is removed when it ends: read them while it runs).
-fn demo(
-    display: &Display,
-    seconds: &str,
-    until: &str,
-) -> (
-    std::process::Child,
-    std::io::BufReader<std::process::ChildStdout>,
-    String,
-    std::path::PathBuf,
-) {
-    let mut demo = Command::new(binary("pumpgwd"))
-        .args([
-            "demo",
-            "--pumps",
-            "4",
-            "--speed",
-            "60",
-            "--duration",
-            seconds,
-            "--plain",
-        ])
-        .env("DISPLAY", &display.name)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the demo starts");
-    let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout is piped"));
-    let mut header = String::new();
-    let path = loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).expect("reads") > 0, "{header}");
-        header.push_str(&line);
-        if let Some(path) = line.strip_prefix(until) {
-            break std::path::PathBuf::from(path.trim());
-        }
-    };
-    (demo, out, header, path)
-}
+/// The demo as the person meets it: four pumps at 60 times speed.
+const DEMO: [&str; 6] = ["demo", "--pumps", "4", "--speed", "60", "--plain"];
 
 #[test]
 fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
     let display = Display::start(800, 480);
-    let (mut demo, mut out, header, log) = demo(&display, "10", "Gateway log: ");
+    let (mut demo, mut out, header, log) = demo(&display, &DEMO, "10", "Gateway log: ");
     let until = Instant::now() + Duration::from_secs(30);
     let text = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -89,7 +47,7 @@ fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
     // What the person is to do, step by step, as the test above does it.
     for step in [
         "1. Tap the blue banner",
-        "Amount 2500, micrograms, in 50 (mL)",
+        "Amount 2500, tap micrograms, in 50 (mL)",
         "tap Nkechi Okafor, type PIN 482916",
         "tap Dev Patel, PIN 719384, Confirm",
     ] {
@@ -103,113 +61,17 @@ fn the_demo_starts_the_persons_pump_only_once_the_touchscreen_is_there() {
     );
 }
 
-/// Where things are on the 800x480 panel, for a finger: the keypad and
-/// buttons of a confirmation screen with one row of names.
-mod at {
-    pub(crate) const BANNER_NO_ALARM: (u32, u32) = (400, 65);
-    pub(crate) const BANNER_UNDER_ALARM: (u32, u32) = (400, 117);
-    pub(crate) const FIRST_NAME: (u32, u32) = (566, 34);
-    pub(crate) const AMOUNT: (u32, u32) = (245, 200);
-    pub(crate) const VOLUME: (u32, u32) = (245, 368);
-    pub(crate) const CONFIRM: (u32, u32) = (743, 433);
-    pub(crate) const OK: (u32, u32) = (400, 430);
-
-    /// The list's row `i` (0 first).
-    pub(crate) fn row(i: usize) -> (u32, u32) {
-        (400, 100 + 77 * u32::try_from(i).expect("a short list"))
-    }
-
-    /// A keypad digit.
-    pub(crate) fn key(d: char) -> (u32, u32) {
-        let (x, y) = match d {
-            '0' => (642, 359),
-            d => {
-                let n = d.to_digit(10).expect("a digit") - 1;
-                (
-                    [540, 642, 743][(n % 3) as usize],
-                    [166, 230, 295][(n / 3) as usize],
-                )
-            }
-        };
-        (x, y)
-    }
-}
-
-/// The touchscreen's log, followed line by line.
-struct Follow {
-    path: std::path::PathBuf,
-    seen: usize,
-}
-
-impl Follow {
-    /// Waits for a line after those seen with every needle; returns it.
-    fn until(&mut self, needles: &[&str], secs: u64) -> String {
-        self.find(needles, secs).unwrap_or_else(|| {
-            panic!(
-                "the touchscreen never logged {needles:?}:\n{}",
-                std::fs::read_to_string(&self.path).unwrap_or_default()
-            )
-        })
-    }
-
-    /// The lines logged after the first `mark` ones, up to those seen.
-    fn since(&self, mark: usize) -> Vec<String> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .skip(mark)
-            .take(self.seen.saturating_sub(mark))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The last line logged with `needle`, seen or not.
-    fn latest(&self, needle: &str) -> String {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .find(|l| l.contains(needle))
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// Whether a line after those seen has every needle, within `secs`.
-    fn within(&mut self, needles: &[&str], secs: u64) -> bool {
-        self.find(needles, secs).is_some()
-    }
-
-    fn find(&mut self, needles: &[&str], secs: u64) -> Option<String> {
-        let until = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            if let Some(i) = lines[self.seen.min(lines.len())..]
-                .iter()
-                .position(|l| needles.iter().all(|n| l.contains(n)))
-            {
-                self.seen += i + 1;
-                return Some(lines[self.seen - 1].to_owned());
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 #[test]
 fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
     let display = Display::start(800, 480);
-    let (mut demo, mut out, _, log) = demo(&display, "120", "Touchscreen log: ");
+    let (mut demo, mut out, _, log) = demo(&display, &DEMO, "120", "Touchscreen log: ");
     // The rest of the demo's output is read away so that it never blocks.
     let reader = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut out, &mut rest);
         rest
     });
-    let mut screen = Follow { path: log, seen: 0 };
+    let mut screen = Follow::new(log);
     let tap = |(x, y): (u32, u32)| display.tap(x, y);
     // Pump 4 asks; the home screen announces it.
     screen.until(&["waiting list", "pump-4"], 30);
@@ -260,6 +122,7 @@ fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
     // The nurse types the syringe's label, taps her name, her PIN.
     tap(at::AMOUNT);
     "2500".chars().for_each(|d| tap(at::key(d)));
+    tap(at::MICROGRAMS);
     tap(at::VOLUME);
     "50".chars().for_each(|d| tap(at::key(d)));
     tap(at::FIRST_NAME);

@@ -98,6 +98,12 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
         }
     });
     let weak = ui.as_weak();
+    ui.global::<Gateway>().on_open_summary(move || {
+        if let Some(ui) = weak.upgrade() {
+            show(&ui.global::<Bedside>(), Screen::Summary);
+        }
+    });
+    let weak = ui.as_weak();
     ui.global::<Bedside>().on_key(move |k| {
         if let Some(ui) = weak.upgrade() {
             with(|d| key(&ui, d, &k));
@@ -152,12 +158,17 @@ pub fn connection(ui: &MainWindow, desk: &mut Desk, up: bool, problem: &str) {
 pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
     match message {
         ToTerminal::Welcome {
-            gateway, care_area, ..
+            gateway,
+            care_area,
+            practice,
+            ..
         } => {
             let g = ui.global::<Gateway>();
             g.set_gateway(gateway.into());
             g.set_care_area(care_area.into());
+            crate::practice::welcome(ui, practice);
         }
+        ToTerminal::Practice(board) => crate::practice::board(ui, &board),
         ToTerminal::Status { library, pumps, .. } => status(ui, desk, library, &pumps),
         ToTerminal::Confirmations { open, .. } => confirmations(ui, desk, open),
         ToTerminal::Closed {
@@ -598,6 +609,9 @@ fn clear_entry(ui: &MainWindow, desk: &mut Desk) {
         Bedside::set_pin,
         Bedside::set_pin_2,
         Bedside::set_reason,
+        // No unit until the person taps the label's: one chosen for the
+        // last container must not stand for this one.
+        Bedside::set_unit,
     ] {
         set(&b, SharedString::new());
     }
@@ -677,18 +691,29 @@ pub fn confirm(ui: &MainWindow, desk: &mut Desk) {
             pin: desk.pin_2.clone(),
         });
     }
-    let concentration = card
+    let label = card
         .needs
         .iter()
-        .any(|n| matches!(n, NeedCard::Concentration { .. }))
-        .then(|| {
-            format!(
-                "{} {} in {} mL",
-                b.get_amount(),
-                b.get_unit(),
-                b.get_volume()
-            )
-        });
+        .any(|n| matches!(n, NeedCard::Concentration { .. }));
+    if label && b.get_unit().is_empty() {
+        b.set_result_ok(false);
+        b.set_result_title("Choose the unit on the label".into());
+        b.set_result_message(
+            "Tap the unit the label gives (micrograms, mg, units...), then Confirm again.".into(),
+        );
+        b.set_entered(SharedString::new());
+        b.set_programmed(SharedString::new());
+        show(&b, Screen::Result);
+        return;
+    }
+    let concentration = label.then(|| {
+        format!(
+            "{} {} in {} mL",
+            b.get_amount(),
+            b.get_unit(),
+            b.get_volume()
+        )
+    });
     let reason = Some(b.get_reason().to_string()).filter(|r| !r.is_empty());
     let line = FromTerminal::Confirm {
         id: card.id,

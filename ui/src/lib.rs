@@ -21,5 +21,6 @@ pub use screens::*;
 
 pub mod client;
 pub mod desk;
+pub mod practice;
 pub mod sample;
 pub mod shots;

@@ -165,3 +165,70 @@ pub fn not_allowed() -> ToTerminal {
         "next": null, "entered": null, "programmed": null}),
     )
 }
+
+/// A practice gateway's greeting.
+pub fn practice_welcome() -> ToTerminal {
+    message(
+        json!({"type": "welcome", "protocol": 1, "gateway": "practice-bed-1", "care_area": "adult-icu", "practice": true}),
+    )
+}
+
+/// Practice mode after `played` cases, each judged as a person who caught
+/// every wrong programme and gave the right ones would have it.
+pub fn practice(played: usize) -> ToTerminal {
+    use pumpgw::gateway::view::VerdictSummary;
+    use pumpgw::sim::practice::{CASES, judge};
+    use pumpgw::terminal::protocol::{ClosedCard, PracticeBoard};
+    let decided = |decision: &str, reason: &str| VerdictSummary {
+        at: time::OffsetDateTime::UNIX_EPOCH,
+        request: 1,
+        drug: String::new(),
+        decision: decision.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let verdicts = [
+        decided(
+            "denied (confirmation)",
+            "CONCENTRATION_MISMATCH: the label is not what was programmed",
+        ),
+        decided(
+            "denied (block)",
+            "CONCENTRATION_NOT_IN_LIBRARY: 25 micrograms in 50 mL (0.5 micrograms/mL) is not a concentration of fentaNYL allowed here. Allowed: 2,500 micrograms in 50 mL (50 micrograms/mL). Check the container label and reprogramme.",
+        ),
+        decided("authorised", ""),
+        decided("authorised", ""),
+    ];
+    let signed = |by: &[&str]| ClosedCard {
+        id: 1,
+        pump: String::new(),
+        drug: String::new(),
+        outcome: "authorised".to_owned(),
+        words: String::new(),
+        by: by.iter().map(|s| (*s).to_owned()).collect(),
+        terminal: None,
+    };
+    let people = [
+        vec![signed(&["n.okafor"])],
+        vec![],
+        vec![signed(&["n.okafor"]), signed(&["d.patel"])],
+        vec![signed(&["n.okafor"])],
+    ];
+    let name = |id: &str| match id {
+        "d.patel" => "Dev Patel (doctor)".to_owned(),
+        _ => "Nkechi Okafor (nurse)".to_owned(),
+    };
+    let summary = (0..played.min(CASES.len()))
+        .map(|i| {
+            let closed: Vec<&ClosedCard> = people[i].iter().collect();
+            let number = u32::try_from(i + 1).expect("four cases");
+            judge(number, &CASES[i], &verdicts[i], &closed, &name)
+        })
+        .collect();
+    let current = (played + 1).min(CASES.len());
+    ToTerminal::Practice(PracticeBoard {
+        case: u32::try_from(current).expect("four cases"),
+        cases: u32::try_from(CASES.len()).expect("four cases"),
+        title: CASES[current - 1].title.to_owned(),
+        summary,
+    })
+}

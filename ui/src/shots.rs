@@ -103,6 +103,7 @@ const SHOTS: &[Shot] = &[
             for k in ["2", "5", "0", "0"] {
                 desk::with(|d| desk::key(ui, d, k));
             }
+            ui.global::<Bedside>().set_unit("micrograms".into());
             ui.global::<Bedside>().set_field("volume".into());
             for k in ["5", "0", "signer:n.okafor", "4", "8", "2"] {
                 desk::with(|d| desk::key(ui, d, k));
@@ -148,6 +149,25 @@ const SHOTS: &[Shot] = &[
             connected(ui);
             opened(ui, sample::bolus());
             apply(ui, sample::authorised());
+        },
+    },
+    Shot {
+        name: "practice-home",
+        set_up: |ui| {
+            desk::with(|d| desk::connection(ui, d, true, ""));
+            apply(ui, sample::practice_welcome());
+            apply(ui, sample::status());
+            apply(ui, sample::practice(1));
+        },
+    },
+    Shot {
+        name: "practice-summary",
+        set_up: |ui| {
+            desk::with(|d| desk::connection(ui, d, true, ""));
+            apply(ui, sample::practice_welcome());
+            apply(ui, sample::status());
+            apply(ui, sample::practice(4));
+            ui.global::<Gateway>().invoke_open_summary();
         },
     },
 ];

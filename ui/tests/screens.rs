@@ -137,6 +137,91 @@ fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_s
 }
 
 #[test]
+fn a_unit_chosen_for_one_container_is_not_chosen_for_the_next() {
+    // Practice found it: "mg" tapped for a noradrenaline syringe stayed
+    // selected for the next fentanyl one, typed as 2500 (micrograms).
+    let (ui, rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    apply(&ui, concentration_card());
+    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    press(&ui, "mg");
+    assert_eq!(ui.global::<Bedside>().get_unit(), "mg");
+    press(&ui, "Later");
+    let mut next = concentration_card();
+    next["open"][0]["id"] = json!(8);
+    apply(&ui, next);
+    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    assert_eq!(ui.global::<Bedside>().get_unit(), "", "no unit chosen yet");
+    // Confirm without a unit: nothing goes to the daemon; the person is
+    // told to choose it, and goes back to the label as typed.
+    press(&ui, "Amount");
+    type_keys(&ui, "2500");
+    press(&ui, "in");
+    type_keys(&ui, "50");
+    press(&ui, "Nkechi Okafor");
+    type_keys(&ui, "482916");
+    press(&ui, "Confirm");
+    assert!(rx.try_recv().is_err(), "nothing sent without a unit");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Result);
+    assert_eq!(
+        ui.global::<Bedside>().get_result_title(),
+        "Choose the unit on the label"
+    );
+    press(&ui, "OK");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    assert_eq!(ui.global::<Bedside>().get_amount(), "2500");
+}
+
+#[test]
+fn a_practice_gateway_says_so_and_which_case_is_on_and_at_the_end_opens_the_summary() {
+    use pumpgw_terminal::sample;
+    let (ui, _rx) = terminal();
+    // The 10-inch panel: all four cases in view at once.
+    ui.window().set_size(slint::PhysicalSize::new(1280, 800));
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply_message(&ui, sample::practice_welcome());
+    apply_message(&ui, sample::status());
+    find(&ui, "PRACTICE · no patient");
+    apply_message(&ui, sample::practice(1));
+    // While cases are played, the line is not a way off the pumps.
+    press(
+        &ui,
+        "PRACTICE · no patient · case 2 of 4: a fentanyl bolus for pain",
+    );
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    apply_message(&ui, sample::practice(4));
+    press(&ui, "PRACTICE over: tap here to see what was caught");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Summary);
+    for (case, outcome) in [
+        ("1. a new noradrenaline syringe", "CAUGHT"),
+        ("2. a fentanyl bolus for pain", "CAUGHT"),
+        ("3. another fentanyl bolus", "GIVEN"),
+        ("4. a morphine infusion", "OVERRIDDEN WITH A REASON"),
+    ] {
+        let row = find(&ui, &format!("{case}: {outcome}"));
+        let said = row.accessible_description().unwrap_or_default();
+        assert!(
+            said.contains("By: ") && said.contains("Without the check: "),
+            "{said}"
+        );
+    }
+    press(&ui, "Back to the pumps");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    // Connected to a real gateway again: no practice line.
+    apply_message(&ui, sample::welcome());
+    assert!(
+        ElementHandle::find_by_accessible_label(&ui, "PRACTICE · no patient")
+            .next()
+            .is_none()
+    );
+}
+
+fn apply_message(ui: &MainWindow, m: ToTerminal) {
+    desk::with(|d| desk::apply(ui, d, m));
+}
+
+#[test]
 fn a_programme_stopped_at_a_hard_limit_says_so_on_its_card() {
     let (ui, _) = terminal();
     desk::with(|d| desk::connection(&ui, d, true, ""));
@@ -488,7 +573,17 @@ fn every_button_on_every_screen_is_a_full_size_target_at_both_sizes() {
     use pumpgw_terminal::sample;
     type SetUp = fn(&MainWindow);
     drop(terminal());
-    let screens: [(&str, Screen, SetUp); 6] = [
+    let screens: [(&str, Screen, SetUp); 8] = [
+        ("practice home", Screen::Home, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::practice_welcome()));
+            desk::with(|d| desk::apply(ui, d, sample::status()));
+            desk::with(|d| desk::apply(ui, d, sample::practice(4)));
+        }),
+        ("practice summary", Screen::Summary, |ui| {
+            desk::with(|d| desk::apply(ui, d, sample::practice_welcome()));
+            desk::with(|d| desk::apply(ui, d, sample::practice(4)));
+            ui.global::<Gateway>().invoke_open_summary();
+        }),
         ("home", Screen::Home, |ui| {
             desk::with(|d| desk::apply(ui, d, sample::status()));
             desk::with(|d| desk::apply(ui, d, sample::concentration()));

@@ -42,6 +42,11 @@ pub struct Config {
     /// The bedside terminal: staff and PINs.
     #[serde(default)]
     pub terminal: TerminalSettings,
+    /// A practice gateway, for training: no patient. Its data folder is
+    /// marked for good, every record it logs says `"practice":true`, and
+    /// its terminals say PRACTICE.
+    #[serde(default)]
+    pub practice: bool,
 }
 
 /// `[terminal]`: who may sign at the bedside terminal, and how PINs are

@@ -88,6 +88,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     view: watch::Sender<Snapshot>,
 ) -> Result<(), StartError> {
+    run_with(config, shutdown, view, None).await
+}
+
+/// [`run`], with practice mode's board (`pumpgwd demo --practice`) passed
+/// to every bedside terminal as it changes.
+pub async fn run_with(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    view: watch::Sender<Snapshot>,
+    board: Option<watch::Receiver<crate::terminal::protocol::PracticeBoard>>,
+) -> Result<(), StartError> {
     // Held until `run` returns: one daemon per data folder.
     let _instance = instance::claim(&config.data_dir)?;
     let OpenLog {
@@ -124,7 +135,7 @@ pub async fn run(
     let backoff = config.link.backoff();
 
     let terminal_cancel = CancellationToken::new();
-    let (terminal, terminals) = start_terminal(&config, &view, pin_store, &terminal_cancel)?;
+    let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &terminal_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -321,6 +332,7 @@ fn start_terminal(
     config: &Config,
     view: &watch::Sender<Snapshot>,
     pin_store: Option<Store>,
+    board: Option<watch::Receiver<crate::terminal::protocol::PracticeBoard>>,
     cancel: &CancellationToken,
 ) -> Result<(Option<tokio::task::JoinHandle<()>>, core::Terminals), StartError> {
     let (Some(path), Some(pin_store)) = (&config.terminal.socket, pin_store) else {
@@ -342,6 +354,8 @@ fn start_terminal(
         store: Arc::new(std::sync::Mutex::new(pin_store)),
         staff_file: config.staff_file(),
         lockout: config.terminal.lockout(),
+        practice: config.practice,
+        board,
     };
     let task = tokio::spawn(service.run(view.subscribe(), desk, cancel.clone()));
     Ok((
@@ -481,7 +495,15 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let log = Log::new(Store::open(&Store::file_in(&config.data_dir))?)?;
+    let store = Store::open(&Store::file_in(&config.data_dir))?;
+    if config.practice {
+        // Before the first record of this start: every record is marked.
+        store.mark_practice()?;
+    }
+    if store.is_practice()? {
+        warn!("practice gateway: no patient; every record is marked practice");
+    }
+    let log = Log::new(store)?;
     let last_record = last_pump_records(log.store())?;
     info!(events = log.last_seq(), file = %log.store().path.display(), "event log open");
     let reader = Store::open_another(log.store(), true)?;

@@ -17,6 +17,7 @@ pub mod bedside;
 pub mod delivery;
 pub mod faults;
 pub mod library;
+pub mod practice;
 pub mod scenario;
 
 use std::collections::VecDeque;

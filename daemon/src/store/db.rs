@@ -70,6 +70,12 @@ const MIGRATIONS: &[&str] = &[
         json_extract(record, '$.pump_serial'),
         CAST(json_extract(record, '$.pump_record') AS INTEGER)
     ) WHERE type IN ('delivery', 'alarm');",
+    // 7: a practice data folder (one row, for good): every record appended
+    // to it is marked practice, whoever appends it.
+    "CREATE TABLE practice (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        since TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// Why the store cannot be used.
@@ -158,6 +164,24 @@ impl Store {
         })
     }
 
+    /// Marks this data folder as a practice one, for good (see
+    /// [`Store::is_practice`]).
+    pub fn mark_practice(&self) -> Result<(), StoreError> {
+        let now = crate::store::record::time_text(time::OffsetDateTime::now_utc());
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO practice (id, since) VALUES (1, ?1)",
+                [now],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Whether this data folder is a practice one: its records are marked.
+    pub fn is_practice(&self) -> Result<bool, StoreError> {
+        is_practice(&self.conn).map_err(self.err())
+    }
+
     /// The error of a statement on this store.
     pub fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sqlite {
@@ -243,6 +267,12 @@ fn tune(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 
+/// Whether the data folder behind `conn` is a practice one.
+pub(crate) fn is_practice(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM practice)")?
+        .query_row([], |r| r.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,7 +287,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 6);
+        assert_eq!(v, 7);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -99,6 +99,7 @@ pub fn append_in(
     at: OffsetDateTime,
 ) -> Result<Vec<Record>, rusqlite::Error> {
     let (mut seq, mut prev) = head(tx)?;
+    let practice = super::db::is_practice(tx)?;
     let at = millis(at);
     let at_text = time_text(at);
     let mut written = Vec::with_capacity(events.len());
@@ -113,6 +114,7 @@ pub fn append_in(
             seq,
             at,
             context,
+            practice,
             event,
             prev_hash: hex::encode(prev),
         };
@@ -471,6 +473,38 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn once_a_folder_is_practice_every_record_from_every_connection_says_so() {
+        let (dir, mut log) = filled(2);
+        log.store().mark_practice().unwrap();
+        log.append(vec![(ctx("a"), down(9))], OffsetDateTime::now_utc())
+            .unwrap();
+        // Another writer (a `pumpgwd library` command) on its own connection.
+        let mut other = Store::open(&Store::file_in(dir.path())).unwrap();
+        let tx = other.conn.transaction().unwrap();
+        append_in(&tx, vec![(ctx("b"), down(10))], OffsetDateTime::now_utc()).unwrap();
+        tx.commit().unwrap();
+        let practice: Vec<bool> = {
+            let mut st = log
+                .store()
+                .conn
+                .prepare("SELECT record FROM events ORDER BY seq")
+                .unwrap();
+            st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .unwrap()
+                .map(|b| {
+                    serde_json::from_slice::<Record>(&b.unwrap())
+                        .unwrap()
+                        .practice
+                })
+                .collect()
+        };
+        assert_eq!(practice, [false, false, true, true]);
+        // Marking twice changes nothing; the chain still holds.
+        log.store().mark_practice().unwrap();
+        assert_eq!(verify(log.store(), |_| {}).unwrap().first_break, None);
     }
 
     #[test]

@@ -409,6 +409,9 @@ pub struct Record {
     /// Where and under what.
     #[serde(flatten)]
     pub context: Context,
+    /// Logged by a practice gateway (no patient); written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub practice: bool,
     /// What happened.
     #[serde(flatten)]
     pub event: Event,
@@ -511,11 +514,27 @@ mod tests {
                 care_area: "adult-icu".to_owned(),
                 library_version: Some(12),
             },
+            practice: false,
             event: Event::LinkDown {
                 reason: "the other end hung up".to_owned(),
             },
             prev_hash: hex::encode(GENESIS),
         }
+    }
+
+    #[test]
+    fn a_practice_record_says_so_after_its_context_and_reads_back() {
+        let mut r = record();
+        r.practice = true;
+        let text = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(
+            text.contains(r#""library_version":12,"practice":true,"type":"link_down""#),
+            "{text}"
+        );
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        let plain: Record = serde_json::from_slice(&record().to_bytes()).unwrap();
+        assert!(!plain.practice);
     }
 
     #[test]

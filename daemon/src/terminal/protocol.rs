@@ -86,6 +86,11 @@ pub enum ToTerminal {
         gateway: String,
         /// Care area.
         care_area: String,
+        /// A practice gateway (`pumpgwd demo --practice`, or `practice =
+        /// true`): no patient; every record it logs is marked practice.
+        /// Sent only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        practice: bool,
     },
     /// Every pump, as it is now. Sent after `welcome` and whenever
     /// anything changes (at most 5 times a second).
@@ -144,6 +149,9 @@ pub enum ToTerminal {
         #[serde(default)]
         programmed: Option<String>,
     },
+    /// Practice mode only: which case is being played, and the judgement
+    /// of those played. Sent after `welcome` and whenever it changes.
+    Practice(PracticeBoard),
     /// The answer to `ping`.
     Pong,
     /// Something the terminal sent was wrong; `fatal` closes the
@@ -157,6 +165,40 @@ pub enum ToTerminal {
         /// Whether the daemon closes the connection now.
         fatal: bool,
     },
+}
+
+/// Where a practice stands (`pumpgwd demo --practice`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PracticeBoard {
+    /// The case being played, from 1 (0: none yet).
+    pub case: u32,
+    /// How many cases there are.
+    pub cases: u32,
+    /// The case's title, which gives nothing away ("a fentanyl bolus for
+    /// pain").
+    pub title: String,
+    /// The cases played so far, judged; all of them when the practice is
+    /// over.
+    pub summary: Vec<PracticeCase>,
+}
+
+/// One practice case, judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PracticeCase {
+    /// Its number, from 1.
+    pub case: u32,
+    /// Its title.
+    pub title: String,
+    /// `caught`, `missed`, `given`, `overridden` or `not_given`.
+    pub outcome: String,
+    /// What happened, in words.
+    pub what: String,
+    /// Who or what caught it (or who confirmed it).
+    pub by: String,
+    /// What would have happened without the check.
+    pub without: String,
 }
 
 /// What one confirmation needs.
@@ -529,5 +571,38 @@ mod tests {
             e,
             r#"{"type":"error","code":"VERSION","message":"speak 1","fatal":true}"#
         );
+    }
+
+    #[test]
+    fn practice_is_said_only_by_a_practice_gateway_and_its_board_round_trips() {
+        let welcome = |practice| ToTerminal::Welcome {
+            protocol: 1,
+            gateway: "g".into(),
+            care_area: "a".into(),
+            practice,
+        };
+        let plain = serde_json::to_string(&welcome(false)).unwrap();
+        assert!(!plain.contains("practice"), "{plain}");
+        let marked = serde_json::to_string(&welcome(true)).unwrap();
+        assert!(marked.ends_with(r#","practice":true}"#), "{marked}");
+        let board = ToTerminal::Practice(PracticeBoard {
+            case: 2,
+            cases: 4,
+            title: "a fentanyl bolus for pain".into(),
+            summary: vec![PracticeCase {
+                case: 1,
+                title: "t".into(),
+                outcome: "caught".into(),
+                what: "w".into(),
+                by: "b".into(),
+                without: "x".into(),
+            }],
+        });
+        let line = serde_json::to_string(&board).unwrap();
+        assert!(
+            line.starts_with(r#"{"type":"practice","case":2,"cases":4,"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<ToTerminal>(&line).unwrap(), board);
     }
 }

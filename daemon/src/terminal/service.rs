@@ -81,6 +81,11 @@ pub struct Desk {
     pub staff_file: PathBuf,
     /// The lockout after wrong PINs.
     pub lockout: Lockout,
+    /// A practice gateway: terminals are told (`welcome`).
+    pub practice: bool,
+    /// Practice mode's board (`pumpgwd demo --practice`), sent to every
+    /// terminal as it changes.
+    pub board: Option<watch::Receiver<protocol::PracticeBoard>>,
 }
 
 /// The service, ready to accept.
@@ -267,6 +272,13 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
     // shows (link counters), and those are not news to a terminal.
     let mut shown: Option<(Option<u64>, Vec<protocol::PumpCard>)> = None;
     let mut open_shown: Option<Vec<ConfirmationCard>> = None;
+    let mut board = ctx.desk.board.clone();
+    if let Some(b) = &mut board {
+        let now = ToTerminal::Practice(b.borrow_and_update().clone());
+        if !send(lines, &now).await {
+            return;
+        }
+    }
     loop {
         if dirty && last.elapsed() >= STATUS_EVERY {
             let snapshot = ctx.view.borrow_and_update().clone();
@@ -300,6 +312,16 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 dirty = true;
             }
             () = tokio::time::sleep(wait), if dirty => {}
+            changed = board_changed(&mut board) => {
+                if changed {
+                    let now = board.as_mut().map(|b| ToTerminal::Practice(b.borrow_and_update().clone()));
+                    if let Some(now) = now && !send(lines, &now).await {
+                        break;
+                    }
+                } else {
+                    board = None; // the practice has ended
+                }
+            }
             line = lines.next() => match line {
                 None => break,
                 Some(Err(e)) => {
@@ -313,6 +335,15 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 }
             },
         }
+    }
+}
+
+/// Waits for practice mode's board to change: `false` once it has gone;
+/// never without one.
+async fn board_changed(board: &mut Option<watch::Receiver<protocol::PracticeBoard>>) -> bool {
+    match board {
+        Some(b) => b.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 
@@ -383,6 +414,7 @@ async fn hello(lines: &mut Lines, ctx: &Ctx) -> Option<String> {
                 protocol: VERSION,
                 gateway: ctx.gateway.clone(),
                 care_area: ctx.care_area.clone(),
+                practice: ctx.desk.practice,
             };
             // Counted before the welcome: once welcomed, a terminal is
             // there for any programme that arrives.

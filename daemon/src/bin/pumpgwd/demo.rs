@@ -57,7 +57,7 @@ const SCENARIOS: &[(&str, &str)] = &[
 ];
 
 /// The demo's staff: (id, name, role, PIN).
-const STAFF: &[(&str, &str, pumpgw::library::Role, &str)] = &[
+pub(crate) const STAFF: &[(&str, &str, pumpgw::library::Role, &str)] = &[
     (
         "n.okafor",
         "Nkechi Okafor",
@@ -89,7 +89,7 @@ const FOR_A_PERSON: usize = 3;
 
 /// The touchscreen binary next to this one, when there is a display to
 /// show it on.
-fn touchscreen() -> Result<std::path::PathBuf, String> {
+pub(crate) fn touchscreen() -> Result<std::path::PathBuf, String> {
     let display = ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
@@ -109,7 +109,12 @@ fn touchscreen() -> Result<std::path::PathBuf, String> {
 }
 
 pub(crate) fn main(options: DemoOptions) -> ExitCode {
-    match run(options) {
+    exit_of(run(options))
+}
+
+/// The demo's exit status, its error said.
+pub(crate) fn exit_of(result: Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pumpgwd demo: error: {}", pumpgw::report::chain(e.as_ref()));
@@ -133,7 +138,7 @@ fn run(options: DemoOptions) -> Result<()> {
         .context("cannot make a temporary folder")?;
     let log_path = log_to(dir.path())?;
 
-    let config = demo_config(dir.path(), pumps, broker)?;
+    let config = demo_config(dir.path(), "demo-bed-1", pumps, broker)?;
     let bedside = demo_staff(&config)?;
     let screen = if terminal {
         touchscreen()
@@ -266,8 +271,13 @@ async fn show(
 }
 
 /// The example library and one port per simulated pump, in `dir`.
-fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Result<Config> {
-    pumpgw::sim::library::install_library(dir, "demo-bed-1", "adult-icu", LIBRARY.as_bytes())
+pub(crate) fn demo_config(
+    dir: &std::path::Path,
+    gateway_id: &str,
+    pumps: u8,
+    broker: Option<String>,
+) -> Result<Config> {
+    pumpgw::sim::library::install_library(dir, gateway_id, "adult-icu", LIBRARY.as_bytes())
         .context("cannot install the example library")?;
     let ports: Vec<PortConfig> = (1..=pumps)
         .map(|i| PortConfig {
@@ -278,7 +288,7 @@ fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Resu
         })
         .collect();
     let config = Config {
-        gateway_id: "demo-bed-1".to_owned(),
+        gateway_id: gateway_id.to_owned(),
         care_area: "adult-icu".to_owned(),
         data_dir: dir.to_path_buf(),
         trusted_keys: Vec::new(),
@@ -290,6 +300,7 @@ fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Resu
             socket: Some(dir.join("terminal.sock")),
             ..pumpgw::gateway::config::TerminalSettings::default()
         },
+        practice: false,
     };
     if let Some(m) = &config.mqtt {
         m.validate(&config.gateway_id)
@@ -299,7 +310,7 @@ fn demo_config(dir: &std::path::Path, pumps: u8, broker: Option<String>) -> Resu
 }
 
 /// Sends the gateway's log to `gateway.log` in `dir`; returns its path.
-fn log_to(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+pub(crate) fn log_to(dir: &std::path::Path) -> Result<std::path::PathBuf> {
     let log_path = dir.join("gateway.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
@@ -315,7 +326,7 @@ fn log_to(dir: &std::path::Path) -> Result<std::path::PathBuf> {
 }
 
 /// Starts the touchscreen on the demo's socket.
-fn start_touchscreen(
+pub(crate) fn start_touchscreen(
     program: &std::path::Path,
     socket: &std::path::Path,
 ) -> Result<std::process::Child, String> {
@@ -352,7 +363,7 @@ fn header(
              Touchscreen log: {}\n\
              Your part, at the touchscreen (pump-{pump}: a new fentanyl syringe, then a bolus):\n\
              \x20 1. Tap the blue banner (\"1 confirmation waiting\"), then pump-{pump} in the list.\n\
-             \x20 2. As the nurse, type the syringe's label blind: Amount 2500, micrograms, in 50 (mL);\n\
+             \x20 2. As the nurse, type the syringe's label blind: Amount 2500, tap micrograms, in 50 (mL);\n\
              \x20    tap {nurse}, type PIN {nurse_pin}, tap Confirm.\n\
              \x20 3. Tap OK. As the doctor, for the 25 microgram bolus: tap {doctor}, PIN {doctor_pin}, Confirm.\n\
              \x20 Try a wrong label (500 micrograms) to see the pump stopped: DO NOT START.",
@@ -375,7 +386,7 @@ fn header(
 }
 
 /// Writes the demo's staff file; the simulated staff at the terminal.
-fn demo_staff(config: &Config) -> Result<sim::bedside::Bedside> {
+pub(crate) fn demo_staff(config: &Config) -> Result<sim::bedside::Bedside> {
     let mut roster = pumpgw::staff::Roster::default();
     let mut bedside = sim::bedside::Bedside {
         socket: config
@@ -404,7 +415,7 @@ fn demo_staff(config: &Config) -> Result<sim::bedside::Bedside> {
     Ok(bedside)
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

@@ -17,6 +17,7 @@ mod demo;
 mod events;
 mod mqtt;
 mod pharmacy;
+mod practice;
 mod provision;
 mod staff;
 mod status;
@@ -129,6 +130,15 @@ enum Command {
         /// display is available.
         #[arg(long)]
         no_terminal: bool,
+        /// Practice mode, for clinicians never trained on the pumps: at the
+        /// touchscreen you play the nurse and the doctor through the HSIB
+        /// incidents and their safe counterparts (four cases, one pump
+        /// each), told only what a bedside would tell you; at the end the
+        /// touchscreen and the console say, case by case, what was caught,
+        /// by whom, and what would have happened without the check. Needs a
+        /// display. Every record the gateway logs is marked practice.
+        #[arg(long, conflicts_with_all = ["no_terminal", "pumps", "plain"])]
+        practice: bool,
     },
     /// Read the tamper-evident event log (never changes it).
     #[command(subcommand)]
@@ -507,7 +517,11 @@ fn main() -> ExitCode {
             plain,
             broker,
             no_terminal,
+            practice,
         } => {
+            if practice {
+                return demo::exit_of(practice::run(speed, duration, broker));
+            }
             return demo::main(demo::DemoOptions {
                 pumps,
                 speed,
