@@ -6,7 +6,7 @@
 fn every_screen_renders_at_both_sizes() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let files = pumpgw_terminal::shots::render_all(dir.path()).expect("the screens render");
-    assert_eq!(files.len(), 20, "{files:?}");
+    assert_eq!(files.len(), 24, "{files:?}");
     for file in &files {
         let name = file.file_name().and_then(|n| n.to_str()).expect("a name");
         let (w, h) = if name.ends_with("-800x480.png") {
