@@ -54,6 +54,38 @@ impl Display {
         assert!(status.success(), "xdotool tap at {x},{y}");
     }
 
+    /// A finger put down at `from`, drawn to `to` in small steps, and
+    /// lifted: a drag, as a flick of a list.
+    pub fn drag(&self, from: (u32, u32), to: (u32, u32)) {
+        let mut args = vec![
+            "mousemove".to_owned(),
+            from.0.to_string(),
+            from.1.to_string(),
+            "mousedown".to_owned(),
+            "1".to_owned(),
+        ];
+        for step in 1..=10 {
+            let at = |a: u32, b: u32| {
+                let (a, b) = (i64::from(a), i64::from(b));
+                (a + (b - a) * step / 10).to_string()
+            };
+            args.extend([
+                "sleep".to_owned(),
+                "0.03".to_owned(),
+                "mousemove".to_owned(),
+                at(from.0, to.0),
+                at(from.1, to.1),
+            ]);
+        }
+        args.extend(["mouseup".to_owned(), "1".to_owned()]);
+        let status = Command::new("xdotool")
+            .args(&args)
+            .env("DISPLAY", &self.name)
+            .status()
+            .expect("xdotool runs (tests/run installs it)");
+        assert!(status.success(), "xdotool drag from {from:?} to {to:?}");
+    }
+
     /// The whole screen as it is now, read with `xwd`.
     pub fn screenshot(&self) -> Screenshot {
         let out = Command::new("xwd")
@@ -105,8 +137,25 @@ impl Screenshot {
         Screenshot { width, height, rgb }
     }
 
-    /// The share of pixels within `box` (x, y, width, height) that are
-    /// `colour`, give or take 8 per channel.
+    /// The share of pixels in the region (x, y, width, height) that differ
+    /// from `other`'s.
+    pub fn changed(&self, other: &Screenshot, (x0, y0, w, h): (usize, usize, usize, usize)) -> f64 {
+        let mut differ = 0usize;
+        for y in y0..(y0 + h).min(self.height) {
+            for x in x0..(x0 + w).min(self.width) {
+                let i = y * self.width + x;
+                if self.rgb[i] != other.rgb.get(i).copied().unwrap_or_default() {
+                    differ += 1;
+                }
+            }
+        }
+        #[allow(clippy::cast_precision_loss, reason = "pixel counts")]
+        let share = differ as f64 / (w * h) as f64;
+        share
+    }
+
+    /// The share of pixels in the region (x, y, width, height) within 8 of
+    /// `colour` in each channel.
     pub fn share(&self, (x0, y0, w, h): (usize, usize, usize, usize), colour: [u8; 3]) -> f64 {
         let mut hits = 0usize;
         for y in y0..(y0 + h).min(self.height) {

@@ -156,3 +156,47 @@ fn a_nurse_then_a_doctor_confirm_pump_4_in_the_demo_by_touch() {
     let rest = reader.join().expect("the reader ends");
     assert!(rest.contains("pumpgw demo stopped."), "{rest}");
 }
+
+#[test]
+fn every_pump_of_eight_is_reached_by_dragging_the_home_list_on_the_small_panel() {
+    let display = Display::start(800, 480);
+    let eight = ["demo", "--pumps", "8", "--speed", "60", "--plain"];
+    let (mut demo, mut out, _, log) = demo(&display, &eight, "60", "Touchscreen log: ");
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        rest
+    });
+    let mut screen = Follow::new(log);
+    // The bed is on screen (its first waiting list came with it).
+    screen.until(&["waiting list"], 30);
+    std::thread::sleep(Duration::from_secs(2));
+    let before = display.screenshot();
+    // A finger drags the list up, as often as it takes, until the last
+    // pump's card is in view.
+    let mut drags = 0;
+    while !screen.within(&["home list moved", "end_in_view=true"], 1) {
+        drags += 1;
+        assert!(drags <= 6, "the end of the list never came into view");
+        display.drag((400, 440), (400, 160));
+    }
+    assert!(drags >= 1, "the end was in view before any drag: not 8 pumps' worth");
+    let after = display.screenshot();
+    // Below the header and the banners the list has moved.
+    assert!(
+        after.changed(&before, (0, 160, 800, 320)) > 0.2,
+        "the cards did not move"
+    );
+    let meanwhile = screen.since(0);
+    assert!(
+        !meanwhile.iter().any(|l| l.contains("screen screen=")),
+        "a drag opened something: {meanwhile:#?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(demo.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("the demo is there");
+    assert!(demo.wait().expect("the demo ends").success());
+    drop(reader.join());
+}

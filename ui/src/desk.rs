@@ -46,6 +46,8 @@ pub struct Desk {
     /// The waiting list's rows, changed in place (the time left every
     /// second) so that a finger on a row is not lost to a rebuilt list.
     waiting: std::rc::Rc<VecModel<WaitingLine>>,
+    /// Whether the home list's end was in view when it last moved.
+    home_end: Option<bool>,
 }
 
 thread_local! {
@@ -90,6 +92,15 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
         if let Some(ui) = weak.upgrade() {
             with(|d| rows(&ui, d));
         }
+    });
+    ui.global::<Gateway>().on_home_moved(|end| {
+        with(|d| {
+            // Said when it changes: whether the last pump came into view.
+            if d.home_end != Some(end) {
+                d.home_end = Some(end);
+                tracing::info!(end_in_view = end, "home list moved");
+            }
+        });
     });
     let weak = ui.as_weak();
     ui.global::<Gateway>().on_home(move || {

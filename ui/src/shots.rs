@@ -176,12 +176,7 @@ const SHOTS: &[Shot] = &[
 /// `<name>-<width>x<height>.png`; returns the files written.
 pub fn render_all(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
-    slint::platform::set_platform(Box::new(Headless {
-        window: window.clone(),
-        start: Instant::now(),
-    }))
-    .map_err(|e| anyhow::anyhow!("cannot use the software renderer: {e}"))?;
+    let window = headless()?;
     let (tx, _rx) = std::sync::mpsc::channel();
     let mut written = Vec::new();
     for (w, h) in SIZES {
@@ -200,6 +195,24 @@ pub fn render_all(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
         }
     }
     Ok(written)
+}
+
+/// Makes the software renderer this process's platform (once per
+/// process), drawing every frame whole; returns its window.
+pub fn headless() -> anyhow::Result<Rc<MinimalSoftwareWindow>> {
+    let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+    slint::platform::set_platform(Box::new(Headless {
+        window: window.clone(),
+        start: Instant::now(),
+    }))
+    .map_err(|e| anyhow::anyhow!("cannot use the software renderer: {e}"))?;
+    Ok(window)
+}
+
+/// Every screen the screenshots show: its name and how to get there with
+/// the sample data.
+pub fn screens() -> impl Iterator<Item = (&'static str, fn(&MainWindow))> {
+    SHOTS.iter().map(|s| (s.name, s.set_up))
 }
 
 /// One frame, as RGB bytes.

@@ -567,13 +567,13 @@ fn a_bolus_whose_facts_run_past_the_small_panel_says_more_is_below() {
 
 /// Every button on every screen, at both panel sizes: at least 48 px high
 /// and wide (9 mm on the 7-inch panel), for a gloved finger.
-#[test]
-fn every_button_on_every_screen_is_a_full_size_target_at_both_sizes() {
-    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+type SetUp = fn(&MainWindow);
+
+/// Every screen a person meets, with the sample data, as (name, screen,
+/// how to get there).
+fn every_screen() -> [(&'static str, Screen, SetUp); 8] {
     use pumpgw_terminal::sample;
-    type SetUp = fn(&MainWindow);
-    drop(terminal());
-    let screens: [(&str, Screen, SetUp); 8] = [
+    [
         ("practice home", Screen::Home, |ui| {
             desk::with(|d| desk::apply(ui, d, sample::practice_welcome()));
             desk::with(|d| desk::apply(ui, d, sample::status()));
@@ -609,9 +609,15 @@ fn every_button_on_every_screen_is_a_full_size_target_at_both_sizes() {
             ui.global::<Gateway>().invoke_pick(8);
             desk::with(|d| desk::apply(ui, d, sample::authorised()));
         }),
-    ];
+    ]
+}
+
+/// Runs `check` on every screen at both panel sizes, each in a fresh
+/// window: (window, screen name, width, height).
+fn on_every_screen(check: impl Fn(&MainWindow, &str, u32, u32)) {
+    drop(terminal());
     for (w, h) in [(800u32, 480u32), (1280, 800)] {
-        for (name, screen, set_up) in screens {
+        for (name, screen, set_up) in every_screen() {
             // One testing platform per thread: a fresh window and desk.
             let ui = MainWindow::new().expect("the window builds");
             desk::with(|d| *d = desk::Desk::default());
@@ -622,27 +628,88 @@ fn every_button_on_every_screen_is_a_full_size_target_at_both_sizes() {
             desk::with(|d| desk::connection(&ui, d, true, ""));
             set_up(&ui);
             assert_eq!(ui.global::<Bedside>().get_screen(), screen, "{name}");
-            let buttons = ElementQuery::from_root(&ui)
-                .match_descendants()
-                .match_accessible_role(AccessibleRole::Button)
-                .find_all();
-            let mut checked = 0;
-            for b in buttons {
-                let label = b.accessible_label().unwrap_or_default();
-                let (at, size) = (b.absolute_position(), b.size());
-                #[allow(clippy::cast_precision_loss, reason = "panel sizes")]
-                let on_screen = at.y >= 0.0 && at.y + size.height <= h as f32;
-                if label.is_empty() || !on_screen {
-                    continue;
-                }
-                assert!(
-                    size.height >= 48.0 && size.width >= 48.0,
-                    "{name} at {w}x{h}: {label:?} is {size:?}"
-                );
-                checked += 1;
-            }
-            assert!(checked > 0, "{name} at {w}x{h}: no button found");
+            check(&ui, name, w, h);
             ui.hide().expect("hides");
         }
     }
+}
+
+#[test]
+fn every_button_on_every_screen_is_a_full_size_target_at_both_sizes() {
+    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+    on_every_screen(|ui, name, w, h| {
+        let buttons = ElementQuery::from_root(ui)
+            .match_descendants()
+            .match_accessible_role(AccessibleRole::Button)
+            .find_all();
+        let mut checked = 0;
+        for b in buttons {
+            let label = b.accessible_label().unwrap_or_default();
+            let (at, size) = (b.absolute_position(), b.size());
+            #[allow(clippy::cast_precision_loss, reason = "panel sizes")]
+            let on_screen = at.y >= 0.0 && at.y + size.height <= h as f32;
+            if label.is_empty() || !on_screen {
+                continue;
+            }
+            assert!(
+                size.height >= 48.0 && size.width >= 48.0,
+                "{name} at {w}x{h}: {label:?} is {size:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 0, "{name} at {w}x{h}: no button found");
+    });
+}
+
+#[test]
+fn no_text_on_any_screen_runs_off_the_side_or_over_another_at_both_sizes() {
+    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+    #[allow(clippy::cast_precision_loss, reason = "panel sizes")]
+    on_every_screen(|ui, name, w, h| {
+        let (w, h) = (w as f32, h as f32);
+        // Texts wholly on screen (a list scrolled past the fold shows the
+        // rest when dragged, and says so); overlays that say "More ..."
+        // sit over the list on purpose.
+        let texts: Vec<(String, f32, f32, f32, f32)> = ElementQuery::from_root(ui)
+            .match_descendants()
+            .match_accessible_role(AccessibleRole::Text)
+            .find_all()
+            .into_iter()
+            .filter_map(|t| {
+                let label = t.accessible_label().unwrap_or_default().to_string();
+                let (at, size) = (t.absolute_position(), t.size());
+                let whole = at.y >= 0.0 && at.y + size.height <= h;
+                (!label.trim().is_empty()
+                    && !label.starts_with("More ")
+                    && whole
+                    && size.width > 0.0)
+                    .then_some((label, at.x, at.y, size.width, size.height))
+            })
+            .collect();
+        assert!(texts.len() > 2, "{name} at {w}x{h}: no text found");
+        for (label, x, _, width, _) in &texts {
+            assert!(
+                *x >= -0.5 && x + width <= w + 0.5,
+                "{name} at {w}x{h}: {label:?} runs off the side ({x} to {})",
+                x + width
+            );
+        }
+        for (i, a) in texts.iter().enumerate() {
+            for b in &texts[i + 1..] {
+                // A row described as a whole holds its texts: not an overlap.
+                let holds = |o: &(String, f32, f32, f32, f32), i: &(String, f32, f32, f32, f32)| {
+                    o.1 <= i.1 + 0.5
+                        && o.2 <= i.2 + 0.5
+                        && i.1 + i.3 <= o.1 + o.3 + 0.5
+                        && i.2 + i.4 <= o.2 + o.4 + 0.5
+                };
+                let across = a.1.max(b.1) < (a.1 + a.3).min(b.1 + b.3) - 1.0;
+                let down = a.2.max(b.2) < (a.2 + a.4).min(b.2 + b.4) - 1.0;
+                assert!(
+                    !(across && down) || holds(a, b) || holds(b, a),
+                    "{name} at {w}x{h}: {a:?} and {b:?} overlap"
+                );
+            }
+        }
+    });
 }
