@@ -622,3 +622,64 @@ fn a_terminal_showing_a_confirmation_answered_elsewhere_is_told_once_what_became
     played(&mut sim, "0 authorised, 1 denied, 0 delivered");
     assert!(gw.terminate(10).success());
 }
+
+/// The confirmations lists `t` gets until one has `card` open at exactly
+/// `at` (no key at all when nobody else has it open).
+fn listed_open_at(t: &mut Terminal, card: &Value, at: &[&str]) {
+    let wanted = if at.is_empty() {
+        Value::Null
+    } else {
+        json!(at)
+    };
+    t.open_until(
+        |o| {
+            o.iter().any(|c| {
+                c["id"] == card["id"] && c.get("open_at").cloned().unwrap_or_default() == wanted
+            })
+        },
+        10,
+    );
+}
+
+#[test]
+fn a_confirmation_on_one_terminals_screen_is_listed_as_open_there_on_the_others() {
+    let Bed {
+        bench,
+        mut gw,
+        t: mut here,
+        sim: _sim,
+    } = fentanyl_bed(
+        "SIM-VIEWING",
+        "",
+        &bolus("25 micrograms", "denied", Some("DECLINED")),
+    );
+    let mut there = Terminal::open(&bench.terminal_socket(), "bed-12-b");
+    let card = here.confirmation("p1", "concentration", 30);
+    there.confirmation("p1", "concentration", 10);
+    // The nurse opens it here: the other terminal's list says so.
+    here.send(&json!({"type": "viewing", "id": card["id"]}).to_string());
+    listed_open_at(&mut there, &card, &["bed-12-screen"]);
+    // This terminal is not told about itself.
+    here.send(r#"{"type":"ping"}"#);
+    loop {
+        let m = here.line().expect("connected");
+        assert!(
+            m["open"]
+                .as_array()
+                .is_none_or(|o| o.iter().all(|c| c.get("open_at").is_none())),
+            "{m}"
+        );
+        if m["type"] == "pong" {
+            break;
+        }
+    }
+    // She leaves it: no longer marked.
+    here.send(r#"{"type":"viewing","id":null}"#);
+    listed_open_at(&mut there, &card, &[]);
+    // Opened again, then the terminal goes away: no longer marked.
+    here.send(&json!({"type": "viewing", "id": card["id"]}).to_string());
+    listed_open_at(&mut there, &card, &["bed-12-screen"]);
+    drop(here);
+    listed_open_at(&mut there, &card, &[]);
+    assert!(gw.terminate(10).success());
+}

@@ -180,7 +180,10 @@ fn every_pump_of_eight_is_reached_by_dragging_the_home_list_on_the_small_panel()
         assert!(drags <= 6, "the end of the list never came into view");
         display.drag((400, 440), (400, 160));
     }
-    assert!(drags >= 1, "the end was in view before any drag: not 8 pumps' worth");
+    assert!(
+        drags >= 1,
+        "the end was in view before any drag: not 8 pumps' worth"
+    );
     let after = display.screenshot();
     // Below the header and the banners the list has moved.
     assert!(

@@ -48,6 +48,8 @@ pub struct Desk {
     waiting: std::rc::Rc<VecModel<WaitingLine>>,
     /// Whether the home list's end was in view when it last moved.
     home_end: Option<bool>,
+    /// The confirmation the daemon was last told is on screen here.
+    viewing: Option<u64>,
 }
 
 thread_local! {
@@ -73,6 +75,7 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
             with(|d| {
                 waiting_list(d);
                 show(&ui.global::<Bedside>(), Screen::Waiting);
+                tell_viewing(&ui, d);
             });
         }
     });
@@ -84,6 +87,7 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
                 if let Some(card) = d.open.iter().find(|c| c.id == id).cloned() {
                     open_card(&ui, d, card);
                 }
+                tell_viewing(&ui, d);
             });
         }
     });
@@ -106,6 +110,7 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
     ui.global::<Gateway>().on_home(move || {
         if let Some(ui) = weak.upgrade() {
             show(&ui.global::<Bedside>(), Screen::Home);
+            with(|d| tell_viewing(&ui, d));
         }
     });
     let weak = ui.as_weak();
@@ -129,13 +134,19 @@ pub fn attach(ui: &MainWindow, out: Sender<FromTerminal>) {
     let weak = ui.as_weak();
     ui.global::<Bedside>().on_decline(move || {
         if let Some(ui) = weak.upgrade() {
-            with(|d| decline(&ui, d));
+            with(|d| {
+                decline(&ui, d);
+                tell_viewing(&ui, d);
+            });
         }
     });
     let weak = ui.as_weak();
     ui.global::<Bedside>().on_dismiss(move || {
         if let Some(ui) = weak.upgrade() {
-            with(|d| dismiss(&ui, d));
+            with(|d| {
+                dismiss(&ui, d);
+                tell_viewing(&ui, d);
+            });
         }
     });
 }
@@ -156,6 +167,7 @@ pub fn connection(ui: &MainWindow, desk: &mut Desk, up: bool, problem: &str) {
     g.set_connection_problem(problem.into());
     if !up {
         // Nothing confirmed over a lost connection can be trusted to land.
+        desk.viewing = None;
         desk.open.clear();
         desk.shown = None;
         desk.next = None;
@@ -167,6 +179,30 @@ pub fn connection(ui: &MainWindow, desk: &mut Desk, up: bool, problem: &str) {
 
 /// One message from the daemon.
 pub fn apply(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
+    take(ui, desk, message);
+    tell_viewing(ui, desk);
+}
+
+/// Tells the daemon which confirmation is on screen here, when that
+/// changed (`viewing`): the other terminals' lists then say it is open
+/// here, so that two people do not answer it at once.
+fn tell_viewing(ui: &MainWindow, desk: &mut Desk) {
+    let now = match ui.global::<Bedside>().get_screen() {
+        Screen::Concentration | Screen::Confirm | Screen::Result => {
+            desk.shown.as_ref().map(|c| c.id)
+        }
+        _ => None,
+    };
+    if now != desk.viewing {
+        desk.viewing = now;
+        if let Some(out) = &desk.out {
+            // A closed connection is shown by the reader; nothing to add.
+            let _ = out.send(FromTerminal::Viewing { id: now });
+        }
+    }
+}
+
+fn take(ui: &MainWindow, desk: &mut Desk, message: ToTerminal) {
     match message {
         ToTerminal::Welcome {
             gateway,
@@ -463,6 +499,11 @@ pub fn waiting_list(desk: &Desk) {
                 drug: c.screen["drug"].as_str().unwrap_or_default().into(),
                 asked: asked(&c.needs).into(),
                 left: left.into(),
+                elsewhere: if c.open_at.is_empty() {
+                    SharedString::new()
+                } else {
+                    format!("open at {}", c.open_at.join(", ")).into()
+                },
             }
         })
         .collect();

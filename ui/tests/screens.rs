@@ -116,7 +116,11 @@ fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_s
         "the PIN shows as dots: {pin}"
     );
     press(&ui, "Confirm");
-    match rx.try_recv().expect("a line for the daemon") {
+    match rx
+        .try_iter()
+        .find(|l| !matches!(l, FromTerminal::Viewing { .. }))
+        .expect("a line for the daemon")
+    {
         FromTerminal::Confirm {
             id,
             screen_hash,
@@ -162,7 +166,11 @@ fn a_unit_chosen_for_one_container_is_not_chosen_for_the_next() {
     press(&ui, "Nkechi Okafor");
     type_keys(&ui, "482916");
     press(&ui, "Confirm");
-    assert!(rx.try_recv().is_err(), "nothing sent without a unit");
+    assert!(
+        rx.try_iter()
+            .all(|l| matches!(l, FromTerminal::Viewing { .. })),
+        "nothing sent without a unit"
+    );
     assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Result);
     assert_eq!(
         ui.global::<Bedside>().get_result_title(),
@@ -500,18 +508,39 @@ fn eight_pumps() -> serde_json::Value {
 }
 
 #[test]
-fn eight_pumps_on_the_small_panel_come_attention_first_whole_and_all_within_reach() {
-    let (ui, _rx) = terminal();
-    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+fn eight_pumps_on_either_panel_come_attention_first_whole_and_all_within_reach() {
+    drop(terminal());
+    for (w, h) in [(800u32, 480u32), (1280, 800)] {
+        eight_pumps_on(w, h);
+    }
+}
+
+fn eight_pumps_on(w: u32, h: u32) {
+    // One testing platform per thread: a fresh window and desk.
+    let ui = MainWindow::new().expect("the window builds");
+    desk::with(|d| *d = desk::Desk::default());
+    let (tx, _rx) = channel();
+    desk::attach(&ui, tx);
+    ui.window().set_size(slint::PhysicalSize::new(w, h));
     ui.show().expect("the testing backend shows it");
     desk::with(|d| desk::connection(&ui, d, true, ""));
     apply(&ui, eight_pumps());
     // The alarm first, then the stopped programme.
-    let top = |label: &str| find(&ui, label).absolute_position().y;
-    assert!(top("Pump p7") < top("Pump p2"), "the alarm comes first");
+    // In reading order: row by row, left to right.
+    let before = |a: &str, b: &str| {
+        let (a, b) = (
+            find(&ui, a).absolute_position(),
+            find(&ui, b).absolute_position(),
+        );
+        a.y < b.y - 1.0 || ((a.y - b.y).abs() <= 1.0 && a.x < b.x)
+    };
     assert!(
-        top("Pump p1") < top("Pump p3"),
-        "then the stopped programme"
+        before("Pump p7", "Pump p2"),
+        "{w}x{h}: the alarm comes first"
+    );
+    assert!(
+        before("Pump p1", "Pump p3"),
+        "{w}x{h}: then the stopped programme"
     );
     // The stopped programme's words sit whole inside its card.
     let card = find(&ui, "Pump p1");
@@ -521,8 +550,11 @@ fn eight_pumps_on_the_small_panel_come_attention_first_whole_and_all_within_reac
     );
     let bottom = |e: &ElementHandle| e.absolute_position().y + e.size().height;
     assert!(bottom(&stop) <= bottom(&card), "the reason is not cut");
-    // More is below, and says so; a finger drags every pump into view.
-    find(&ui, "More pumps below: drag up");
+    // More is below, and says so (on the small panel); a finger drags
+    // every pump into view.
+    if h < 600 {
+        find(&ui, "More pumps below: drag up");
+    }
     for _ in 0..6 {
         if ElementHandle::find_by_accessible_label(&ui, "More pumps below: drag up")
             .next()
@@ -530,7 +562,9 @@ fn eight_pumps_on_the_small_panel_come_attention_first_whole_and_all_within_reac
         {
             break;
         }
-        drag(&ui, (400.0, 400.0), (400.0, 150.0));
+        #[allow(clippy::cast_precision_loss, reason = "panel sizes")]
+        let (x, y) = (w as f32 / 2.0, h as f32 - 80.0);
+        drag(&ui, (x, y), (x, 150.0));
     }
     assert!(
         ElementHandle::find_by_accessible_label(&ui, "More pumps below: drag up")
@@ -539,9 +573,11 @@ fn eight_pumps_on_the_small_panel_come_attention_first_whole_and_all_within_reac
         "the end of the list is reached"
     );
     let last = find(&ui, "Pump p8");
+    #[allow(clippy::cast_precision_loss, reason = "panel sizes")]
+    let end = h as f32;
     assert!(
-        bottom(&last) <= 480.0,
-        "the last pump is in view: {}",
+        bottom(&last) <= end,
+        "{w}x{h}: the last pump is in view: {}",
         bottom(&last)
     );
 }
@@ -712,4 +748,35 @@ fn no_text_on_any_screen_runs_off_the_side_or_over_another_at_both_sizes() {
             }
         }
     });
+}
+
+#[test]
+fn the_terminal_says_which_confirmation_it_has_open_and_the_list_says_where_others_are() {
+    let (ui, rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    let mut card = concentration_card();
+    card["open"][0]["open_at"] = json!(["bed-12-b"]);
+    apply(&ui, card);
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing on screen yet: nothing to say"
+    );
+    press(&ui, "1 confirmation waiting: see it");
+    let row = find(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    let said = row.accessible_description().unwrap_or_default();
+    assert!(said.ends_with("; open at bed-12-b"), "{said}");
+    row.invoke_accessible_default_action();
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
+    assert_eq!(
+        rx.try_recv().expect("a line for the daemon"),
+        FromTerminal::Viewing { id: Some(7) }
+    );
+    press(&ui, "Later");
+    assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Home);
+    assert_eq!(
+        rx.try_recv().expect("a line for the daemon"),
+        FromTerminal::Viewing { id: None }
+    );
+    assert!(rx.try_recv().is_err(), "said once");
 }

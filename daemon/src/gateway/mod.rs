@@ -356,6 +356,7 @@ fn start_terminal(
         lockout: config.terminal.lockout(),
         practice: config.practice,
         board,
+        viewing: Arc::new(watch::channel(crate::terminal::service::Viewing::new()).0),
     };
     let task = tokio::spawn(service.run(view.subscribe(), desk, cancel.clone()));
     Ok((

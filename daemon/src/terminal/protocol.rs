@@ -45,6 +45,13 @@ pub enum FromTerminal {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// The confirmation on this terminal's screen now, or none: other
+    /// terminals' lists then say it is open here. Not answered.
+    Viewing {
+        /// The confirmation's id (none: no confirmation on screen).
+        #[serde(default)]
+        id: Option<u64>,
+    },
     /// A person declines: the pump is told no. Answered with `result`.
     Decline {
         /// The confirmation's id.
@@ -253,6 +260,10 @@ pub struct ConfirmationCard {
     /// terminal to offer by name.
     #[serde(default)]
     pub staff: Vec<StaffChoice>,
+    /// The other terminals (by name) that have it on screen now: someone
+    /// may be answering it there. Sent only when there are any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_at: Vec<String>,
 }
 
 /// Someone a terminal may offer as a signer.
@@ -398,6 +409,7 @@ pub fn confirmation_card(p: &crate::terminal::confirm::Pending) -> ConfirmationC
         screen_hash: hex::encode(p.screen_hash),
         expires: time_text(p.expires),
         staff: Vec::new(),
+        open_at: Vec::new(),
     }
 }
 

@@ -86,6 +86,30 @@ pub struct Desk {
     /// Practice mode's board (`pumpgwd demo --practice`), sent to every
     /// terminal as it changes.
     pub board: Option<watch::Receiver<protocol::PracticeBoard>>,
+    /// Which confirmation each connected terminal has on screen
+    /// (`viewing`): connection number → (terminal name, confirmation).
+    pub viewing: std::sync::Arc<watch::Sender<Viewing>>,
+}
+
+/// Which confirmation each connected terminal has on screen.
+pub type Viewing = std::collections::BTreeMap<u64, (String, u64)>;
+
+/// `open` with, on each card, the other terminals that have it on screen
+/// (not the terminal `me`).
+fn marked(open: &[ConfirmationCard], viewing: &Viewing, me: u64) -> Vec<ConfirmationCard> {
+    open.iter()
+        .map(|card| {
+            let mut card = card.clone();
+            card.open_at = viewing
+                .iter()
+                .filter(|(conn, (_, id))| **conn != me && *id == card.id)
+                .map(|(_, (name, _))| name.clone())
+                .collect();
+            card.open_at.sort();
+            card.open_at.dedup();
+            card
+        })
+        .collect()
 }
 
 /// The service, ready to accept.
@@ -165,6 +189,7 @@ impl Service {
     pub async fn run(self, view: watch::Receiver<Snapshot>, desk: Desk, cancel: CancellationToken) {
         info!(socket = %self.path.display(), "terminal service listening");
         let mut terminals = JoinSet::new();
+        let mut connections = 0u64;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
@@ -174,7 +199,9 @@ impl Service {
                         // Terminals that have just gone do not count.
                         while terminals.try_join_next().is_some() {}
                         let full = terminals.len() >= self.max_terminals;
+                        connections += 1;
                         terminals.spawn(serve(stream, Ctx {
+                            conn: connections,
                             access: self.access,
                             full,
                             gateway: self.gateway.clone(),
@@ -200,6 +227,8 @@ impl Service {
 }
 
 struct Ctx {
+    /// This connection's number (the key of its `viewing`).
+    conn: u64,
     access: Access,
     full: bool,
     gateway: String,
@@ -260,6 +289,10 @@ async fn serve(stream: UnixStream, mut ctx: Ctx) {
     };
     info!(terminal = %name, uid, pid, "terminal connected");
     serve_terminal(&mut lines, &mut ctx, &name).await;
+    let conn = ctx.conn;
+    ctx.desk
+        .viewing
+        .send_if_modified(|v| v.remove(&conn).is_some());
     ctx.desk.connected.send_modify(|n| *n = n.saturating_sub(1));
     info!(terminal = %name, "terminal disconnected");
 }
@@ -273,6 +306,7 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
     let mut shown: Option<(Option<u64>, Vec<protocol::PumpCard>)> = None;
     let mut open_shown: Option<Vec<ConfirmationCard>> = None;
     let mut board = ctx.desk.board.clone();
+    let mut viewing = ctx.desk.viewing.subscribe();
     if let Some(b) = &mut board {
         let now = ToTerminal::Practice(b.borrow_and_update().clone());
         if !send(lines, &now).await {
@@ -312,6 +346,14 @@ async fn serve_terminal(lines: &mut Lines, ctx: &mut Ctx, name: &str) {
                 dirty = true;
             }
             () = tokio::time::sleep(wait), if dirty => {}
+            Ok(()) = viewing.changed() => {
+                // Another terminal opened or left a confirmation: the
+                // list says where each is open.
+                let snapshot = ctx.view.borrow().clone();
+                if !confirmations(lines, ctx, name, &snapshot, &mut open_shown).await {
+                    break;
+                }
+            }
             changed = board_changed(&mut board) => {
                 if changed {
                     let now = board.as_mut().map(|b| ToTerminal::Practice(b.borrow_and_update().clone()));
@@ -357,7 +399,12 @@ async fn confirmations(
     snapshot: &Snapshot,
     shown: &mut Option<Vec<ConfirmationCard>>,
 ) -> bool {
-    if shown.as_ref() == Some(&snapshot.confirmations) {
+    let now = marked(
+        &snapshot.confirmations,
+        &ctx.desk.viewing.borrow(),
+        ctx.conn,
+    );
+    if shown.as_ref() == Some(&now) {
         return true;
     }
     // Names to pick from: the staff file as it is now.
@@ -380,9 +427,9 @@ async fn confirmations(
     }
     let open = ToTerminal::Confirmations {
         at: crate::store::record::time_text(time::OffsetDateTime::now_utc()),
-        open: protocol::with_staff(snapshot.confirmations.clone(), &roster),
+        open: protocol::with_staff(now.clone(), &roster),
     };
-    *shown = Some(snapshot.confirmations.clone());
+    *shown = Some(now);
     send(lines, &open).await
 }
 
@@ -466,6 +513,14 @@ async fn answer(lines: &mut Lines, ctx: &Ctx, name: &str, text: &str) -> bool {
             .await;
             send(lines, &result).await
         }
+        Ok(FromTerminal::Viewing { id }) => {
+            let conn = ctx.conn;
+            ctx.desk.viewing.send_if_modified(|v| match id {
+                Some(id) => v.insert(conn, (name.to_owned(), id)) != Some((name.to_owned(), id)),
+                None => v.remove(&conn).is_some(),
+            });
+            true
+        }
         Ok(FromTerminal::Decline { id, reason }) => {
             let (done, answer) = oneshot::channel();
             let command = Command::Decline {
@@ -490,7 +545,7 @@ async fn answer(lines: &mut Lines, ctx: &Ctx, name: &str, text: &str) -> bool {
         Err(e) => {
             // Only where and what kind: the line may hold a PIN.
             debug!(line = e.line(), column = e.column(), kind = ?e.classify(), "a line that is not a message");
-            let msg = "not a message of terminal protocol 1 (after hello: ping, confirm, decline)";
+            let msg = "not a message of terminal protocol 1 (after hello: ping, viewing, confirm, decline)";
             send(lines, &protocol::error("UNKNOWN_MESSAGE", msg, false)).await
         }
     }
