@@ -11,6 +11,7 @@
 //! - [`gateway`]: the daemon as a whole: config, core task, authorisation;
 //! - [`store`]: the durable event log, library archive and MQTT outbox;
 //! - [`sync`]: MQTT: the log to the broker, status, libraries from pharmacy;
+//! - [`ehr`]: hospital integration over HL7 v2 (IHE PCD): the message layer;
 //! - [`staff`]: the staff file, PINs, who may confirm what, lockouts;
 //! - [`terminal`]: the terminal protocol, its Unix-socket service, the
 //!   confirmation board and its screens;
@@ -21,6 +22,7 @@
 //! its own crate (`ui/`, `pumpgw-terminal`).
 
 pub mod ders;
+pub mod ehr;
 pub mod format;
 pub mod gateway;
 pub mod library;

@@ -193,12 +193,20 @@ fn a_person_plays_every_practice_case_by_touch_and_screen_and_console_say_what_w
     // The screen's: the practice line opens it.
     person.tap(at::PRACTICE_LINE);
     person.screen.until(&["screen=Summary"], 5);
-    let shot = display.screenshot();
-    // The first case's badge: the green of a catch (Theme.ok).
-    assert!(
-        shot.share((680, 70, 110, 30), [0x2e, 0x9d, 0x5b]) > 0.3,
-        "no CAUGHT badge where the first case's is"
-    );
+    // The first case's badge: the green of a catch (Theme.ok), once the
+    // frame is drawn (the log says the screen a moment before).
+    let until = Instant::now() + Duration::from_secs(3);
+    while display
+        .screenshot()
+        .share((680, 70, 110, 30), [0x2e, 0x9d, 0x5b])
+        <= 0.3
+    {
+        assert!(
+            Instant::now() < until,
+            "no CAUGHT badge where the first case's is"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     every_record_is_marked_practice(&data);
 
