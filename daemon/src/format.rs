@@ -62,6 +62,15 @@ pub fn name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// Words with their first letter in capitals, to start a sentence or a
+/// line ("Nurse", "Confirmed at ...").
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// A count: "0", "999", "12,345".
 pub fn count(n: u64) -> String {
     group_thousands(&n.to_string())

@@ -778,7 +778,7 @@ fn result_of(id: u64, outcome: Outcome, signers: &[Member]) -> ToTerminal {
         ),
         Outcome::Refused(r) => {
             let closed = r.closes();
-            let mut line = refused(id, closed, capitalise(&r.to_string()));
+            let mut line = refused(id, closed, crate::format::capitalise(&r.to_string()));
             if let (
                 Refused::ConcentrationMismatch {
                     entered: e,
@@ -797,13 +797,6 @@ fn result_of(id: u64, outcome: Outcome, signers: &[Member]) -> ToTerminal {
             line
         }
     }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

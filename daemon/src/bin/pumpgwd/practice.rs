@@ -213,7 +213,10 @@ fn header(
 ) -> String {
     let person = |i: usize| {
         let (_, name, role, pin) = demo::STAFF[i];
-        format!("{}: {name}, PIN {pin}", capitalise(&role_text(role)))
+        format!(
+            "{}: {name}, PIN {pin}",
+            pumpgw::format::capitalise(&role_text(role))
+        )
     };
     format!(
         "pumpgw practice: {} cases at the touchscreen; you play the nurse and the doctor ({speed}x pump time). Ctrl-C stops.\n\
@@ -228,13 +231,6 @@ fn header(
         socket.with_file_name("touchscreen.log").display(),
         data.display(),
     )
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
