@@ -397,8 +397,10 @@ fn limit_reason(
 }
 
 /// Base units of drug per hour (absolute, not per kg) and mL/h, from the
-/// programme's own rate input.
-fn flows(
+/// programme's own rate input (`None` when the rate cannot be counted in
+/// the concentration's kind, or needs a weight not given). The one
+/// definition, also used for orders from the EHR.
+pub fn flows(
     rate: Rate,
     conc: Concentration,
     weight_kg: Option<Exact>,

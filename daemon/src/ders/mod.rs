@@ -10,7 +10,7 @@ pub mod exposure;
 mod programme;
 mod verdict;
 
-pub use check::{TOLERANCE_PERCENT, check, exposure_request};
+pub use check::{TOLERANCE_PERCENT, check, exposure_request, flows};
 pub use exposure::{Delivered, History, Pending, Running};
 pub use programme::{Container, Delivery, HistoryFile, Programme};
 pub use verdict::{Code, Outcome, Reason, Verdict};

@@ -1,7 +1,9 @@
 //! Hospital integration over HL7 v2 (IHE Patient Care Device, issue 17):
-//! orders in (PCD-03), documentation out (PCD-01, PCD-10). So far the
-//! message layer: [`er7`] reads and writes HL7 v2 messages, [`mllp`]
-//! frames them on TCP. `docs/interop.md` says what is supported.
+//! orders in (PCD-03), documentation out (PCD-01, PCD-10). So far:
+//! [`er7`] reads and writes HL7 v2 messages, [`mllp`] frames them on TCP,
+//! [`order`] reads a PCD-03 order into exact quantities.
+//! `docs/interop.md` says what is supported.
 
 pub mod er7;
 pub mod mllp;
+pub mod order;
