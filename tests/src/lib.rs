@@ -19,6 +19,23 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The Python of the validators' virtual environment that `tests/run`
+/// makes (`target/venv`, beside the binaries' folder).
+pub fn validators_python() -> PathBuf {
+    let exe = std::env::current_exe().expect("a test knows its own path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("test binaries live in target/<profile>/deps");
+    let python = target.join("venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} not found: run tests/run, which makes the validators' virtual environment",
+        python.display()
+    );
+    python
+}
+
 /// Path to a workspace binary in the same target directory as this test.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("a test knows its own path");

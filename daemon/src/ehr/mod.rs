@@ -1,9 +1,11 @@
 //! Hospital integration over HL7 v2 (IHE Patient Care Device, issue 17):
 //! orders in (PCD-03), documentation out (PCD-01, PCD-10). So far:
 //! [`er7`] reads and writes HL7 v2 messages, [`mllp`] frames them on TCP,
-//! [`order`] reads a PCD-03 order into exact quantities.
+//! [`order`] reads a PCD-03 order into exact quantities, [`answer`]
+//! builds the gateway's `ACK^O15` and `RRG^O16`.
 //! `docs/interop.md` says what is supported.
 
+pub mod answer;
 pub mod er7;
 pub mod mllp;
 pub mod order;

@@ -367,16 +367,9 @@ mod tests {
 
     /// Modelled on IHE PCD TF-2 (Rev 8.0) Appendix E.2, PCD-03 example 1
     /// (dopamine 10 micrograms/kg/min, 400 mg in 250 mL, 85 kg), written
-    /// anew: the published text's conversion spaces removed, RXG-16 with
-    /// its UCUM code, RXR-4 added (CP-PCD-159), MSH-21 with the profile's
-    /// OID.
-    pub(crate) const DOPAMINE: &str = "MSH|^~\\&|IOP^1234560000000001^EUI-64|IOP|GW^6543210000000001^EUI-64|GW|20080101123456-0600||RGV^O15^RGV_O15|1|P|2.5|||AL|ER||ASCII|EN^English^ISO639||IHE_PCD_PIV_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.3.1^ISO\r\
-PID|||98765^^^IHE^PI||Doe^John^^^^^L||19660101000000-0600|M\r\
-ORC|RE|12345|||||||||||||||||N0001\r\
-RXG|1|||1234^Dopamine|250||263762^MDC_DIM_MILLI_L^MDC^mL^mL^UCUM||||||||10|ug/kg/min^ug/kg/min^UCUM^265619^MDC_DIM_MICRO_G_PER_KG_PER_MIN^MDC|400|mg^mg^UCUM^263890^MDC_DIM_MILLI_G^MDC|||||250|263762^MDC_DIM_MILLI_L^MDC^mL^mL^UCUM\r\
-RXR|IV||IVP|IV\r\
-OBX|1||69986^MDC_DEV_PUMP_INFUS_VMD^MDC||||||||X|||||||^^A0001^PUMPVENDOR\r\
-OBX|2|NM|68063^MDC_ATTR_PT_WEIGHT^MDC||85.0|kg^kg^UCUM^263875^MDC_DIM_KILO_G^MDC\r";
+    /// anew: see `docs/interop.md`.
+    pub(crate) const DOPAMINE: &str =
+        include_str!("../../../config/examples/ehr/dopamine-order.hl7");
 
     fn read(text: &str) -> Result<Order, OrderError> {
         Order::read(&Message::parse(text.as_bytes()).expect("an HL7 message"))
@@ -406,7 +399,11 @@ OBX|2|NM|68063^MDC_ATTR_PT_WEIGHT^MDC||85.0|kg^kg^UCUM^263875^MDC_DIM_KILO_G^MDC
         assert_eq!(shown(o.weight.map(crate::format::weight)), "85 kg");
         // 10 micrograms/kg/min x 85 kg x 60 min / 1,600 micrograms/mL.
         let flow = o.flow_ml_per_h().expect("a rate, a strength, a weight");
-        assert_eq!(flow, crate::units::parse_number("31.875").unwrap(), "exactly");
+        assert_eq!(
+            flow,
+            crate::units::parse_number("31.875").unwrap(),
+            "exactly"
+        );
         assert_eq!(crate::format::number(flow), "31.88", "as shown");
     }
 
@@ -426,7 +423,7 @@ OBX|2|NM|68063^MDC_ATTR_PT_WEIGHT^MDC||85.0|kg^kg^UCUM^263875^MDC_DIM_KILO_G^MDC
                 3,
                 101,
             ),
-            (DOPAMINE.replace("RXR|IV||IVP|IV\r", ""), "RXR", 0, 100),
+            (DOPAMINE.replace("RXR|IV||IVP|IV\n", ""), "RXR", 0, 100),
             (
                 DOPAMINE.replace("||||||||10|", "||||||||ten|"),
                 "RXG",
@@ -447,7 +444,7 @@ OBX|2|NM|68063^MDC_ATTR_PT_WEIGHT^MDC||85.0|kg^kg^UCUM^263875^MDC_DIM_KILO_G^MDC
             ),
             (
                 DOPAMINE.replace(
-                    "OBX|1||69986^MDC_DEV_PUMP_INFUS_VMD^MDC||||||||X|||||||^^A0001^PUMPVENDOR\r",
+                    "OBX|1||69986^MDC_DEV_PUMP_INFUS_VMD^MDC||||||||X|||||||^^A0001^PUMPVENDOR\n",
                     "",
                 ),
                 "OBX",

@@ -14,6 +14,7 @@ macro_rules! say {
 
 mod daemon;
 mod demo;
+mod ehr;
 mod events;
 mod mqtt;
 mod pharmacy;
@@ -149,6 +150,10 @@ enum Command {
     /// The dose-error-reduction cross-check.
     #[command(subcommand)]
     Ders(DersCommand),
+    /// Hospital integration (IHE PCD over HL7 v2): dry runs for interface
+    /// engineers (docs/interop.md).
+    #[command(subcommand)]
+    Ehr(EhrCommand),
     /// The gateway at a glance, the first screen to read on a board: the
     /// daemon's last start, the active library, each pump (link, serial,
     /// library match, last decision, alarms still raised), the event log,
@@ -474,6 +479,28 @@ enum LibraryCommand {
 }
 
 #[derive(Subcommand)]
+enum EhrCommand {
+    /// Read a PCD-03 infusion order (an RGV^O15 file) as the gateway
+    /// would: what it understood, every quantity exact with the flow rate
+    /// it comes to, or exactly what is wrong (segment, field, HL7 error
+    /// code).
+    ///
+    /// Exit status: 0 the order was read, 2 refused, 64 usage or input
+    /// error.
+    Order {
+        /// The HL7 v2 message (segments ended by CR or LF).
+        file: PathBuf,
+        /// Also print the ACK^O15 and RRG^O16 the gateway would answer
+        /// (one segment per line).
+        #[arg(long)]
+        answer: bool,
+        /// The gateway id the answers come from (MSH-3).
+        #[arg(long, default_value = "pumpgw", value_name = "ID")]
+        gateway: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum DersCommand {
     /// Cross-check one programme against the library.
     ///
@@ -546,6 +573,11 @@ fn main() -> ExitCode {
             json,
             wait,
         }) => return exit(mqtt::fleet(&broker, site.as_deref(), json, wait)),
+        Command::Ehr(EhrCommand::Order {
+            file,
+            answer,
+            gateway,
+        }) => ehr::order(&file, answer, &gateway),
         Command::Ders(DersCommand::Check {
             library,
             care_area,

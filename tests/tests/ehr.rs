@@ -1,0 +1,126 @@
+//! Hospital integration, checked from outside: `pumpgwd ehr order` reads
+//! PCD-03 orders as the gateway does, and the ACK^O15 and RRG^O16 it
+//! answers are validated by hl7apy (strict, HL7 v2.5 structures) and
+//! python-hl7, which the project did not write (`tests/validate/`).
+
+use std::process::Command;
+
+use pumpgw_tests::{pumpgwd, repo_root, validators_python};
+use serde_json::Value;
+
+const ORDER: &str = "config/examples/ehr/dopamine-order.hl7";
+
+/// The answers `pumpgwd ehr order --answer` printed, each checked by the
+/// validators; what they read of each.
+fn validated(stdout: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let messages: Vec<&str> = stdout.split("\nMSH").skip(1).map(str::trim).collect();
+    assert_eq!(messages.len(), 2, "ACK^O15 and RRG^O16 in:\n{stdout}");
+    let files: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = dir.path().join(format!("answer-{i}.hl7"));
+            std::fs::write(&path, format!("MSH{m}\n")).expect("the folder is writable");
+            path
+        })
+        .collect();
+    let out = Command::new(validators_python())
+        .arg(repo_root().join("tests/validate/hl7_messages.py"))
+        .args(&files)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON line per message"))
+        .collect()
+}
+
+fn order(file: &str) -> (i32, String) {
+    let out = pumpgwd(&["ehr", "order", file, "--answer", "--gateway", "bed-12"]);
+    (
+        out.status.code().expect("an exit status"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_ihe_dopamine_order_is_read_exactly_and_the_answers_pass_the_validators() {
+    let (code, said) = order(ORDER);
+    assert_eq!(code, 0, "{said}");
+    for line in [
+        "drug: Dopamine (1234)",
+        "rate: 10 micrograms/kg/min = 31.88 mL/h",
+        "concentration: 400 mg in 250 mL (1.6 mg/mL)",
+        "to be infused: 250 mL",
+        "weight: 85 kg",
+        "pump: A0001",
+    ] {
+        assert!(said.contains(line), "{line:?} not in:\n{said}");
+    }
+    let read = validated(&said);
+    assert_eq!(read[0]["type"], "ACK^O15^ACK");
+    assert_eq!(read[0]["msa_1"], "CA");
+    assert_eq!(read[0]["msa_2"], "1", "the order's control id");
+    assert_eq!(read[1]["type"], "RRG^O16^RRG_O16");
+    assert_eq!(read[1]["msa_1"], "AA");
+}
+
+#[test]
+fn a_malformed_order_is_refused_precisely_and_the_refusal_passes_the_validators() {
+    let text = std::fs::read_to_string(repo_root().join(ORDER)).expect("the example");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let cases = [
+        // No OBX names the pump.
+        (
+            text.lines()
+                .filter(|l| !l.contains("69986"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "OBX^1^3",
+            "100^Segment sequence error^HL70357",
+        ),
+        // A rate that is not a number.
+        (
+            text.replace("||||||||10|", "||||||||ten|"),
+            "RXG^1^15",
+            "102^Data type error^HL70357",
+        ),
+        // Not the order message.
+        (
+            text.replace("RGV^O15^RGV_O15", "ORU^R01^ORU_R01"),
+            "MSH^1^9",
+            "200^Unsupported message type^HL70357",
+        ),
+        // A version PCD-03 is not.
+        (
+            text.replace("|P|2.5|", "|P|2.3|"),
+            "MSH^1^12",
+            "203^Unsupported version id^HL70357",
+        ),
+    ];
+    for (i, (message, location, hl7)) in cases.into_iter().enumerate() {
+        let file = dir.path().join(format!("order-{i}.hl7"));
+        std::fs::write(&file, message).expect("the folder is writable");
+        let (code, said) = order(&file.display().to_string());
+        assert_eq!(code, 2, "{said}");
+        let read = validated(&said);
+        assert_eq!(read[1]["msa_1"], "AE", "{said}");
+        assert_eq!(read[1]["err_2"], location, "{said}");
+        assert_eq!(read[1]["err_3"], hl7, "{said}");
+    }
+    // Not HL7 at all: said, and nothing to answer to.
+    let file = dir.path().join("not-hl7.txt");
+    std::fs::write(&file, "hello\n").expect("the folder is writable");
+    let (code, said) = order(&file.display().to_string());
+    assert_eq!(code, 2);
+    assert!(
+        said.contains("not an HL7 v2 message: the message does not start with an MSH segment"),
+        "{said}"
+    );
+}
