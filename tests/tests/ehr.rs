@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use pumpgw_tests::{pumpgwd, repo_root, validators_python};
+use pumpgw_tests::{Bench, pumpgwd, repo_root, validators_python};
 use serde_json::Value;
 
 const ORDER: &str = "config/examples/ehr/dopamine-order.hl7";
@@ -13,9 +13,15 @@ const ORDER: &str = "config/examples/ehr/dopamine-order.hl7";
 /// The answers `pumpgwd ehr order --answer` printed, each checked by the
 /// validators; what they read of each.
 fn validated(stdout: &str) -> Vec<Value> {
-    let dir = tempfile::tempdir().expect("a temporary folder");
     let messages: Vec<&str> = stdout.split("\nMSH").skip(1).map(str::trim).collect();
     assert_eq!(messages.len(), 2, "ACK^O15 and RRG^O16 in:\n{stdout}");
+    check_all(&messages, stdout)
+}
+
+/// Each message (its text after "MSH") checked by the validators; what
+/// they read of each.
+fn check_all(messages: &[&str], context: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let files: Vec<_> = messages
         .iter()
         .enumerate()
@@ -32,7 +38,7 @@ fn validated(stdout: &str) -> Vec<Value> {
         .expect("python runs");
     assert!(
         out.status.success(),
-        "{}\n{stdout}",
+        "{}\n{context}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
@@ -123,4 +129,98 @@ fn a_malformed_order_is_refused_precisely_and_the_refusal_passes_the_validators(
         said.contains("not an HL7 v2 message: the message does not start with an MSH segment"),
         "{said}"
     );
+}
+
+/// A free port on loopback, for the gateway's `[ehr] listen`.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("loopback has a free port")
+        .port()
+}
+
+/// Sends `files` to the listener at `port` as an EHR would (Python
+/// sockets), `want` answers for each; the answers' texts after "MSH".
+fn send(port: u16, want: usize, files: &[&std::path::Path]) -> Vec<String> {
+    let out = Command::new(validators_python())
+        .arg(repo_root().join("tests/validate/mllp_send.py"))
+        .args(["127.0.0.1", &port.to_string(), &want.to_string()])
+        .args(files)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split("\n\n")
+        .filter_map(|m| m.trim().strip_prefix("MSH").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_gateway_answers_orders_over_mllp_and_every_answer_passes_the_validators() {
+    let bench = Bench::new();
+    let port = free_port();
+    let mut gw = bench.gateway(&["p1"], &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"));
+    // The pump the orders name: serial A0001 on this bed.
+    let _pump = bench.sim(
+        "p1",
+        "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
+        &["--serial", "A0001"],
+    );
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("the folder is writable");
+        path
+    };
+    let fentanyl = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
+    let dopamine = repo_root().join(ORDER);
+    let text = std::fs::read_to_string(&fentanyl).expect("the example");
+    let elsewhere = write("elsewhere.hl7", text.replace("^^A0001^", "^^Z9999^"));
+    let answers = send(port, 2, &[&fentanyl, &dopamine, &elsewhere]);
+    assert_eq!(answers.len(), 6, "{answers:#?}");
+    let texts: Vec<&str> = answers.iter().map(String::as_str).collect();
+    let read = check_all(&texts, &answers.join("\n\n"));
+    // Each order: ACK^O15 at once (CA, its control id), then RRG^O16.
+    for (ack, id) in [(0, "2"), (2, "1"), (4, "2")] {
+        assert_eq!(read[ack]["type"], "ACK^O15^ACK");
+        assert_eq!(
+            (read[ack]["msa_1"].as_str(), read[ack]["msa_2"].as_str()),
+            (Some("CA"), Some(id))
+        );
+        assert_eq!(read[ack + 1]["type"], "RRG^O16^RRG_O16");
+    }
+    // The fentanyl order for this bed's pump is accepted.
+    assert_eq!(read[1]["msa_1"], "AA", "{:#?}", answers[1]);
+    // Dopamine is not in the library: 9010, as in IHE's own RRG^O16 sample.
+    assert_eq!(read[3]["msa_1"], "AE");
+    assert_eq!(read[3]["err_2"], "RXG^1^4");
+    assert_eq!(
+        read[3]["err_5"],
+        "9010^Unable to match medication to drug library"
+    );
+    // A pump that is not this bed's.
+    assert_eq!(read[5]["msa_1"], "AE");
+    assert_eq!(read[5]["err_2"], "OBX^1^18");
+    assert!(
+        answers[5].contains("no pump Z9999 at gateway"),
+        "{}",
+        answers[5]
+    );
+    // Not HL7 at all: refused on receipt, precisely, and the gateway goes on.
+    let junk = write("junk.hl7", "hello".to_owned());
+    let refused = send(port, 1, &[&junk]);
+    assert!(
+        refused[0].contains("MSA|CR|")
+            && refused[0].contains("the message does not start with an MSH segment"),
+        "{refused:#?}"
+    );
+    let again = send(port, 2, &[&fentanyl]);
+    assert!(again[1].contains("MSA|AA|2"), "{again:#?}");
+    gw.wait_for(&["EHR order", "verdict=\"refused\""], 2, 5);
+    assert!(gw.terminate(10).success());
 }

@@ -2,10 +2,12 @@
 //! orders in (PCD-03), documentation out (PCD-01, PCD-10). So far:
 //! [`er7`] reads and writes HL7 v2 messages, [`mllp`] frames them on TCP,
 //! [`order`] reads a PCD-03 order into exact quantities, [`answer`]
-//! builds the gateway's `ACK^O15` and `RRG^O16`.
+//! builds the gateway's `ACK^O15` and `RRG^O16`, [`listener`] takes
+//! orders on `[ehr] listen` and answers them.
 //! `docs/interop.md` says what is supported.
 
 pub mod answer;
 pub mod er7;
+pub mod listener;
 pub mod mllp;
 pub mod order;

@@ -42,11 +42,31 @@ pub struct Config {
     /// The bedside terminal: staff and PINs.
     #[serde(default)]
     pub terminal: TerminalSettings,
+    /// The hospital's EHR: infusion orders in (IHE PCD-03 over MLLP); no
+    /// section, no listener.
+    #[serde(default)]
+    pub ehr: Option<EhrSettings>,
     /// A practice gateway, for training: no patient. Its data folder is
     /// marked for good, every record it logs says `"practice":true`, and
     /// its terminals say PRACTICE.
     #[serde(default)]
     pub practice: bool,
+}
+
+/// `[ehr]`: where the EHR sends infusion orders (IHE PCD-03, `RGV^O15`,
+/// over MLLP on TCP; `docs/interop.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EhrSettings {
+    /// The address and port to listen on (`"0.0.0.0:2575"`).
+    pub listen: std::net::SocketAddr,
+    /// The longest message taken, in bytes (1 KiB to 16 MiB).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+fn default_max_message_bytes() -> usize {
+    1 << 20
 }
 
 /// `[terminal]`: who may sign at the bedside terminal, and how PINs are
@@ -317,6 +337,14 @@ impl Config {
         crate::sync::topic::check_segment("care_area", &self.care_area)?;
         if let Some(m) = &self.mqtt {
             m.validate(&self.gateway_id)?;
+        }
+        if let Some(e) = &self.ehr
+            && !(1 << 10..=16 << 20).contains(&e.max_message_bytes)
+        {
+            return Err(format!(
+                "[ehr] max_message_bytes {} is not between 1024 and 16777216",
+                e.max_message_bytes
+            ));
         }
         let mut names = HashSet::new();
         let mut paths = HashSet::new();

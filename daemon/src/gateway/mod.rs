@@ -76,6 +76,9 @@ pub enum StartError {
     /// Another daemon runs on the same data folder.
     #[error("{0}")]
     InUse(String),
+    /// The `[ehr]` listener cannot listen.
+    #[error("[ehr] listen: {0}")]
+    Ehr(String),
     /// The key that signs the log's checkpoints cannot be used.
     #[error(transparent)]
     Checkpoint(#[from] crate::store::checkpoint::CheckpointError),
@@ -125,17 +128,16 @@ pub async fn run_with(
         library: library_rx.clone(),
         writer: writer.clone(),
     });
-    let gateway = Arc::new(GatewayInfo {
-        gateway_id: config.gateway_id.clone(),
-        care_area: config.care_area.clone(),
-    });
+    let gateway = gateway_info(&config);
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let cancel = CancellationToken::new();
     let timing = config.link.timing();
     let backoff = config.link.backoff();
 
-    let terminal_cancel = CancellationToken::new();
-    let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &terminal_cancel)?;
+    // The bedside terminals and the EHR: stopped together, before the log.
+    let services_cancel = CancellationToken::new();
+    let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &services_cancel)?;
+    let ehr = start_ehr(&config, &view, &library_rx, &services_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -187,10 +189,11 @@ pub async fn run_with(
     supervise::stopping();
     info!("shutting down: closing pump sessions");
     cancel.cancel();
-    terminal_cancel.cancel();
+    services_cancel.cancel();
     checkpoints.stop.cancel();
     drain(sessions, core).await;
     join_logged(terminal, "the terminal service").await;
+    join_logged(ehr, "the EHR listener").await;
     log_stop(&writer, started_context, checkpoints).await;
     // Last: the broker gets what it can of the final records, then DISCONNECT.
     sync_cancel.cancel();
@@ -324,6 +327,44 @@ async fn join_logged(task: Option<tokio::task::JoinHandle<()>>, what: &str) {
     {
         warn!(error = %e, "{what} ended abnormally");
     }
+}
+
+/// Who the gateway is, as every session tells its pump.
+fn gateway_info(config: &Config) -> Arc<GatewayInfo> {
+    Arc::new(GatewayInfo {
+        gateway_id: config.gateway_id.clone(),
+        care_area: config.care_area.clone(),
+    })
+}
+
+/// Listens for the EHR's orders (`[ehr]`; a port that cannot be had stops
+/// the start, like any config error).
+fn start_ehr(
+    config: &Config,
+    view: &watch::Sender<Snapshot>,
+    library: &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+    cancel: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let Some(settings) = &config.ehr else {
+        return Ok(None);
+    };
+    let fail = |e: std::io::Error| StartError::Ehr(format!("{}: {e}", settings.listen));
+    let listener = std::net::TcpListener::bind(settings.listen).map_err(fail)?;
+    listener.set_nonblocking(true).map_err(fail)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
+    let ehr = crate::ehr::listener::Ehr {
+        gateway: config.gateway_id.clone(),
+        care_area: config.care_area.clone(),
+        view: view.subscribe(),
+        library: library.clone(),
+        max_message: settings.max_message_bytes,
+        answers: Arc::default(),
+    };
+    Ok(Some(tokio::spawn(crate::ehr::listener::serve(
+        listener,
+        ehr,
+        cancel.clone(),
+    ))))
 }
 
 /// Binds the terminal socket (a failure stops the start, like any config

@@ -118,7 +118,8 @@ fn run(config: Config) -> Result<(), (u8, anyhow::Error)> {
                 gateway::StartError::Checkpoint(_)
                 | gateway::StartError::Mqtt(_)
                 | gateway::StartError::TrustedKey(_)
-                | gateway::StartError::Terminal(_) => EXIT_CONFIG,
+                | gateway::StartError::Terminal(_)
+                | gateway::StartError::Ehr(_) => EXIT_CONFIG,
             };
             (code, anyhow::Error::new(e))
         })

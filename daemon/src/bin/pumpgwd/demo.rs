@@ -300,6 +300,7 @@ pub(crate) fn demo_config(
             socket: Some(dir.join("terminal.sock")),
             ..pumpgw::gateway::config::TerminalSettings::default()
         },
+        ehr: None,
         practice: false,
     };
     if let Some(m) = &config.mqtt {
