@@ -11,7 +11,9 @@
 
 #![allow(
     clippy::cast_precision_loss,
-    reason = "times far below 2^52, turned into figures for display"
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "times and counts far below 2^52, turned into figures for display"
 )]
 
 use std::io::{Read as _, Write as _};
