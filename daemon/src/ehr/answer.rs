@@ -72,19 +72,25 @@ fn hl7_text(code: u16) -> &'static str {
 /// `ACK^O15`: the order was taken (`CA`), or could not be (`CR`, with
 /// the reason). `order` is what was received, as far as it could be read.
 pub fn accept(order: &Message, us: &Answering, refused: Option<&Refusal>) -> Message {
-    let mut segments = vec![header(order, us, ["ACK", "O15", "ACK"])];
-    segments.push(msa(if refused.is_some() { "CR" } else { "CA" }, order));
-    segments.extend(refused.map(err));
-    Message {
-        separators: Separators::default(),
-        segments,
-    }
+    answer(order, us, ["ACK", "O15", "ACK"], ("CA", "CR"), refused)
 }
 
 /// `RRG^O16`: the order accepted (`AA`) or refused (`AE`, with ERR).
 pub fn result(order: &Message, us: &Answering, refused: Option<&Refusal>) -> Message {
-    let mut segments = vec![header(order, us, ["RRG", "O16", "RRG_O16"])];
-    segments.push(msa(if refused.is_some() { "AE" } else { "AA" }, order));
+    answer(order, us, ["RRG", "O16", "RRG_O16"], ("AA", "AE"), refused)
+}
+
+/// MSH, MSA with the first code when taken and the second when refused,
+/// and ERR when refused.
+fn answer(
+    order: &Message,
+    us: &Answering,
+    kind: [&str; 3],
+    (taken, refusal): (&str, &str),
+    refused: Option<&Refusal>,
+) -> Message {
+    let mut segments = vec![header(order, us, kind)];
+    segments.push(msa(if refused.is_some() { refusal } else { taken }, order));
     segments.extend(refused.map(err));
     Message {
         separators: Separators::default(),
