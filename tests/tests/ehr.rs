@@ -219,6 +219,17 @@ fn the_gateway_answers_orders_over_mllp_and_every_answer_passes_the_validators()
             && refused[0].contains("the message does not start with an MSH segment"),
         "{refused:#?}"
     );
+    // A 10 MiB message: refused before it is all read, the connection
+    // closed; the next connection is answered as before.
+    let huge = write(
+        "huge.hl7",
+        format!("{}NTE|1||{}\n", text, "x".repeat(10 << 20)),
+    );
+    let refused = send(port, 1, &[&huge]);
+    assert!(
+        refused[0].contains("MSA|CR|") && refused[0].contains("longer than 1048576 bytes"),
+        "{refused:#?}"
+    );
     let again = send(port, 2, &[&fentanyl]);
     assert!(again[1].contains("MSA|AA|2"), "{again:#?}");
     gw.wait_for(&["EHR order", "verdict=\"refused\""], 2, 5);

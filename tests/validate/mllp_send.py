@@ -25,7 +25,7 @@ def read_frames(sock, want, buf):
             break
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except (socket.timeout, ConnectionResetError):
             break
         if not chunk:
             break
@@ -41,7 +41,10 @@ def main():
         for path in sys.argv[4:]:
             with open(path, "rb") as f:
                 text = f.read().strip().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
-            sock.sendall(b"\x0b" + text + b"\r\x1c\r")
+            try:
+                sock.sendall(b"\x0b" + text + b"\r\x1c\r")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the listener refused it part way: read its answer
             got, buf = read_frames(sock, want, buf)
             answers.extend(got)
     print("\n\n".join(a.decode("utf-8").strip("\r").replace("\r", "\n") for a in answers))

@@ -101,7 +101,10 @@ async fn connection(stream: TcpStream, ehr: Ehr, cancel: CancellationToken) {
                             .as_bytes(),
                     )
                     .await;
-                break;
+                // Closed gently, so that the refusal is not lost to a reset:
+                // no more from us, and the rest of theirs read and dropped.
+                drain(framed.into_inner()).await;
+                return;
             }
             Some(Ok(bytes)) => answers_to(&bytes, &ehr),
         };
@@ -120,6 +123,18 @@ async fn connection(stream: TcpStream, ehr: Ehr, cancel: CancellationToken) {
     if framed.codec().stray > 0 {
         warn!(peer = ?peer, bytes = framed.codec().stray, "EHR sent bytes outside MLLP frames; dropped");
     }
+}
+
+/// Says no more, then reads and drops what the peer still sends (at most
+/// 5 s), then closes.
+async fn drain(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = stream.shutdown().await;
+    let mut sink = vec![0u8; 64 * 1024];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 fn empty() -> Message {
