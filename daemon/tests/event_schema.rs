@@ -367,3 +367,24 @@ fn the_schema_refuses_unknown_keys_and_wrong_types() {
     wrong["seq"] = "ten".into();
     assert!(!validator.is_valid(&wrong));
 }
+
+#[test]
+fn a_practice_gateways_records_of_every_type_match_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../config/schema/event-v1.schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    for mut r in records() {
+        r.practice = true;
+        let value: serde_json::Value = serde_json::from_slice(&r.to_bytes()).unwrap();
+        assert_eq!(value["practice"], true);
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", r.event.type_name());
+        // Only ever written as true: false is not a record's.
+        let mut wrong = value.clone();
+        wrong["practice"] = serde_json::Value::Bool(false);
+        assert!(!validator.is_valid(&wrong), "{}", r.event.type_name());
+    }
+}
