@@ -253,6 +253,22 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 signature: String::new(),
             },
         ),
+        (
+            Some("pump-a"),
+            Event::OrderReceived {
+                control_id: "MSG-20261121-0042".to_owned(),
+                sender: "EPIC-PHARM".to_owned(),
+                placer: "F-2001".to_owned(),
+                pump_serial: "A1234".to_owned(),
+                drug_code: "fentanyl".to_owned(),
+                drug: "Fentanyl".to_owned(),
+                rate: Some("50 micrograms/h".to_owned()),
+                concentration: Some("2,500 micrograms in 50 mL (50 micrograms/mL)".to_owned()),
+                vtbi: Some("50 mL".to_owned()),
+                weight: Some("70 kg".to_owned()),
+                message_hash: "5f0c3e2a9b7d4c6e8f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -342,7 +358,7 @@ fn every_record_type_matches_the_schema_and_the_document() {
             );
         }
     }
-    assert_eq!(types.len(), 25, "an example of every type");
+    assert_eq!(types.len(), 26, "an example of every type");
     let checkpoint = records()
         .iter()
         .find_map(pumpgw::store::checkpoint::Held::from_record)

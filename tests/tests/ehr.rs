@@ -233,5 +233,20 @@ fn the_gateway_answers_orders_over_mllp_and_every_answer_passes_the_validators()
     let again = send(port, 2, &[&fentanyl]);
     assert!(again[1].contains("MSA|AA|2"), "{again:#?}");
     gw.wait_for(&["EHR order", "verdict=\"refused\""], 2, 5);
+    // Each order answered AA is in the log, before its answer; the
+    // refused ones left nothing.
+    let logged = bench.exported("order_received");
+    assert_eq!(logged.len(), 2, "{logged:#?}");
+    for r in &logged {
+        assert_eq!(r["pump"], "p1");
+        assert_eq!(r["placer"], "F-2001");
+        assert_eq!(r["pump_serial"], "A0001");
+        assert_eq!(r["drug"], "Fentanyl");
+        assert_eq!(r["rate"], "50 micrograms/h");
+        assert_eq!(
+            r["concentration"],
+            "2,500 micrograms in 50 mL (50 micrograms/mL)"
+        );
+    }
     assert!(gw.terminate(10).success());
 }

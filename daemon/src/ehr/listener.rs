@@ -40,6 +40,8 @@ pub struct Ehr {
     pub max_message: usize,
     /// Numbers the answers (MSH-10).
     pub answers: Arc<AtomicU64>,
+    /// The event log: an order is answered `AA` only once it is logged.
+    pub writer: crate::store::Writer,
 }
 
 /// Serves the listener until `cancel`, then lets each connection finish
@@ -106,7 +108,7 @@ async fn connection(stream: TcpStream, ehr: Ehr, cancel: CancellationToken) {
                 drain(framed.into_inner()).await;
                 return;
             }
-            Some(Ok(bytes)) => answers_to(&bytes, &ehr),
+            Some(Ok(bytes)) => answers_to(&bytes, &ehr).await,
         };
         // Both answers in one write.
         for a in answers {
@@ -155,7 +157,7 @@ fn answering(ehr: &Ehr) -> Answering {
 }
 
 /// The answers to one message, in the order they are sent.
-pub fn answers_to(bytes: &[u8], ehr: &Ehr) -> Vec<Message> {
+pub async fn answers_to(bytes: &[u8], ehr: &Ehr) -> Vec<Message> {
     let message = match Message::parse(bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -187,7 +189,10 @@ pub fn answers_to(bytes: &[u8], ehr: &Ehr) -> Vec<Message> {
             ]
         }
         Ok(order) => {
-            let refusal = check(&order, ehr);
+            let refusal = match check(&order, ehr) {
+                Err(refused) => Some(refused),
+                Ok((port, library_version)) => log(&order, bytes, port, library_version, ehr).await,
+            };
             if let Some(r) = &refusal {
                 warn!(order = %order.placer, pump = %order.pump, drug = %order.drug.text, verdict = "refused", reason = %r.message, "EHR order");
             } else {
@@ -201,25 +206,68 @@ pub fn answers_to(bytes: &[u8], ehr: &Ehr) -> Vec<Message> {
     }
 }
 
+/// Logs an order taken (`order_received`); the refusal to send instead
+/// when it cannot be logged.
+async fn log(
+    order: &Order,
+    bytes: &[u8],
+    port: String,
+    library_version: u64,
+    ehr: &Ehr,
+) -> Option<Refusal> {
+    use crate::format;
+    let context = crate::store::Context {
+        gateway: ehr.gateway.clone(),
+        pump: Some(port),
+        care_area: ehr.care_area.clone(),
+        library_version: Some(library_version),
+    };
+    let event = crate::store::Event::OrderReceived {
+        control_id: order.control_id.clone(),
+        sender: order.sender.clone(),
+        placer: order.placer.clone(),
+        pump_serial: order.pump.clone(),
+        drug_code: order.drug.code.clone(),
+        drug: order.drug.text.clone(),
+        rate: order.rate.map(format::rate),
+        concentration: order.concentration.map(format::concentration),
+        vtbi: order.vtbi.map(format::volume),
+        weight: order.weight.map(format::weight),
+        message_hash: hex::encode(crate::link::sha256(bytes)),
+    };
+    match ehr.writer.append(vec![(context, event)]).await {
+        Ok(_) => None,
+        Err(e) => {
+            warn!(order = %order.placer, error = %e, "EHR order not logged: refused");
+            Some(Refusal {
+                location: None,
+                hl7: 207,
+                piv: None,
+                message: format!("the order could not be logged ({e}); send it again"),
+            })
+        }
+    }
+}
+
 /// Whether this bed can take the order: its pump is one of the bed's (by
 /// serial number) and its drug is in the active library for the bed's
-/// care area.
-fn check(order: &Order, ehr: &Ehr) -> Option<Refusal> {
+/// care area. When it can: the pump's port name and the library version.
+fn check(order: &Order, ehr: &Ehr) -> Result<(String, u64), Refusal> {
     let refused = |location: Option<(&str, usize)>, piv: Option<(u16, &str)>, message: String| {
-        Some(Refusal {
+        Err(Refusal {
             location: location.map(|(s, f)| (s.to_owned(), f)),
             hl7: 207,
             piv: piv.map(|(c, w)| (c, w.to_owned())),
             message,
         })
     };
-    let known = ehr
-        .view
-        .borrow()
-        .pumps
-        .iter()
-        .any(|p| p.identity.as_ref().is_some_and(|i| i.serial == order.pump));
-    if !known {
+    let port = ehr.view.borrow().pumps.iter().find_map(|p| {
+        p.identity
+            .as_ref()
+            .is_some_and(|i| i.serial == order.pump)
+            .then(|| p.name.to_string())
+    });
+    let Some(port) = port else {
         return refused(
             Some(("OBX", 18)),
             None,
@@ -228,7 +276,7 @@ fn check(order: &Order, ehr: &Ehr) -> Option<Refusal> {
                 order.pump, ehr.gateway
             ),
         );
-    }
+    };
     let library = ehr.library.borrow().clone();
     let Some(library) = library else {
         return refused(
@@ -260,5 +308,5 @@ fn check(order: &Order, ehr: &Ehr) -> Option<Refusal> {
             ),
         );
     }
-    None
+    Ok((port, library.library.version))
 }

@@ -137,7 +137,7 @@ pub async fn run_with(
     // The bedside terminals and the EHR: stopped together, before the log.
     let services_cancel = CancellationToken::new();
     let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &services_cancel)?;
-    let ehr = start_ehr(&config, &view, &library_rx, &services_cancel)?;
+    let ehr = start_ehr(&config, (&view, &library_rx, &writer), &services_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -341,8 +341,11 @@ fn gateway_info(config: &Config) -> Arc<GatewayInfo> {
 /// the start, like any config error).
 fn start_ehr(
     config: &Config,
-    view: &watch::Sender<Snapshot>,
-    library: &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+    (view, library, writer): (
+        &watch::Sender<Snapshot>,
+        &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+        &Writer,
+    ),
     cancel: &CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
     let Some(settings) = &config.ehr else {
@@ -359,6 +362,7 @@ fn start_ehr(
         library: library.clone(),
         max_message: settings.max_message_bytes,
         answers: Arc::default(),
+        writer: writer.clone(),
     };
     Ok(Some(tokio::spawn(crate::ehr::listener::serve(
         listener,

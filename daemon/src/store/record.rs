@@ -336,6 +336,33 @@ pub enum Event {
         /// Who changed it.
         by: String,
     },
+    /// An infusion order from the EHR (IHE PCD-03) taken for one of this
+    /// bed's pumps: read, its pump and drug checked, answered `AA`.
+    /// Refused orders leave no record.
+    OrderReceived {
+        /// The order message's MSH-10.
+        control_id: String,
+        /// The sending application (MSH-3).
+        sender: String,
+        /// The placer's order number (ORC-2).
+        placer: String,
+        /// The pump's identifier as the order names it (OBX-18).
+        pump_serial: String,
+        /// The give code (RXG-4).
+        drug_code: String,
+        /// Its text (RXG-4).
+        drug: String,
+        /// The dose or flow rate, in the display rules' words.
+        rate: Option<String>,
+        /// The concentration, in the display rules' words.
+        concentration: Option<String>,
+        /// The volume to be infused.
+        vtbi: Option<String>,
+        /// The weight the order is for.
+        weight: Option<String>,
+        /// SHA-256 of the message as received, hex.
+        message_hash: String,
+    },
     /// A pump reported the library it installed.
     LibraryInstalledOnPump {
         /// Version reported.
@@ -376,6 +403,7 @@ impl Event {
             Event::ConfirmationRequested { .. } => "confirmation_requested",
             Event::Confirmed { .. } => "confirmed",
             Event::ConfirmationRefused { .. } => "confirmation_refused",
+            Event::OrderReceived { .. } => "order_received",
         }
     }
 }

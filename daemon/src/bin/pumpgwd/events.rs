@@ -322,6 +322,19 @@ fn summary(e: &Event) -> String {
         Event::ConfirmationRequested { .. }
         | Event::Confirmed { .. }
         | Event::ConfirmationRefused { .. } => confirmation_summary(e),
+        Event::OrderReceived {
+            placer,
+            sender,
+            pump_serial,
+            drug,
+            rate,
+            concentration,
+            ..
+        } => format!(
+            "order {placer} from {sender}: {drug}, {}, {} (pump {pump_serial})",
+            rate.as_deref().unwrap_or("no rate"),
+            concentration.as_deref().unwrap_or("no concentration")
+        ),
     }
 }
 
