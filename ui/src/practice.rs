@@ -45,17 +45,10 @@ pub fn board(ui: &MainWindow, board: &PracticeBoard) {
 
 /// One case as the summary screen shows it.
 pub fn summary_line(c: &PracticeCase) -> PracticeLine {
-    let (word, good) = match c.outcome.as_str() {
-        outcome::CAUGHT => ("CAUGHT", true),
-        outcome::GIVEN => ("GIVEN", true),
-        outcome::OVERRIDDEN => ("OVERRIDDEN WITH A REASON", true),
-        outcome::MISSED => ("MISSED", false),
-        _ => ("NOT GIVEN", false),
-    };
     PracticeLine {
         title: format!("{}. {}", c.case, c.title).into(),
-        outcome: word.into(),
-        good,
+        outcome: outcome::shown(&c.outcome).into(),
+        good: outcome::good(&c.outcome),
         what: c.what.clone().into(),
         by: c.by.clone().into(),
         without: c.without.clone().into(),

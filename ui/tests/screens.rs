@@ -49,6 +49,17 @@ fn open_from_list(ui: &MainWindow, row: &str) {
     assert_eq!(ui.global::<Bedside>().get_screen(), Screen::Concentration);
 }
 
+/// A terminal on the bed with a new container's confirmation, opened by
+/// the nurse from the list.
+fn container_opened() -> (MainWindow, Receiver<FromTerminal>) {
+    let (ui, rx) = terminal();
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    apply(&ui, status());
+    apply(&ui, concentration_card());
+    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    (ui, rx)
+}
+
 fn status() -> serde_json::Value {
     json!({"type": "status", "at": "2026-11-22T03:00:00.000Z", "library": "version 12", "pumps": [
         {"pump": "p1", "link": "online", "offline_reason": null, "state": "infusing",
@@ -98,11 +109,7 @@ fn without_the_daemon_the_whole_screen_says_so_and_then_shows_every_pump() {
 
 #[test]
 fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_screen() {
-    let (ui, rx) = terminal();
-    desk::with(|d| desk::connection(&ui, d, true, ""));
-    apply(&ui, status());
-    apply(&ui, concentration_card());
-    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    let (ui, rx) = container_opened();
     press(&ui, "Amount");
     type_keys(&ui, "2500");
     press(&ui, "micrograms");
@@ -144,11 +151,7 @@ fn the_nurse_types_the_label_blind_and_signs_with_a_pin_that_never_reaches_the_s
 fn a_unit_chosen_for_one_container_is_not_chosen_for_the_next() {
     // Practice found it: "mg" tapped for a noradrenaline syringe stayed
     // selected for the next fentanyl one, typed as 2500 (micrograms).
-    let (ui, rx) = terminal();
-    desk::with(|d| desk::connection(&ui, d, true, ""));
-    apply(&ui, status());
-    apply(&ui, concentration_card());
-    open_from_list(&ui, "Pump p1: fentaNYL, concentration of a new container");
+    let (ui, rx) = container_opened();
     press(&ui, "mg");
     assert_eq!(ui.global::<Bedside>().get_unit(), "mg");
     press(&ui, "Later");

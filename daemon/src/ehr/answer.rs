@@ -179,7 +179,7 @@ mod tests {
         Message::parse(include_bytes!(
             "../../../config/examples/ehr/dopamine-order.hl7"
         ))
-        .unwrap()
+        .expect("the example order reads")
     }
 
     #[test]

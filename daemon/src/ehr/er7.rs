@@ -428,17 +428,17 @@ RXG|1|||1234^Dopamine|250||263762^MDC_DIM_MILLI_L^MDC^mL^mL^UCUM\r";
 
     #[test]
     fn fields_count_from_one_and_msh_1_is_the_separator() {
-        let m = Message::parse(ORDER.as_bytes()).unwrap();
-        let msh = m.msh().unwrap();
+        let m = Message::parse(ORDER.as_bytes()).expect("the example reads");
+        let msh = m.msh().expect("it has a header");
         assert_eq!(msh.value(1), "|");
         assert_eq!(msh.value(2), "^~\\&");
         assert_eq!(msh.field(3).component(2), "1234560000000001");
         assert_eq!(msh.field(9).component(3), "RGV_O15");
         assert_eq!(msh.value(12), "2.6");
-        let pid = m.segment("PID").unwrap();
+        let pid = m.segment("PID").expect("it has a PID");
         assert_eq!(pid.field(3).component(1), "98765");
         assert_eq!(pid.field(5).component(2), "John");
-        let rxg = m.segment("RXG").unwrap();
+        let rxg = m.segment("RXG").expect("it has an RXG");
         assert_eq!(rxg.field(4).component(2), "Dopamine");
         assert_eq!(rxg.value(5), "250");
         assert_eq!(rxg.field(7).component(4), "mL");

@@ -110,6 +110,23 @@ pub mod outcome {
     pub const OVERRIDDEN: &str = "overridden";
     /// Nothing was given, for another reason (declined, expired...).
     pub const NOT_GIVEN: &str = "not_given";
+
+    /// An outcome as the summaries show it ("OVERRIDDEN WITH A REASON").
+    pub fn shown(outcome: &str) -> &'static str {
+        match outcome {
+            CAUGHT => "CAUGHT",
+            MISSED => "MISSED",
+            GIVEN => "GIVEN",
+            OVERRIDDEN => "OVERRIDDEN WITH A REASON",
+            _ => "NOT GIVEN",
+        }
+    }
+
+    /// Whether it is the safe outcome: a wrong programme caught, a right
+    /// one given.
+    pub fn good(outcome: &str) -> bool {
+        matches!(outcome, CAUGHT | GIVEN | OVERRIDDEN)
+    }
 }
 
 /// Whether a pump's last decision is final (not still waiting for a
@@ -210,13 +227,7 @@ pub fn summary_text(cases: &[PracticeCase]) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("Practice over. Case by case:\n");
     for c in cases {
-        let word = match c.outcome.as_str() {
-            outcome::CAUGHT => "CAUGHT",
-            outcome::MISSED => "MISSED",
-            outcome::GIVEN => "GIVEN",
-            outcome::OVERRIDDEN => "OVERRIDDEN WITH A REASON",
-            _ => "NOT GIVEN",
-        };
+        let word = outcome::shown(&c.outcome);
         let _ = write!(
             out,
             "\n{}. {} -- {word}\n{}\n{}\n{}\n",

@@ -195,6 +195,15 @@ impl Roster {
         self.staff.iter().find(|m| m.id == id)
     }
 
+    /// How a person is named on screens and in notices: "Nkechi Okafor
+    /// (nurse)"; the id itself when nobody has it.
+    pub fn named(&self, id: &str) -> String {
+        self.find(id).map_or_else(
+            || id.to_owned(),
+            |m| format!("{} ({})", m.name, crate::format::name(&m.role)),
+        )
+    }
+
     /// Adds someone.
     pub fn add(&mut self, id: &str, name: &str, role: Role, pin: &str) -> Result<(), RosterError> {
         if !id_ok(id) {
@@ -275,6 +284,15 @@ mod tests {
         assert_eq!(back, r);
         assert!(back.find("d.patel").unwrap().pin.verify("508162"));
         assert!(!std::fs::read_to_string(&path).unwrap().contains("508162"));
+    }
+
+    #[test]
+    fn staff_are_named_with_their_role() {
+        let mut r = Roster::default();
+        r.add("d.patel", "Dev Patel", Role::Doctor, "508162")
+            .expect("a valid entry");
+        assert_eq!(r.named("d.patel"), "Dev Patel (doctor)");
+        assert_eq!(r.named("someone"), "someone");
     }
 
     #[test]

@@ -302,16 +302,7 @@ pub struct ClosedCard {
 /// The `closed` notice for `card`, people named from `roster`: the one
 /// wording of what became of a confirmation elsewhere.
 pub fn closed_notice(card: &ClosedCard, roster: &crate::staff::Roster) -> ToTerminal {
-    let people: Vec<String> = card
-        .by
-        .iter()
-        .map(|id| {
-            roster.find(id).map_or_else(
-                || id.clone(),
-                |m| format!("{} ({})", m.name, crate::format::name(&m.role)),
-            )
-        })
-        .collect();
+    let people: Vec<String> = card.by.iter().map(|id| roster.named(id)).collect();
     let at = card
         .terminal
         .as_deref()

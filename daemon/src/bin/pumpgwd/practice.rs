@@ -13,7 +13,6 @@ use pumpgw::gateway::{self, Snapshot};
 use pumpgw::sim::practice::{self, CASES};
 use pumpgw::sim::scenario::{Scenario, Step};
 use pumpgw::sim::{self, Options, Port};
-use pumpgw::staff::attempts::role_text;
 use pumpgw::terminal::protocol::PracticeBoard;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +41,9 @@ pub(crate) fn run(speed: u32, duration: Option<u64>, broker: Option<String>) -> 
     let mut config = demo::demo_config(dir.path(), "practice-bed-1", cases, broker)?;
     config.practice = true;
     let bedside = demo::demo_staff(&config)?;
+    // The people are named as every screen names them.
+    let roster = pumpgw::staff::Roster::load(&config.staff_file())
+        .context("cannot read the demo's staff file")?;
     let text = header(&log_path, &bedside.socket, dir.path(), speed);
     let rt = runtime()?;
     rt.block_on(async move {
@@ -67,7 +69,7 @@ pub(crate) fn run(speed: u32, duration: Option<u64>, broker: Option<String>) -> 
             .iter()
             .map(|p| (p.path.display().to_string(), p.display_name()))
             .collect();
-        let play = play(names, speed, view, board_tx, stop.clone());
+        let play = play(names, speed, view, (board_tx, roster), stop.clone());
         let deadline = duration.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
         tokio::pin!(signal, play);
         let mut played = false;
@@ -104,7 +106,7 @@ async fn play(
     ports: Vec<(String, String)>,
     speed: u32,
     mut view: watch::Receiver<Snapshot>,
-    board: watch::Sender<PracticeBoard>,
+    (board, roster): (watch::Sender<PracticeBoard>, pumpgw::staff::Roster),
     stop: CancellationToken,
 ) -> Result<String> {
     // The first case's request must find the touchscreen there.
@@ -185,7 +187,7 @@ async fn play(
             .and_then(|p| p.last_verdict.clone())
             .context("the decision has gone from the pump's card")?;
         let closed: Vec<_> = snapshot.closed.iter().filter(|c| &c.pump == port).collect();
-        let judged = practice::judge(number, case, &verdict, &closed, &staff_name);
+        let judged = practice::judge(number, case, &verdict, &closed, &|id| roster.named(id));
         board.send_modify(|b| b.summary.push(judged));
         println!("Case {number} is over: see {port} on the touchscreen.");
         if i + 1 < total {
@@ -195,14 +197,6 @@ async fn play(
     // The pumps stay online (their programmes run on) until the end.
     tokio::spawn(async move { while pumps.join_next().await.is_some() {} });
     Ok(practice::summary_text(&board.borrow().summary))
-}
-
-/// A staff id's name and role, from the demo's staff.
-fn staff_name(id: &str) -> String {
-    demo::STAFF.iter().find(|(sid, ..)| *sid == id).map_or_else(
-        || id.to_owned(),
-        |(_, name, role, _)| format!("{name} ({})", role_text(*role)),
-    )
 }
 
 fn header(
@@ -215,7 +209,7 @@ fn header(
         let (_, name, role, pin) = demo::STAFF[i];
         format!(
             "{}: {name}, PIN {pin}",
-            pumpgw::format::capitalise(&role_text(role))
+            pumpgw::format::capitalise(&pumpgw::format::name(&role))
         )
     };
     format!(
@@ -231,15 +225,4 @@ fn header(
         socket.with_file_name("touchscreen.log").display(),
         data.display(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn staff_are_named_with_their_role() {
-        assert_eq!(staff_name("d.patel"), "Dev Patel (doctor)");
-        assert_eq!(staff_name("someone"), "someone");
-    }
 }
