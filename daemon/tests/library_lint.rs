@@ -238,3 +238,53 @@ fn a_cumulative_window_longer_than_the_history_kept_is_refused() {
         "{f:?}"
     );
 }
+
+#[test]
+fn version_2_says_per_care_area_whether_orders_are_used() {
+    let l = library::parse(&serde_json::to_vec(&example()).expect("serialises"))
+        .expect("the example reads")
+        .0;
+    let policy = |id: &str| l.care_area(id).expect("in the example").orders;
+    assert_eq!(policy("adult-icu"), library::OrderPolicy::Optional);
+    assert_eq!(policy("theatres"), library::OrderPolicy::NotUsed);
+    // Version 2 needs it said in every care area, in the schema's words.
+    let mut v = example();
+    v["care_areas"][1]
+        .as_object_mut()
+        .expect("a care area")
+        .remove("orders");
+    expect_error(&v, "schema", "$.care_areas[1]");
+    let mut v = example();
+    v["care_areas"][0]["orders"] = json!("sometimes");
+    expect_error(&v, "schema", "$.care_areas[0].orders");
+}
+
+#[test]
+fn a_version_1_library_still_reads_with_orders_not_used_and_a_warning_to_migrate() {
+    let mut v = example();
+    v["format_version"] = json!(1);
+    for area in v["care_areas"].as_array_mut().expect("care areas") {
+        area.as_object_mut().expect("a care area").remove("orders");
+    }
+    let (l, warnings) =
+        library::parse(&serde_json::to_vec(&v).expect("serialises")).expect("version 1 reads");
+    assert!(
+        l.care_areas
+            .iter()
+            .all(|a| a.orders == library::OrderPolicy::NotUsed)
+    );
+    assert_eq!(
+        warnings
+            .iter()
+            .map(|f| (f.code, f.path.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("format-version-1", "$.format_version")]
+    );
+    // Version 1 never had the field: it is refused there, not ignored.
+    v["care_areas"][0]["orders"] = json!("required");
+    expect_error(&v, "schema", "$.care_areas[0]");
+    // A version this build does not know is refused.
+    let mut v = example();
+    v["format_version"] = json!(3);
+    expect_error(&v, "schema", "$.format_version");
+}

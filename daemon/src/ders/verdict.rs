@@ -84,6 +84,10 @@ pub enum Code {
     PumpComputationMismatch,
     /// The numbers could not be computed exactly (overflow).
     ArithmeticError,
+    /// The care area needs the prescriber's order and the pump has none.
+    OrderMissing,
+    /// The programme differs from the prescriber's order.
+    OrderMismatch,
 }
 
 impl Code {
@@ -110,9 +114,11 @@ impl Code {
             | Code::NonStandardConcentration
             | Code::CustomConcentration => Some(9037),
             Code::BolusNotAllowed => Some(9039),
-            Code::ContainerInconsistent | Code::BolusDurationMissing | Code::ArithmeticError => {
-                None
-            }
+            Code::ContainerInconsistent
+            | Code::BolusDurationMissing
+            | Code::ArithmeticError
+            | Code::OrderMissing
+            | Code::OrderMismatch => None,
         }
     }
 }
@@ -166,6 +172,14 @@ impl Reason {
         self.limit_value = Some(limit_value);
         self
     }
+
+    /// The same reason, naming what it is about (the limit, or the
+    /// order's field: `order.concentration`).
+    #[must_use]
+    pub(crate) fn about(mut self, limit: String) -> Self {
+        self.limit = Some(limit);
+        self
+    }
 }
 
 /// The cross-check's answer.
@@ -188,6 +202,15 @@ impl Verdict {
             reasons,
             computed,
         }
+    }
+
+    /// The same verdict with more reasons (the order's), most severe
+    /// first again.
+    #[must_use]
+    pub fn with(self, more: Vec<Reason>) -> Verdict {
+        let mut reasons = self.reasons;
+        reasons.extend(more);
+        Verdict::from_reasons(reasons, self.computed)
     }
 
     /// True when some reason carries this code.

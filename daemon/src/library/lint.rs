@@ -111,6 +111,13 @@ pub fn lint_model(library: &Library) -> Vec<Finding> {
     let mut l = Linter {
         findings: Vec::new(),
     };
+    if library.format_version == 1 {
+        l.warning(
+            "format-version-1",
+            "$.format_version",
+            "format version 1 cannot say whether a care area checks programmes against the prescriber's order, so no care area does; to use orders, set format_version to 2, give every care area `orders` (required, optional or not_used) and sign it again".to_owned(),
+        );
+    }
     for (i, role) in library.policy.soft_override_roles.iter().enumerate() {
         if !role.confirms_at_bedside() {
             l.error(

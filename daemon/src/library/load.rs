@@ -11,15 +11,20 @@ use serde_json::Value;
 use super::lint::{Finding, Severity, lint_model};
 use super::model::Library;
 
-/// The published schema, built into the binary so the gateway checks exactly
-/// what the repository documents.
-pub const SCHEMA_JSON: &str = include_str!("../../../config/schema/drug-library-v1.schema.json");
+/// The published schema of format version 1, built into the binary so the
+/// gateway checks exactly what the repository documents.
+pub const SCHEMA_V1_JSON: &str = include_str!("../../../config/schema/drug-library-v1.schema.json");
+/// The published schema of format version 2 (the current one).
+pub const SCHEMA_JSON: &str = include_str!("../../../config/schema/drug-library-v2.schema.json");
 
-static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+fn validator(schema: &str) -> jsonschema::Validator {
     let schema: Value =
-        serde_json::from_str(SCHEMA_JSON).expect("the embedded schema is valid JSON (unit test)");
+        serde_json::from_str(schema).expect("the embedded schema is valid JSON (unit test)");
     jsonschema::draft202012::new(&schema).expect("the embedded schema compiles (unit test)")
-});
+}
+
+static VALIDATOR_V1: LazyLock<jsonschema::Validator> = LazyLock::new(|| validator(SCHEMA_V1_JSON));
+static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| validator(SCHEMA_JSON));
 
 /// Why a library could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +132,14 @@ pub fn load(path: &Path) -> Result<(Library, Vec<Finding>), LoadError> {
 
 /// Findings from the JSON Schema alone.
 pub fn schema_findings(value: &Value) -> Vec<Finding> {
-    VALIDATOR
+    // A file says its format version; version 1 files are still read (as
+    // libraries that do not use orders), anything else against version 2.
+    let validator = if value.get("format_version").and_then(Value::as_u64) == Some(1) {
+        &*VALIDATOR_V1
+    } else {
+        &*VALIDATOR
+    };
+    validator
         .iter_errors(value)
         .map(|e| {
             Finding::error(

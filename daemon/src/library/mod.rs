@@ -1,4 +1,4 @@
-//! The drug library: its format (version 1), loading with JSON-path errors,
+//! The drug library: its format (version 2; version 1 still read), loading with JSON-path errors,
 //! and the lint a pharmacist runs before signing.
 //!
 //! `signature` holds pharmacy signing and verification; import,
@@ -13,10 +13,11 @@ pub mod signature;
 pub use active::ActiveLibrary;
 pub use lint::{Finding, Severity, lint_model};
 pub use load::{
-    Checked, LoadError, SCHEMA_JSON, check, json_path_from_pointer, load, parse, schema_findings,
+    Checked, LoadError, SCHEMA_JSON, SCHEMA_V1_JSON, check, json_path_from_pointer, load, parse,
+    schema_findings,
 };
 pub use model::{
     BolusLimits, CareArea, ContinuousLimits, CumulativeLimit, CustomConcentration, Drug,
-    FORMAT_NAME, FORMAT_VERSION, Library, LibraryConcentration, MAX_WINDOW_MINUTES, Policy, Range,
-    Role,
+    FORMAT_NAME, FORMAT_VERSION, FORMAT_VERSIONS_READ, Library, LibraryConcentration,
+    MAX_WINDOW_MINUTES, OrderPolicy, Policy, Range, Role,
 };

@@ -1,9 +1,11 @@
-//! The drug library, format version 1, as Rust types.
+//! The drug library, format version 2 (version 1 still read), as Rust types.
 //!
-//! The JSON Schema `config/schema/drug-library-v1.schema.json` is the
-//! published contract; these types mirror it field for field, refuse unknown
-//! fields, and hold every number as an exact decimal (written as a JSON
-//! string, so no reader anywhere turns a limit into a binary float).
+//! The JSON Schemas `config/schema/drug-library-v2.schema.json` and
+//! `-v1` are the published contract; these types mirror them field for
+//! field, refuse unknown fields, and hold every number as an exact decimal
+//! (written as a JSON string, so no reader anywhere turns a limit into a
+//! binary float). Version 2 adds each care area's `orders`; a version 1
+//! file reads as `not_used` everywhere.
 
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
@@ -15,8 +17,11 @@ use crate::units::{
 
 /// The value of the `format` field.
 pub const FORMAT_NAME: &str = "pumpgw-drug-library";
-/// The only format version this build reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and documents; it also reads
+/// [`FORMAT_VERSIONS_READ`].
+pub const FORMAT_VERSION: u32 = 2;
+/// Every format version this build reads.
+pub const FORMAT_VERSIONS_READ: [u32; 2] = [1, 2];
 
 /// A whole drug library.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,7 +29,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Library {
     /// Always [`FORMAT_NAME`].
     pub format: String,
-    /// Always [`FORMAT_VERSION`].
+    /// One of [`FORMAT_VERSIONS_READ`].
     pub format_version: u32,
     /// Stable identifier of the library (one per hospital or trust).
     pub library_id: String,
@@ -110,8 +115,37 @@ pub struct CareArea {
     /// Patient weights accepted in this area.
     #[serde(default)]
     pub patient_weight_kg: Range,
+    /// Whether programmes here must match the prescriber's order (format
+    /// version 2; version 1 files: not used).
+    #[serde(default)]
+    pub orders: OrderPolicy,
     /// The drug entries.
     pub drugs: Vec<Drug>,
+}
+
+/// Whether a care area checks programmes against the prescriber's order
+/// (IHE PCD-03, `docs/interop.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderPolicy {
+    /// Every programme needs an open order for its pump, and must match it.
+    Required,
+    /// A programme is checked against its pump's open order when there is one.
+    Optional,
+    /// Orders are neither taken nor checked here.
+    #[default]
+    NotUsed,
+}
+
+impl OrderPolicy {
+    /// As the library writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderPolicy::Required => "required",
+            OrderPolicy::Optional => "optional",
+            OrderPolicy::NotUsed => "not_used",
+        }
+    }
 }
 
 /// An inclusive range where either end may be absent.
