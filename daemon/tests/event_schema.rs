@@ -56,11 +56,12 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 request: 7,
                 outcome: "block".to_owned(),
                 reasons: serde_json::json!([{
-                    "outcome": "block", "code": "CONCENTRATION_NOT_IN_LIBRARY", "ihe_code": 9037,
+                    "outcome": "block", "code": "CONCENTRATION_NOT_IN_LIBRARY", "ihe_code": 9018,
                     "programmed": "25 micrograms in 50 mL (0.5 micrograms/mL)",
                     "message": "25 micrograms in 50 mL (0.5 micrograms/mL) is not a concentration of fentaNYL allowed here."
                 }]),
                 computed: vec![("bolus volume".to_owned(), "50 mL".to_owned())],
+                order: None,
             },
         ),
         (
@@ -71,7 +72,7 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 outcome: "block".to_owned(),
                 reasons: vec![LoggedReason {
                     code: "CONCENTRATION_NOT_IN_LIBRARY".to_owned(),
-                    ihe: Some(9037),
+                    ihe: Some(9018),
                     message: "25 micrograms in 50 mL (0.5 micrograms/mL) is not a concentration of fentaNYL allowed here.".to_owned(),
                 }],
             },
@@ -262,11 +263,15 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
                 pump_serial: "A1234".to_owned(),
                 drug_code: "fentanyl".to_owned(),
                 drug: "Fentanyl".to_owned(),
+                drug_id: "fentanyl".to_owned(),
+                bolus: false,
                 rate: Some("50 micrograms/h".to_owned()),
+                dose: None,
                 concentration: Some("2,500 micrograms in 50 mL (50 micrograms/mL)".to_owned()),
                 vtbi: Some("50 mL".to_owned()),
                 weight: Some("70 kg".to_owned()),
                 message_hash: "5f0c3e2a9b7d4c6e8f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70".to_owned(),
+                message: "MSH|^~\\&|EPIC-PHARM|IOP|GW|GW|20261121030035||RGV^O15^RGV_O15|MSG-20261121-0042|P|2.5\rPID|||98765^^^IHE^PI\rORC|RE|F-2001\rRXG|1|||fentanyl^Fentanyl|50|mL^mL^UCUM||||||||50|ug/h^ug/h^UCUM|2500|ug^ug^UCUM|||||50|mL^mL^UCUM\rRXR|IV\rOBX|1||69986^MDC_DEV_PUMP_INFUS_VMD^MDC||||||||X|||||||^^A1234^PUMPVENDOR\rOBX|2|NM|68063^MDC_ATTR_PT_WEIGHT^MDC||70|kg^kg^UCUM\r".to_owned(),
             },
         ),
     ]

@@ -100,7 +100,7 @@ fn answers() -> Vec<(&'static str, u16, u16, Message)> {
                 outcome: "block".to_owned(),
                 reasons: vec![DenialReason {
                     code: "CONCENTRATION_NOT_IN_LIBRARY".to_owned(),
-                    ihe: Some(9037),
+                    ihe: Some(9018),
                     message: "Check the container label.".to_owned(),
                 }],
             }),

@@ -100,14 +100,13 @@ pub fn against_order(
 
 fn run(
     policy: OrderPolicy,
-    p: &Programme,
+    programme: &Programme,
     order: Option<&Ordered>,
     drug_name: &str,
     reasons: &mut Vec<Reason>,
 ) -> Calc<()> {
-    let bolus = matches!(p.delivery, Delivery::Bolus { .. });
-    let what = if bolus { "bolus" } else { "infusion" };
-    let o = match (policy, order) {
+    let what = kind_words(programme);
+    let order = match (policy, order) {
         (OrderPolicy::NotUsed, _) | (OrderPolicy::Optional, None) => return Ok(()),
         (OrderPolicy::Required, None) => {
             reasons.push(Reason::new(
@@ -119,75 +118,103 @@ fn run(
             ));
             return Ok(());
         }
-        (_, Some(o)) => o,
+        (_, Some(order)) => order,
     };
-    let mismatch = |field: &str, ordered: String, programmed: String, words: String| {
-        Reason::new(
-            Outcome::Block,
-            Code::OrderMismatch,
-            format!("{words} Reprogramme the pump to match the order, or have the order changed."),
-        )
-        .comparing(programmed, ordered)
-        .about(format!("order.{field}"))
-    };
-    let n = &o.number;
-    if p.drug != o.drug {
+    let number = &order.number;
+    if programme.drug != order.drug {
         reasons.push(mismatch(
             "drug",
-            o.drug_name.clone(),
+            order.drug_name.clone(),
             drug_name.to_owned(),
-            format!(
-                "Order {n} is for {}, but the pump is programmed with {drug_name}.",
-                o.drug_name
+            &format!(
+                "Order {number} is for {}, but the pump is programmed with {drug_name}.",
+                order.drug_name
             ),
         ));
         return Ok(());
     }
-    if let Some(c) = o.concentration {
-        let pc = p.container.concentration;
-        if c.amount() != pc.amount() || c.volume() != pc.volume() {
-            let (ordered, programmed) = (format::concentration(c), format::concentration(pc));
-            reasons.push(mismatch(
+    if let Some(ordered) = order.concentration {
+        let programmed = programme.container.concentration;
+        if ordered.amount() != programmed.amount() || ordered.volume() != programmed.volume() {
+            let (ordered, programmed) = (
+                format::concentration(ordered),
+                format::concentration(programmed),
+            );
+            let mut reason = mismatch(
                 "concentration",
                 ordered.clone(),
                 programmed.clone(),
-                format!(
-                    "Order {n} is for {drug_name} {ordered}, but the pump is programmed with {programmed}."
+                &format!(
+                    "Order {number} is for {drug_name} {ordered}, but the pump is programmed with {programmed}."
                 ),
-            ));
+            );
+            // PIV 9037: "medication concentration does not match the
+            // currently programmed order".
+            reason.ihe_code = Some(9037);
+            reasons.push(reason);
         }
     }
-    let weight_kg = |w: Option<Weight>| w.map(Weight::kg).transpose();
-    if let (Some(ow), Some(pw)) = (o.weight, p.patient_weight)
-        && outside(pw.kg()?, ow.kg()?)?
+    if let (Some(ordered), Some(programmed)) = (order.weight, programme.patient_weight)
+        && outside(programmed.kg()?, ordered.kg()?)?
     {
-        let (ordered, programmed) = (format::weight(ow), format::weight(pw));
+        let (ordered, programmed) = (format::weight(ordered), format::weight(programmed));
         reasons.push(mismatch(
             "weight",
             ordered.clone(),
             programmed.clone(),
-            format!(
-                "Order {n} was written for a patient of {ordered}, but the pump has {programmed}."
+            &format!(
+                "Order {number} was written for a patient of {ordered}, but the pump has {programmed}."
             ),
         ));
     }
-    match (p.delivery, o.give) {
+    compare_give(programme, order, reasons)
+}
+
+fn kind_words(programme: &Programme) -> &'static str {
+    match programme.delivery {
+        Delivery::Bolus { .. } => "bolus",
+        Delivery::Continuous { .. } => "infusion",
+    }
+}
+
+/// One difference from the order: `limit` names the field, `limit_value`
+/// is what was ordered.
+fn mismatch(field: &str, ordered: String, programmed: String, words: &str) -> Reason {
+    Reason::new(
+        Outcome::Block,
+        Code::OrderMismatch,
+        format!("{words} Reprogramme the pump to match the order, or have the order changed."),
+    )
+    .comparing(programmed, ordered)
+    .about(format!("order.{field}"))
+}
+
+fn kg(w: Option<Weight>) -> Calc<Option<Exact>> {
+    w.map(Weight::kg).transpose()
+}
+
+/// The rate or dose, and the volume to be infused.
+fn compare_give(programme: &Programme, order: &Ordered, reasons: &mut Vec<Reason>) -> Calc<()> {
+    let number = &order.number;
+    match (programme.delivery, order.give) {
         (Delivery::Continuous { rate, vtbi, .. }, Some(Give::Rate(ordered))) => {
             // Each side in its own concentration and weight: a difference
-            // in those is its own reason above.
+            // in those is its own reason.
             let programmed_flow = flows(
                 rate,
-                p.container.concentration,
-                weight_kg(p.patient_weight)?,
+                programme.container.concentration,
+                kg(programme.patient_weight)?,
             )?;
             let ordered_flow = flows(
                 ordered,
-                o.concentration.unwrap_or(p.container.concentration),
-                weight_kg(o.weight.or(p.patient_weight))?,
+                order
+                    .concentration
+                    .unwrap_or(programme.container.concentration),
+                kg(order.weight.or(programme.patient_weight))?,
             )?;
             let differs = match (rate.convert(ordered.unit), programmed_flow, ordered_flow) {
                 (Some(v), _, _) => outside(v?, ordered.value)?,
-                (None, Some((pb, _)), Some((ob, _))) => outside(pb, ob)?,
+                (None, Some((ours, _)), Some((theirs, _))) => outside(ours, theirs)?,
                 // Not comparable at all (mL/h against a dose without a
                 // concentration, or per kg without a weight).
                 _ => true,
@@ -198,25 +225,25 @@ fn run(
                     "rate",
                     ordered.clone(),
                     programmed.clone(),
-                    format!(
-                        "Order {n} is for {ordered}, but the pump is programmed at {programmed}."
+                    &format!(
+                        "Order {number} is for {ordered}, but the pump is programmed at {programmed}."
                     ),
                 ));
             }
-            if let Some(ov) = o.vtbi {
+            if let Some(ordered) = order.vtbi {
                 let differs = match vtbi {
-                    Some(pv) => outside(pv.microlitres(), ov.microlitres())?,
+                    Some(programmed) => outside(programmed.microlitres(), ordered.microlitres())?,
                     None => true,
                 };
                 if differs {
-                    let ordered = format::volume(ov);
+                    let ordered = format::volume(ordered);
                     let programmed = vtbi.map_or_else(|| "none set".to_owned(), format::volume);
                     reasons.push(mismatch(
                         "vtbi",
                         ordered.clone(),
                         programmed.clone(),
-                        format!(
-                            "Order {n} is for {ordered} to be infused, but the pump's volume to be infused is {programmed}."
+                        &format!(
+                            "Order {number} is for {ordered} to be infused, but the pump's volume to be infused is {programmed}."
                         ),
                     ));
                 }
@@ -226,10 +253,10 @@ fn run(
             let differs = match dose.convert(ordered.unit) {
                 Some(v) => outside(v?, ordered.value)?,
                 None => match (
-                    absolute(dose, weight_kg(p.patient_weight)?)?,
-                    absolute(ordered, weight_kg(o.weight.or(p.patient_weight))?)?,
+                    absolute(dose, kg(programme.patient_weight)?)?,
+                    absolute(ordered, kg(order.weight.or(programme.patient_weight))?)?,
                 ) {
-                    (Some(a), Some(b)) => outside(a, b)?,
+                    (Some(ours), Some(theirs)) => outside(ours, theirs)?,
                     _ => true,
                 },
             };
@@ -239,14 +266,15 @@ fn run(
                     "dose",
                     ordered.clone(),
                     programmed.clone(),
-                    format!(
-                        "Order {n} is for a bolus of {ordered}, but the pump is programmed to give {programmed}."
+                    &format!(
+                        "Order {number} is for a bolus of {ordered}, but the pump is programmed to give {programmed}."
                     ),
                 ));
             }
         }
         (_, None) => {}
         (_, Some(give)) => {
+            let what = kind_words(programme);
             let ordered = match give {
                 Give::Rate(r) => format!("an infusion at {}", format::rate(r)),
                 Give::Dose(d) => format!("a bolus of {}", format::dose(d)),
@@ -255,7 +283,9 @@ fn run(
                 "kind",
                 ordered.clone(),
                 format!("a {what}"),
-                format!("Order {n} is for {ordered}, but the pump is programmed for a {what}."),
+                &format!(
+                    "Order {number} is for {ordered}, but the pump is programmed for a {what}."
+                ),
             ));
         }
     }
@@ -352,6 +382,7 @@ mod tests {
         assert_eq!(fields(&r), ["order.concentration"]);
         assert_eq!(r[0].outcome, Outcome::Block);
         assert_eq!(r[0].code, Code::OrderMismatch);
+        assert_eq!(r[0].ihe_code, Some(9037));
         assert_eq!(
             r[0].limit_value.as_deref(),
             Some("2,500 micrograms in 50 mL (50 micrograms/mL)")

@@ -99,7 +99,8 @@ impl Code {
             | Code::UnitMismatch
             | Code::ContinuousNotConfigured
             | Code::PumpComputationMismatch
-            | Code::WeightMissing => Some(9018),
+            | Code::ConcentrationNotInLibrary => Some(9018),
+            Code::WeightMissing => Some(9019),
             Code::CareAreaMismatch => Some(9021),
             Code::WeightOutOfRange
             | Code::DoseRateLimit
@@ -108,13 +109,15 @@ impl Code {
             | Code::BolusRateLimit
             | Code::BolusVolumeLimit
             | Code::BolusShareOfContainer
-            | Code::BolusExceedsContainer
             | Code::CumulativeLimit => Some(9024),
-            Code::ConcentrationNotInLibrary
-            | Code::NonStandardConcentration
-            | Code::CustomConcentration => Some(9037),
+            Code::BolusExceedsContainer => Some(9034),
             Code::BolusNotAllowed => Some(9039),
-            Code::ContainerInconsistent
+            // Allowed concentrations (soft): no PIV code says "allowed
+            // but not standard"; 9037 is a concentration that does not
+            // match the order (set on that reason in `order`).
+            Code::NonStandardConcentration
+            | Code::CustomConcentration
+            | Code::ContainerInconsistent
             | Code::BolusDurationMissing
             | Code::ArithmeticError
             | Code::OrderMissing
@@ -191,6 +194,8 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
     /// What the gateway computed from first principles, for display.
     pub computed: Vec<(String, String)>,
+    /// The prescriber's order it was compared with (its number), if any.
+    pub order: Option<String>,
 }
 
 impl Verdict {
@@ -201,20 +206,46 @@ impl Verdict {
             outcome,
             reasons,
             computed,
+            order: None,
         }
     }
 
     /// The same verdict with more reasons (the order's), most severe
     /// first again.
     #[must_use]
-    pub fn with(self, more: Vec<Reason>) -> Verdict {
+    pub fn with(self, order: Option<&super::Ordered>, more: Vec<Reason>) -> Verdict {
         let mut reasons = self.reasons;
         reasons.extend(more);
-        Verdict::from_reasons(reasons, self.computed)
+        Verdict {
+            order: order.map(|o| o.number.clone()),
+            ..Verdict::from_reasons(reasons, self.computed)
+        }
     }
 
     /// True when some reason carries this code.
     pub fn has(&self, code: Code) -> bool {
         self.reasons.iter().any(|r| r.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    /// IHE PCD TF-2 Rev 8.0 ERR-5 table and the 2020 draft's additions
+    /// (`../shared/INTEROP.md`): each code where its words say the same.
+    #[test]
+    fn each_piv_code_says_what_its_table_says() {
+        // 9018 "Parameter does not match drug library"; 9037 is narrower:
+        // a concentration that does not match the programmed order.
+        assert_eq!(Code::ConcentrationNotInLibrary.ihe(), Some(9018));
+        assert_eq!(Code::CustomConcentration.ihe(), None);
+        assert_eq!(Code::NonStandardConcentration.ihe(), None);
+        // 9019 "Patient weight missing".
+        assert_eq!(Code::WeightMissing.ihe(), Some(9019));
+        // 9034 "Not enough fluid or medication in container to deliver bolus".
+        assert_eq!(Code::BolusExceedsContainer.ihe(), Some(9034));
+        assert_eq!(Code::BolusNotAllowed.ihe(), Some(9039));
+        assert_eq!(Code::DrugNotInLibrary.ihe(), Some(9010));
     }
 }

@@ -1,18 +1,19 @@
 //! The EHR's way in (`[ehr] listen`): an MLLP listener on TCP for IHE
 //! PCD-03 orders. One task per connection; each message gets its answers
 //! on the same connection, in order: `ACK^O15` at once, then `RRG^O16`
-//! with the result of the checks here (the pump is one of this bed's, the
-//! drug is in the active library for the bed's care area). A message that
-//! cannot be read is answered with a precise refusal and the connection
-//! goes on; one past the size limit ends the connection (the stream cannot
-//! be trusted after it). Nothing is kept of a refused order.
+//! with the gateway core's result (the pump is one of this bed's, the
+//! order is within the library, it is logged and open: `super::intake`).
+//! A message that cannot be read is answered with a precise refusal and
+//! the connection goes on; one past the size limit ends the connection
+//! (the stream cannot be trusted after it). Nothing is kept of a refused
+//! order.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
@@ -20,28 +21,23 @@ use tracing::{info, warn};
 
 use super::answer::{self, Answering, Refusal};
 use super::er7::{Message, Separators};
+use super::intake::OrderIn;
 use super::mllp::{Mllp, MllpError};
 use super::order::{Order, hl7_error};
-use crate::gateway::Snapshot;
-use crate::library::ActiveLibrary;
 
-/// What the listener checks orders against.
+/// Where the listener sends orders, and how it answers.
 #[derive(Clone)]
 pub struct Ehr {
     /// This gateway's id (MSH-3 of the answers).
     pub gateway: String,
     /// The bed's care area.
     pub care_area: String,
-    /// The bed's pumps, as the core last published them.
-    pub view: watch::Receiver<Snapshot>,
-    /// The active drug library.
-    pub library: watch::Receiver<Option<Arc<ActiveLibrary>>>,
+    /// The gateway's core: it takes (logs and opens) or refuses each order.
+    pub core: mpsc::Sender<OrderIn>,
     /// The longest message taken.
     pub max_message: usize,
     /// Numbers the answers (MSH-10).
     pub answers: Arc<AtomicU64>,
-    /// The event log: an order is answered `AA` only once it is logged.
-    pub writer: crate::store::Writer,
 }
 
 /// Serves the listener until `cancel`, then lets each connection finish
@@ -189,14 +185,9 @@ pub async fn answers_to(bytes: &[u8], ehr: &Ehr) -> Vec<Message> {
             ]
         }
         Ok(order) => {
-            let refusal = match check(&order, ehr) {
-                Err(refused) => Some(refused),
-                Ok((port, library_version)) => log(&order, bytes, port, library_version, ehr).await,
-            };
+            let refusal = take(order, &message, bytes, ehr).await;
             if let Some(r) = &refusal {
-                warn!(order = %order.placer, pump = %order.pump, drug = %order.drug.text, verdict = "refused", reason = %r.message, "EHR order");
-            } else {
-                info!(order = %order.placer, pump = %order.pump, drug = %order.drug.text, verdict = "accepted", "EHR order");
+                warn!(reason = %r.message, "EHR order refused");
             }
             vec![
                 answer::accept(&message, &answering(ehr), None),
@@ -206,107 +197,23 @@ pub async fn answers_to(bytes: &[u8], ehr: &Ehr) -> Vec<Message> {
     }
 }
 
-/// Logs an order taken (`order_received`); the refusal to send instead
-/// when it cannot be logged.
-async fn log(
-    order: &Order,
-    bytes: &[u8],
-    port: String,
-    library_version: u64,
-    ehr: &Ehr,
-) -> Option<Refusal> {
-    use crate::format;
-    let context = crate::store::Context {
-        gateway: ehr.gateway.clone(),
-        pump: Some(port),
-        care_area: ehr.care_area.clone(),
-        library_version: Some(library_version),
+/// Hands the order to the core and waits for its word.
+async fn take(order: Order, message: &Message, bytes: &[u8], ehr: &Ehr) -> Option<Refusal> {
+    let (reply, answer) = oneshot::channel();
+    let o = OrderIn {
+        order,
+        kept: super::order::minimised(message),
+        hash: hex::encode(crate::link::sha256(bytes)),
+        reply,
     };
-    let event = crate::store::Event::OrderReceived {
-        control_id: order.control_id.clone(),
-        sender: order.sender.clone(),
-        placer: order.placer.clone(),
-        pump_serial: order.pump.clone(),
-        drug_code: order.drug.code.clone(),
-        drug: order.drug.text.clone(),
-        rate: order.rate.map(format::rate),
-        concentration: order.concentration.map(format::concentration),
-        vtbi: order.vtbi.map(format::volume),
-        weight: order.weight.map(format::weight),
-        message_hash: hex::encode(crate::link::sha256(bytes)),
+    let unavailable = || Refusal {
+        location: None,
+        hl7: 207,
+        piv: None,
+        message: format!("gateway {} is stopping; send the order again", ehr.gateway),
     };
-    match ehr.writer.append(vec![(context, event)]).await {
-        Ok(_) => None,
-        Err(e) => {
-            warn!(order = %order.placer, error = %e, "EHR order not logged: refused");
-            Some(Refusal {
-                location: None,
-                hl7: 207,
-                piv: None,
-                message: format!("the order could not be logged ({e}); send it again"),
-            })
-        }
+    if ehr.core.send(o).await.is_err() {
+        return Some(unavailable());
     }
-}
-
-/// Whether this bed can take the order: its pump is one of the bed's (by
-/// serial number) and its drug is in the active library for the bed's
-/// care area. When it can: the pump's port name and the library version.
-fn check(order: &Order, ehr: &Ehr) -> Result<(String, u64), Refusal> {
-    let refused = |location: Option<(&str, usize)>, piv: Option<(u16, &str)>, message: String| {
-        Err(Refusal {
-            location: location.map(|(s, f)| (s.to_owned(), f)),
-            hl7: 207,
-            piv: piv.map(|(c, w)| (c, w.to_owned())),
-            message,
-        })
-    };
-    let port = ehr.view.borrow().pumps.iter().find_map(|p| {
-        p.identity
-            .as_ref()
-            .is_some_and(|i| i.serial == order.pump)
-            .then(|| p.name.to_string())
-    });
-    let Some(port) = port else {
-        return refused(
-            Some(("OBX", 18)),
-            None,
-            format!(
-                "no pump {} at gateway {}: it is not the serial number of any of this bed's pumps",
-                order.pump, ehr.gateway
-            ),
-        );
-    };
-    let library = ehr.library.borrow().clone();
-    let Some(library) = library else {
-        return refused(
-            None,
-            None,
-            format!("gateway {} has no active drug library", ehr.gateway),
-        );
-    };
-    let Some(area) = library.library.care_area(&ehr.care_area) else {
-        return refused(
-            None,
-            Some((9021, "Care area mismatch")),
-            format!("the active drug library has no care area {}", ehr.care_area),
-        );
-    };
-    let code = order.drug.code.to_ascii_lowercase();
-    let text = order.drug.text.to_ascii_lowercase();
-    let found = area
-        .drugs
-        .iter()
-        .any(|d| d.id == code || d.id == text || d.generic_name.to_ascii_lowercase() == text);
-    if !found {
-        return refused(
-            Some(("RXG", 4)),
-            Some((9010, "Unable to match medication to drug library")),
-            format!(
-                "{} ({}) is not in the drug library for {}",
-                order.drug.text, order.drug.code, ehr.care_area
-            ),
-        );
-    }
-    Ok((port, library.library.version))
+    answer.await.unwrap_or_else(|_| Some(unavailable()))
 }

@@ -3,11 +3,13 @@
 //! [`er7`] reads and writes HL7 v2 messages, [`mllp`] frames them on TCP,
 //! [`order`] reads a PCD-03 order into exact quantities, [`answer`]
 //! builds the gateway's `ACK^O15` and `RRG^O16`, [`listener`] takes
-//! orders on `[ehr] listen` and answers them.
+//! orders on `[ehr] listen` and answers them, [`intake`] is what the
+//! gateway's core checks before an order is open for its pump.
 //! `docs/interop.md` says what is supported.
 
 pub mod answer;
 pub mod er7;
+pub mod intake;
 pub mod listener;
 pub mod mllp;
 pub mod order;

@@ -7,14 +7,16 @@
 //! Where each value is taken from (IHE PCD TF-2, PCD-03):
 //! ORC-1 order control (`CH`: a bolus from an infusion already running),
 //! ORC-2 placer order number, PID-3 patient, RXG-4 give code, RXG-5/7 the
-//! volume to be infused, RXG-15/16 the dose or flow rate, RXG-17/18 the
+//! volume to be infused, RXG-15/16 the dose or flow rate (or, for a
+//! bolus, the dose: TF-2 "if the order specifies a dose amount"), RXG-17/18 the
 //! strength and RXG-23/24 its volume (the concentration), RXR-1 the route,
 //! the OBX coded `69986^MDC_DEV_PUMP_INFUS_VMD` the pump (its OBX-18), the
 //! OBX coded `68063^MDC_ATTR_PT_WEIGHT` the weight.
 
 use super::er7::{Field, Message, Segment};
+use crate::ders::Give;
 use crate::units::{
-    Concentration, Rate, Volume, Weight, parse_amount, parse_rate, parse_volume, parse_weight,
+    Concentration, Volume, Weight, parse_amount, parse_dose, parse_rate, parse_volume, parse_weight,
 };
 
 /// IEEE 11073 code of an infusion pump's VMD: the OBX naming the pump.
@@ -87,8 +89,8 @@ pub struct Order {
     pub drug: Coded,
     /// RXG-5 in RXG-7: the volume to be infused.
     pub vtbi: Option<Volume>,
-    /// RXG-15 in RXG-16: the dose rate or flow rate.
-    pub rate: Option<Rate>,
+    /// RXG-15 in RXG-16: the dose rate or flow rate, or a bolus's dose.
+    pub give: Option<Give>,
     /// RXG-17/18 in RXG-23/24: the concentration.
     pub concentration: Option<Concentration>,
     /// RXR-1: the route (`IV`).
@@ -144,7 +146,7 @@ impl Order {
             patient: required(pid, "PID", 3)?.to_owned(),
             drug,
             vtbi: quantity(rxg, "RXG", 5, 7, parse_volume)?,
-            rate: quantity(rxg, "RXG", 15, 16, parse_rate)?,
+            give: quantity(rxg, "RXG", 15, 16, give)?,
             concentration: concentration(rxg)?,
             route: required(rxr, "RXR", 1)?.to_owned(),
             pump: pump(m)?,
@@ -155,7 +157,9 @@ impl Order {
     /// The flow rate the order comes to, in mL/h, when it has a rate and
     /// a concentration (and the weight, for a rate per kg).
     pub fn flow_ml_per_h(&self) -> Option<crate::units::Exact> {
-        let (rate, conc) = (self.rate?, self.concentration?);
+        let (Give::Rate(rate), conc) = (self.give?, self.concentration?) else {
+            return None;
+        };
         let kg = match self.weight {
             Some(w) => Some(w.kg().ok()?),
             None => None,
@@ -165,6 +169,28 @@ impl Order {
             .flatten()
             .map(|(_, ml)| ml)
     }
+}
+
+/// The message as the log keeps it: the patient only by PID-3 (names,
+/// dates of birth and addresses stay out of a log that leaves the bed),
+/// everything else as received, so a restart reads the very same order.
+pub fn minimised(m: &Message) -> String {
+    let mut kept = m.clone();
+    for s in &mut kept.segments {
+        if s.name == "PID" {
+            let id = s.field(3).clone();
+            *s = Segment::new("PID");
+            s.set(3, id);
+        }
+    }
+    kept.to_er7()
+}
+
+/// A rate ("10 ug/kg/min") or, when the unit is an amount, a dose ("25 ug").
+fn give(words: &str) -> Result<Give, crate::units::ParseError> {
+    parse_rate(words)
+        .map(Give::Rate)
+        .or_else(|e| parse_dose(words).map(Give::Dose).map_err(|_| e))
 }
 
 fn segment<'a>(m: &'a Message, name: &str) -> Result<&'a Segment, OrderError> {
@@ -393,8 +419,8 @@ mod tests {
             "400 mg in 250 mL (1.6 mg/mL)"
         );
         assert_eq!(
-            shown(o.rate.map(crate::format::rate)),
-            "10 micrograms/kg/min"
+            o.give,
+            Some(Give::Rate(parse_rate("10 micrograms/kg/min").unwrap()))
         );
         assert_eq!(shown(o.weight.map(crate::format::weight)), "85 kg");
         // 10 micrograms/kg/min x 85 kg x 60 min / 1,600 micrograms/mL.
@@ -464,8 +490,30 @@ mod tests {
     }
 
     #[test]
-    fn a_bolus_from_a_running_infusion_is_said_by_orc_1() {
+    fn a_bolus_from_a_running_infusion_is_said_by_orc_1_and_its_dose_by_rxg_15() {
         let o = read(&DOPAMINE.replace("ORC|RE|", "ORC|CH|")).unwrap();
         assert!(o.bolus_from_infusion);
+        let o = read(&DOPAMINE.replace(
+            "|10|ug/kg/min^ug/kg/min^UCUM^265619^MDC_DIM_MICRO_G_PER_KG_PER_MIN^MDC|",
+            "|200|ug^ug^UCUM|",
+        ))
+        .unwrap();
+        assert_eq!(
+            o.give,
+            Some(Give::Dose(parse_dose("200 micrograms").unwrap()))
+        );
+        assert_eq!(o.flow_ml_per_h(), None);
+    }
+
+    #[test]
+    fn the_log_keeps_the_patient_only_by_pid_3_and_reads_the_same_order_back() {
+        let m = Message::parse(DOPAMINE.as_bytes()).unwrap();
+        let kept = minimised(&m);
+        assert!(kept.contains("\rPID|||98765^^^IHE^PI\r"), "{kept:?}");
+        assert!(
+            !kept.contains("Doe") && !kept.contains("19660101"),
+            "{kept:?}"
+        );
+        assert_eq!(read(&kept).unwrap(), read(DOPAMINE).unwrap());
     }
 }

@@ -9,7 +9,7 @@
 
 use time::OffsetDateTime;
 
-use crate::ders::{self, Delivery, History, Outcome, Programme, Verdict};
+use crate::ders::{self, Delivery, History, Ordered, Outcome, Programme, Verdict};
 use crate::library::ActiveLibrary;
 use crate::pump::{Decision, DenyReason, Identity};
 use crate::terminal::confirm::Need;
@@ -60,6 +60,8 @@ pub struct Request<'a> {
     pub history: &'a History,
     /// The container a nurse last confirmed on this pump, if any.
     pub confirmed: Option<&'a ConfirmedLoad>,
+    /// The pump's open order of the programme's kind, if any.
+    pub order: Option<&'a Ordered>,
 }
 
 /// A container whose concentration a nurse confirmed on one pump (by blind
@@ -182,7 +184,7 @@ pub fn decide(
         };
         return none(deny("block", codes::LIBRARY_HASH_MISMATCH, message));
     }
-    let verdict = ders::check(&library.library, r.care_area, programme, r.history);
+    let verdict = cross_check(&library.library, r.care_area, programme, r.history, r.order);
     let next = match verdict.outcome {
         Outcome::Block | Outcome::HardLimit => Next::Decided(Decision::Deny {
             outcome: outcome_name(verdict.outcome),
@@ -201,6 +203,27 @@ pub fn decide(
         next,
         verdict: Some(verdict),
     }
+}
+
+/// The cross-check of a programme: the library's rules, then (where the
+/// care area uses orders) the prescriber's order, in one verdict.
+pub fn cross_check(
+    library: &crate::library::Library,
+    care_area: &str,
+    programme: &Programme,
+    history: &History,
+    order: Option<&Ordered>,
+) -> Verdict {
+    let verdict = ders::check(library, care_area, programme, history);
+    let Some(area) = library.care_area(care_area) else {
+        return verdict;
+    };
+    let name = area
+        .drug(&programme.drug)
+        .map_or(programme.drug.as_str(), |d| d.display_name.as_str());
+    let order = order.filter(|_| area.orders != crate::library::OrderPolicy::NotUsed);
+    let against = ders::against_order(area.orders, programme, order, name);
+    verdict.with(order, against)
 }
 
 /// A fresh authorisation, or a denial when no token can be made.

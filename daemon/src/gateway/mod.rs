@@ -47,6 +47,10 @@ use crate::store::{Context, Event, Store, StoreError, Writer};
 /// Events queued between the sessions and the core.
 pub const EVENT_QUEUE: usize = 256;
 
+/// Orders queued between the EHR listener and the core (each connection
+/// waits for its answer, so this bounds the connections waiting).
+const ORDER_QUEUE: usize = 32;
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -110,6 +114,8 @@ pub async fn run_with(
         last_record,
         reader,
         ledger,
+        library,
+        orders,
         sync_stores,
         pin_store,
         checkpoint_reader,
@@ -118,7 +124,6 @@ pub async fn run_with(
     let signer = crate::store::checkpoint::Signer::load_or_create(&config.data_dir)?;
     let started_at = time::OffsetDateTime::now_utc();
     let sync_setup = sync_setup(&config, sync_stores, started_at)?;
-    let library = core::active_library(&reader, &config.care_area);
     let started_context = log_start(&writer, &config, library.as_deref()).await?;
     let (library_tx, library_rx) = watch::channel(library);
     let checkpoints = Checkpoints::spawn(checkpoints::Anchor {
@@ -137,7 +142,7 @@ pub async fn run_with(
     // The bedside terminals and the EHR: stopped together, before the log.
     let services_cancel = CancellationToken::new();
     let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &services_cancel)?;
-    let ehr = start_ehr(&config, (&view, &library_rx, &writer), &services_cancel)?;
+    let (ehr, orders_rx) = start_ehr(&config, &services_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -165,9 +170,10 @@ pub async fn run_with(
         core::Restored {
             last_record,
             ledger,
+            orders,
         },
     );
-    let core = tokio::spawn(core.run(events_rx, terminals.commands, cancel.clone()));
+    let core = tokio::spawn(core.run(events_rx, terminals.commands, orders_rx, cancel.clone()));
 
     let sessions = spawn_sessions(
         ports,
@@ -338,18 +344,21 @@ fn gateway_info(config: &Config) -> Arc<GatewayInfo> {
 }
 
 /// Listens for the EHR's orders (`[ehr]`; a port that cannot be had stops
-/// the start, like any config error).
+/// the start, like any config error). The orders go to the core through
+/// the receiver returned (closed when no listener is configured).
 fn start_ehr(
     config: &Config,
-    (view, library, writer): (
-        &watch::Sender<Snapshot>,
-        &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
-        &Writer,
-    ),
     cancel: &CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+) -> Result<
+    (
+        Option<tokio::task::JoinHandle<()>>,
+        mpsc::Receiver<crate::ehr::intake::OrderIn>,
+    ),
+    StartError,
+> {
+    let (core, orders) = mpsc::channel(ORDER_QUEUE);
     let Some(settings) = &config.ehr else {
-        return Ok(None);
+        return Ok((None, orders));
     };
     let fail = |e: std::io::Error| StartError::Ehr(format!("{}: {e}", settings.listen));
     let listener = std::net::TcpListener::bind(settings.listen).map_err(fail)?;
@@ -358,17 +367,12 @@ fn start_ehr(
     let ehr = crate::ehr::listener::Ehr {
         gateway: config.gateway_id.clone(),
         care_area: config.care_area.clone(),
-        view: view.subscribe(),
-        library: library.clone(),
+        core,
         max_message: settings.max_message_bytes,
         answers: Arc::default(),
-        writer: writer.clone(),
     };
-    Ok(Some(tokio::spawn(crate::ehr::listener::serve(
-        listener,
-        ehr,
-        cancel.clone(),
-    ))))
+    let task = tokio::spawn(crate::ehr::listener::serve(listener, ehr, cancel.clone()));
+    Ok((Some(task), orders))
 }
 
 /// Binds the terminal socket (a failure stops the start, like any config
@@ -526,6 +530,11 @@ struct OpenLog {
     reader: Store,
     /// Tokens and amounts given in the history kept, from the log.
     ledger: core::Ledger,
+    /// The active library, checked for this care area (none: authorise
+    /// nothing).
+    library: Option<Arc<crate::library::ActiveLibrary>>,
+    /// The pumps' open orders, from the log.
+    orders: core::Orders,
     /// Two more connections for the MQTT sync (outbox, library inbox),
     /// when it is configured.
     sync_stores: Option<(Store, Store)>,
@@ -568,11 +577,18 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
     let (writer, thread) = Writer::spawn(log);
     let now = time::OffsetDateTime::now_utc();
     let records = crate::store::log::dose_records_since(&reader, now - core::HISTORY_KEPT)?;
+    let library = core::active_library(&reader, &config.care_area);
+    let orders = core::Orders::replay(
+        &records,
+        library.as_deref().map(|l| &l.library),
+        &config.care_area,
+    );
     let ledger = core::Ledger::replay(core::ledger::entries(records));
     info!(
         tokens = ledger.open_tokens(),
         drugs = ledger.drugs(),
-        "dose ledger restored from the log"
+        orders = orders.len(),
+        "dose ledger and open orders restored from the log"
     );
     Ok(OpenLog {
         writer,
@@ -580,6 +596,8 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         last_record,
         reader,
         ledger,
+        library,
+        orders,
         sync_stores,
         pin_store,
         checkpoint_reader,

@@ -211,12 +211,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_schema_compiles() {
-        assert!(VALIDATOR.is_valid(&serde_json::json!({
+    fn embedded_schemas_compile() {
+        assert!(VALIDATOR_V1.is_valid(&serde_json::json!({
             "format": "pumpgw-drug-library", "format_version": 1,
             "library_id": "x", "name": "x", "version": 1,
             "created_at": "2026-01-01T00:00:00Z", "author": "x",
             "care_areas": [{"id": "a", "name": "A", "drugs": [{
+                "id": "d", "generic_name": "d", "display_name": "d",
+                "concentrations": [{"amount": "1", "unit": "mg", "volume_ml": "1"}]
+            }]}]
+        })));
+        assert!(VALIDATOR.is_valid(&serde_json::json!({
+            "format": "pumpgw-drug-library", "format_version": 2,
+            "library_id": "x", "name": "x", "version": 1,
+            "created_at": "2026-01-01T00:00:00Z", "author": "x",
+            "care_areas": [{"id": "a", "name": "A", "orders": "optional", "drugs": [{
                 "id": "d", "generic_name": "d", "display_name": "d",
                 "concentrations": [{"amount": "1", "unit": "mg", "volume_ml": "1"}]
             }]}]

@@ -86,6 +86,10 @@ pub enum Event {
         reasons: serde_json::Value,
         /// What the gateway computed, name and value.
         computed: Vec<(String, String)>,
+        /// The prescriber's order the programme was compared with (its
+        /// placer number), when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<String>,
     },
     /// The gateway authorised a programme.
     Authorised {
@@ -352,8 +356,14 @@ pub enum Event {
         drug_code: String,
         /// Its text (RXG-4).
         drug: String,
-        /// The dose or flow rate, in the display rules' words.
+        /// The library's id of the drug it was matched to.
+        drug_id: String,
+        /// A bolus from the running infusion (ORC-1 `CH`).
+        bolus: bool,
+        /// The dose rate or flow rate, in the display rules' words.
         rate: Option<String>,
+        /// A bolus's dose, in the display rules' words.
+        dose: Option<String>,
         /// The concentration, in the display rules' words.
         concentration: Option<String>,
         /// The volume to be infused.
@@ -362,6 +372,9 @@ pub enum Event {
         weight: Option<String>,
         /// SHA-256 of the message as received, hex.
         message_hash: String,
+        /// The message as kept: as received, with the patient only by
+        /// PID-3 (a restart reads the open orders back from it).
+        message: String,
     },
     /// A pump reported the library it installed.
     LibraryInstalledOnPump {

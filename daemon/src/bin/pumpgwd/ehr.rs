@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use pumpgw::ders::Give;
 use pumpgw::ehr::answer::{self, Answering, Refusal};
 use pumpgw::ehr::er7::Message;
 use pumpgw::ehr::order::Order;
@@ -62,7 +63,7 @@ fn describe(o: &Order) -> String {
         .flow_ml_per_h()
         .map_or_else(String::new, |f| format!(" = {} mL/h", format::number(f)));
     format!(
-        "Order {} (message {}) from {} for patient {}{}\n  drug: {} ({})\n  rate: {}{flow}\n  concentration: {}\n  to be infused: {}\n  weight: {}\n  route: {}\n  pump: {}",
+        "Order {} (message {}) from {} for patient {}{}\n  drug: {} ({})\n  {}{flow}\n  concentration: {}\n  to be infused: {}\n  weight: {}\n  route: {}\n  pump: {}",
         o.placer,
         o.control_id,
         o.sender,
@@ -74,7 +75,11 @@ fn describe(o: &Order) -> String {
         },
         o.drug.text,
         o.drug.code,
-        or_none(o.rate.map(format::rate)),
+        match o.give {
+            Some(Give::Rate(r)) => format!("rate: {}", format::rate(r)),
+            Some(Give::Dose(d)) => format!("dose: {}", format::dose(d)),
+            None => "rate: none given".to_owned(),
+        },
         or_none(o.concentration.map(format::concentration)),
         or_none(o.vtbi.map(format::volume)),
         or_none(o.weight.map(format::weight)),

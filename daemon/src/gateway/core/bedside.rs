@@ -506,11 +506,12 @@ impl Core {
         programme.requested_at = now;
         let replacing = super::replacing(&waiting.pump, Some(&programme));
         let history = self.ledger.exposure(&programme.drug, now, replacing);
-        let verdict = crate::ders::check(
+        let verdict = authorise::cross_check(
             &library.library,
             &self.gateway.care_area,
             &programme,
             &history,
+            self.order_for(&waiting.pump, &programme),
         );
         matches!(
             verdict.outcome,
@@ -685,8 +686,11 @@ impl Core {
         let drug = &waiting.programme.drug;
         let (decided, reason) = self.conclude(
             &waiting.pump,
-            waiting.request,
-            Some(&waiting.programme),
+            (
+                waiting.request,
+                Some(&waiting.programme),
+                Some(&waiting.verdict),
+            ),
             drug,
             &decision,
             now,

@@ -6,13 +6,15 @@
 //!
 //! Its parts: the dose ledger ([`ledger`]: tokens issued, amounts given, the
 //! bed's exposure), the pumps' delivery and alarm events (`pump_events`),
-//! and the bedside confirmations (`bedside`: one board for every terminal,
-//! so each confirmation is consumed exactly once).
+//! the bedside confirmations (`bedside`: one board for every terminal,
+//! so each confirmation is consumed exactly once), and each pump's open
+//! orders from the EHR (`orders`).
 //!
 //! It owns all this state alone, so nothing here is locked.
 
 mod bedside;
 pub mod ledger;
+mod orders;
 mod pump_events;
 
 pub use pump_events::{AMOUNT_MISMATCH, EVENT_REFUSED, RECORD_CONFLICT};
@@ -38,6 +40,7 @@ use crate::store::{Context, Event, Store, Writer};
 use crate::terminal::command::Command;
 use crate::terminal::confirm::Board;
 pub use ledger::{HISTORY_KEPT, Ledger};
+pub use orders::{ORDER_KEPT, Orders};
 
 /// How often the store is asked which library is active (a `pumpgwd
 /// library activate` in another process changes it).
@@ -50,6 +53,8 @@ pub struct Restored {
     pub last_record: HashMap<String, u64>,
     /// Tokens issued and amounts given, replayed from the log.
     pub ledger: Ledger,
+    /// The pumps' open orders, replayed from the log.
+    pub orders: Orders,
 }
 
 /// Where the active library comes from and where it goes.
@@ -110,6 +115,8 @@ pub struct Core {
     stats: HashMap<PumpId, Arc<LinkStats>>,
     /// Tokens issued and amounts given at this bed (cumulative limits).
     ledger: Ledger,
+    /// Each pump's open orders from the EHR.
+    orders: Orders,
     /// Last event record number seen per pump serial, to drop resent events.
     last_record: HashMap<String, u64>,
     view: watch::Sender<Snapshot>,
@@ -205,6 +212,7 @@ impl Core {
                 .collect(),
             stats: pumps.iter().cloned().collect(),
             ledger: restored.ledger,
+            orders: restored.orders,
             last_record: restored.last_record,
             view,
             rng: SystemRandom::new(),
@@ -233,11 +241,13 @@ impl Core {
         mut self,
         mut events: mpsc::Receiver<Envelope>,
         mut commands: mpsc::Receiver<Command>,
+        mut orders: mpsc::Receiver<crate::ehr::intake::OrderIn>,
         stop: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         let mut poll = tokio::time::interval(LIBRARY_POLL);
         let mut terminal_commands = true;
+        let mut ehr_orders = true;
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -247,6 +257,10 @@ impl Core {
                 command = commands.recv(), if terminal_commands => match command {
                     Some(c) => self.command(c).await,
                     None => terminal_commands = false,
+                },
+                order = orders.recv(), if ehr_orders => match order {
+                    Some(o) => self.take_order(o).await,
+                    None => ehr_orders = false,
                 },
                 // Link counters change without events; refresh the view;
                 // confirmations lapse.
@@ -550,6 +564,10 @@ impl Core {
                     programme: &programme,
                     history,
                     confirmed: self.confirmed.get(ask_pump),
+                    order: programme
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| self.order_for(ask_pump, p)),
                 },
                 now,
                 self.validity,
@@ -679,8 +697,7 @@ impl Core {
     ) {
         let (shown, first) = self.conclude(
             pump,
-            ask.request,
-            ask.programme.as_ref().ok(),
+            (ask.request, ask.programme.as_ref().ok(), verdict),
             drug,
             &decision,
             now,
@@ -708,14 +725,20 @@ impl Core {
     fn conclude(
         &mut self,
         pump: &PumpId,
-        request: u32,
-        programme: Option<&crate::ders::Programme>,
+        (request, programme, verdict): (
+            u32,
+            Option<&crate::ders::Programme>,
+            Option<&crate::ders::Verdict>,
+        ),
         drug: &str,
         decision: &Decision,
         now: OffsetDateTime,
     ) -> (String, String) {
         let (shown, first) = match decision {
             Decision::Authorise { token, expires } => {
+                if let Some(p) = programme {
+                    self.order_used(p, verdict);
+                }
                 // Counted from now on: the next request at this bed sees it.
                 if !programme.is_some_and(|p| {
                     self.ledger
@@ -842,6 +865,7 @@ fn decision_events(
             outcome: authorise::outcome_name(v.outcome),
             reasons: serde_json::to_value(&v.reasons).unwrap_or_default(),
             computed: v.computed.clone(),
+            order: v.order.clone(),
         });
     }
     if let Some(d) = decision {
