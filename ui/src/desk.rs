@@ -606,6 +606,16 @@ pub fn open_card(ui: &MainWindow, desk: &mut Desk, card: ConfirmationCard) {
         })
         .unwrap_or_default();
     b.set_soft_limits(ModelRc::new(VecModel::from(soft)));
+    let order: Vec<SharedString> = s["order"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str())
+                .map(Into::into)
+                .collect()
+        })
+        .unwrap_or_default();
+    b.set_order(ModelRc::new(VecModel::from(order)));
     let who: Vec<&str> = s["who"]
         .as_array()
         .map(|a| a.iter().filter_map(|w| w.as_str()).collect())

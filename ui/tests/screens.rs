@@ -604,6 +604,49 @@ fn a_bolus_whose_facts_run_past_the_small_panel_says_more_is_below() {
     );
 }
 
+#[test]
+fn the_prescription_is_on_the_bolus_screen_with_its_concentration() {
+    let (ui, _rx) = terminal();
+    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+    ui.show().expect("the testing backend shows it");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::bolus()));
+    ui.global::<Gateway>().invoke_open_list();
+    press(&ui, "Pump pump-3: fentaNYL, bolus");
+    find(&ui, "Prescribed: Order F-2002: fentaNYL");
+    let order: Vec<String> = slint::Model::iter(&ui.global::<Bedside>().get_order())
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(
+        order[1],
+        "Concentration 2,500 micrograms in 50 mL (50 micrograms/mL)"
+    );
+}
+
+#[test]
+fn the_blind_screen_shows_the_prescription_without_its_concentration() {
+    let (ui, _rx) = terminal();
+    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+    ui.show().expect("the testing backend shows it");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::concentration()));
+    open_from_list(
+        &ui,
+        "Pump pump-3: fentaNYL, concentration of a new container",
+    );
+    let shown = ElementHandle::find_by_element_type_name(&ui, "Text")
+        .filter_map(|t| t.accessible_label())
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        shown
+            .iter()
+            .any(|t| t == "Prescribed: Order F-2002: fentaNYL · Bolus 25 micrograms"),
+        "{shown:?}"
+    );
+    assert!(!shown.iter().any(|t| t.contains("2,500")), "{shown:?}");
+}
+
 /// Every button on every screen, at both panel sizes: at least 48 px high
 /// and wide (9 mm on the 7-inch panel), for a gloved finger.
 type SetUp = fn(&MainWindow);

@@ -5,11 +5,15 @@
 //! The concentration stage is blind: it names the pump, the drug and what
 //! kind of delivery waits, and nothing from which the programmed
 //! concentration could be read (no concentration, no volume, no rate).
+//! The prescriber's order, when there is one, is on every stage as
+//! `order` lines; on the blind stage without its concentration, so that
+//! the label is read, not the order copied (a syringe made up wrong would
+//! otherwise pass as prescribed).
 
 use serde_json::{Value, json};
 
 use super::confirm::Need;
-use crate::ders::{Delivery, Outcome, Programme, Verdict};
+use crate::ders::{Delivery, Ordered, Outcome, Programme, Verdict};
 use crate::format;
 use crate::library::Drug;
 use crate::staff::policy;
@@ -21,6 +25,7 @@ pub fn build(
     programme: &Programme,
     drug: Option<&Drug>,
     verdict: &Verdict,
+    order: Option<&Ordered>,
 ) -> Value {
     let name = drug.map_or_else(|| programme.drug.clone(), |d| d.display_name.clone());
     let high_alert = drug.is_some_and(|d| d.high_alert);
@@ -32,7 +37,7 @@ pub fn build(
         .iter()
         .any(|n| matches!(n, Need::Concentration { .. }))
     {
-        return json!({
+        let mut screen = json!({
             "stage": "concentration",
             "title": "Confirm the concentration of the new container",
             "pump": pump,
@@ -41,6 +46,14 @@ pub fn build(
             "facts": [["Waiting to start", delivery]],
             "instruction": "Read the label on the syringe or bag and type what it says: the amount, its unit and the volume. The programmed value is not shown on purpose.",
         });
+        if let Some(o) = order {
+            let blind = Ordered {
+                concentration: None,
+                ..o.clone()
+            };
+            screen["order"] = json!(blind.lines());
+        }
+        return screen;
     }
     let bolus = needs.iter().find_map(|n| match n {
         Need::Bolus { rule, .. } => Some(rule),
@@ -61,7 +74,7 @@ pub fn build(
     if let Some(rule) = bolus {
         who.push(format!("This bolus needs {}.", policy::who_confirms(rule)));
     }
-    json!({
+    let mut screen = json!({
         "stage": stage,
         "title": title,
         "pump": pump,
@@ -76,7 +89,11 @@ pub fn build(
             "bolus_override" => "Check every line, choose why the limit is overridden, then sign with your PIN.",
             _ => "Check every line, then sign with your PIN.",
         },
-    })
+    });
+    if let Some(o) = order {
+        screen["order"] = json!(o.lines());
+    }
+    screen
 }
 
 /// The programme's numbers, as the gateway computed them.
@@ -203,4 +220,68 @@ fn soft_limits(verdict: &Verdict) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ders::Give;
+    use crate::units::{parse_concentration, parse_dose};
+
+    #[test]
+    fn the_order_is_on_every_stage_and_its_concentration_never_on_the_blind_one() {
+        let programme: Programme = serde_json::from_str(
+            r#"{"drug":"fentanyl","library_version":1,"requested_at":"2026-12-04T10:00:00Z",
+            "container":{"concentration":"2500 micrograms in 50 mL","volume_loaded":"50 mL","volume_remaining":"50 mL"},
+            "delivery":{"kind":"bolus","dose":"25 micrograms","pump_volume":"0.5 mL"}}"#,
+        )
+        .expect("a programme");
+        let order = Ordered {
+            number: "F-2002".into(),
+            drug: "fentanyl".into(),
+            drug_name: "fentaNYL".into(),
+            bolus: true,
+            concentration: Some(parse_concentration("2500 micrograms in 50 mL").unwrap()),
+            give: Some(Give::Dose(parse_dose("25 micrograms").unwrap())),
+            vtbi: None,
+            weight: None,
+        };
+        let verdict = Verdict::from_reasons(Vec::new(), Vec::new());
+        let blind = build(
+            "pump-a",
+            &[Need::Concentration {
+                programmed: programme.container.concentration,
+            }],
+            &programme,
+            None,
+            &verdict,
+            Some(&order),
+        );
+        assert_eq!(
+            blind["order"],
+            json!(["Order F-2002: fentaNYL", "Bolus 25 micrograms"])
+        );
+        assert!(!blind.to_string().contains("2,500"), "{blind}");
+        let bolus = build(
+            "pump-a",
+            &[Need::Bolus {
+                drug: "fentaNYL".into(),
+                high_alert: true,
+                rule: policy::BolusRule {
+                    roles: vec![crate::library::Role::Doctor],
+                    people: 1,
+                },
+            }],
+            &programme,
+            None,
+            &verdict,
+            Some(&order),
+        );
+        assert_eq!(
+            bolus["order"][1],
+            "Concentration 2,500 micrograms in 50 mL (50 micrograms/mL)"
+        );
+        let none = build("pump-a", &[], &programme, None, &verdict, None);
+        assert!(none.get("order").is_none());
+    }
 }

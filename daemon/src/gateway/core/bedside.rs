@@ -102,12 +102,17 @@ impl Core {
                 .care_area(&self.gateway.care_area)?
                 .drug(&waiting.programme.drug)
         });
+        // The order the verdict compared with (not one that came since).
+        let order = self
+            .order_for(&waiting.pump, &waiting.programme)
+            .filter(|o| waiting.verdict.order.as_deref() == Some(o.number.as_str()));
         let screen = screen::build(
             &waiting.pump,
             &needs,
             &waiting.programme,
             drug,
             &waiting.verdict,
+            order,
         );
         let stage = stage_name(&needs);
         let ask = Ask {
