@@ -250,3 +250,63 @@ fn the_gateway_answers_orders_over_mllp_and_every_answer_passes_the_validators()
     }
     assert!(gw.terminate(10).success());
 }
+
+/// The order-aware cross-check end to end: the EHR orders fentanyl 50
+/// micrograms/h for pump A0001; the pump is programmed at 100 micrograms/h
+/// (inside every library limit) and is denied, naming the order and both
+/// rates; programmed as ordered, the check passes against the order and
+/// the new syringe's label goes to the nurse (the simulator's bedside
+/// confirms it) and the infusion is authorised.
+#[test]
+fn a_programme_that_differs_from_its_order_is_blocked_naming_the_order_and_the_field() {
+    let bench = Bench::new();
+    let port = free_port();
+    let mut gw = bench.gateway(&["p1"], &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let _pump = bench.sim(
+        "p1",
+        "[pump]\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
+         [[step]]\naction = \"wait_library\"\n\n\
+         [[step]]\naction = \"wait\"\nduration = \"6 s\"\n\n\
+         [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n\n\
+         [[step]]\naction = \"infuse\"\nrate = \"100 micrograms/h\"\nvtbi = \"50 mL\"\nexpect = \"denied\"\n\n\
+         [[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"50 mL\"\n\n\
+         [[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
+        &["--serial", "A0001"],
+    );
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    let fentanyl = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
+    let answers = send(port, 2, &[&fentanyl]);
+    assert!(answers[1].contains("MSA|AA|2"), "{answers:#?}");
+    gw.wait_for(&["programme checked", "pump=p1", "request=1"], 1, 30);
+    gw.wait_for(&["pump=p1", "request=2", "decision=authorised"], 1, 30);
+    let verdicts = bench.exported("verdict");
+    assert_eq!(verdicts.len(), 2, "{verdicts:#?}");
+    // Differs from the order: blocked, the reason naming the field, what
+    // was ordered and what was programmed.
+    let first = &verdicts[0];
+    assert_eq!(first["order"], "F-2001");
+    assert_eq!(first["outcome"], "block");
+    let reason = first["reasons"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["code"] == "ORDER_MISMATCH"))
+        .unwrap_or_else(|| panic!("an order reason: {first:#}"));
+    assert_eq!(reason["limit"], "order.rate");
+    assert_eq!(reason["limit_value"], "50 micrograms/h");
+    assert_eq!(reason["programmed"], "100 micrograms/h");
+    assert!(
+        reason["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Order F-2001 is for 50 micrograms/h")),
+        "{reason:#}"
+    );
+    let denied = bench.exported("denied");
+    assert!(
+        denied[0]["reasons"][0]["code"] == "ORDER_MISMATCH",
+        "the pump is told why: {denied:#?}"
+    );
+    // As ordered: nothing against it.
+    let second = &verdicts[1];
+    assert_eq!(second["order"], "F-2001");
+    assert_eq!(second["outcome"], "pass", "{second:#}");
+    assert!(gw.terminate(10).success());
+}
