@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use pumpgw_tests::mqtt::{Pki, Validity};
 use pumpgw_tests::{Bench, pumpgwd, repo_root, validators_python};
 use serde_json::Value;
 
@@ -142,21 +143,45 @@ fn free_port() -> u16 {
 /// Sends `files` to the listener at `port` as an EHR would (Python
 /// sockets), `want` answers for each; the answers' texts after "MSH".
 fn send(port: u16, want: usize, files: &[&std::path::Path]) -> Vec<String> {
+    let (code, out) = send_with(&[], port, want, files);
+    assert_eq!(code, Some(0), "{out}");
+    answers_in(&out)
+}
+
+/// The answers' texts after "MSH" in what `mllp_send.py` printed.
+fn answers_in(out: &str) -> Vec<String> {
+    out.split("\n\n")
+        .filter_map(|m| m.trim().strip_prefix("MSH").map(str::to_owned))
+        .collect()
+}
+
+fn os(args: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    args.iter().map(std::ffi::OsString::as_os_str).collect()
+}
+
+/// `mllp_send.py` with options before the address: its exit code and
+/// what it printed (stdout, then stderr).
+fn send_with(
+    options: &[&std::ffi::OsStr],
+    port: u16,
+    want: usize,
+    files: &[&std::path::Path],
+) -> (Option<i32>, String) {
     let out = Command::new(validators_python())
         .arg(repo_root().join("tests/validate/mllp_send.py"))
+        .args(options)
         .args(["127.0.0.1", &port.to_string(), &want.to_string()])
         .args(files)
         .output()
         .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split("\n\n")
-        .filter_map(|m| m.trim().strip_prefix("MSH").map(str::to_owned))
-        .collect()
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -308,5 +333,62 @@ fn a_programme_that_differs_from_its_order_is_blocked_naming_the_order_and_the_f
     let second = &verdicts[1];
     assert_eq!(second["order"], "F-2001");
     assert_eq!(second["outcome"], "pass", "{second:#}");
+    assert!(gw.terminate(10).success());
+}
+
+/// With TLS, only an EHR with a client certificate the configured CA
+/// signed is answered; one without, or one not speaking TLS, is turned
+/// away at the door and the gateway goes on.
+#[test]
+fn with_tls_only_an_ehr_with_a_client_certificate_is_answered() {
+    let bench = Bench::new();
+    let port = free_port();
+    let pki = Pki::make(bench.path(), "ehr", Validity::Current, Validity::Current);
+    let mut gw = bench.gateway(
+        &["p1"],
+        &format!(
+            "[ehr]\nlisten = \"127.0.0.1:{port}\"\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\n",
+            pki.server_cert, pki.server_key, pki.ca
+        ),
+    );
+    let _pump = bench.sim(
+        "p1",
+        "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
+        &["--serial", "A0001"],
+    );
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    gw.wait_for(&["EHR listener (MLLP) up", "tls=true"], 1, 5);
+    let fentanyl = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
+    let tls = |cert: &std::path::Path, key: &std::path::Path| {
+        vec![
+            std::ffi::OsString::from("--tls"),
+            pki.ca.clone().into_os_string(),
+            cert.as_os_str().to_owned(),
+            key.as_os_str().to_owned(),
+        ]
+    };
+    let with_cert = tls(&pki.client_cert, &pki.client_key);
+    let (code, out) = send_with(&os(&with_cert), port, 2, &[&fentanyl]);
+    assert_eq!(code, Some(0), "{out}");
+    let answers = answers_in(&out);
+    assert!(answers[1].contains("MSA|AA|2"), "{out}");
+    check_all(
+        &answers.iter().map(String::as_str).collect::<Vec<_>>(),
+        &out,
+    );
+    // No client certificate: refused at the handshake.
+    let dash = std::path::Path::new("-");
+    let (code, out) = send_with(&os(&tls(dash, dash)), port, 2, &[&fentanyl]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("TLS refused"), "{out}");
+    gw.wait_for(&["EHR TLS handshake refused"], 1, 5);
+    // Plain MLLP on the TLS port: no answer, nothing taken.
+    let (_, out) = send_with(&[], port, 2, &[&fentanyl]);
+    assert!(answers_in(&out).is_empty(), "{out}");
+    // The gateway goes on: the certified EHR is answered again.
+    let (code, out) = send_with(&os(&with_cert), port, 2, &[&fentanyl]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("MSA|AA|2"), "{out}");
+    assert_eq!(bench.exported("order_received").len(), 2);
     assert!(gw.terminate(10).success());
 }

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
@@ -40,10 +43,20 @@ pub struct Ehr {
     pub answers: Arc<AtomicU64>,
 }
 
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves the listener until `cancel`, then lets each connection finish
-/// the message it is answering.
-pub async fn serve(listener: TcpListener, ehr: Ehr, cancel: CancellationToken) {
-    info!(address = ?listener.local_addr().ok(), "EHR listener (MLLP) up");
+/// the message it is answering. With `tls`, every connection must first
+/// complete a handshake with a client certificate the configured CA
+/// signed; one that does not is closed, and the gateway goes on.
+pub async fn serve(
+    listener: TcpListener,
+    ehr: Ehr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    cancel: CancellationToken,
+) {
+    info!(address = ?listener.local_addr().ok(), tls = tls.is_some(), "EHR listener (MLLP) up");
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -52,7 +65,23 @@ pub async fn serve(listener: TcpListener, ehr: Ehr, cancel: CancellationToken) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     info!(peer = %peer, "EHR connected");
-                    connections.spawn(connection(stream, ehr.clone(), cancel.clone()));
+                    // Answers go out as soon as written: with Nagle's
+                    // algorithm the second answer waited for the engine's
+                    // delayed ACK (about 40 ms).
+                    if let Err(e) = stream.set_nodelay(true) {
+                        warn!(peer = %peer, error = %e, "cannot set TCP_NODELAY; answers may wait");
+                    }
+                    let (ehr, cancel) = (ehr.clone(), cancel.clone());
+                    match tls.clone() {
+                        None => connections.spawn(connection(stream, peer, ehr, cancel)),
+                        Some(acceptor) => connections.spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => connection(stream, peer, ehr, cancel).await,
+                                Ok(Err(e)) => warn!(peer = %peer, error = %e, "EHR TLS handshake refused"),
+                                Err(_) => warn!(peer = %peer, "EHR TLS handshake not finished in time"),
+                            }
+                        }),
+                    };
                 }
                 Err(e) => {
                     warn!(error = %e, "EHR accept failed");
@@ -65,13 +94,10 @@ pub async fn serve(listener: TcpListener, ehr: Ehr, cancel: CancellationToken) {
     info!("EHR listener stopped");
 }
 
-async fn connection(stream: TcpStream, ehr: Ehr, cancel: CancellationToken) {
-    let peer = stream.peer_addr().ok();
-    // Answers go out as soon as written: with Nagle's algorithm the
-    // second answer waited for the engine's delayed ACK (about 40 ms).
-    if let Err(e) = stream.set_nodelay(true) {
-        warn!(peer = ?peer, error = %e, "cannot set TCP_NODELAY; answers may wait");
-    }
+async fn connection<S>(stream: S, peer: SocketAddr, ehr: Ehr, cancel: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut framed = Framed::new(stream, Mllp::new(ehr.max_message));
     loop {
         let frame = tokio::select! {
@@ -81,11 +107,11 @@ async fn connection(stream: TcpStream, ehr: Ehr, cancel: CancellationToken) {
         let answers = match frame {
             None => break,
             Some(Err(MllpError::Io(e))) => {
-                warn!(peer = ?peer, error = %e, "EHR connection failed");
+                warn!(peer = %peer, error = %e, "EHR connection failed");
                 break;
             }
             Some(Err(MllpError::TooLong { limit })) => {
-                warn!(peer = ?peer, limit, "EHR message too long; closing the connection");
+                warn!(peer = %peer, limit, "EHR message too long; closing the connection");
                 let refusal = Refusal {
                     location: None,
                     hl7: 207,
@@ -109,23 +135,23 @@ async fn connection(stream: TcpStream, ehr: Ehr, cancel: CancellationToken) {
         // Both answers in one write.
         for a in answers {
             if let Err(e) = framed.feed(a.to_er7().as_bytes()).await {
-                warn!(peer = ?peer, error = %e, "cannot answer the EHR");
+                warn!(peer = %peer, error = %e, "cannot answer the EHR");
                 return;
             }
         }
         if let Err(e) = framed.flush().await {
-            warn!(peer = ?peer, error = %e, "cannot answer the EHR");
+            warn!(peer = %peer, error = %e, "cannot answer the EHR");
             return;
         }
     }
     if framed.codec().stray > 0 {
-        warn!(peer = ?peer, bytes = framed.codec().stray, "EHR sent bytes outside MLLP frames; dropped");
+        warn!(peer = %peer, bytes = framed.codec().stray, "EHR sent bytes outside MLLP frames; dropped");
     }
 }
 
 /// Says no more, then reads and drops what the peer still sends (at most
 /// 5 s), then closes.
-async fn drain(mut stream: TcpStream) {
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let _ = stream.shutdown().await;
     let mut sink = vec![0u8; 64 * 1024];

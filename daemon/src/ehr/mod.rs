@@ -4,7 +4,8 @@
 //! [`order`] reads a PCD-03 order into exact quantities, [`answer`]
 //! builds the gateway's `ACK^O15` and `RRG^O16`, [`listener`] takes
 //! orders on `[ehr] listen` and answers them, [`intake`] is what the
-//! gateway's core checks before an order is open for its pump.
+//! gateway's core checks before an order is open for its pump, [`tls`]
+//! the listener's TLS with client certificates.
 //! `docs/interop.md` says what is supported.
 
 pub mod answer;
@@ -13,3 +14,4 @@ pub mod intake;
 pub mod listener;
 pub mod mllp;
 pub mod order;
+pub mod tls;

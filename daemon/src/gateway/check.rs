@@ -107,8 +107,44 @@ pub fn check(config: &Config) -> Vec<Finding> {
             certificate(cert, key, &mut add);
         }
     }
+    if let Some(e) = &config.ehr {
+        ehr(e, &mut add);
+    }
     terminal(config, &mut add);
     out
+}
+
+/// The EHR listener: its TLS files read as the start reads them (a fault
+/// stops the start), or a warning that orders come in the clear.
+fn ehr(e: &super::config::EhrSettings, add: &mut impl FnMut(Level, &str, String)) {
+    match e.tls() {
+        Some((cert, key, ca)) => match crate::ehr::tls::acceptor(cert, key, ca) {
+            Ok(_) => add(
+                Level::Note,
+                "[ehr]",
+                format!(
+                    "{}: TLS with {}; EHR client certificates signed by {}",
+                    e.listen,
+                    cert.display(),
+                    ca.display()
+                ),
+            ),
+            Err(err) => add(Level::Error, "[ehr]", crate::report::chain(&err)),
+        },
+        None if e.listen.ip().is_loopback() => add(
+            Level::Note,
+            "[ehr]",
+            format!("{}: plain MLLP on loopback", e.listen),
+        ),
+        None => add(
+            Level::Warning,
+            "[ehr]",
+            format!(
+                "{}: plain MLLP, orders and answers in the clear; set cert_file, key_file and client_ca_file for TLS",
+                e.listen
+            ),
+        ),
+    }
 }
 
 /// The gateway's certificate: its key (an error: the config is wrong), its

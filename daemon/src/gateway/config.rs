@@ -63,6 +63,47 @@ pub struct EhrSettings {
     /// The longest message taken, in bytes (1 KiB to 16 MiB).
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
+    /// TLS: the gateway's certificate chain (PEM). With it (and the two
+    /// below) the listener speaks only TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// TLS: the gateway's private key (PEM, not readable by others).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// TLS: the CA that signs the EHR's client certificates; a connection
+    /// without a certificate it signed is refused at the handshake.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl EhrSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(1 << 10..=16 << 20).contains(&self.max_message_bytes) {
+            return Err(format!(
+                "[ehr] max_message_bytes {} is not between 1024 and 16777216",
+                self.max_message_bytes
+            ));
+        }
+        let given = [&self.cert_file, &self.key_file, &self.client_ca_file]
+            .iter()
+            .filter(|f| f.is_some())
+            .count();
+        if given != 0 && given != 3 {
+            return Err(
+                "[ehr] TLS needs all of cert_file, key_file and client_ca_file (the EHR must present a client certificate)".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The three TLS files, when TLS is configured.
+    pub fn tls(&self) -> Option<(&Path, &Path, &Path)> {
+        Some((
+            self.cert_file.as_deref()?,
+            self.key_file.as_deref()?,
+            self.client_ca_file.as_deref()?,
+        ))
+    }
 }
 
 fn default_max_message_bytes() -> usize {
@@ -338,13 +379,8 @@ impl Config {
         if let Some(m) = &self.mqtt {
             m.validate(&self.gateway_id)?;
         }
-        if let Some(e) = &self.ehr
-            && !(1 << 10..=16 << 20).contains(&e.max_message_bytes)
-        {
-            return Err(format!(
-                "[ehr] max_message_bytes {} is not between 1024 and 16777216",
-                e.max_message_bytes
-            ));
+        if let Some(e) = &self.ehr {
+            e.validate()?;
         }
         let mut names = HashSet::new();
         let mut paths = HashSet::new();
@@ -464,6 +500,22 @@ path = "/dev/ttyUSB0"
         assert_eq!(c.authorisation.validity_s, 120);
         assert_eq!(c.terminal.lockout(), crate::staff::Lockout::default());
         assert_eq!(c.staff_file(), PathBuf::from("state/staff.json"));
+    }
+
+    #[test]
+    fn ehr_tls_takes_all_three_files_or_none() {
+        let ehr = "\n[ehr]\nlisten = \"127.0.0.1:2575\"\n";
+        let c = Config::parse(&format!("{GOOD}{ehr}"), "gw.toml").unwrap();
+        assert_eq!(c.ehr.expect("[ehr]").tls(), None);
+        let all = "cert_file = \"g.pem\"\nkey_file = \"g.key\"\nclient_ca_file = \"ca.pem\"\n";
+        let c = Config::parse(&format!("{GOOD}{ehr}{all}"), "gw.toml").unwrap();
+        assert!(c.ehr.expect("[ehr]").tls().is_some());
+        let e = Config::parse(
+            &format!("{GOOD}{ehr}cert_file = \"g.pem\"\nkey_file = \"g.key\"\n"),
+            "gw.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("client_ca_file"), "{e}");
     }
 
     #[test]

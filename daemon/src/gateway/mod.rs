@@ -371,7 +371,19 @@ fn start_ehr(
         max_message: settings.max_message_bytes,
         answers: Arc::default(),
     };
-    let task = tokio::spawn(crate::ehr::listener::serve(listener, ehr, cancel.clone()));
+    let tls = match settings.tls() {
+        Some((cert, key, ca)) => Some(
+            crate::ehr::tls::acceptor(cert, key, ca)
+                .map_err(|e| StartError::Ehr(format!("TLS: {e}")))?,
+        ),
+        None => None,
+    };
+    let task = tokio::spawn(crate::ehr::listener::serve(
+        listener,
+        ehr,
+        tls,
+        cancel.clone(),
+    ));
     Ok((Some(task), orders))
 }
 
