@@ -224,6 +224,30 @@ pub fn countdown(seconds: i64) -> String {
     }
 }
 
+/// A plain decimal with at most `places` decimals, no separators: what a
+/// pump writes on the wire and HL7 carries ("12.5", "0.001").
+pub fn plain(x: Exact, places: u32) -> String {
+    let Ok(scaled) = x.scaled_round(places) else {
+        return "0".to_owned();
+    };
+    let negative = scaled < 0;
+    let digits = scaled.unsigned_abs().to_string();
+    let places = places as usize;
+    let (int, frac) = if digits.len() > places {
+        digits.split_at(digits.len() - places)
+    } else {
+        ("0", digits.as_str())
+    };
+    let frac = format!("{frac:0>places$}");
+    let frac = frac.trim_end_matches('0');
+    let sign = if negative { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
 /// A patient weight: "70 kg".
 pub fn weight(w: Weight) -> String {
     match w.kg() {

@@ -392,3 +392,195 @@ fn with_tls_only_an_ehr_with_a_client_certificate_is_answered() {
     assert_eq!(bench.exported("order_received").len(), 2);
     assert!(gw.terminate(10).success());
 }
+
+/// A test EHR's MLLP receiver (Python sockets): every message it
+/// acknowledged is a JSON line in `received`.
+fn ehr_receiver(bench: &Bench, port: u16, received: &std::path::Path) -> pumpgw_tests::Proc {
+    let script = repo_root().join("tests/validate/mllp_receive.py");
+    let p = bench.spawn_program(
+        &format!("ehr-{port}"),
+        &validators_python(),
+        &[
+            &script.display().to_string(),
+            &port.to_string(),
+            &received.display().to_string(),
+        ],
+        None,
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !p.out_text().contains("listening") {
+        assert!(std::time::Instant::now() < until, "{}", p.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    p
+}
+
+/// What the test EHR acknowledged, in order: control id, type, text.
+fn acknowledged(received: &std::path::Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(received)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("a JSON line");
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (s("control"), s("type"), s("text"))
+        })
+        .collect()
+}
+
+/// A fentanyl syringe and two infusions of 1 mL at 1 mL/h, 8 h apart: at
+/// 3,600 simulated seconds a second, each takes 1 s.
+fn two_infusions() -> String {
+    let infusion = "[[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"1 mL\"\nexpect = \"authorised\"\n\n[[step]]\naction = \"wait_delivery\"\n\n";
+    format!(
+        "[pump]\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
+         [[step]]\naction = \"wait_library\"\n\n\
+         [[step]]\naction = \"wait\"\nduration = \"3 h\"\n\n\
+         [[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"2500 micrograms in 50 mL\"\nvolume = \"50 mL\"\n\n\
+         {infusion}[[step]]\naction = \"wait\"\nduration = \"8 h\"\n\n{infusion}\
+         [[step]]\naction = \"wait\"\nduration = \"1000 h\"\n"
+    )
+}
+
+/// The first infusion's four messages, as the validators read them.
+fn first_infusion_documented(first: &[(String, String, String)]) {
+    let kinds: Vec<&str> = first.iter().map(|m| m.1.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ORU^R42^ORU_R01",
+            "ORU^R01^ORU_R01",
+            "ORU^R42^ORU_R01",
+            "ORU^R01^ORU_R01"
+        ]
+    );
+    let texts: Vec<String> = first
+        .iter()
+        .map(|m| m.2.strip_prefix("MSH").expect("a message").to_owned())
+        .collect();
+    let read = check_all(
+        &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+        &texts.join("\n\n"),
+    );
+    assert_eq!(read[0]["version"], "2.6");
+    assert_eq!(read[0]["obr_2"], "F-2001^PCD-03");
+    assert_eq!(read[0]["obr_4"], "fentanyl^fentaNYL");
+    assert_eq!(read[0]["pid_3"], "98765^^^IHE^PI");
+    let obx = |m: &Value, code: &str| -> Value {
+        m["obx"]
+            .as_array()
+            .and_then(|o| {
+                o.iter()
+                    .find(|o| o["code"].as_str().is_some_and(|c| c.contains(code)))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("{code} in {m:#}"))
+    };
+    assert_eq!(
+        obx(&read[0], "MDC_ATTR_EVT_COND")["value"],
+        "197288^MDC_EVT_PUMP_DELIV_START^MDC"
+    );
+    assert_eq!(
+        obx(&read[2], "MDC_ATTR_EVT_COND")["value"],
+        "0^MDC_EVT_PUMP_DELIV_COMP^MDC"
+    );
+    assert_eq!(obx(&read[0], "157784^MDC_FLOW_FLUID_PUMP")["value"], "1");
+    assert_eq!(obx(&read[0], "184517^")["value"], "12");
+    assert_eq!(obx(&read[0], "184516^")["value"], "adult-icu");
+    assert_eq!(obx(&read[2], "157993^")["value"], "1");
+}
+
+/// Documentation out end to end: each infusion event is sent as PCD-10
+/// `ORU^R42` with the pump's PCD-01 status, both validated by hl7apy and
+/// python-hl7, in the log's order, the order's number and patient
+/// included; with the EHR down and the gateway killed twice meanwhile,
+/// every message still arrives, in order, once the EHR is back.
+#[test]
+fn infusion_events_are_documented_in_order_through_an_ehr_outage_and_two_kills() {
+    let bench = Bench::new();
+    let (listen, ehr_port) = (free_port(), free_port());
+    let received = bench.path().join("ehr-received.jsonl");
+    let mut ehr = ehr_receiver(&bench, ehr_port, &received);
+    let extra = format!(
+        "[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\nack_timeout_s = 2\n"
+    );
+    let mut gw = bench.gateway(&["p1"], &extra);
+    let _pump = bench.sim(
+        "p1",
+        &two_infusions(),
+        &["--serial", "A0001", "--speed", "3600"],
+    );
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    // The fixture's order, for 1 mL to be infused.
+    let order = bench.path().join("order-1-ml.hl7");
+    let text = std::fs::read_to_string(repo_root().join("config/examples/ehr/fentanyl-order.hl7"))
+        .expect("the fixture");
+    std::fs::write(
+        &order,
+        text.replace("fentanyl^Fentanyl|50|", "fentanyl^Fentanyl|1|"),
+    )
+    .expect("the bench is writable");
+    assert!(send(listen, 2, &[&order])[1].contains("MSA|AA|2"));
+    // The first infusion: started and completed, each as R42 then R01.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while acknowledged(&received).len() < 4 {
+        assert!(
+            std::time::Instant::now() < until,
+            "{:#?}\n{}",
+            acknowledged(&received),
+            gw.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    first_infusion_documented(&acknowledged(&received));
+    // The EHR goes down; the second infusion is logged meanwhile, and the
+    // gateway is killed twice (no orderly stop) before the EHR is back.
+    ehr.kill();
+    gw.wait_for(&["pump=p1", "event=Completed"], 2, 40);
+    for _ in 0..2 {
+        gw.kill();
+        gw = bench.gateway(&["p1"], &extra);
+        gw.wait_for(&["EHR documentation (PCD-01, PCD-10) from the log"], 1, 20);
+    }
+    let _ehr = ehr_receiver(&bench, ehr_port, &received);
+    let deliveries = bench.exported("delivery");
+    let expected: Vec<String> = deliveries
+        .iter()
+        .flat_map(|d| {
+            let seq = d["seq"].as_u64().expect("a seq");
+            [format!("test-bed-{seq}-1"), format!("test-bed-{seq}-2")]
+        })
+        .collect();
+    assert_eq!(expected.len(), 8, "{deliveries:#?}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let mut got: Vec<String> = acknowledged(&received).into_iter().map(|m| m.0).collect();
+        // At least once: the one in flight at a kill may come twice, next
+        // to itself; never out of order, never missing.
+        got.dedup();
+        if got.len() >= expected.len() {
+            assert_eq!(got, expected);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{got:#?}\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let all: Vec<String> = acknowledged(&received)
+        .iter()
+        .map(|m| m.2.strip_prefix("MSH").expect("a message").to_owned())
+        .collect();
+    check_all(&all.iter().map(String::as_str).collect::<Vec<_>>(), "all");
+    // `pumpgwd status` says where documentation stands.
+    let status = pumpgwd(&[
+        "status",
+        "--config",
+        &bench.path().join("gateway.toml").display().to_string(),
+    ]);
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(said.contains("EHR"), "{said}");
+    assert!(gw.terminate(10).success());
+}

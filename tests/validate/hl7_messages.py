@@ -1,10 +1,13 @@
 """Validates HL7 v2 messages pumpgw sends with two libraries pumpgw did not
-write: hl7apy (strict, against the HL7 v2.5 structures) and python-hl7.
+write: hl7apy (strict, against the structures of the message's own HL7
+version, MSH-12: 2.5 for PCD-03 answers, 2.6 for PCD-01 and PCD-10) and
+python-hl7.
 
 Usage: hl7_messages.py FILE...  Each FILE holds one message, segments one
 per line or ended by CR. Prints one JSON line per file with what the
-validators read (message type, MSA-1, MSA-2, ERR-3, ERR-5); exits 1 with
-the validator's words at the first message refused.
+validators read (message type, version, MSA-1, MSA-2, ERR-3, ERR-5; for
+observations OBR-2, OBR-4, PID-3 and each OBX's code, sub-id, value and
+unit); exits 1 with the validator's words at the first message refused.
 """
 
 import json
@@ -31,10 +34,28 @@ def check(path):
     read = {
         "file": path,
         "type": str(h.segment("MSH")[9]),
-        "msa_1": str(h.segment("MSA")[1]),
-        "msa_2": str(h.segment("MSA")[2]),
+        "version": str(h.segment("MSH")[12]),
         "hl7apy_type": msg.msh.msh_9.to_er7(),
     }
+    try:
+        read["msa_1"] = str(h.segment("MSA")[1])
+        read["msa_2"] = str(h.segment("MSA")[2])
+    except KeyError:
+        pass
+    try:
+        obr = h.segment("OBR")
+        read["obr_2"] = str(obr[2])
+        read["obr_4"] = str(obr[4])
+        read["obx"] = [
+            {"code": str(o[3]), "sub": str(o[4]), "value": str(o[5]), "unit": str(o[6])}
+            for o in h.segments("OBX")
+        ]
+    except KeyError:
+        pass
+    try:
+        read["pid_3"] = str(h.segment("PID")[3])
+    except KeyError:
+        pass
     try:
         err = h.segment("ERR")
         read["err_2"] = str(err[2])

@@ -74,6 +74,17 @@ pub struct EhrSettings {
     /// without a certificate it signed is refused at the handshake.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
+    /// Documentation out: the EHR's MLLP receiver for PCD-10 and PCD-01
+    /// (none: nothing is sent).
+    #[serde(default)]
+    pub send_to: Option<std::net::SocketAddr>,
+    /// How long the EHR has to acknowledge a message, in seconds (1-300).
+    #[serde(default = "default_ack_timeout_s")]
+    pub ack_timeout_s: u64,
+}
+
+fn default_ack_timeout_s() -> u64 {
+    10
 }
 
 impl EhrSettings {
@@ -82,6 +93,12 @@ impl EhrSettings {
             return Err(format!(
                 "[ehr] max_message_bytes {} is not between 1024 and 16777216",
                 self.max_message_bytes
+            ));
+        }
+        if !(1..=300).contains(&self.ack_timeout_s) {
+            return Err(format!(
+                "[ehr] ack_timeout_s {} is not between 1 and 300",
+                self.ack_timeout_s
             ));
         }
         let given = [&self.cert_file, &self.key_file, &self.client_ca_file]

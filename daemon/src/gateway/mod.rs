@@ -27,7 +27,6 @@ pub mod provision;
 pub mod supervise;
 pub mod view;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -111,14 +110,13 @@ pub async fn run_with(
     let OpenLog {
         writer,
         thread: writer_thread,
-        last_record,
         reader,
-        ledger,
+        restored,
         library,
-        orders,
         sync_stores,
         pin_store,
         checkpoint_reader,
+        ehr_store,
     } = open_log(&config)?;
     // Before anything is logged: a key that cannot be used stops the start.
     let signer = crate::store::checkpoint::Signer::load_or_create(&config.data_dir)?;
@@ -142,7 +140,7 @@ pub async fn run_with(
     // The bedside terminals and the EHR: stopped together, before the log.
     let services_cancel = CancellationToken::new();
     let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &services_cancel)?;
-    let (ehr, orders_rx) = start_ehr(&config, &services_cancel)?;
+    let (ehr, orders_rx) = start_ehr(&config, (ehr_store, &library_rx), &services_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -167,11 +165,7 @@ pub async fn run_with(
             reader: std::sync::Mutex::new(reader),
             tx: library_tx,
         },
-        core::Restored {
-            last_record,
-            ledger,
-            orders,
-        },
+        restored,
     );
     let core = tokio::spawn(core.run(events_rx, terminals.commands, orders_rx, cancel.clone()));
 
@@ -348,6 +342,10 @@ fn gateway_info(config: &Config) -> Arc<GatewayInfo> {
 /// the receiver returned (closed when no listener is configured).
 fn start_ehr(
     config: &Config,
+    (ehr_store, library): (
+        Option<Store>,
+        &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+    ),
     cancel: &CancellationToken,
 ) -> Result<
     (
@@ -378,13 +376,35 @@ fn start_ehr(
         ),
         None => None,
     };
-    let task = tokio::spawn(crate::ehr::listener::serve(
-        listener,
-        ehr,
-        tls,
-        cancel.clone(),
-    ));
+    let serve = crate::ehr::listener::serve(listener, ehr, tls, cancel.clone());
+    let send = ehr_sender(config, settings, ehr_store, library).map(|s| s.run(cancel.clone()));
+    let task = tokio::spawn(async move {
+        match send {
+            Some(send) => drop(tokio::join!(serve, send)),
+            None => serve.await,
+        }
+    });
     Ok((Some(task), orders))
+}
+
+/// Documentation out, when `send_to` is configured.
+fn ehr_sender(
+    config: &Config,
+    settings: &config::EhrSettings,
+    store: Option<Store>,
+    library: &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+) -> Option<crate::ehr::sender::Sender> {
+    Some(crate::ehr::sender::Sender {
+        destination: settings.send_to?,
+        origin: crate::ehr::document::Origin {
+            gateway: config.gateway_id.clone(),
+            care_area: config.care_area.clone(),
+        },
+        store: std::sync::Mutex::new(store?),
+        library: library.clone(),
+        ack_timeout: std::time::Duration::from_secs(settings.ack_timeout_s),
+        history: core::HISTORY_KEPT,
+    })
 }
 
 /// Binds the terminal socket (a failure stops the start, like any config
@@ -536,17 +556,14 @@ fn port_specs(config: &Config) -> Vec<(PortSpec, Arc<LinkStats>)> {
 struct OpenLog {
     writer: Writer,
     thread: std::thread::JoinHandle<()>,
-    /// The last event record logged per pump serial.
-    last_record: HashMap<String, u64>,
     /// A read-only connection, for the active library.
     reader: Store,
-    /// Tokens and amounts given in the history kept, from the log.
-    ledger: core::Ledger,
+    /// What the log remembers: the last event record per pump serial,
+    /// the dose ledger, the open orders.
+    restored: core::Restored,
     /// The active library, checked for this care area (none: authorise
     /// nothing).
     library: Option<Arc<crate::library::ActiveLibrary>>,
-    /// The pumps' open orders, from the log.
-    orders: core::Orders,
     /// Two more connections for the MQTT sync (outbox, library inbox),
     /// when it is configured.
     sync_stores: Option<(Store, Store)>,
@@ -554,6 +571,8 @@ struct OpenLog {
     pin_store: Option<Store>,
     /// A read-only one for checkpoints (the log's head).
     checkpoint_reader: Store,
+    /// One more for the EHR outbox, when documentation goes out.
+    ehr_store: Option<Store>,
 }
 
 /// Opens (or creates) the event log and starts its writer.
@@ -586,6 +605,10 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         Some(_) => Some(Store::open_another(log.store(), false)?),
         None => None,
     };
+    let ehr_store = match config.ehr.as_ref().and_then(|e| e.send_to) {
+        Some(_) => Some(Store::open_another(log.store(), false)?),
+        None => None,
+    };
     let (writer, thread) = Writer::spawn(log);
     let now = time::OffsetDateTime::now_utc();
     let records = crate::store::log::dose_records_since(&reader, now - core::HISTORY_KEPT)?;
@@ -600,18 +623,21 @@ fn open_log(config: &Config) -> Result<OpenLog, StartError> {
         tokens = ledger.open_tokens(),
         drugs = ledger.drugs(),
         orders = orders.len(),
-        "dose ledger and open orders restored from the log"
+        "dose ledger restored from the log, with the open orders"
     );
     Ok(OpenLog {
         writer,
         thread,
-        last_record,
         reader,
-        ledger,
+        restored: core::Restored {
+            last_record,
+            ledger,
+            orders,
+        },
         library,
-        orders,
         sync_stores,
         pin_store,
         checkpoint_reader,
+        ehr_store,
     })
 }

@@ -6,6 +6,7 @@
 //! cross-check recomputes everything, which is why a scenario can also make
 //! the pump claim a wrong value.
 
+use crate::format::plain;
 use crate::units::{
     ArithmeticError, Concentration, Dose, Exact, Rate, RateUnit, TimeUnit, Volume, Weight,
 };
@@ -60,30 +61,6 @@ pub fn bolus_ml(dose: Dose, conc: Concentration, weight: Option<Weight>) -> Resu
     calc()
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "a dose per kg needs the patient weight".to_owned())
-}
-
-/// A plain decimal with at most `places` decimals, no separators: what a
-/// pump writes on the wire ("12.5", "0.001").
-pub fn plain(x: Exact, places: u32) -> String {
-    let Ok(scaled) = x.scaled_round(places) else {
-        return "0".to_owned();
-    };
-    let negative = scaled < 0;
-    let digits = scaled.unsigned_abs().to_string();
-    let places = places as usize;
-    let (int, frac) = if digits.len() > places {
-        digits.split_at(digits.len() - places)
-    } else {
-        ("0", digits.as_str())
-    };
-    let frac = format!("{frac:0>places$}");
-    let frac = frac.trim_end_matches('0');
-    let sign = if negative { "-" } else { "" };
-    if frac.is_empty() {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    }
 }
 
 /// A delivery under way.

@@ -37,9 +37,10 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use self::delivery::{Running, amount_text, bolus_ml, flow_ml_per_h, ml_text, plain, volume_ul};
+use self::delivery::{Running, amount_text, bolus_ml, flow_ml_per_h, ml_text, volume_ul};
 use self::faults::Faults;
 use self::scenario::{Expect, PumpSpec, Scenario, Step};
+use crate::format::plain;
 use crate::link::message::{
     self, Alarm, AlarmPriority, DeliveryEvent, DeliveryEventKind, Hash, Hello, LibraryInstalled,
     LibraryRequest, ProgrammeRequest, PumpState, Status,

@@ -76,6 +76,22 @@ const MIGRATIONS: &[&str] = &[
         id    INTEGER PRIMARY KEY CHECK (id = 1),
         since TEXT NOT NULL
     ) STRICT;",
+    // 8: the EHR outbox (documentation out, IHE PCD-01 and PCD-10): how far
+    // the EHR has acknowledged the log (no row until the sender first
+    // starts), and its connection as last seen.
+    "CREATE TABLE ehr_outbox (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        acked_seq INTEGER NOT NULL,
+        acked_at  TEXT,
+        messages  INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE TABLE ehr_link (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        destination TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        since       TEXT NOT NULL,
+        detail      TEXT
+    ) STRICT;",
 ];
 
 /// Why the store cannot be used.
@@ -287,7 +303,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 7);
+        assert_eq!(v, 8);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -9,12 +9,15 @@
 //! - [`library`]: the library archive, its states and audit trail;
 //! - [`outbox`]: what the broker has acknowledged, and batches of what it
 //!   has not;
+//! - [`ehr_outbox`]: what the EHR has acknowledged of the log (documentation
+//!   out), and its connection;
 //! - [`summary`]: the daemon and each pump as the log tells them now
 //!   (`pumpgwd status`);
 //! - [`writer`]: the one writer thread, with group commit.
 
 pub mod checkpoint;
 pub mod db;
+pub mod ehr_outbox;
 pub mod library;
 pub mod log;
 pub mod outbox;

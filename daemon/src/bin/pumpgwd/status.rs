@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use pumpgw::store::library::PumpLibrary;
 use pumpgw::store::summary::{self, PumpSummary};
-use pumpgw::store::{Store, outbox};
+use pumpgw::store::{Store, ehr_outbox, outbox};
 
 use crate::EXIT_SOFTWARE;
 
@@ -46,6 +46,7 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
     let head = outbox::head(&store).map_err(failed)?;
     let cursor = outbox::cursor(&store).map_err(failed)?;
     let link = outbox::link(&store).map_err(failed)?;
+    let ehr = Ehr::read(&store)?;
     let libraries = pumpgw::store::library::pump_status(&store).map_err(failed)?;
     let run = summary::daemon(&store).map_err(failed)?;
     let names = drug_names(&store, &config.care_area);
@@ -90,6 +91,7 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
                 "acked_at": cursor.acked_at,
                 "backlog": backlog,
             })),
+            "ehr": config.ehr.as_ref().and_then(|e| e.send_to).map(|to| ehr.json(to, head)),
         });
         say!("{out:#}");
         return Ok(u8::from(!healthy));
@@ -115,6 +117,9 @@ pub(crate) fn status(config_path: &Path, json: bool) -> Result<u8, Failure> {
         show_pump(if i == 0 { "pumps" } else { "" }, p, stopped);
     }
     say!("event log  {} records", pumpgw::format::count(head));
+    if let Some(to) = config.ehr.as_ref().and_then(|e| e.send_to) {
+        show_ehr(&to.to_string(), &ehr, head);
+    }
     let Some(m) = &config.mqtt else {
         say!("broker     not configured ([mqtt] in the config): events stay on this gateway");
         return Ok(u8::from(!healthy));
@@ -160,6 +165,67 @@ fn show_broker(
             |t| format!("acknowledged at {t}")
         )
     );
+}
+
+/// Documentation out, as the sender last recorded it.
+struct Ehr {
+    cursor: Option<ehr_outbox::Cursor>,
+    link: Option<outbox::LinkRecord>,
+}
+
+impl Ehr {
+    fn read(store: &Store) -> Result<Ehr, Failure> {
+        Ok(Ehr {
+            cursor: ehr_outbox::cursor(store).map_err(failed)?,
+            link: ehr_outbox::link(store).map_err(failed)?,
+        })
+    }
+
+    fn json(&self, to: std::net::SocketAddr, head: u64) -> serde_json::Value {
+        let c = self.cursor.as_ref();
+        serde_json::json!({
+            "send_to": to.to_string(),
+            "connection": self.link,
+            "acked_seq": c.map(|c| c.acked_seq),
+            "acked_at": c.and_then(|c| c.acked_at.clone()),
+            "messages": c.map(|c| c.messages),
+            "backlog": c.map(|c| head.saturating_sub(c.acked_seq)),
+        })
+    }
+}
+
+/// The EHR lines: the connection, and how far the EHR has acknowledged.
+fn show_ehr(to: &str, ehr: &Ehr, head: u64) {
+    let link = ehr.link.as_ref().map_or_else(
+        || format!("{to}: never connected"),
+        |l| {
+            format!(
+                "{to}: {} since {}{}",
+                l.state,
+                l.since,
+                l.detail
+                    .as_deref()
+                    .map(|d| format!("\n           last error: {d}"))
+                    .unwrap_or_default()
+            )
+        },
+    );
+    say!("EHR        {link}");
+    match &ehr.cursor {
+        None => say!(
+            "EHR docs   not started: documentation begins with the records logged once the daemon starts with send_to"
+        ),
+        Some(c) => say!(
+            "EHR docs   {} records not yet passed to the EHR (up to #{}); {} messages acknowledged{}",
+            pumpgw::format::count(head.saturating_sub(c.acked_seq)),
+            c.acked_seq,
+            pumpgw::format::count(c.messages),
+            c.acked_at
+                .as_deref()
+                .map(|t| format!(", last at {t}"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// Drug ids to the names the active library shows (Tall Man lettering:
