@@ -333,7 +333,65 @@ fn a_programme_that_differs_from_its_order_is_blocked_naming_the_order_and_the_f
     let second = &verdicts[1];
     assert_eq!(second["order"], "F-2001");
     assert_eq!(second["outcome"], "pass", "{second:#}");
+    gw.wait_for(&["pump=p1", "delivery", "Started"], 1, 20);
+    fhir_documents_the_ordered_infusion(&bench);
     assert!(gw.terminate(10).success());
+}
+
+/// `events export --format fhir`, validated by fhir.resources (R4B) and
+/// the invariants that apply: the infusion given as ordered is a
+/// `MedicationAdministration` under the order, for the order's patient, on
+/// the pump's `Device`, with the nurse's confirmation in its `Provenance`.
+fn fhir_documents_the_ordered_infusion(bench: &Bench) {
+    let out = pumpgwd(&[
+        "events",
+        "export",
+        "--data-dir",
+        &bench.path().display().to_string(),
+        "--format",
+        "fhir",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = bench.path().join("bundle.json");
+    std::fs::write(&file, &out.stdout).expect("the bench is writable");
+    let checked = Command::new(validators_python())
+        .arg(repo_root().join("tests/validate/fhir_bundle.py"))
+        .arg(&file)
+        .output()
+        .expect("python runs");
+    assert!(
+        checked.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&checked.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let read: Value = serde_json::from_slice(&checked.stdout).expect("one JSON line");
+    assert_eq!(read["type"], "collection");
+    assert_eq!(
+        read["counts"]["Device"], 2,
+        "the pump and the gateway: {read:#}"
+    );
+    let ma = &read["administrations"][0];
+    assert_eq!(ma["status"], "in-progress");
+    assert_eq!(ma["medicationCodeableConcept"]["text"], "fentaNYL");
+    assert_eq!(ma["subject"]["identifier"]["value"], "98765");
+    assert_eq!(ma["request"]["identifier"]["value"], "F-2001");
+    assert_eq!(ma["device"][0]["reference"], "Device/pump-A0001");
+    assert_eq!(ma["dosage"]["rateQuantity"]["value"], 50);
+    assert_eq!(ma["dosage"]["rateQuantity"]["code"], "ug/h");
+    assert_eq!(ma["extension"][0]["valueCode"], "pass");
+    let agents = read["provenance"][0]["agent"].as_array().expect("agents");
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["type"]["coding"][0]["code"] == "verifier"
+                && a["type"]["text"] == "confirmed concentration"),
+        "{agents:#?}"
+    );
 }
 
 /// With TLS, only an EHR with a client certificate the configured CA

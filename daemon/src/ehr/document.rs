@@ -88,7 +88,9 @@ struct Given {
     order: Option<(String, Field)>,
 }
 
-/// Learns the log in order; makes each delivery's messages.
+/// Learns the log in order; makes each delivery's messages. What it
+/// keeps is let go once used (a programme once authorised or denied, a
+/// token once its delivery ends), so it does not grow with the log.
 #[derive(Debug, Default)]
 pub struct Documenter {
     /// Programmes by (port, programme hash).
@@ -128,16 +130,36 @@ impl Documenter {
                         .insert((pump.to_owned(), request), order.to_owned());
                 }
             }
+            // What a denial was about is never needed again.
+            (Some("denied"), Some(pump)) => {
+                if let Some(hash) = text("programme_hash") {
+                    self.programmes.remove(&(pump.to_owned(), hash.to_owned()));
+                }
+                if let Some(request) = request {
+                    self.checked.remove(&(pump.to_owned(), request));
+                }
+            }
+            (Some("delivery"), Some(_)) => {
+                // A delivery that ends ends its token: nothing more comes
+                // under it (the messages of this record are made first).
+                if matches!(
+                    text("event"),
+                    Some("completed" | "stopped" | "bolus_delivered")
+                ) && let Some(token) = text("token")
+                {
+                    self.tokens.remove(token);
+                }
+            }
             (Some("authorised"), Some(pump)) => {
                 let programme = text("programme_hash")
-                    .and_then(|h| self.programmes.get(&(pump.to_owned(), h.to_owned())))
-                    .and_then(|p| serde_json::from_value::<Programme>(p.clone()).ok());
+                    .and_then(|h| self.programmes.remove(&(pump.to_owned(), h.to_owned())))
+                    .and_then(|p| serde_json::from_value::<Programme>(p).ok());
                 if let (Some(token), Some(programme)) = (text("token"), programme) {
                     let order = request
-                        .and_then(|r| self.checked.get(&(pump.to_owned(), r)))
+                        .and_then(|r| self.checked.remove(&(pump.to_owned(), r)))
                         .map(|n| {
-                            let patient = self.orders.get(n).cloned().unwrap_or_default();
-                            (n.clone(), patient)
+                            let patient = self.orders.get(&n).cloned().unwrap_or_default();
+                            (n, patient)
                         });
                     self.tokens
                         .insert(token.to_owned(), Given { programme, order });

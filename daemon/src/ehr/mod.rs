@@ -7,12 +7,14 @@
 //! gateway's core checks before an order is open for its pump, [`tls`]
 //! the listener's TLS with client certificates, [`document`] the log's
 //! infusion events as PCD-10 and PCD-01 messages, [`sender`] sends them
-//! to `[ehr] send_to` through the log's EHR outbox.
+//! to `[ehr] send_to` through the log's EHR outbox, [`fhir`] the log as a
+//! FHIR R4 Bundle.
 //! `docs/interop.md` says what is supported.
 
 pub mod answer;
 pub mod document;
 pub mod er7;
+pub mod fhir;
 pub mod intake;
 pub mod listener;
 pub mod mllp;

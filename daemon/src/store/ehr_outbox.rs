@@ -111,8 +111,9 @@ pub fn after(
 }
 
 /// The records up to `upto` (within `since`) that tell what later
-/// deliveries were given under: orders, programmes, verdicts and
-/// authorisations, oldest first.
+/// deliveries were given under: orders, programmes, verdicts,
+/// authorisations, and the denials and deliveries that let them go,
+/// oldest first.
 pub fn context(
     store: &Store,
     since: OffsetDateTime,
@@ -123,7 +124,8 @@ pub fn context(
         .conn
         .prepare(
             "SELECT pump, record FROM events
-             WHERE type IN ('order_received', 'programme_requested', 'verdict', 'authorised')
+             WHERE type IN ('order_received', 'programme_requested', 'verdict', 'authorised',
+                            'denied', 'delivery')
                AND at >= ?1 AND seq <= ?2
              ORDER BY seq",
         )

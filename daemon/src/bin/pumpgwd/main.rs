@@ -291,7 +291,8 @@ enum EventsCommand {
         json: bool,
     },
     /// Export records as JSON lines (docs/event-log.md), oldest first,
-    /// streaming in constant memory.
+    /// streaming in constant memory; or, with --format fhir, as one FHIR R4
+    /// Bundle (docs/interop.md).
     Export {
         #[command(flatten)]
         at: Where,
@@ -341,6 +342,10 @@ enum EventsCommand {
 enum ExportFormat {
     /// One JSON record per line, exactly as stored and hashed.
     Jsonl,
+    /// One FHIR R4 Bundle (JSON): a device per pump, a medication
+    /// administration per infusion and bolus, the provenance of each
+    /// (docs/interop.md). Not with --type.
+    Fhir,
 }
 
 #[derive(Subcommand)]
@@ -669,6 +674,20 @@ fn events_main(cmd: EventsCommand) -> ExitCode {
             format: ExportFormat::Jsonl,
             ..
         } => events::export(&file, since.as_deref(), until.as_deref(), pump, kind),
+        EventsCommand::Export {
+            since,
+            until,
+            pump,
+            kind,
+            format: ExportFormat::Fhir,
+            ..
+        } => match kind {
+            Some(_) => Err((
+                EXIT_USAGE,
+                anyhow::anyhow!("--format fhir takes every record type; leave out --type"),
+            )),
+            None => events::export_fhir(&file, since.as_deref(), until.as_deref(), pump),
+        },
         EventsCommand::Verify {
             checkpoints, key, ..
         } => events::verify(&file, checkpoints.as_deref(), key.as_deref()),

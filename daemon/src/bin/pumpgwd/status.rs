@@ -228,6 +228,24 @@ fn show_ehr(to: &str, ehr: &Ehr, head: u64) {
     }
 }
 
+/// The active library's id, and every drug id's name as it shows it in
+/// any care area (for exports that span care areas); empty when none.
+pub(crate) fn library_names(store: &Store) -> (String, HashMap<String, String>) {
+    let Ok(Some((_, bytes))) = pumpgw::store::library::active(store) else {
+        return ("none".to_owned(), HashMap::new());
+    };
+    let Ok((library, _)) = pumpgw::library::parse(&bytes) else {
+        return ("none".to_owned(), HashMap::new());
+    };
+    let names = library
+        .care_areas
+        .iter()
+        .flat_map(|a| a.drugs.iter())
+        .map(|d| (d.id.clone(), d.display_name.clone()))
+        .collect();
+    (library.library_id, names)
+}
+
 /// Drug ids to the names the active library shows (Tall Man lettering:
 /// "fentaNYL"), for this care area; empty when no library is active.
 fn drug_names(store: &Store, care_area: &str) -> HashMap<String, String> {
