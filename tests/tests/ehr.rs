@@ -642,3 +642,29 @@ fn infusion_events_are_documented_in_order_through_an_ehr_outage_and_two_kills()
     assert!(said.contains("EHR"), "{said}");
     assert!(gw.terminate(10).success());
 }
+
+/// `pumpgwd demo --ehr`: the simulated EHR's orders are taken; the pump
+/// programmed as ordered runs, the one at twice the order is blocked
+/// naming it, then runs once reprogrammed; each infusion's events come
+/// back to the EHR.
+#[test]
+fn the_ehr_demo_shows_an_order_matched_and_one_mismatched() {
+    let out = pumpgwd(&["demo", "--ehr", "--speed", "600", "--duration", "30"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "EHR → order F-1001 for SIM-0001: fentanyl 50 micrograms/h, 2,500 micrograms in 50 mL: AA",
+        "EHR → order F-1002 for SIM-0002: fentanyl 50 micrograms/h, 2,500 micrograms in 50 mL: AA",
+        "ORDER_MISMATCH: Order F-1002 is for 50 micrograms/h, but the pump is programmed at 100 micrograms/h.",
+        "EHR ← PCD-10 MDC_EVT_PUMP_DELIV_START: fentaNYL on pump SIM-0001, order F-1001",
+        "EHR ← PCD-10 MDC_EVT_PUMP_DELIV_START: fentaNYL on pump SIM-0002, order F-1002",
+        "EHR ← PCD-10 MDC_EVT_PUMP_DELIV_COMP: fentaNYL on pump SIM-0001, order F-1001",
+        "EHR ← PCD-01 status: fentaNYL on pump SIM-0002, order F-1002",
+    ] {
+        assert!(said.contains(line), "{line:?} not in:\n{said}");
+    }
+}

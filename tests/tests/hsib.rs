@@ -60,7 +60,9 @@ fn wrong_concentration_at_syringe_load_is_blocked() {
     assert_eq!(v["outcome"], "block");
     assert!(codes(&v).contains(&"CONCENTRATION_NOT_IN_LIBRARY".to_owned()));
     let r = &v["reasons"][0];
-    assert_eq!(r["ihe_code"], 9037);
+    // PIV 9018: a parameter that does not match the library (9037 is a
+    // concentration that does not match the order).
+    assert_eq!(r["ihe_code"], 9018);
     assert!(
         r["message"]
             .as_str()

@@ -11,10 +11,12 @@
 //! - [`delivery`]: the pump's own arithmetic and delivery over time;
 //! - [`faults`]: what happens to the bytes on their way out;
 //! - [`library`]: a bench library, signed and activated, for the demo and
-//!   tests.
+//!   tests;
+//! - [`ehr`]: a simulated EHR, on both sides of a gateway's `[ehr]`.
 
 pub mod bedside;
 pub mod delivery;
+pub mod ehr;
 pub mod faults;
 pub mod library;
 pub mod practice;

@@ -1,8 +1,10 @@
-//! `pumpgwd ehr order FILE`: an interface engineer's dry run of PCD-03.
-//! Reads an `RGV^O15` file as the gateway would, says what it understood
-//! (every quantity exact, the flow rate it comes to), or exactly what is
-//! wrong (segment, field, HL7 code); `--answer` prints the `ACK^O15` and
-//! `RRG^O16` the gateway would send back.
+//! `pumpgwd ehr`: an interface engineer's tools. `order FILE` is a dry
+//! run of PCD-03: it reads an `RGV^O15` file as the gateway would, says
+//! what it understood (every quantity exact, the flow rate it comes to),
+//! or exactly what is wrong (segment, field, HL7 code); `--answer` prints
+//! the `ACK^O15` and `RRG^O16` the gateway would send back. `send` and
+//! `receive` are the simulated EHR (`pumpgw::sim::ehr`) on the command
+//! line: orders to a gateway, its documentation back.
 
 use std::path::Path;
 
@@ -86,4 +88,72 @@ fn describe(o: &Order) -> String {
         o.route,
         o.pump,
     )
+}
+
+/// Exit status: the gateway could not be reached.
+const UNREACHABLE: u8 = 69;
+
+/// `pumpgwd ehr send`: each file to the gateway as an EHR would, the
+/// answers printed; 0 when every order was accepted.
+pub(crate) fn send(files: &[std::path::PathBuf], to: std::net::SocketAddr) -> Result<u8> {
+    let mut code = READ;
+    let rt = crate::daemon::runtime()?;
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let answers = rt.block_on(pumpgw::sim::ehr::send(
+            to,
+            &text,
+            2,
+            std::time::Duration::from_secs(10),
+        ));
+        match answers {
+            Ok(answers) => {
+                let words = pumpgw::sim::ehr::result_words(&answers);
+                println!("{}: {words}", file.display());
+                for a in &answers {
+                    println!("{}", a.to_er7().replace('\r', "\n"));
+                }
+                if !words.starts_with("AA") {
+                    code = REFUSED;
+                }
+            }
+            Err(e) => {
+                eprintln!("pumpgwd: {}: {to}: {e}", file.display());
+                return Ok(UNREACHABLE);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `pumpgwd ehr receive`: a gateway's documentation received and
+/// acknowledged as the EHR would, one line each, until Ctrl-C.
+pub(crate) fn receive(listen: std::net::SocketAddr, full: bool) -> Result<u8> {
+    let rt = crate::daemon::runtime()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        println!("receiving PCD-10 and PCD-01 on {listen}; Ctrl-C stops");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(pumpgw::sim::ehr::receive(listener, tx, stop.clone()));
+        let signal = crate::daemon::shutdown_signal()?;
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                () = &mut signal => break,
+                Some(m) = rx.recv() => {
+                    println!("{}", pumpgw::sim::ehr::describe(&m));
+                    if full {
+                        println!("{}\n", m.to_er7().replace('\r', "\n"));
+                    }
+                }
+            }
+        }
+        stop.cancel();
+        anyhow::Ok(())
+    })?;
+    Ok(READ)
 }

@@ -15,6 +15,7 @@ macro_rules! say {
 mod daemon;
 mod demo;
 mod ehr;
+mod ehr_demo;
 mod events;
 mod mqtt;
 mod pharmacy;
@@ -140,6 +141,13 @@ enum Command {
         /// display. Every record the gateway logs is marked practice.
         #[arg(long, conflicts_with_all = ["no_terminal", "pumps", "plain"])]
         practice: bool,
+        /// Hospital integration: a simulated EHR orders fentanyl for two
+        /// pumps (IHE PCD-03); one is programmed as ordered and runs, the
+        /// other is programmed at twice the order and blocked, naming it;
+        /// every infusion event goes back to the EHR (PCD-10, PCD-01). The
+        /// console says each step. Simulated staff confirm.
+        #[arg(long, conflicts_with_all = ["practice", "pumps", "broker"])]
+        ehr: bool,
     },
     /// Read the tamper-evident event log (never changes it).
     #[command(subcommand)]
@@ -503,6 +511,30 @@ enum EhrCommand {
         #[arg(long, default_value = "pumpgw", value_name = "ID")]
         gateway: String,
     },
+    /// Send HL7 messages (PCD-03 orders) to a gateway's [ehr] listen as an
+    /// EHR would, and print its answers (the simulated EHR).
+    ///
+    /// Exit status: 0 every order accepted (AA), 2 one refused, 69 the
+    /// gateway could not be reached.
+    Send {
+        /// The messages, one per file (segments ended by CR or LF).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The gateway's [ehr] listen address, e.g. 127.0.0.1:2575.
+        #[arg(long, value_name = "ADDRESS")]
+        to: std::net::SocketAddr,
+    },
+    /// Receive a gateway's documentation (PCD-10, PCD-01, sent where its
+    /// [ehr] section says) as an EHR would: acknowledge each message and
+    /// print a line for it, until Ctrl-C.
+    Receive {
+        /// Where to listen, e.g. 127.0.0.1:2576.
+        #[arg(long, value_name = "ADDRESS")]
+        listen: std::net::SocketAddr,
+        /// Print each message whole, one segment per line.
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -550,7 +582,11 @@ fn main() -> ExitCode {
             broker,
             no_terminal,
             practice,
+            ehr,
         } => {
+            if ehr {
+                return demo::exit_of(ehr_demo::run(speed, duration));
+            }
             if practice {
                 return demo::exit_of(practice::run(speed, duration, broker));
             }
@@ -583,6 +619,8 @@ fn main() -> ExitCode {
             answer,
             gateway,
         }) => ehr::order(&file, answer, &gateway),
+        Command::Ehr(EhrCommand::Send { files, to }) => ehr::send(&files, to),
+        Command::Ehr(EhrCommand::Receive { listen, full }) => ehr::receive(listen, full),
         Command::Ders(DersCommand::Check {
             library,
             care_area,
