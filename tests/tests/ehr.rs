@@ -454,17 +454,25 @@ fn with_tls_only_an_ehr_with_a_client_certificate_is_answered() {
 /// A test EHR's MLLP receiver (Python sockets): every message it
 /// acknowledged is a JSON line in `received`.
 fn ehr_receiver(bench: &Bench, port: u16, received: &std::path::Path) -> pumpgw_tests::Proc {
+    ehr_receiver_with(bench, port, received, &[])
+}
+
+/// [`ehr_receiver`] with more arguments (`--tls CERT KEY CA`).
+fn ehr_receiver_with(
+    bench: &Bench,
+    port: u16,
+    received: &std::path::Path,
+    more: &[&str],
+) -> pumpgw_tests::Proc {
     let script = repo_root().join("tests/validate/mllp_receive.py");
-    let p = bench.spawn_program(
-        &format!("ehr-{port}"),
-        &validators_python(),
-        &[
-            &script.display().to_string(),
-            &port.to_string(),
-            &received.display().to_string(),
-        ],
-        None,
-    );
+    let mut args = vec![
+        script.display().to_string(),
+        port.to_string(),
+        received.display().to_string(),
+    ];
+    args.extend(more.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = bench.spawn_program(&format!("ehr-{port}"), &validators_python(), &args, None);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !p.out_text().contains("listening") {
         assert!(std::time::Instant::now() < until, "{}", p.log_text());
@@ -667,4 +675,272 @@ fn the_ehr_demo_shows_an_order_matched_and_one_mismatched() {
     ] {
         assert!(said.contains(line), "{line:?} not in:\n{said}");
     }
+}
+
+/// The issue's own case, end to end: the EHR orders a fentanyl bolus of 25
+/// micrograms from a 2,500 micrograms in 50 mL syringe; the pump is
+/// loaded with a syringe programmed as 25 micrograms in 50 mL (the HSIB
+/// whole-syringe bolus) and is blocked, naming the order and both
+/// concentrations (PIV 9037); with the right syringe the nurse confirms the
+/// label, the doctor the bolus, it is given, and the EHR receives its
+/// PCD-10 events under the order, for the order's patient.
+#[test]
+fn the_hsib_bolus_is_blocked_by_its_order_and_the_right_one_is_given_and_documented() {
+    let bench = Bench::new();
+    let (listen, ehr_port) = (free_port(), free_port());
+    let received = bench.path().join("ehr-received.jsonl");
+    let _ehr = ehr_receiver(&bench, ehr_port, &received);
+    let mut gw = bench.gateway(
+        &["p1"],
+        &format!("[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\n"),
+    );
+    let bolus = |expect: &str| {
+        format!(
+            "[[step]]\naction = \"bolus\"\ndose = \"25 micrograms\"\nduration = \"60 s\"\nexpect = \"{expect}\"\n\n"
+        )
+    };
+    let load = |concentration: &str| {
+        format!(
+            "[[step]]\naction = \"load\"\ndrug = \"fentanyl\"\nconcentration = \"{concentration}\"\nvolume = \"50 mL\"\n\n"
+        )
+    };
+    let scenario = format!(
+        "[pump]\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
+         [[step]]\naction = \"wait_library\"\n\n\
+         [[step]]\naction = \"wait\"\nduration = \"3 h\"\n\n\
+         {}{}{}{}[[step]]\naction = \"wait\"\nduration = \"1000 h\"\n",
+        load("25 micrograms in 50 mL"),
+        bolus("denied"),
+        load("2500 micrograms in 50 mL"),
+        bolus("authorised"),
+    );
+    let _pump = bench.sim("p1", &scenario, &["--serial", "A0001", "--speed", "3600"]);
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    // A bolus from the running infusion (ORC-1 CH), 25 micrograms.
+    let order = bench.path().join("bolus-order.hl7");
+    let text = std::fs::read_to_string(repo_root().join("config/examples/ehr/fentanyl-order.hl7"))
+        .expect("the fixture")
+        .replace("ORC|RE|F-2001|", "ORC|CH|F-2002|")
+        .replace("fentanyl^Fentanyl|50|", "fentanyl^Fentanyl||")
+        .replace("|50|ug/h^ug/h^UCUM|", "|25|ug^ug^UCUM|");
+    std::fs::write(&order, text).expect("the bench is writable");
+    let answers = send(listen, 2, &[&order]);
+    assert!(answers[1].contains("MSA|AA|2"), "{answers:#?}");
+    gw.wait_for(&["pump=p1", "request=2", "decision=authorised"], 1, 40);
+    let verdicts = bench.exported("verdict");
+    let first = &verdicts[0];
+    assert_eq!(first["order"], "F-2002");
+    let reasons = first["reasons"].as_array().expect("reasons");
+    let against = reasons
+        .iter()
+        .find(|r| r["code"] == "ORDER_MISMATCH")
+        .unwrap_or_else(|| panic!("{first:#}"));
+    assert_eq!(against["limit"], "order.concentration");
+    assert_eq!(against["ihe_code"], 9037);
+    assert_eq!(
+        against["limit_value"],
+        "2,500 micrograms in 50 mL (50 micrograms/mL)"
+    );
+    assert_eq!(
+        against["programmed"],
+        "25 micrograms in 50 mL (0.5 micrograms/mL)"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r["code"] == "CONCENTRATION_NOT_IN_LIBRARY")
+    );
+    assert_eq!(verdicts[1]["outcome"], "pass", "{:#}", verdicts[1]);
+    // The nurse's label and the doctor's bolus, then given.
+    let confirmed = bench.exported("confirmed");
+    let stages: Vec<&str> = confirmed
+        .iter()
+        .filter_map(|c| c["stage"].as_str())
+        .collect();
+    assert_eq!(stages, ["concentration", "bolus"], "{confirmed:#?}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let documented = loop {
+        let got = acknowledged(&received);
+        if got.iter().any(|m| m.2.contains("MDC_EVT_PUMP_DELIV_COMP")) {
+            break got;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{got:#?}\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let r42: Vec<&(String, String, String)> = documented
+        .iter()
+        .filter(|m| m.1 == "ORU^R42^ORU_R01")
+        .collect();
+    for m in &r42 {
+        assert!(m.2.contains("\rOBR|1|F-2002^PCD-03|"), "{}", m.2);
+        assert!(m.2.contains("\rPID|||98765^^^IHE^PI||"), "{}", m.2);
+        assert!(
+            m.2.contains("|^pump-program-delivery-mode-bolus|"),
+            "{}",
+            m.2
+        );
+    }
+    assert!(gw.terminate(10).success());
+}
+
+/// Malformed orders on the wire, each refused with a precise HL7 error
+/// (the segment and field, the table 0357 code), every answer passing the
+/// validators; nothing of them is kept, and the gateway takes the next
+/// good order.
+#[test]
+fn malformed_orders_on_the_wire_are_refused_precisely_and_leave_nothing() {
+    let bench = Bench::new();
+    let port = free_port();
+    let mut gw = bench.gateway(&["p1"], &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let _pump = bench.sim(
+        "p1",
+        "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
+        &["--serial", "A0001"],
+    );
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    let good = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
+    let text = std::fs::read_to_string(&good).expect("the fixture");
+    let orc = "ORC|RE|F-2001|||||||||||||||||N0001\n";
+    let cases = [
+        // The order control after the give: segments out of order.
+        (
+            text.replace(orc, "")
+                .replace("RXR|IV||IVP|IV\n", &format!("RXR|IV||IVP|IV\n{orc}")),
+            ("CA", "AE"),
+            "ORC^1",
+            "100",
+        ),
+        // No control id (MSH-10).
+        (
+            text.replace("|RGV^O15^RGV_O15|2|", "|RGV^O15^RGV_O15||"),
+            ("CA", "AE"),
+            "MSH^1^10",
+            "101",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for (i, (message, (ack, result), location, hl7)) in cases.into_iter().enumerate() {
+        let file = dir.path().join(format!("bad-{i}.hl7"));
+        std::fs::write(&file, message).expect("writable");
+        let answers = send(port, 2, &[&file]);
+        let texts: Vec<&str> = answers.iter().map(String::as_str).collect();
+        let read = check_all(&texts, &answers.join("\n\n"));
+        assert_eq!(read[0]["msa_1"], ack, "{answers:#?}");
+        assert_eq!(read[1]["msa_1"], result, "{answers:#?}");
+        assert!(
+            read[1]["err_2"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(location)),
+            "{location}: {answers:#?}"
+        );
+        assert!(
+            read[1]["err_3"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(hl7)),
+            "{hl7}: {answers:#?}"
+        );
+    }
+    // Encoding characters that cannot separate anything (one repeated):
+    // refused on receipt.
+    let file = dir.path().join("bad-separators.hl7");
+    std::fs::write(&file, text.replacen("MSH|^~\\&|", "MSH|^^\\&|", 1)).expect("writable");
+    let answers = send(port, 1, &[&file]);
+    let read = check_all(&[answers[0].as_str()], &answers[0]);
+    assert_eq!(read[0]["msa_1"], "CR", "{answers:#?}");
+    assert!(
+        answers[0].contains("MSH-2 encoding characters are not usable"),
+        "{answers:#?}"
+    );
+    // Nothing kept of any of them; the next good order is taken.
+    assert!(bench.exported("order_received").is_empty());
+    assert!(send(port, 2, &[&good])[1].contains("MSA|AA|2"));
+    assert_eq!(bench.exported("order_received").len(), 1);
+    assert!(gw.terminate(10).success());
+}
+
+/// Documentation out over TLS: the EHR's certificate checked against
+/// `send_ca_file`, the gateway's client certificate presented; the EHR
+/// (Python's ssl, requiring a client certificate) receives the messages,
+/// and, every `status_every_s`, each online pump's status (PCD-01).
+#[test]
+fn documentation_goes_over_tls_with_the_gateways_client_certificate() {
+    let bench = Bench::new();
+    let (listen, ehr_port) = (free_port(), free_port());
+    let pki = Pki::make(bench.path(), "doc", Validity::Current, Validity::Current);
+    let received = bench.path().join("ehr-received.jsonl");
+    let s = |p: &std::path::Path| p.display().to_string();
+    let ehr = ehr_receiver_with(
+        &bench,
+        ehr_port,
+        &received,
+        &[
+            "--tls",
+            &s(&pki.server_cert),
+            &s(&pki.server_key),
+            &s(&pki.ca),
+        ],
+    );
+    let mut gw = bench.gateway(
+        &["p1"],
+        &format!(
+            "[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\nsend_ca_file = {:?}\nsend_cert_file = {:?}\nsend_key_file = {:?}\nstatus_every_s = 10\n",
+            pki.ca, pki.client_cert, pki.client_key
+        ),
+    );
+    let _pump = bench.sim(
+        "p1",
+        &two_infusions(),
+        &["--serial", "A0001", "--speed", "3600"],
+    );
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while acknowledged(&received).len() < 4 {
+        assert!(
+            std::time::Instant::now() < until,
+            "{:#?}\n{}\n{}",
+            acknowledged(&received),
+            gw.log_text(),
+            ehr.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ehr.log_text().contains("TLS client:"), "{}", ehr.log_text());
+    assert!(
+        !ehr.log_text().contains("TLS refused"),
+        "{}",
+        ehr.log_text()
+    );
+    // The periodic status: PCD-01, not from the log (control id P1...).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let periodic = loop {
+        if let Some(m) = acknowledged(&received)
+            .into_iter()
+            .find(|m| m.0 == "test-bed-P1")
+        {
+            break m;
+        }
+        assert!(std::time::Instant::now() < until, "{}", gw.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(periodic.1, "ORU^R01^ORU_R01");
+    let text = periodic
+        .2
+        .strip_prefix("MSH")
+        .expect("a message")
+        .to_owned();
+    let read = check_all(&[text.as_str()], &text);
+    let codes: Vec<&str> = read[0]["obx"]
+        .as_array()
+        .map(|o| o.iter().filter_map(|o| o["code"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        codes.contains(&"184519^MDC_PUMP_INFUSING_STATUS^MDC"),
+        "{read:#?}"
+    );
+    assert!(text.contains("|A0001^PUMPGW"), "{text}");
+    assert!(gw.terminate(10).success());
 }

@@ -132,8 +132,16 @@ fn header(order: &Message, us: &Answering, kind: [&str; 3]) -> Segment {
     msh
 }
 
+/// MSA-2 when the message had no control id (MSH-10) to quote: HL7
+/// requires MSA-2, and the refusal says what is missing.
+pub const NO_CONTROL_ID: &str = "UNKNOWN";
+
 fn msa(code: &str, order: &Message) -> Segment {
-    let control = order.msh().map(|m| m.value(10)).unwrap_or_default();
+    let control = order
+        .msh()
+        .map(|m| m.value(10))
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or(NO_CONTROL_ID);
     let mut msa = Segment::new("MSA");
     msa.set(1, Field::text(code)).set(2, Field::text(control));
     msa
@@ -192,6 +200,29 @@ mod tests {
         let rrg = result(&order(), &us(), None).to_er7();
         assert!(rrg.contains("|RRG^O16^RRG_O16|PGW1|"), "{rrg}");
         assert!(rrg.ends_with("\rMSA|AA|1\r"), "{rrg}");
+    }
+
+    #[test]
+    fn an_answer_to_a_message_without_a_control_id_still_has_msa_2() {
+        let mut m = order();
+        m.segments[0].set(10, Field::text(""));
+        let r = Refusal {
+            location: Some(("MSH".into(), 10)),
+            hl7: 101,
+            piv: None,
+            message: "MSH-10 is required".into(),
+        };
+        let rrg = result(&m, &us(), Some(&r)).to_er7();
+        assert!(rrg.contains("\rMSA|AE|UNKNOWN\r"), "{rrg}");
+        let ack = accept(&empty_message(), &us(), Some(&r)).to_er7();
+        assert!(ack.contains("\rMSA|CR|UNKNOWN\r"), "{ack}");
+    }
+
+    fn empty_message() -> Message {
+        Message {
+            separators: Separators::default(),
+            segments: Vec::new(),
+        }
     }
 
     #[test]

@@ -209,6 +209,114 @@ impl Documenter {
     }
 }
 
+/// A pump as it is now (its last STATUS), for the periodic PCD-01.
+#[derive(Debug, Clone)]
+pub struct Now {
+    /// Its serial number.
+    pub serial: String,
+    /// The library version it runs.
+    pub library_version: Option<u64>,
+    /// Infusing (a continuous infusion or a bolus running).
+    pub infusing: bool,
+    /// The drug's display name, when one is loaded.
+    pub drug: Option<String>,
+    /// Its flow rate now, mL/h, as the pump said it.
+    pub flow_ml_per_h: Option<Exact>,
+    /// Volume infused since loading, mL.
+    pub infused_ml: Option<Exact>,
+    /// Volume left in the container, mL.
+    pub remaining_ml: Option<Exact>,
+    /// When the gateway last heard it.
+    pub at: time::OffsetDateTime,
+}
+
+/// The periodic PCD-01 `ORU^R01` of a pump: what it is doing now, from its
+/// last status. Not from the log (nothing of it is kept): the `n`th
+/// periodic message of this run, control id `GATEWAY-P{n}`.
+pub fn periodic(now: &Now, origin: &Origin, n: u64) -> Message {
+    let stamp = stamp(&crate::store::record::time_text(now.at));
+    let control = format!("{}-P{n}", origin.gateway);
+    let mut msh = Segment::new("MSH");
+    msh.set(1, Field::text("|"))
+        .set(2, Field::text("^~\\&"))
+        .set(3, Field::components(&[origin.gateway.as_str(), "PUMPGW"]))
+        .set(4, Field::text(origin.care_area.clone()))
+        .set(7, Field::text(stamp.clone()))
+        .set(9, Field::components(&["ORU", "R01", "ORU_R01"]))
+        .set(10, Field::text(control.clone()))
+        .set(11, Field::text("P"))
+        .set(12, Field::text("2.6"))
+        .set(15, Field::text("AL"))
+        .set(16, Field::text("NE"))
+        .set(18, Field::text("UNICODE UTF-8"))
+        .set(21, Field::components(&DEC_PROFILE));
+    let mut obr = Segment::new("OBR");
+    obr.set(1, Field::text("1"))
+        .set(3, Field::components(&[control.as_str(), "PUMPGW"]))
+        .set(
+            4,
+            match &now.drug {
+                Some(d) => Field::components(&[d.as_str(), d.as_str()]),
+                None => Field::components(&["999999", "Medication Unknown"]),
+            },
+        )
+        .set(7, Field::text(stamp));
+    let mut obx = Observations::default();
+    obx.group("70049", "MDC_DEV_PUMP_INFUS_MDS", "1.0.0.0", &now.serial);
+    if let Some(v) = now.library_version {
+        obx.text(
+            "184517",
+            "MDC_PUMP_DRUG_LIBRARY_VERSION",
+            "1.0.0.1",
+            &v.to_string(),
+        );
+    }
+    obx.group("70050", "MDC_DEV_PUMP_INFUS_VMD", "1.1.0.0", "");
+    obx.group("0", "MDC_DEV_PUMP_DELIVERY_INFO", "1.1.1.0", "");
+    let status = if now.infusing {
+        "pump-status-infusing"
+    } else {
+        "pump-status-not-infusing"
+    };
+    obx.coded(
+        "184519",
+        "MDC_PUMP_INFUSING_STATUS",
+        "1.1.1.1",
+        &["", status],
+    );
+    if let Some(flow) = now.flow_ml_per_h {
+        obx.number(
+            "0",
+            "MDC_FLOW_FLUID_PUMP_CURRENT",
+            "1.1.1.2",
+            flow,
+            &ML_PER_H,
+        );
+    }
+    obx.group("0", "MDC_DEV_PUMP_INFUSATE_SOURCE_PRIMARY", "1.1.2.0", "");
+    if let Some(v) = now.infused_ml {
+        obx.number("157993", "MDC_VOL_FLUID_DELIV_TOTAL", "1.1.2.7", v, &ML);
+    }
+    if let Some(v) = now.remaining_ml {
+        obx.number("157872", "MDC_VOL_FLUID_TBI_REMAIN", "1.1.2.8", v, &ML);
+    }
+    if let Some(d) = &now.drug {
+        obx.text("184514", "MDC_DRUG_NAME_LABEL", "1.1.2.10", d);
+    }
+    obx.text(
+        "184516",
+        "MDC_PUMP_DRUG_LIBRARY_CARE_AREA",
+        "1.1.2.12",
+        &origin.care_area,
+    );
+    let mut segments = vec![msh, obr];
+    segments.extend(obx.segments);
+    Message {
+        separators: Separators::default(),
+        segments,
+    }
+}
+
 /// One delivery record and what it was given under.
 struct Facts<'a> {
     seq: u64,
@@ -669,6 +777,30 @@ mod tests {
         // Made again (after a restart): the same bytes.
         let again = learnt().messages(41, &delivery("started", "0 mL"), &origin(), &names);
         assert_eq!(again[0].to_er7(), r42);
+    }
+
+    #[test]
+    fn a_periodic_status_says_what_the_pump_does_now() {
+        let now = Now {
+            serial: "A0001".into(),
+            library_version: Some(12),
+            infusing: true,
+            drug: Some("fentaNYL".into()),
+            flow_ml_per_h: Some(Exact::int(1)),
+            infused_ml: crate::units::parse_number("0.25").ok(),
+            remaining_ml: crate::units::parse_number("49.75").ok(),
+            at: time::macros::datetime!(2026-12-04 10:00:00 UTC),
+        };
+        let m = periodic(&now, &origin(), 3).to_er7();
+        for part in [
+            "|ORU^R01^ORU_R01|bed-12-P3|P|2.6|",
+            "\rOBR|1||bed-12-P3^PUMPGW|fentaNYL^fentaNYL|||20261204100000.000+0000\r",
+            "|^pump-status-infusing|",
+            "^MDC_VOL_FLUID_DELIV_TOTAL^MDC|1.1.2.7|0.25|",
+            "^MDC_VOL_FLUID_TBI_REMAIN^MDC|1.1.2.8|49.75|",
+        ] {
+            assert!(m.contains(part), "{part:?} not in {m}");
+        }
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl Order {
             ));
         }
         let control_id = required(msh, "MSH", 10)?.to_owned();
+        in_order(m)?;
         let pid = segment(m, "PID")?;
         let orc = segment(m, "ORC")?;
         let rxg = segment(m, "RXG")?;
@@ -191,6 +192,33 @@ fn give(words: &str) -> Result<Give, crate::units::ParseError> {
     parse_rate(words)
         .map(Give::Rate)
         .or_else(|e| parse_dose(words).map(Give::Dose).map_err(|_| e))
+}
+
+/// The order RGV^O15 puts its segments in: PID, ORC, RXG, RXR, then the
+/// OBX segments (each where present; a missing one is said later).
+fn in_order(m: &Message) -> Result<(), OrderError> {
+    const ORDER: [&str; 5] = ["PID", "ORC", "RXG", "RXR", "OBX"];
+    let mut last: Option<(usize, &str)> = None;
+    for s in &m.segments {
+        let Some(rank) = ORDER.iter().position(|n| *n == s.name) else {
+            continue;
+        };
+        if let Some((before, name)) = last
+            && rank < before
+        {
+            return Err(error(
+                &s.name,
+                0,
+                hl7_error::SEGMENT_SEQUENCE,
+                format!(
+                    "{} comes after {name}: RGV^O15 gives PID, ORC, RXG, RXR, then OBX",
+                    s.name
+                ),
+            ));
+        }
+        last = Some((rank, ORDER[rank]));
+    }
+    Ok(())
 }
 
 fn segment<'a>(m: &'a Message, name: &str) -> Result<&'a Segment, OrderError> {
@@ -478,6 +506,21 @@ mod tests {
                 100,
             ),
             (DOPAMINE.replace("^^A0001^PUMPVENDOR", ""), "OBX", 18, 101),
+            // The give before the order control.
+            (
+                DOPAMINE
+                    .replace("ORC|RE|12345|||||||||||||||||N0001\n", "")
+                    .replace("RXR|IV||IVP|IV\n", "RXR|IV||IVP|IV\nORC|RE|12345\n"),
+                "ORC",
+                0,
+                100,
+            ),
+            (
+                DOPAMINE.replace("|RGV^O15^RGV_O15|1|", "|RGV^O15^RGV_O15||"),
+                "MSH",
+                10,
+                101,
+            ),
         ];
         for (text, segment, field, code) in cases {
             let e = read(&text).unwrap_err();

@@ -14,9 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tokio_util::codec::Framed;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -52,7 +56,18 @@ pub struct Sender {
     pub ack_timeout: Duration,
     /// How far back the programmes and orders are read at start.
     pub history: time::Duration,
+    /// The bed's pumps now, for the periodic PCD-01.
+    pub view: watch::Receiver<crate::gateway::Snapshot>,
+    /// How often each online pump's status goes as PCD-01 (none: only on
+    /// each delivery event).
+    pub status_every: Option<Duration>,
+    /// TLS to the EHR (its certificate checked against the configured
+    /// CA, for the address's IP), or plain TCP.
+    pub tls: Option<TlsConnector>,
 }
+
+/// The connection: plain TCP or TLS over it.
+type Stream = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// What became of one attempt to send a message.
 enum Sent {
@@ -98,6 +113,12 @@ impl Sender {
             state: String::new(),
             backoff: BACKOFF_MIN,
         };
+        let mut periodic = self.status_every.map(|every| {
+            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t
+        });
+        let mut statuses = 0u64;
         while !cancel.is_cancelled() {
             let records = match self.db(|s| ehr_outbox::after(s, cursor, READ_AHEAD)) {
                 Ok(r) => r,
@@ -107,9 +128,20 @@ impl Sender {
                 }
             };
             if records.is_empty() {
+                let due = async {
+                    match periodic.as_mut() {
+                        Some(t) => drop(t.tick().await),
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = cancel.cancelled() => break,
                     () = tokio::time::sleep(IDLE) => continue,
+                    () = due => {
+                        let now = self.view.borrow().clone();
+                        statuses = link.statuses(&now, statuses).await;
+                        continue;
+                    }
                 }
             }
             for (seq, pump, record) in records {
@@ -157,7 +189,7 @@ impl Sender {
 /// The connection to the EHR, and what was last recorded of it.
 struct Link<'a> {
     sender: &'a Sender,
-    framed: Option<Framed<TcpStream, Mllp>>,
+    framed: Option<Framed<Stream, Mllp>>,
     state: String,
     backoff: Duration,
 }
@@ -194,20 +226,58 @@ impl Link<'_> {
         }
     }
 
+    /// Each online pump's status now, once each: not kept and not sent
+    /// again (a later status says more); the count of periodic messages
+    /// made so far.
+    async fn statuses(&mut self, view: &crate::gateway::Snapshot, mut made: u64) -> u64 {
+        for pump in &view.pumps {
+            let Some(now) = now_of(pump, self.sender) else {
+                continue;
+            };
+            made += 1;
+            let m = super::document::periodic(&now, &self.sender.origin, made);
+            let control = m.msh().map(|h| h.value(10).to_owned()).unwrap_or_default();
+            match self.send(&m, &control).await {
+                Sent::Acknowledged => self.set("connected", None),
+                Sent::Refused(why) => {
+                    warn!(message = %control, reason = %why, "EHR refused a periodic status; not sent again");
+                }
+                Sent::Failed(why) => {
+                    self.framed = None;
+                    self.set("disconnected", Some(&why));
+                    break;
+                }
+            }
+        }
+        made
+    }
+
     async fn send(&mut self, m: &Message, control: &str) -> Sent {
         if self.framed.is_none() {
             let connect = tokio::time::timeout(
                 self.sender.ack_timeout,
                 TcpStream::connect(self.sender.destination),
             );
-            match connect.await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    self.framed = Some(Framed::new(stream, Mllp::new(MAX_ACK)));
-                }
+            let stream = match connect.await {
+                Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => return Sent::Failed(format!("cannot connect: {e}")),
                 Err(_) => return Sent::Failed("cannot connect: timed out".to_owned()),
-            }
+            };
+            let _ = stream.set_nodelay(true);
+            let stream = match &self.sender.tls {
+                None => Either::Left(stream),
+                Some(tls) => {
+                    let name = ServerName::IpAddress(self.sender.destination.ip().into());
+                    let handshake =
+                        tokio::time::timeout(self.sender.ack_timeout, tls.connect(name, stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(e)) => return Sent::Failed(format!("TLS: {e}")),
+                        Err(_) => return Sent::Failed("TLS: the handshake timed out".to_owned()),
+                    }
+                }
+            };
+            self.framed = Some(Framed::new(stream, Mllp::new(MAX_ACK)));
         }
         let Some(framed) = self.framed.as_mut() else {
             return Sent::Failed("no connection".to_owned());
@@ -245,6 +315,41 @@ impl Link<'_> {
             warn!(error = %e, "the EHR link state cannot be recorded");
         }
     }
+}
+
+/// A pump online with a status, as the periodic PCD-01 says it.
+fn now_of(v: &crate::gateway::view::PumpView, sender: &Sender) -> Option<super::document::Now> {
+    use crate::gateway::view::LinkState;
+    use crate::link::message::PumpState;
+    if v.link != LinkState::Online {
+        return None;
+    }
+    let (id, status) = (v.identity.as_ref()?, v.status.as_ref()?);
+    let ml = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| crate::units::parse_volume(t).ok())
+            .and_then(|v| v.ml().ok())
+    };
+    let flow = status
+        .flow_rate
+        .as_deref()
+        .and_then(|t| crate::units::parse_rate(t).ok())
+        .filter(|r| r.unit == crate::units::RateUnit::MillilitresPerHour)
+        .map(|r| r.value);
+    let drug = v
+        .drug_name
+        .clone()
+        .or_else(|| status.drug.as_deref().and_then(|d| sender.drug_name(d)));
+    Some(super::document::Now {
+        serial: id.serial.clone(),
+        library_version: id.library_version,
+        infusing: matches!(status.state, PumpState::Infusing | PumpState::Bolus),
+        drug,
+        flow_ml_per_h: flow,
+        infused_ml: ml(&status.volume_infused),
+        remaining_ml: ml(&status.volume_remaining),
+        at: v.last_seen.unwrap_or_else(time::OffsetDateTime::now_utc),
+    })
 }
 
 /// What an answer says of the message `control`.

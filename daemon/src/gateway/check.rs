@@ -114,9 +114,32 @@ pub fn check(config: &Config) -> Vec<Finding> {
     out
 }
 
-/// The EHR listener: its TLS files read as the start reads them (a fault
-/// stops the start), or a warning that orders come in the clear.
+/// The EHR listener and documentation out: their TLS files read as the
+/// start reads them (a fault stops the start), or a warning that orders
+/// or documentation cross the network in the clear.
 fn ehr(e: &super::config::EhrSettings, add: &mut impl FnMut(Level, &str, String)) {
+    if let Some(to) = e.send_to {
+        match e.send_tls() {
+            Some(files) => match crate::sync::settings::client_config(&files) {
+                Ok(_) => add(
+                    Level::Note,
+                    "[ehr] send_to",
+                    format!("{to}: TLS, the EHR's certificate checked against its CA"),
+                ),
+                Err(err) => add(Level::Error, "[ehr] send_to", crate::report::chain(&err)),
+            },
+            None if to.ip().is_loopback() => add(
+                Level::Note,
+                "[ehr] send_to",
+                format!("{to}: plain MLLP on loopback"),
+            ),
+            None => add(
+                Level::Warning,
+                "[ehr] send_to",
+                format!("{to}: plain MLLP, documentation in the clear; set send_ca_file for TLS"),
+            ),
+        }
+    }
     match e.tls() {
         Some((cert, key, ca)) => match crate::ehr::tls::acceptor(cert, key, ca) {
             Ok(_) => add(

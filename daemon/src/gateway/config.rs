@@ -81,6 +81,25 @@ pub struct EhrSettings {
     /// How long the EHR has to acknowledge a message, in seconds (1-300).
     #[serde(default = "default_ack_timeout_s")]
     pub ack_timeout_s: u64,
+    /// TLS to `send_to`: the CA that signs the EHR's certificate (none:
+    /// plain TCP).
+    #[serde(default)]
+    pub send_ca_file: Option<PathBuf>,
+    /// The gateway's client certificate for `send_to` (PEM), when the EHR
+    /// asks for one; with `send_key_file`.
+    #[serde(default)]
+    pub send_cert_file: Option<PathBuf>,
+    /// Its private key (PEM, not readable by others).
+    #[serde(default)]
+    pub send_key_file: Option<PathBuf>,
+    /// How often each online pump's status goes as PCD-01, in seconds
+    /// (0: only with each delivery event; else 10 to 3600).
+    #[serde(default = "default_status_every_s")]
+    pub status_every_s: u64,
+}
+
+fn default_status_every_s() -> u64 {
+    60
 }
 
 fn default_ack_timeout_s() -> u64 {
@@ -94,6 +113,20 @@ impl EhrSettings {
                 "[ehr] max_message_bytes {} is not between 1024 and 16777216",
                 self.max_message_bytes
             ));
+        }
+        if self.status_every_s != 0 && !(10..=3600).contains(&self.status_every_s) {
+            return Err(format!(
+                "[ehr] status_every_s {} is neither 0 (off) nor between 10 and 3600",
+                self.status_every_s
+            ));
+        }
+        if self.send_cert_file.is_some() != self.send_key_file.is_some() {
+            return Err("[ehr] send_cert_file and send_key_file go together".to_owned());
+        }
+        if self.send_cert_file.is_some() && self.send_ca_file.is_none() {
+            return Err(
+                "[ehr] a client certificate for send_to needs TLS: set send_ca_file".to_owned(),
+            );
         }
         if !(1..=300).contains(&self.ack_timeout_s) {
             return Err(format!(
@@ -111,6 +144,15 @@ impl EhrSettings {
             );
         }
         Ok(())
+    }
+
+    /// TLS to `send_to`, when configured: trust, and the client identity.
+    pub fn send_tls(&self) -> Option<crate::sync::settings::TlsFiles> {
+        Some(crate::sync::settings::TlsFiles {
+            ca: Some(self.send_ca_file.clone()?),
+            cert: self.send_cert_file.clone(),
+            key: self.send_key_file.clone(),
+        })
     }
 
     /// The three TLS files, when TLS is configured.

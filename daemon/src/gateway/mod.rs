@@ -46,6 +46,14 @@ use crate::store::{Context, Event, Store, StoreError, Writer};
 /// Events queued between the sessions and the core.
 pub const EVENT_QUEUE: usize = 256;
 
+/// What the EHR side is given at start: its own store connection (for
+/// documentation out), the active library, the bed's snapshot.
+type EhrWiring<'a> = (
+    Option<Store>,
+    &'a watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
+    &'a watch::Sender<Snapshot>,
+);
+
 /// Orders queued between the EHR listener and the core (each connection
 /// waits for its answer, so this bounds the connections waiting).
 const ORDER_QUEUE: usize = 32;
@@ -140,7 +148,7 @@ pub async fn run_with(
     // The bedside terminals and the EHR: stopped together, before the log.
     let services_cancel = CancellationToken::new();
     let (terminal, terminals) = start_terminal(&config, &view, pin_store, board, &services_cancel)?;
-    let (ehr, orders_rx) = start_ehr(&config, (ehr_store, &library_rx), &services_cancel)?;
+    let (ehr, orders_rx) = start_ehr(&config, (ehr_store, &library_rx, &view), &services_cancel)?;
     let sync_cancel = CancellationToken::new();
     let sync = sync_setup.map(|setup| spawn_sync(setup, &writer, &view, &sync_cancel));
     let ports = port_specs(&config);
@@ -342,10 +350,7 @@ fn gateway_info(config: &Config) -> Arc<GatewayInfo> {
 /// the receiver returned (closed when no listener is configured).
 fn start_ehr(
     config: &Config,
-    (ehr_store, library): (
-        Option<Store>,
-        &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
-    ),
+    (ehr_store, library, view): EhrWiring<'_>,
     cancel: &CancellationToken,
 ) -> Result<
     (
@@ -377,7 +382,8 @@ fn start_ehr(
         None => None,
     };
     let serve = crate::ehr::listener::serve(listener, ehr, tls, cancel.clone());
-    let send = ehr_sender(config, settings, ehr_store, library).map(|s| s.run(cancel.clone()));
+    let send =
+        ehr_sender(config, settings, (ehr_store, library, view))?.map(|s| s.run(cancel.clone()));
     let task = tokio::spawn(async move {
         match send {
             Some(send) => drop(tokio::join!(serve, send)),
@@ -387,24 +393,38 @@ fn start_ehr(
     Ok((Some(task), orders))
 }
 
-/// Documentation out, when `send_to` is configured.
+/// Documentation out, when `send_to` is configured (its TLS files read
+/// now: a fault stops the start).
 fn ehr_sender(
     config: &Config,
     settings: &config::EhrSettings,
-    store: Option<Store>,
-    library: &watch::Receiver<Option<Arc<crate::library::ActiveLibrary>>>,
-) -> Option<crate::ehr::sender::Sender> {
-    Some(crate::ehr::sender::Sender {
-        destination: settings.send_to?,
+    (store, library, view): EhrWiring<'_>,
+) -> Result<Option<crate::ehr::sender::Sender>, StartError> {
+    let (Some(destination), Some(store)) = (settings.send_to, store) else {
+        return Ok(None);
+    };
+    let tls = match settings.send_tls() {
+        Some(files) => Some(tokio_rustls::TlsConnector::from(Arc::new(
+            crate::sync::settings::client_config(&files)
+                .map_err(|e| StartError::Ehr(format!("send_to TLS: {e}")))?,
+        ))),
+        None => None,
+    };
+    Ok(Some(crate::ehr::sender::Sender {
+        destination,
         origin: crate::ehr::document::Origin {
             gateway: config.gateway_id.clone(),
             care_area: config.care_area.clone(),
         },
-        store: std::sync::Mutex::new(store?),
+        store: std::sync::Mutex::new(store),
         library: library.clone(),
         ack_timeout: std::time::Duration::from_secs(settings.ack_timeout_s),
         history: core::HISTORY_KEPT,
-    })
+        view: view.subscribe(),
+        status_every: (settings.status_every_s > 0)
+            .then(|| std::time::Duration::from_secs(settings.status_every_s)),
+        tls,
+    }))
 }
 
 /// Binds the terminal socket (a failure stops the start, like any config

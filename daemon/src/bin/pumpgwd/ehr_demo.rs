@@ -89,6 +89,10 @@ pub(crate) fn run(speed: u32, duration: Option<u64>) -> Result<()> {
         client_ca_file: None,
         send_to: Some(receiver),
         ack_timeout_s: 10,
+        send_ca_file: None,
+        send_cert_file: None,
+        send_key_file: None,
+        status_every_s: 0,
     });
     let bedside = demo::demo_staff(&config)?;
     intro(speed, &log_path, listen, receiver);
