@@ -271,19 +271,7 @@ pub fn periodic(now: &Now, origin: &Origin, n: u64) -> Message {
             &v.to_string(),
         );
     }
-    obx.group("70050", "MDC_DEV_PUMP_INFUS_VMD", "1.1.0.0", "");
-    obx.group("0", "MDC_DEV_PUMP_DELIVERY_INFO", "1.1.1.0", "");
-    let status = if now.infusing {
-        "pump-status-infusing"
-    } else {
-        "pump-status-not-infusing"
-    };
-    obx.coded(
-        "184519",
-        "MDC_PUMP_INFUSING_STATUS",
-        "1.1.1.1",
-        &["", status],
-    );
+    obx.delivery_info(now.infusing);
     if let Some(flow) = now.flow_ml_per_h {
         obx.number(
             "0",
@@ -406,20 +394,8 @@ impl Facts<'_> {
 
     /// The VMD, its delivery information and the primary source.
     fn pump(&self, obx: &mut Observations, event: Option<InfusionEvent>) {
-        obx.group("70050", "MDC_DEV_PUMP_INFUS_VMD", "1.1.0.0", "");
-        obx.group("0", "MDC_DEV_PUMP_DELIVERY_INFO", "1.1.1.0", "");
         let delivering = event.is_none_or(InfusionEvent::delivering);
-        let status = if delivering {
-            "pump-status-infusing"
-        } else {
-            "pump-status-not-infusing"
-        };
-        obx.coded(
-            "184519",
-            "MDC_PUMP_INFUSING_STATUS",
-            "1.1.1.1",
-            &["", status],
-        );
+        obx.delivery_info(delivering);
         let programme = self.given.map(|g| &g.programme);
         let flow = programme.and_then(flow_ml_per_h);
         let now = if delivering {
@@ -668,6 +644,23 @@ impl Observations {
             .set(4, Field::text(sub));
         self.segments.push(s);
         self.segments.last_mut().expect("just pushed")
+    }
+
+    /// The VMD and its delivery information, down to the infusing status.
+    fn delivery_info(&mut self, infusing: bool) {
+        self.group("70050", "MDC_DEV_PUMP_INFUS_VMD", "1.1.0.0", "");
+        self.group("0", "MDC_DEV_PUMP_DELIVERY_INFO", "1.1.1.0", "");
+        let status = if infusing {
+            "pump-status-infusing"
+        } else {
+            "pump-status-not-infusing"
+        };
+        self.coded(
+            "184519",
+            "MDC_PUMP_INFUSING_STATUS",
+            "1.1.1.1",
+            &["", status],
+        );
     }
 
     /// A containment level (MDS, VMD, channel): no value, status X; the

@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Store, StoreError};
-use super::outbox::LinkRecord;
+use super::outbox::{LinkRecord, Peer, read_link, write_link};
 use super::record::time_text;
 
 /// How far the EHR has acknowledged the log.
@@ -153,35 +153,13 @@ pub fn set_link(
     detail: Option<&str>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    store
-        .conn
-        .execute(
-            "INSERT INTO ehr_link (id, destination, state, since, detail) VALUES (1, ?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET destination = ?1, state = ?2, since = ?3, detail = ?4",
-            params![destination, state, time_text(at), detail],
-        )
-        .map(drop)
-        .map_err(store.err())
+    write_link(store, Peer::Ehr, (destination, state, detail), at)
 }
 
-/// The EHR connection's state as last recorded.
+/// The EHR connection's state as last recorded (`broker` holds the
+/// destination).
 pub fn link(store: &Store) -> Result<Option<LinkRecord>, StoreError> {
-    store
-        .conn
-        .query_row(
-            "SELECT destination, state, since, detail FROM ehr_link WHERE id = 1",
-            [],
-            |r| {
-                Ok(LinkRecord {
-                    broker: r.get(0)?,
-                    state: r.get(1)?,
-                    since: r.get(2)?,
-                    detail: r.get(3)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(store.err())
+    read_link(store, Peer::Ehr)
 }
 
 #[cfg(test)]

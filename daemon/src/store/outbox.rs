@@ -231,24 +231,60 @@ pub fn set_link(
     detail: Option<&str>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    store
-        .conn
-        .execute(
-            "INSERT INTO mqtt_link (id, broker, state, since, detail) VALUES (1, ?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET broker = ?1, state = ?2, since = ?3, detail = ?4",
-            params![broker, state, time_text(at), detail],
-        )
-        .map(drop)
-        .map_err(store.err())
+    write_link(store, Peer::Broker, (broker, state, detail), at)
 }
 
 /// The broker connection's state as last recorded (none if the daemon has
 /// never tried).
 pub fn link(store: &Store) -> Result<Option<LinkRecord>, StoreError> {
+    read_link(store, Peer::Broker)
+}
+
+/// Whose connection a link record is: the broker's (`mqtt_link`) or the
+/// EHR's (`ehr_link`); one row each, the same columns but the peer's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Peer {
+    Broker,
+    Ehr,
+}
+
+impl Peer {
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Peer::Broker => ("mqtt_link", "broker"),
+            Peer::Ehr => ("ehr_link", "destination"),
+        }
+    }
+}
+
+/// Records a connection's state: peer, state, detail.
+pub(crate) fn write_link(
+    store: &Store,
+    peer: Peer,
+    (address, state, detail): (&str, &str, Option<&str>),
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let (table, column) = peer.table();
+    store
+        .conn
+        .execute(
+            &format!(
+                "INSERT INTO {table} (id, {column}, state, since, detail) VALUES (1, ?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET {column} = ?1, state = ?2, since = ?3, detail = ?4"
+            ),
+            params![address, state, time_text(at), detail],
+        )
+        .map(drop)
+        .map_err(store.err())
+}
+
+/// A connection's state as last recorded.
+pub(crate) fn read_link(store: &Store, peer: Peer) -> Result<Option<LinkRecord>, StoreError> {
+    let (table, column) = peer.table();
     store
         .conn
         .query_row(
-            "SELECT broker, state, since, detail FROM mqtt_link WHERE id = 1",
+            &format!("SELECT {column}, state, since, detail FROM {table} WHERE id = 1"),
             [],
             |r| {
                 Ok(LinkRecord {

@@ -148,6 +148,22 @@ fn time_arg(s: &str) -> Result<OffsetDateTime> {
     })
 }
 
+/// What `events export` was asked to export.
+fn filter(
+    since: Option<&str>,
+    until: Option<&str>,
+    pump: Option<String>,
+    kind: Option<String>,
+) -> Result<Filter, (u8, anyhow::Error)> {
+    let usage = |e| (crate::EXIT_USAGE, e);
+    Ok(Filter {
+        since: since.map(time_arg).transpose().map_err(usage)?,
+        until: until.map(time_arg).transpose().map_err(usage)?,
+        pump,
+        kind,
+    })
+}
+
 /// `events export`: JSON lines on stdout.
 pub(crate) fn export(
     file: &Path,
@@ -156,13 +172,7 @@ pub(crate) fn export(
     pump: Option<String>,
     kind: Option<String>,
 ) -> Result<u8, (u8, anyhow::Error)> {
-    let usage = |e| (crate::EXIT_USAGE, e);
-    let filter = Filter {
-        since: since.map(time_arg).transpose().map_err(usage)?,
-        until: until.map(time_arg).transpose().map_err(usage)?,
-        pump,
-        kind,
-    };
+    let filter = filter(since, until, pump, kind)?;
     let store = open(file)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -183,13 +193,7 @@ pub(crate) fn export_fhir(
     until: Option<&str>,
     pump: Option<String>,
 ) -> Result<u8, (u8, anyhow::Error)> {
-    let usage = |e| (crate::EXIT_USAGE, e);
-    let filter = Filter {
-        since: since.map(time_arg).transpose().map_err(usage)?,
-        until: until.map(time_arg).transpose().map_err(usage)?,
-        pump,
-        kind: None,
-    };
+    let filter = filter(since, until, pump, None)?;
     let store = open(file)?;
     let mut lines = Vec::new();
     let n = log::export(&store, &filter, &mut lines)
