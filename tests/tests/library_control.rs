@@ -351,3 +351,90 @@ fn the_tools_take_a_config_without_ports_and_only_run_needs_one() {
     assert_eq!(code, 78, "{err}");
     assert!(err.contains("no [[port]]: add one per pump"), "{err}");
 }
+
+/// `library diff` between two versions, and the same diff printed by
+/// `import` and `activate` and kept in the audit trail: the pharmacist sees
+/// each limit that moved, old -> new with its relative change.
+#[test]
+fn the_diff_is_shown_at_import_and_activation_and_kept_in_the_audit() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let d = dir.path();
+    let key = d.join("pharmacy.key");
+    assert_eq!(
+        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
+        0
+    );
+    let config = d.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
+    )
+    .expect("writable");
+    let cfg = config.display().to_string();
+    let v13_text = library(13).replacen("\"hard_max\": \"400\"", "\"hard_max\": \"400000\"", 1);
+    assert_ne!(
+        v13_text,
+        library(13),
+        "the example has a fentanyl hard_max of 400"
+    );
+    let (v12, s12) = write_signed(d, "v12.json", &library(12), &key);
+    let (v13, s13) = write_signed(d, "v13.json", &v13_text, &key);
+    // Without a gateway: the two files.
+    let (code, said, err) = run(&["library", "diff", &v12, &v13]);
+    assert_eq!(code, 1, "differences: {said}{err}");
+    let change = "continuous.hard_max: 400 micrograms/h -> 400,000 micrograms/h (x1,000)";
+    assert!(said.contains("Drug library version 12 -> 13"), "{said}");
+    assert!(said.contains("~ changed: fentaNYL (fentanyl)"), "{said}");
+    assert!(said.contains(change), "{said}");
+    let (code, json, _) = run(&["library", "diff", &v12, &v13, "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(
+        v["care_areas"][0]["drugs"][0]["changes"][0]["relative"],
+        "x1,000"
+    );
+    assert_eq!(run(&["library", "diff", &v12, &v12]).0, 0, "no differences");
+    // On the gateway: 12 active, then 13 imported and activated.
+    let step = |args: &[&str]| {
+        let (code, said, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {said}{err}");
+        said
+    };
+    let imported = step(&[
+        "library",
+        "import",
+        &v12,
+        "--signature",
+        &s12,
+        "--config",
+        &cfg,
+    ]);
+    assert!(
+        imported.contains("No library was active before"),
+        "{imported}"
+    );
+    step(&[
+        "library", "activate", "12", "--config", &cfg, "--reason", "go live",
+    ]);
+    let imported = step(&[
+        "library",
+        "import",
+        &v13,
+        "--signature",
+        &s13,
+        "--config",
+        &cfg,
+    ]);
+    assert!(imported.contains(change), "{imported}");
+    let activated = step(&[
+        "library", "activate", "13", "--config", &cfg, "--reason", "update",
+    ]);
+    assert!(activated.contains(change), "{activated}");
+    let audit = step(&["library", "audit", "--config", &cfg]);
+    assert_eq!(
+        audit.matches(change).count(),
+        2,
+        "verified and active: {audit}"
+    );
+}

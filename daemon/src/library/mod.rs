@@ -1,10 +1,12 @@
 //! The drug library: its format (version 2; version 1 still read), loading with JSON-path errors,
-//! and the lint a pharmacist runs before signing.
+//! the lint a pharmacist runs before signing, and what changed between
+//! two versions (`diff`).
 //!
 //! `signature` holds pharmacy signing and verification; import,
 //! activation and the audit trail come next.
 
 mod active;
+pub mod diff;
 mod lint;
 mod load;
 mod model;

@@ -92,6 +92,9 @@ const MIGRATIONS: &[&str] = &[
         since       TEXT NOT NULL,
         detail      TEXT
     ) STRICT;",
+    // 9: what changed against the active library, kept with the audit
+    // rows of an import (verified) and an activation (JSON, `library::diff`).
+    "ALTER TABLE library_audit ADD COLUMN diff TEXT;",
 ];
 
 /// Why the store cannot be used.
@@ -303,7 +306,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 8);
+        assert_eq!(v, 9);
         let mode: String = s
             .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -49,6 +49,9 @@ pub struct Audit {
     pub who: String,
     /// Why.
     pub why: String,
+    /// What changed against the library active then (an import's
+    /// verification and an activation), as `library::diff` JSON.
+    pub diff: Option<String>,
 }
 
 /// Why an import or activation was refused. The active library is
@@ -205,14 +208,23 @@ pub fn import(
         params![v, library.library_id, sha, file, signature_file, key_id, at],
     )
     .map_err(&err)?;
-    audit_row(&tx, &at, v, None, "received", who, "imported").map_err(&err)?;
+    audit_row(&tx, &at, v, None, "received", (who, "imported")).map_err(&err)?;
     tx.execute(
         "UPDATE libraries SET state = 'verified' WHERE version = ?1",
         [v],
     )
     .map_err(&err)?;
     let why = format!("signature by trusted key {key_id}; schema and lint without errors");
-    audit_row(&tx, &at, v, Some("received"), "verified", who, &why).map_err(&err)?;
+    let diff = against_active(&tx, &library).map_err(&err)?;
+    audit_row_with(
+        &tx,
+        &at,
+        v,
+        (Some("received"), "verified"),
+        (who, &why),
+        diff.as_deref(),
+    )
+    .map_err(&err)?;
     append_in(
         &tx,
         vec![
@@ -311,6 +323,15 @@ pub fn activate(
         )
         .optional()
         .map_err(&err)?;
+    let file: Vec<u8> = tx
+        .query_row("SELECT file FROM libraries WHERE version = ?1", [v], |r| {
+            r.get(0)
+        })
+        .map_err(&err)?;
+    let diff = match lib::parse(&file) {
+        Ok((new, _)) => against_active(&tx, &new).map_err(&err)?,
+        Err(_) => None,
+    };
     if let Some(p) = previous {
         if p >= v {
             return Err(LibraryError::Rollback {
@@ -324,14 +345,22 @@ pub fn activate(
         )
         .map_err(&err)?;
         let why_old = format!("superseded by version {version}");
-        audit_row(&tx, &at, p, Some("active"), "superseded", who, &why_old).map_err(&err)?;
+        audit_row(&tx, &at, p, Some("active"), "superseded", (who, &why_old)).map_err(&err)?;
     }
     tx.execute(
         "UPDATE libraries SET state = 'active' WHERE version = ?1",
         [v],
     )
     .map_err(&err)?;
-    audit_row(&tx, &at, v, Some("verified"), "active", who, why).map_err(&err)?;
+    audit_row_with(
+        &tx,
+        &at,
+        v,
+        (Some("verified"), "active"),
+        (who, why),
+        diff.as_deref(),
+    )
+    .map_err(&err)?;
     let previous = previous.and_then(|p| u64::try_from(p).ok());
     let mut context = context.clone();
     context.library_version = Some(version);
@@ -359,13 +388,42 @@ fn audit_row(
     version: i64,
     from: Option<&str>,
     to: &str,
-    who: &str,
-    why: &str,
+    (who, why): (&str, &str),
+) -> Result<usize, rusqlite::Error> {
+    audit_row_with(tx, at, version, (from, to), (who, why), None)
+}
+
+fn audit_row_with(
+    tx: &rusqlite::Transaction<'_>,
+    at: &str,
+    version: i64,
+    (from, to): (Option<&str>, &str),
+    (who, why): (&str, &str),
+    diff: Option<&str>,
 ) -> Result<usize, rusqlite::Error> {
     tx.execute(
-        "INSERT INTO library_audit (at, version, from_state, to_state, who, why) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![at, version, from, to, who, why],
+        "INSERT INTO library_audit (at, version, from_state, to_state, who, why, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![at, version, from, to, who, why, diff],
     )
+}
+
+/// What `new` changes against the library active in `tx` (none when none
+/// is active, or it cannot be read), as JSON for the audit trail.
+fn against_active(
+    tx: &rusqlite::Transaction<'_>,
+    new: &lib::Library,
+) -> Result<Option<String>, rusqlite::Error> {
+    let active: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT file FROM libraries WHERE state = 'active'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(active
+        .and_then(|bytes| lib::parse(&bytes).ok())
+        .map(|(old, _)| lib::diff::diff(&old, new))
+        .and_then(|d| serde_json::to_string(&d).ok()))
 }
 
 /// Every archived library, newest first.
@@ -427,7 +485,7 @@ pub fn audit(store: &Store) -> Result<Vec<Audit>, LibraryError> {
     let mut st = store
         .conn
         .prepare(
-            "SELECT at, version, from_state, to_state, who, why FROM library_audit ORDER BY id",
+            "SELECT at, version, from_state, to_state, who, why, diff FROM library_audit ORDER BY id",
         )
         .map_err(&err)?;
     let rows = st
@@ -439,6 +497,7 @@ pub fn audit(store: &Store) -> Result<Vec<Audit>, LibraryError> {
                 to: r.get(3)?,
                 who: r.get(4)?,
                 why: r.get(5)?,
+                diff: r.get(6)?,
             })
         })
         .map_err(&err)?;

@@ -489,6 +489,21 @@ enum LibraryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What changed from one library to another: per care area and drug,
+    /// what was added, removed and changed, each limit old -> new with its
+    /// relative change, concentrations and advisories (docs/pharmacy.md).
+    ///
+    /// Exit status: 0 no differences, 1 differences, 64 a file cannot be
+    /// read as a library.
+    Diff {
+        /// The old library JSON file.
+        old: PathBuf,
+        /// The new library JSON file.
+        new: PathBuf,
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -641,6 +656,7 @@ fn main() -> ExitCode {
 fn library_main(cmd: LibraryCommand) -> ExitCode {
     match cmd {
         LibraryCommand::Lint { file, json } => plain(tools::lint(&file, json)),
+        LibraryCommand::Diff { old, new, json } => exit(pharmacy::diff(&old, &new, json)),
         LibraryCommand::Import {
             file,
             signature,

@@ -181,6 +181,7 @@ pub(crate) fn import(
                 a.version,
                 config.display()
             );
+            print_change(&gw.store, a.version, "verified");
             Ok(0)
         }
         Err(e) => {
@@ -219,6 +220,7 @@ pub(crate) fn activate(
                 "version {version} is now the active library (it replaces {}); a running gateway pushes it to every pump.",
                 previous.map_or_else(|| "none".to_owned(), |p| format!("version {p}"))
             );
+            print_change(&gw.store, version, "active");
             Ok(0)
         }
         Err(e) => {
@@ -226,6 +228,42 @@ pub(crate) fn activate(
             Ok(1)
         }
     }
+}
+
+/// What `version` changed against the library active before it, as the
+/// audit trail kept it when it went `to` this state.
+fn print_change(store: &pumpgw::store::Store, version: u64, to: &str) {
+    let kept = pumpgw::store::library::audit(store)
+        .ok()
+        .and_then(|rows| {
+            rows.into_iter()
+                .rev()
+                .find(|r| r.version == version && r.to == to)
+        })
+        .and_then(|r| r.diff)
+        .and_then(|d| serde_json::from_str::<pumpgw::library::diff::Diff>(&d).ok());
+    match kept {
+        Some(d) => print!("Against the library active before:\n{}", d.text()),
+        None => println!("No library was active before: nothing to compare with."),
+    }
+}
+
+/// `library diff OLD NEW`.
+pub(crate) fn diff(old: &Path, new: &Path, json: bool) -> Result<u8, (u8, anyhow::Error)> {
+    let read = |p: &Path| {
+        pumpgw::library::load(p)
+            .map(|(l, _)| l)
+            .map_err(|e| (crate::EXIT_USAGE, anyhow::Error::new(e)))
+    };
+    let d = pumpgw::library::diff::diff(&read(old)?, &read(new)?);
+    if json {
+        let out = serde_json::to_string_pretty(&d)
+            .map_err(|e| (crate::EXIT_SOFTWARE, anyhow::Error::new(e)))?;
+        println!("{out}");
+    } else {
+        print!("{}", d.text());
+    }
+    Ok(u8::from(!d.is_empty()))
 }
 
 /// `library list`.
@@ -319,6 +357,16 @@ pub(crate) fn audit(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
             row.who,
             row.why
         );
+        // What it changed against the library active then.
+        if let Some(d) = row
+            .diff
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<pumpgw::library::diff::Diff>(d).ok())
+        {
+            for line in d.text().lines() {
+                println!("      {line}");
+            }
+        }
     }
     Ok(0)
 }
