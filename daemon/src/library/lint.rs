@@ -194,6 +194,8 @@ pub fn lint_model(library: &Library) -> Vec<Finding> {
         }
     }
     l.findings
+        .extend(super::consistency::lint_consistency(library));
+    l.findings
 }
 
 fn weight_range(l: &mut Linter, apath: &str, range: Range) {

@@ -6,6 +6,7 @@
 //! activation and the audit trail come next.
 
 mod active;
+mod consistency;
 pub mod diff;
 mod lint;
 mod load;
