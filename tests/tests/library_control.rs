@@ -441,3 +441,56 @@ fn the_diff_is_shown_at_import_and_activation_and_kept_in_the_audit() {
         "verified and active: {audit}"
     );
 }
+
+/// The what-if replay on a real gateway's exported log: a fentanyl
+/// infusion given at 50 micrograms/h; a candidate library whose hard
+/// maximum is 40 micrograms/h would have stopped it, and says so by drug,
+/// care area and limit (exit 2); the library in use changes nothing.
+#[test]
+fn the_replay_of_a_real_log_says_what_a_candidate_would_have_stopped() {
+    let bench = pumpgw_tests::Bench::new();
+    let mut gw = bench.gateway(&["p1"], "");
+    let scenario = std::fs::read_to_string(
+        pumpgw_tests::repo_root().join("config/examples/scenarios/fentanyl-infusion.toml"),
+    )
+    .expect("the example scenario");
+    let mut pump = bench.sim("p1", &scenario, &["--speed", "3600"]);
+    assert!(pump.wait_exit(60).success(), "{}", pump.log_text());
+    assert!(gw.terminate(10).success());
+    let data = bench.path().display().to_string();
+    let (code, log, err) = run(&["events", "export", "--data-dir", &data]);
+    assert_eq!(code, 0, "{err}");
+    let events = bench.path().join("export.jsonl");
+    std::fs::write(&events, log).expect("writable");
+    let events = events.display().to_string();
+    let current = pumpgw_tests::repo_root()
+        .join(pumpgw_tests::EXAMPLE_LIBRARY)
+        .display()
+        .to_string();
+    let (code, said, err) = run(&["library", "replay", &current, "--events", &events]);
+    assert_eq!(code, 0, "{said}{err}");
+    assert!(said.contains("0 decision(s) would change"), "{said}");
+    let candidate = bench.path().join("candidate.json");
+    std::fs::write(
+        &candidate,
+        library(13)
+            .replacen("\"soft_max\": \"200\"", "\"soft_max\": \"30\"", 1)
+            .replacen("\"hard_max\": \"400\"", "\"hard_max\": \"40\"", 1),
+    )
+    .expect("writable");
+    let candidate = candidate.display().to_string();
+    let (code, said, err) = run(&["library", "replay", &candidate, "--events", &events]);
+    assert_eq!(code, 2, "{said}{err}");
+    assert!(said.contains("pass -> hard_limit: 1"), "{said}");
+    assert!(
+        said.contains("fentanyl in adult-icu, DOSE_RATE_LIMIT hard_max: 1"),
+        "{said}"
+    );
+    assert!(said.contains("(it was given)"), "{said}");
+    let (code, json, _) = run(&[
+        "library", "replay", &candidate, "--events", &events, "--json",
+    ]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["changed"][0]["now"], "hard_limit");
+}

@@ -4,10 +4,10 @@
 //! event log); where IHE PCD PIV has an error code for the same idea it is
 //! given beside ours.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How far a programme is from being given, least severe first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Within every limit.
@@ -35,7 +35,7 @@ impl Outcome {
 }
 
 /// Which rule produced a reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     /// The care area is not in the library, or differs from the gateway's.

@@ -504,6 +504,25 @@ enum LibraryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What-if: replay every programme of exported event logs (one or many
+    /// gateways', `events export` JSON lines) against a candidate library,
+    /// and say which decisions would change, by drug, care area and limit,
+    /// with the programmes listed (docs/pharmacy.md).
+    ///
+    /// Exit status: 0 nothing would change, 1 decisions would change but
+    /// nothing that was given would now be stopped, 2 something that was
+    /// given would now be stopped (hard limit or blocked), 64 a file cannot
+    /// be read.
+    Replay {
+        /// The candidate library JSON file.
+        candidate: PathBuf,
+        /// Exported event logs (JSON lines), one or more.
+        #[arg(long = "events", value_name = "FILE", required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -657,6 +676,11 @@ fn library_main(cmd: LibraryCommand) -> ExitCode {
     match cmd {
         LibraryCommand::Lint { file, json } => plain(tools::lint(&file, json)),
         LibraryCommand::Diff { old, new, json } => exit(pharmacy::diff(&old, &new, json)),
+        LibraryCommand::Replay {
+            candidate,
+            events,
+            json,
+        } => exit(pharmacy::replay(&candidate, &events, json)),
         LibraryCommand::Import {
             file,
             signature,

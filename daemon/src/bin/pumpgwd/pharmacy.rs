@@ -266,6 +266,47 @@ pub(crate) fn diff(old: &Path, new: &Path, json: bool) -> Result<u8, (u8, anyhow
     Ok(u8::from(!d.is_empty()))
 }
 
+/// `library replay CANDIDATE --events FILE...`.
+pub(crate) fn replay(
+    candidate: &Path,
+    events: &[PathBuf],
+    json: bool,
+) -> Result<u8, (u8, anyhow::Error)> {
+    let usage = |e: anyhow::Error| (crate::EXIT_USAGE, e);
+    let (library, _) =
+        pumpgw::library::load(candidate).map_err(|e| (crate::EXIT_USAGE, anyhow::Error::new(e)))?;
+    let mut records = Vec::new();
+    for file in events {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))
+            .map_err(usage)?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            records.push(
+                serde_json::from_str::<serde_json::Value>(line)
+                    .with_context(|| format!("{}:{}: not a JSON record", file.display(), i + 1))
+                    .map_err(usage)?,
+            );
+        }
+    }
+    let r = pumpgw::library::replay::replay(&records, &library);
+    if json {
+        let out = serde_json::to_string_pretty(&r)
+            .map_err(|e| (crate::EXIT_SOFTWARE, anyhow::Error::new(e)))?;
+        println!("{out}");
+    } else {
+        print!("{}", r.text());
+    }
+    Ok(if r.blocks_what_was_given() {
+        2
+    } else {
+        u8::from(!r.changed.is_empty())
+    })
+}
+
 /// `library list`.
 pub(crate) fn list(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
     let gw = open(config)?;
