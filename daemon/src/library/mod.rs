@@ -1,7 +1,7 @@
 //! The drug library: its format (version 2; version 1 still read), loading with JSON-path errors,
 //! the lint a pharmacist runs before signing, and what changed between
 //! two versions (`diff`), and what a candidate would have decided about
-//! logged programmes (`replay`).
+//! logged programmes (`replay`), and the library as a spreadsheet (`sheet`).
 //!
 //! `signature` holds pharmacy signing and verification; import,
 //! activation and the audit trail come next.
@@ -13,6 +13,7 @@ mod lint;
 mod load;
 mod model;
 pub mod replay;
+pub mod sheet;
 pub mod signature;
 
 pub use active::ActiveLibrary;

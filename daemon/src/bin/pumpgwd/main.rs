@@ -504,6 +504,34 @@ enum LibraryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a library as a spreadsheet (CSV): one row per care area,
+    /// drug and concentration, with all its limits, for editing where
+    /// pharmacists already work (docs/pharmacy.md).
+    Export {
+        /// The library JSON file.
+        file: PathBuf,
+        /// As CSV (the one format: required, so the command says what it
+        /// writes).
+        #[arg(long, required = true)]
+        csv: bool,
+        /// Where to write it (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Read a library back from a spreadsheet (CSV, as `library export
+    /// --csv` writes it) into JSON, then lint it. A cell that cannot be
+    /// read, or a drug's limits that differ between its rows, is an error
+    /// naming the row and the column; nothing is written then.
+    ///
+    /// Exit status: 0 written, lint clean (warnings allowed); 1 the sheet
+    /// or the library has errors; 64 a file cannot be read or written.
+    ImportCsv {
+        /// The CSV file.
+        file: PathBuf,
+        /// Where to write the library JSON (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// What-if: replay every programme of exported event logs (one or many
     /// gateways', `events export` JSON lines) against a candidate library,
     /// and say which decisions would change, by drug, care area and limit,
@@ -676,6 +704,10 @@ fn library_main(cmd: LibraryCommand) -> ExitCode {
     match cmd {
         LibraryCommand::Lint { file, json } => plain(tools::lint(&file, json)),
         LibraryCommand::Diff { old, new, json } => exit(pharmacy::diff(&old, &new, json)),
+        LibraryCommand::Export { file, csv: _, out } => {
+            exit(pharmacy::export_csv(&file, out.as_deref()))
+        }
+        LibraryCommand::ImportCsv { file, out } => exit(pharmacy::import_csv(&file, &out)),
         LibraryCommand::Replay {
             candidate,
             events,

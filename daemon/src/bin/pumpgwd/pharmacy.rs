@@ -266,6 +266,61 @@ pub(crate) fn diff(old: &Path, new: &Path, json: bool) -> Result<u8, (u8, anyhow
     Ok(u8::from(!d.is_empty()))
 }
 
+/// `library export FILE --csv`.
+pub(crate) fn export_csv(file: &Path, out: Option<&Path>) -> Result<u8, (u8, anyhow::Error)> {
+    let usage = |e: anyhow::Error| (crate::EXIT_USAGE, e);
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(usage)?;
+    let sheet = library::sheet::to_csv(&bytes).map_err(|e| usage(anyhow::Error::new(e)))?;
+    match out {
+        Some(path) => std::fs::write(path, &sheet)
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(usage)?,
+        None => print!("{sheet}"),
+    }
+    Ok(0)
+}
+
+/// `library import-csv FILE --out JSON`.
+pub(crate) fn import_csv(file: &Path, out: &Path) -> Result<u8, (u8, anyhow::Error)> {
+    let usage = |e: anyhow::Error| (crate::EXIT_USAGE, e);
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(usage)?;
+    let json = match library::sheet::from_csv(&text) {
+        Ok(json) => json,
+        Err(e) => {
+            eprintln!("pumpgwd: {}: {e}", file.display());
+            return Ok(1);
+        }
+    };
+    let checked = library::check(json.as_bytes());
+    for f in &checked.findings {
+        println!("{f}");
+    }
+    if !checked.is_clean() {
+        eprintln!(
+            "pumpgwd: {}: the library it makes has errors (above); nothing written",
+            file.display()
+        );
+        return Ok(1);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .and_then(|mut f| f.write_all(json.as_bytes()))
+        .with_context(|| format!("cannot write {} (it is never overwritten)", out.display()))
+        .map_err(usage)?;
+    println!(
+        "{}: written from {}; lint without errors",
+        out.display(),
+        file.display()
+    );
+    Ok(0)
+}
+
 /// `library replay CANDIDATE --events FILE...`.
 pub(crate) fn replay(
     candidate: &Path,
