@@ -876,3 +876,45 @@ fn a_folder_this_user_cannot_write_is_found_before_anything_is_written() {
     );
     assert!(!locked.join("etc").exists() && !Path::new(&data).exists());
 }
+
+/// `check-config` on `[ehr]`: TLS files read as the start reads them, and
+/// a warning wherever orders or documentation would cross the network in
+/// the clear; a TLS file that cannot be used stops the start.
+#[test]
+fn check_config_reads_the_ehr_tls_files_and_warns_of_plain_mllp_off_loopback() {
+    let bench = Bench::new();
+    let plain = provisioned(
+        &bench,
+        "\n[ehr]\nlisten = \"0.0.0.0:2575\"\nsend_to = \"10.20.0.15:2576\"\n",
+    );
+    let (code, v) = check(&plain);
+    assert_eq!(code, 0, "{v:#}");
+    finds(
+        &v,
+        "warning",
+        "[ehr]",
+        "plain MLLP, orders and answers in the clear",
+    );
+    finds(&v, "warning", "[ehr] send_to", "documentation in the clear");
+    let pki = Pki::make(bench.path(), "ehr", Validity::Current, Validity::Current);
+    let tls = format!(
+        "\n[ehr]\nlisten = \"0.0.0.0:2575\"\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\n\
+         send_to = \"10.20.0.15:2576\"\nsend_ca_file = {:?}\nsend_cert_file = {:?}\nsend_key_file = {:?}\n",
+        pki.server_cert, pki.server_key, pki.ca, pki.ca, pki.client_cert, pki.client_key
+    );
+    let config = provisioned_again(&bench, &tls);
+    let (code, v) = check(&config);
+    assert_eq!(code, 0, "{v:#}");
+    finds(&v, "note", "[ehr]", "TLS with");
+    finds(
+        &v,
+        "note",
+        "[ehr] send_to",
+        "TLS, the EHR's certificate checked",
+    );
+    // A CA file that is not one: an error, and the start would stop.
+    std::fs::write(&pki.ca, "not a certificate\n").expect("writable");
+    let (code, v) = check(&config);
+    assert_eq!(code, 78, "{v:#}");
+    finds(&v, "error", "[ehr]", "");
+}
