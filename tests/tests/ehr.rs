@@ -132,6 +132,26 @@ fn a_malformed_order_is_refused_precisely_and_the_refusal_passes_the_validators(
     );
 }
 
+/// A pump on the bed that only takes the library and waits.
+const IDLE_PUMP: &str = "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n";
+
+/// A gateway with `extra` in its config and, on its port p1, a simulated
+/// pump of serial A0001 (the fixtures' pump) playing `scenario` (with
+/// `args`), its link up.
+fn bed(
+    bench: &Bench,
+    extra: &str,
+    scenario: &str,
+    args: &[&str],
+) -> (pumpgw_tests::Proc, pumpgw_tests::Proc) {
+    let gw = bench.gateway(&["p1"], extra);
+    let mut all = vec!["--serial", "A0001"];
+    all.extend_from_slice(args);
+    let pump = bench.sim("p1", scenario, &all);
+    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    (gw, pump)
+}
+
 /// A free port on loopback, for the gateway's `[ehr] listen`.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -188,14 +208,13 @@ fn send_with(
 fn the_gateway_answers_orders_over_mllp_and_every_answer_passes_the_validators() {
     let bench = Bench::new();
     let port = free_port();
-    let mut gw = bench.gateway(&["p1"], &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"));
     // The pump the orders name: serial A0001 on this bed.
-    let _pump = bench.sim(
-        "p1",
-        "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
-        &["--serial", "A0001"],
+    let (mut gw, _pump) = bed(
+        &bench,
+        &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"),
+        IDLE_PUMP,
+        &[],
     );
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let write = |name: &str, text: String| {
         let path = dir.path().join(name);
@@ -286,9 +305,9 @@ fn the_gateway_answers_orders_over_mllp_and_every_answer_passes_the_validators()
 fn a_programme_that_differs_from_its_order_is_blocked_naming_the_order_and_the_field() {
     let bench = Bench::new();
     let port = free_port();
-    let mut gw = bench.gateway(&["p1"], &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"));
-    let _pump = bench.sim(
-        "p1",
+    let (mut gw, _pump) = bed(
+        &bench,
+        &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"),
         "[pump]\ncare_area = \"adult-icu\"\npatient_weight = \"70 kg\"\n\n\
          [[step]]\naction = \"wait_library\"\n\n\
          [[step]]\naction = \"wait\"\nduration = \"6 s\"\n\n\
@@ -296,9 +315,8 @@ fn a_programme_that_differs_from_its_order_is_blocked_naming_the_order_and_the_f
          [[step]]\naction = \"infuse\"\nrate = \"100 micrograms/h\"\nvtbi = \"50 mL\"\nexpect = \"denied\"\n\n\
          [[step]]\naction = \"infuse\"\nrate = \"50 micrograms/h\"\nvtbi = \"50 mL\"\n\n\
          [[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
-        &["--serial", "A0001"],
+        &[],
     );
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
     let fentanyl = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
     let answers = send(port, 2, &[&fentanyl]);
     assert!(answers[1].contains("MSA|AA|2"), "{answers:#?}");
@@ -402,19 +420,15 @@ fn with_tls_only_an_ehr_with_a_client_certificate_is_answered() {
     let bench = Bench::new();
     let port = free_port();
     let pki = Pki::make(bench.path(), "ehr", Validity::Current, Validity::Current);
-    let mut gw = bench.gateway(
-        &["p1"],
+    let (mut gw, _pump) = bed(
+        &bench,
         &format!(
             "[ehr]\nlisten = \"127.0.0.1:{port}\"\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\n",
             pki.server_cert, pki.server_key, pki.ca
         ),
+        IDLE_PUMP,
+        &[],
     );
-    let _pump = bench.sim(
-        "p1",
-        "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
-        &["--serial", "A0001"],
-    );
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
     gw.wait_for(&["EHR listener (MLLP) up", "tls=true"], 1, 5);
     let fentanyl = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
     let tls = |cert: &std::path::Path, key: &std::path::Path| {
@@ -570,13 +584,7 @@ fn infusion_events_are_documented_in_order_through_an_ehr_outage_and_two_kills()
     let extra = format!(
         "[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\nack_timeout_s = 2\n"
     );
-    let mut gw = bench.gateway(&["p1"], &extra);
-    let _pump = bench.sim(
-        "p1",
-        &two_infusions(),
-        &["--serial", "A0001", "--speed", "3600"],
-    );
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    let (mut gw, _pump) = bed(&bench, &extra, &two_infusions(), &["--speed", "3600"]);
     // The fixture's order, for 1 mL to be infused.
     let order = bench.path().join("order-1-ml.hl7");
     let text = std::fs::read_to_string(repo_root().join("config/examples/ehr/fentanyl-order.hl7"))
@@ -690,10 +698,6 @@ fn the_hsib_bolus_is_blocked_by_its_order_and_the_right_one_is_given_and_documen
     let (listen, ehr_port) = (free_port(), free_port());
     let received = bench.path().join("ehr-received.jsonl");
     let _ehr = ehr_receiver(&bench, ehr_port, &received);
-    let mut gw = bench.gateway(
-        &["p1"],
-        &format!("[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\n"),
-    );
     let bolus = |expect: &str| {
         format!(
             "[[step]]\naction = \"bolus\"\ndose = \"25 micrograms\"\nduration = \"60 s\"\nexpect = \"{expect}\"\n\n"
@@ -714,8 +718,12 @@ fn the_hsib_bolus_is_blocked_by_its_order_and_the_right_one_is_given_and_documen
         load("2500 micrograms in 50 mL"),
         bolus("authorised"),
     );
-    let _pump = bench.sim("p1", &scenario, &["--serial", "A0001", "--speed", "3600"]);
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
+    let (mut gw, _pump) = bed(
+        &bench,
+        &format!("[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\n"),
+        &scenario,
+        &["--speed", "3600"],
+    );
     // A bolus from the running infusion (ORC-1 CH), 25 micrograms.
     let order = bench.path().join("bolus-order.hl7");
     let text = std::fs::read_to_string(repo_root().join("config/examples/ehr/fentanyl-order.hl7"))
@@ -795,13 +803,12 @@ fn the_hsib_bolus_is_blocked_by_its_order_and_the_right_one_is_given_and_documen
 fn malformed_orders_on_the_wire_are_refused_precisely_and_leave_nothing() {
     let bench = Bench::new();
     let port = free_port();
-    let mut gw = bench.gateway(&["p1"], &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"));
-    let _pump = bench.sim(
-        "p1",
-        "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\n\n[[step]]\naction = \"wait\"\nduration = \"10 min\"\n",
-        &["--serial", "A0001"],
+    let (mut gw, _pump) = bed(
+        &bench,
+        &format!("[ehr]\nlisten = \"127.0.0.1:{port}\"\n"),
+        IDLE_PUMP,
+        &[],
     );
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
     let good = repo_root().join("config/examples/ehr/fentanyl-order.hl7");
     let text = std::fs::read_to_string(&good).expect("the fixture");
     let orc = "ORC|RE|F-2001|||||||||||||||||N0001\n";
@@ -884,19 +891,15 @@ fn documentation_goes_over_tls_with_the_gateways_client_certificate() {
             &s(&pki.ca),
         ],
     );
-    let mut gw = bench.gateway(
-        &["p1"],
+    let (mut gw, _pump) = bed(
+        &bench,
         &format!(
             "[ehr]\nlisten = \"127.0.0.1:{listen}\"\nsend_to = \"127.0.0.1:{ehr_port}\"\nsend_ca_file = {:?}\nsend_cert_file = {:?}\nsend_key_file = {:?}\nstatus_every_s = 10\n",
             pki.ca, pki.client_cert, pki.client_key
         ),
-    );
-    let _pump = bench.sim(
-        "p1",
         &two_infusions(),
-        &["--serial", "A0001", "--speed", "3600"],
+        &["--speed", "3600"],
     );
-    gw.wait_for(&["pump link up", "pump=p1"], 1, 20);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(40);
     while acknowledged(&received).len() < 4 {
         assert!(

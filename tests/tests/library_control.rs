@@ -4,6 +4,23 @@
 
 use pumpgw_tests::{import_and_activate, library, run, write_signed};
 
+/// A pharmacy key and a gateway config in `d` that trusts it.
+fn pharmacy_and_gateway(d: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = d.join("pharmacy.key");
+    assert_eq!(
+        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
+        0
+    );
+    let config = d.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
+    )
+    .expect("writable");
+    (key, config)
+}
+
 #[test]
 #[allow(
     clippy::too_many_lines,
@@ -12,21 +29,12 @@ use pumpgw_tests::{import_and_activate, library, run, write_signed};
 fn import_activate_and_every_refusal_leaves_the_active_library_alone() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = d.join("pharmacy.key");
+    let (key, config) = pharmacy_and_gateway(d);
     let rogue = d.join("rogue.key");
-    for k in [&key, &rogue] {
-        assert_eq!(
-            run(&["library", "keygen", "--out", &k.display().to_string()]).0,
-            0
-        );
-    }
-    let config = d.join("gateway.toml");
-    std::fs::write(
-        &config,
-        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
-         trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
-    )
-    .unwrap();
+    assert_eq!(
+        run(&["library", "keygen", "--out", &rogue.display().to_string()]).0,
+        0
+    );
     let cfg = config.display().to_string();
     let import = |file: &str, sig: &str| {
         run(&[
@@ -362,18 +370,7 @@ fn the_tools_take_a_config_without_ports_and_only_run_needs_one() {
 fn the_diff_is_shown_at_import_and_activation_and_kept_in_the_audit() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let d = dir.path();
-    let key = d.join("pharmacy.key");
-    assert_eq!(
-        run(&["library", "keygen", "--out", &key.display().to_string()]).0,
-        0
-    );
-    let config = d.join("gateway.toml");
-    std::fs::write(
-        &config,
-        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
-         trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
-    )
-    .expect("writable");
+    let (key, config) = pharmacy_and_gateway(d);
     let cfg = config.display().to_string();
     let v13_text = library(13).replacen("\"hard_max\": \"400\"", "\"hard_max\": \"400000\"", 1);
     assert_ne!(

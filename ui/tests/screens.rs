@@ -18,6 +18,16 @@ fn terminal() -> (MainWindow, Receiver<FromTerminal>) {
     (ui, rx)
 }
 
+/// A terminal on the 7-inch panel (800x480), connected, with `m` applied.
+fn small_panel_with(m: ToTerminal) -> (MainWindow, Receiver<FromTerminal>) {
+    let (ui, rx) = terminal();
+    ui.window().set_size(slint::PhysicalSize::new(800, 480));
+    ui.show().expect("the testing backend shows it");
+    desk::with(|d| desk::connection(&ui, d, true, ""));
+    desk::with(|d| desk::apply(&ui, d, m));
+    (ui, rx)
+}
+
 fn apply(ui: &MainWindow, m: serde_json::Value) {
     let m: ToTerminal = serde_json::from_value(m).expect("a protocol message");
     desk::with(|d| desk::apply(ui, d, m));
@@ -293,11 +303,7 @@ fn drag(ui: &MainWindow, from: (f32, f32), to: (f32, f32)) {
 
 #[test]
 fn every_name_keeps_a_full_size_target_on_the_small_panel_however_many_staff() {
-    let (ui, _rx) = terminal();
-    ui.window().set_size(slint::PhysicalSize::new(800, 480));
-    ui.show().expect("the testing backend shows it");
-    desk::with(|d| desk::connection(&ui, d, true, ""));
-    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::concentration()));
+    let (ui, _rx) = small_panel_with(pumpgw_terminal::sample::concentration());
     open_from_list(
         &ui,
         "Pump pump-3: fentaNYL, concentration of a new container",
@@ -587,11 +593,7 @@ fn eight_pumps_on(w: u32, h: u32) {
 
 #[test]
 fn a_bolus_whose_facts_run_past_the_small_panel_says_more_is_below() {
-    let (ui, _rx) = terminal();
-    ui.window().set_size(slint::PhysicalSize::new(800, 480));
-    ui.show().expect("the testing backend shows it");
-    desk::with(|d| desk::connection(&ui, d, true, ""));
-    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::bolus()));
+    let (ui, _rx) = small_panel_with(pumpgw_terminal::sample::bolus());
     ui.global::<Gateway>().invoke_open_list();
     press(&ui, "Pump pump-3: fentaNYL, bolus");
     find(&ui, "More below: drag up");
@@ -606,11 +608,7 @@ fn a_bolus_whose_facts_run_past_the_small_panel_says_more_is_below() {
 
 #[test]
 fn the_prescription_is_on_the_bolus_screen_with_its_concentration() {
-    let (ui, _rx) = terminal();
-    ui.window().set_size(slint::PhysicalSize::new(800, 480));
-    ui.show().expect("the testing backend shows it");
-    desk::with(|d| desk::connection(&ui, d, true, ""));
-    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::bolus()));
+    let (ui, _rx) = small_panel_with(pumpgw_terminal::sample::bolus());
     ui.global::<Gateway>().invoke_open_list();
     press(&ui, "Pump pump-3: fentaNYL, bolus");
     find(&ui, "Prescribed: Order F-2002: fentaNYL");
@@ -625,11 +623,7 @@ fn the_prescription_is_on_the_bolus_screen_with_its_concentration() {
 
 #[test]
 fn the_blind_screen_shows_the_prescription_without_its_concentration() {
-    let (ui, _rx) = terminal();
-    ui.window().set_size(slint::PhysicalSize::new(800, 480));
-    ui.show().expect("the testing backend shows it");
-    desk::with(|d| desk::connection(&ui, d, true, ""));
-    desk::with(|d| desk::apply(&ui, d, pumpgw_terminal::sample::concentration()));
+    let (ui, _rx) = small_panel_with(pumpgw_terminal::sample::concentration());
     open_from_list(
         &ui,
         "Pump pump-3: fentaNYL, concentration of a new container",

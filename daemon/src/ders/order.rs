@@ -310,10 +310,30 @@ fn outside(programmed: Exact, ordered: Exact) -> Calc<bool> {
     Ok(diff.mul_int(100)? > ordered.abs()?.mul_int(ORDER_TOLERANCE_PERCENT)?)
 }
 
+/// The order the tests check against: a fentanyl bolus of 25 micrograms
+/// from a 2,500 micrograms in 50 mL syringe (the HSIB case).
+#[cfg(test)]
+pub(crate) fn fentanyl_bolus_order(number: &str) -> Ordered {
+    Ordered {
+        number: number.into(),
+        drug: "fentanyl".into(),
+        drug_name: "fentaNYL".into(),
+        bolus: true,
+        concentration: Some(
+            crate::units::parse_concentration("2500 micrograms in 50 mL").expect("a concentration"),
+        ),
+        give: Some(Give::Dose(
+            crate::units::parse_dose("25 micrograms").expect("a dose"),
+        )),
+        vtbi: None,
+        weight: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{parse_concentration, parse_dose, parse_rate, parse_volume, parse_weight};
+    use crate::units::{parse_concentration, parse_rate, parse_volume, parse_weight};
 
     fn programme(json: &str) -> Programme {
         serde_json::from_str(json).expect("a programme")
@@ -342,16 +362,7 @@ mod tests {
     }
 
     fn bolus_order() -> Ordered {
-        Ordered {
-            number: "F-2001".into(),
-            drug: "fentanyl".into(),
-            drug_name: "fentaNYL".into(),
-            bolus: true,
-            concentration: Some(parse_concentration("2500 micrograms in 50 mL").unwrap()),
-            give: Some(Give::Dose(parse_dose("25 micrograms").unwrap())),
-            vtbi: None,
-            weight: None,
-        }
+        fentanyl_bolus_order("F-2001")
     }
 
     /// The IHE PCD-03 dopamine order.
@@ -361,10 +372,12 @@ mod tests {
             drug: "dopamine".into(),
             drug_name: "DOPamine".into(),
             bolus: false,
-            concentration: Some(parse_concentration("400 mg in 250 mL").unwrap()),
-            give: Some(Give::Rate(parse_rate("10 micrograms/kg/min").unwrap())),
-            vtbi: Some(parse_volume("250 mL").unwrap()),
-            weight: Some(parse_weight("85 kg").unwrap()),
+            concentration: Some(parse_concentration("400 mg in 250 mL").expect("a concentration")),
+            give: Some(Give::Rate(
+                parse_rate("10 micrograms/kg/min").expect("a dose rate"),
+            )),
+            vtbi: Some(parse_volume("250 mL").expect("a volume")),
+            weight: Some(parse_weight("85 kg").expect("a weight")),
         }
     }
 

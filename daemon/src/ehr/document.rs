@@ -700,7 +700,9 @@ mod tests {
 
     fn learnt() -> Documenter {
         let order = include_str!("../../../config/examples/ehr/fentanyl-order.hl7");
-        let kept = super::super::order::minimised(&Message::parse(order.as_bytes()).unwrap());
+        let kept = super::super::order::minimised(
+            &Message::parse(order.as_bytes()).expect("the fixture is HL7"),
+        );
         let mut d = Documenter::default();
         let p = Some("pump-a");
         d.learn(

@@ -225,8 +225,6 @@ fn soft_limits(verdict: &Verdict) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ders::Give;
-    use crate::units::{parse_concentration, parse_dose};
 
     #[test]
     fn the_order_is_on_every_stage_and_its_concentration_never_on_the_blind_one() {
@@ -236,16 +234,7 @@ mod tests {
             "delivery":{"kind":"bolus","dose":"25 micrograms","pump_volume":"0.5 mL"}}"#,
         )
         .expect("a programme");
-        let order = Ordered {
-            number: "F-2002".into(),
-            drug: "fentanyl".into(),
-            drug_name: "fentaNYL".into(),
-            bolus: true,
-            concentration: Some(parse_concentration("2500 micrograms in 50 mL").unwrap()),
-            give: Some(Give::Dose(parse_dose("25 micrograms").unwrap())),
-            vtbi: None,
-            weight: None,
-        };
+        let order = crate::ders::order::fentanyl_bolus_order("F-2002");
         let verdict = Verdict::from_reasons(Vec::new(), Vec::new());
         let blind = build(
             "pump-a",
