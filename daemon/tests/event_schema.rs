@@ -4,6 +4,7 @@
 //! (`PRINT_EVENTS=1 cargo test --test event_schema -- --nocapture` prints
 //! them for the document.)
 
+use pumpgw::library::signature::{Role, Signatory};
 use pumpgw::store::record::{
     Context, Event, FORMAT, FORMAT_VERSION, GENESIS, LoggedReason, Record, hash,
 };
@@ -128,6 +129,20 @@ fn every_type() -> Vec<(Option<&'static str>, Event)> {
             Event::LibraryVerified {
                 version: 13,
                 key_id: "4f2a9c0e61b7d385".to_owned(),
+                signers: vec![
+                    Signatory {
+                        role: Role::Proposed,
+                        key_id: "4f2a9c0e61b7d385".to_owned(),
+                        person: Some("Ann Pharmacist".to_owned()),
+                        signed_at: Some("2026-11-20T16:02:11.000Z".to_owned()),
+                    },
+                    Signatory {
+                        role: Role::Approved,
+                        key_id: "9b17e4c2d05a3f68".to_owned(),
+                        person: Some("Bob Pharmacist".to_owned()),
+                        signed_at: Some("2026-11-21T08:40:37.000Z".to_owned()),
+                    },
+                ],
             },
         ),
         (

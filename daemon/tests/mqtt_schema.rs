@@ -192,18 +192,27 @@ fn pump_status_matches_its_schema() {
 fn library_messages_match_their_schema_and_parse_back() {
     let text = include_str!("../../config/drug-library.example.json");
     let (key, _) = signature::generate().unwrap();
-    let sig = signature::sign(text.as_bytes(), &key, std::path::Path::new("k")).unwrap();
-    let message = LibraryMessage {
+    let (other, _) = signature::generate().unwrap();
+    let path = std::path::Path::new("k");
+    let v1 = signature::sign_v1(text.as_bytes(), &key, path).unwrap();
+    let v1 = serde_json::to_string(&v1).unwrap();
+    let at = "2026-12-04T10:00:00Z";
+    let mut v2 = signature::propose(text.as_bytes(), &key, path, "Ann", at).unwrap();
+    signature::approve(text.as_bytes(), &mut v2, &other, path, "Bob", at).unwrap();
+    let v2 = serde_json::to_string(&v2).unwrap();
+    let message = |sig: &str| LibraryMessage {
         format: messages::LIBRARY_MESSAGE.into(),
         format_version: 1,
         library: text.into(),
-        signature: serde_json::value::RawValue::from_string(serde_json::to_string(&sig).unwrap())
-            .unwrap(),
+        signature: serde_json::value::RawValue::from_string(sig.to_owned()).unwrap(),
         published_by: "pharmacist-a".into(),
         published_at: "2026-11-21T10:00:00.000Z".into(),
     };
-    let bytes = serde_json::to_vec(&message).unwrap();
     let v = validator("mqtt-library-message-v1");
+    // Both signature formats are described.
+    let old = serde_json::to_value(message(&v1)).unwrap();
+    assert_valid(&v, &old);
+    let bytes = serde_json::to_vec(&message(&v2)).unwrap();
     let mut value: Value = serde_json::from_slice(&bytes).unwrap();
     assert_valid(&v, &value);
     let back = LibraryMessage::parse(&bytes).unwrap();

@@ -81,14 +81,52 @@ pub fn library(version: u64) -> String {
     out
 }
 
-/// Writes `text` as `dir/name` and its signature by the pharmacy key at
-/// `key` (PKCS#8) as `dir/name.sig`; returns both paths.
+/// The second pharmacist's key that goes with the pharmacy key `key`:
+/// `KEY-approver`, made with `library keygen` the first time it is needed.
+pub fn approver_key(key: &Path) -> PathBuf {
+    let mut p = key.as_os_str().to_owned();
+    p.push("-approver");
+    let p = PathBuf::from(p);
+    if !p.exists() {
+        let (code, _, err) = run(&["library", "keygen", "--out", &p.display().to_string()]);
+        assert_eq!(code, 0, "{err}");
+    }
+    p
+}
+
+/// The config line that trusts the pharmacy key `key` and its approver
+/// ([`approver_key`]), as a gateway with the default `approvals = 1` needs.
+pub fn trusted_keys(key: &Path) -> String {
+    let approver = approver_key(key);
+    format!(
+        "trusted_keys = [{:?}, {:?}]",
+        format!("{}.pub", key.display()),
+        format!("{}.pub", approver.display())
+    )
+}
+
+/// Writes `text` as `dir/name` and its signature file as `dir/name.sig`:
+/// proposed with the pharmacy key at `key` (PKCS#8), approved with its
+/// [`approver_key`]; returns both paths.
 pub fn write_signed(dir: &Path, name: &str, text: &str, key: &Path) -> (String, String) {
+    use pumpgw::library::signature;
     let file = dir.join(name);
     std::fs::write(&file, text).expect("the bench is writable");
+    let at = "2026-12-04T10:00:00.000Z";
     let pkcs8 = std::fs::read(key).expect("the key was made");
-    let sig =
-        pumpgw::library::signature::sign(text.as_bytes(), &pkcs8, key).expect("the key signs");
+    let mut sig = signature::propose(text.as_bytes(), &pkcs8, key, "Pat Proposer", at)
+        .expect("the key signs");
+    let approver = approver_key(key);
+    let pkcs8 = std::fs::read(&approver).expect("the approver's key was made");
+    signature::approve(
+        text.as_bytes(),
+        &mut sig,
+        &pkcs8,
+        &approver,
+        "Alex Approver",
+        at,
+    )
+    .expect("the approver's key signs");
     let sig_path = dir.join(format!("{name}.sig"));
     std::fs::write(&sig_path, serde_json::to_vec(&sig).expect("JSON"))
         .expect("the bench is writable");

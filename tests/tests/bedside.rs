@@ -467,7 +467,7 @@ fn a_library_activated_while_a_bolus_waits_withdraws_it_and_no_token_is_made() {
     let key = bench.path().join("pharmacy.key");
     let k = key.display().to_string();
     assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
-    let trusted = format!("trusted_keys = [{:?}]", format!("{k}.pub"));
+    let trusted = pumpgw_tests::trusted_keys(&key);
     let Bed {
         bench,
         mut gw,

@@ -191,7 +191,12 @@ fn a_pharmacist_makes_a_key_and_signs_a_library() {
         serde_json::from_slice(&std::fs::read(dir.path().join("library.json.sig")).unwrap())
             .unwrap();
     assert_eq!(sig["format"], "pumpgw-library-signature");
-    assert_eq!(sig["public_key"].as_str().unwrap(), public.trim());
+    assert_eq!(sig["format_version"], 2);
+    assert_eq!(sig["signatures"][0]["role"], "proposed");
+    assert_eq!(
+        sig["signatures"][0]["public_key"].as_str().unwrap(),
+        public.trim()
+    );
 
     // A key others can read is refused; so is a library with lint errors.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();

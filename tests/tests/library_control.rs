@@ -15,7 +15,7 @@ fn pharmacy_and_gateway(d: &std::path::Path) -> (std::path::PathBuf, std::path::
     std::fs::write(
         &config,
         "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
-         trusted_keys = [\"pharmacy.key.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
+         trusted_keys = [\"pharmacy.key.pub\", \"pharmacy.key-approver.pub\"]\n\n[[port]]\npath = \"/dev/null\"\n",
     )
     .expect("writable");
     (key, config)
@@ -189,7 +189,7 @@ fn a_new_activation_is_pushed_to_every_connected_pump() {
         run(&["library", "keygen", "--out", &key.display().to_string()]).0,
         0
     );
-    let trusted = format!("trusted_keys = [{:?}]", format!("{}.pub", key.display()));
+    let trusted = pumpgw_tests::trusted_keys(&key);
     let mut gw = bench.gateway(&["p1", "p2"], &trusted);
     let waits = "[pump]\ncare_area = \"adult-icu\"\n\n[[step]]\naction = \"wait_library\"\nversion = 12\n\n\
                  [[step]]\naction = \"wait_library\"\nversion = 13\n";
@@ -317,7 +317,7 @@ fn a_new_activation_is_offered_even_to_a_pump_that_used_up_its_offers() {
         run(&["library", "keygen", "--out", &key.display().to_string()]).0,
         0
     );
-    let trusted = format!("trusted_keys = [{:?}]", format!("{}.pub", key.display()));
+    let trusted = pumpgw_tests::trusted_keys(&key);
     let mut gw = bench.gateway(&["p1"], &trusted);
     let broken = "[pump]\ncare_area = \"adult-icu\"\ncorrupt_library = true\n\n\
                   [[step]]\naction = \"wait_online\"\n\n[[step]]\naction = \"wait\"\nduration = \"12 s\"\n";
@@ -350,7 +350,7 @@ fn the_tools_take_a_config_without_ports_and_only_run_needs_one() {
     std::fs::write(
         &config,
         "gateway_id = \"bench\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
-         trusted_keys = [\"pharmacy.key.pub\"]\n",
+         trusted_keys = [\"pharmacy.key.pub\", \"pharmacy.key-approver.pub\"]\n",
     )
     .unwrap();
     import_and_activate(&config, 12, &key, "workstation copy");
@@ -584,4 +584,180 @@ fn a_library_goes_to_a_spreadsheet_and_back_byte_for_byte() {
         "{err}"
     );
     assert!(!d.join("bad.json").exists(), "nothing written");
+}
+
+/// Writes `library(version)` as `d/name` and returns its path.
+fn draft(d: &std::path::Path, name: &str, version: u64) -> String {
+    let file = d.join(name);
+    std::fs::write(&file, library(version)).expect("writable");
+    file.display().to_string()
+}
+
+#[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one story: proposed, refused, approved, imported, shown; the old format"
+)]
+fn a_library_needs_a_second_pharmacists_approval_before_a_gateway_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = |name: &str| {
+        let k = d.join(name).display().to_string();
+        assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
+        k
+    };
+    let (ann, bob) = (key("ann.key"), key("bob.key"));
+    let config = d.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"ann.key.pub\", \"bob.key.pub\"]\n",
+    )
+    .expect("writable");
+    let cfg = config.display().to_string();
+    let import = |file: &str| {
+        run(&[
+            "library",
+            "import",
+            file,
+            "--signature",
+            &format!("{file}.sig"),
+            "--config",
+            &cfg,
+        ])
+    };
+    let v12 = draft(d, "v12.json", 12);
+
+    // Proposed by Ann: not enough for a gateway with the default approvals.
+    let (code, said, err) = run(&[
+        "library",
+        "sign",
+        &v12,
+        "--key",
+        &ann,
+        "--person",
+        "Ann Pharmacist",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(said.contains("Proposed."), "{said}");
+    let (code, _, err) = import(&v12);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("needs 1 approval(s) by other trusted pharmacists and has 0")
+            && err.contains("proposed by Ann Pharmacist (key "),
+        "{err}"
+    );
+
+    // Ann cannot approve her own proposal, under her key or another name.
+    let (code, _, err) = run(&[
+        "library",
+        "approve",
+        &v12,
+        "--key",
+        &ann,
+        "--person",
+        "A. Pharmacist",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("signs twice"), "{err}");
+    // Nor can Bob approve a file changed since Ann proposed it.
+    let changed = d.join("v12-changed.json");
+    std::fs::write(
+        &changed,
+        library(12).replacen("\"hard_max\": \"400\"", "\"hard_max\": \"4000\"", 1),
+    )
+    .unwrap();
+    let (code, _, err) = run(&[
+        "library",
+        "approve",
+        &changed.display().to_string(),
+        "--key",
+        &bob,
+        "--signature",
+        &format!("{v12}.sig"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("for another file"), "{err}");
+
+    // Bob approves; the gateway takes it and says who did what.
+    let (code, said, err) = run(&[
+        "library",
+        "approve",
+        &v12,
+        "--key",
+        &bob,
+        "--person",
+        "Bob Pharmacist",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        said.contains("proposed by Ann Pharmacist") && said.contains("approved by Bob Pharmacist"),
+        "{said}"
+    );
+    let (code, said, err) = import(&v12);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        said.contains("verified (proposed by Ann Pharmacist (key ")
+            && said.contains("approved by Bob Pharmacist (key "),
+        "{said}"
+    );
+    let (code, said, err) = run(&["library", "show", "12", "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    let line = |role: &str, who: &str| {
+        said.lines()
+            .any(|l| l.trim_start().starts_with(role) && l.contains(&format!("by {who} (key ")))
+    };
+    assert!(
+        line("proposed", "Ann Pharmacist") && line("approved", "Bob Pharmacist"),
+        "{said}"
+    );
+    let (_, said, _) = run(&["library", "list", "--config", &cfg]);
+    assert!(said.contains("approved by Bob Pharmacist"), "{said}");
+    let (_, said, _) = run(&["library", "audit", "--config", &cfg]);
+    assert!(
+        said.contains("proposed by Ann Pharmacist") && said.contains("approved by Bob Pharmacist"),
+        "{said}"
+    );
+    let (_, said, _) = run(&["events", "tail", "--config", &cfg]);
+    assert!(
+        said.contains("v12 proposed by Ann Pharmacist")
+            && said.contains("approved by Bob Pharmacist"),
+        "{said}"
+    );
+
+    // The old single signature: refused where approvals are needed, taken
+    // where the config says approvals = 0.
+    let v13 = draft(d, "v13.json", 13);
+    let (code, said, err) = run(&["library", "sign", &v13, "--key", &ann, "--format-1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(said.contains("only gateways with approvals = 0"), "{said}");
+    let (code, _, err) = import(&v13);
+    assert_eq!(code, 1);
+    assert!(err.contains("needs 1 approval(s)"), "{err}");
+    let (code, _, err) = run(&["library", "approve", &v13, "--key", &bob]);
+    assert_ne!(code, 0);
+    assert!(err.contains("format 1 signature"), "{err}");
+    std::fs::write(
+        &config,
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"ann.key.pub\", \"bob.key.pub\"]\napprovals = 0\n",
+    )
+    .unwrap();
+    let (code, said, err) = import(&v13);
+    assert_eq!(code, 0, "{err}");
+    assert!(said.contains("not approved by anyone else"), "{said}");
+
+    // A gateway that needs more approvals than it trusts keys is told so.
+    std::fs::write(
+        &config,
+        "gateway_id = \"bed-1\"\ncare_area = \"adult-icu\"\ndata_dir = \"state\"\n\
+         trusted_keys = [\"ann.key.pub\", \"bob.key.pub\"]\napprovals = 2\n",
+    )
+    .unwrap();
+    let (_, said, err) = run(&["check-config", &cfg]);
+    assert!(
+        format!("{said}{err}")
+            .contains("only 2 key(s) are trusted; no new library can be imported"),
+        "{said}{err}"
+    );
 }

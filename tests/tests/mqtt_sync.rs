@@ -377,7 +377,30 @@ fn publish_signed(bench: &Bench, broker: &Broker, key: &str, version: u64) -> St
     let file = bench.path().join(format!("v{version}.json"));
     std::fs::write(&file, library(version)).expect("writable");
     let f = file.display().to_string();
-    assert_eq!(run(&["library", "sign", &f, "--key", key]).0, 0);
+    let (code, said, err) = run(&[
+        "library",
+        "sign",
+        &f,
+        "--key",
+        key,
+        "--person",
+        "Pat Proposer",
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    assert!(said.contains("pumpgwd library approve"), "{said}");
+    // A second pharmacist approves it: the gateways need one approval.
+    let approver = pumpgw_tests::approver_key(Path::new(key));
+    let (code, said, err) = run(&[
+        "library",
+        "approve",
+        &f,
+        "--key",
+        &approver.display().to_string(),
+        "--person",
+        "Alex Approver",
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    assert!(said.contains("It has 1 approval(s)"), "{said}");
     let sig = format!("{f}.sig");
     let url = broker.url();
     let (code, said, err) = run(&[
@@ -410,7 +433,7 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
     let key = bench.path().join("pharmacy.key");
     let k = key.display().to_string();
     assert_eq!(run(&["library", "keygen", "--out", &k]).0, 0);
-    let trusted = format!("trusted_keys = [{:?}]\n", format!("{k}.pub"));
+    let trusted = format!("{}\n", pumpgw_tests::trusted_keys(&key));
     let mut gw = bench.gateway(
         &["p1", "p2"],
         &format!("{trusted}{}", mqtt(&broker.url(), "")),
@@ -432,6 +455,11 @@ fn a_library_published_on_its_topic_reaches_every_pump_and_the_fleet_view_says_s
     let url = broker.url();
     assert!(
         said.contains("version 13") && said.contains("pumpgw/v1/st-test/library/adult-icu"),
+        "{said}"
+    );
+    assert!(
+        said.contains("proposed by Pat Proposer (key ")
+            && said.contains("approved by Alex Approver (key "),
         "{said}"
     );
 
@@ -714,7 +742,7 @@ fn after_the_pause_the_library_topics_are_tried_again_within_the_same_connection
         assert!(status.success());
     };
     retained(&["-f", &big.display().to_string()]);
-    let trusted = format!("trusted_keys = [{:?}]\n", format!("{k}.pub"));
+    let trusted = format!("{}\n", pumpgw_tests::trusted_keys(&key));
     let gw = bench.gateway(
         &["p1"],
         &format!("{trusted}{}", mqtt(&broker.url(), "library_pause_s = 3")),

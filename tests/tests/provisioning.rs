@@ -194,8 +194,8 @@ fn check_config_warns_of_an_expired_certificate_and_refuses_a_key_of_another() {
 /// Writes the bench's config, trusting the bench's pharmacy key, with `extra`.
 fn provisioned_again(bench: &Bench, extra: &str) -> PathBuf {
     let trusted = format!(
-        "trusted_keys = [{:?}]\n{extra}",
-        format!("{}.pub", bench.path().join("pharmacy.key").display())
+        "{}\n{extra}",
+        pumpgw_tests::trusted_keys(&bench.path().join("pharmacy.key"))
     );
     bench.gateway_config(&["p1"], &trusted)
 }
@@ -218,6 +218,8 @@ impl Stick {
             let key = pharmacy_key.display().to_string();
             assert_eq!(run(&["library", "keygen", "--out", &key]).0, 0);
         }
+        // The second pharmacist's key, whose approval every library needs.
+        pumpgw_tests::approver_key(&pharmacy_key);
         let pki = Pki::make(&dir, "gw", Validity::Current, client);
         // A stick's file system has no modes: everything reads as 0644.
         std::fs::set_permissions(&pki.client_key, std::fs::Permissions::from_mode(0o644))
@@ -273,6 +275,8 @@ fn flags(bench: &Bench, stick: &Stick, broker: &str, port: &Path) -> Vec<String>
         &p(&stick.pki.client_key),
         "--trusted-key",
         &stick.public_key(),
+        "--trusted-key",
+        &format!("{}-approver.pub", stick.pharmacy_key.display()),
         "--data-dir",
         &p(&r.join("var/lib/pumpgw")),
         "--terminal-socket",

@@ -76,6 +76,7 @@ pub fn check(config: &Config) -> Vec<Finding> {
             Err(e) => add(Level::Error, "trusted_keys", e.to_string()),
         }
     }
+    approvals(config, &mut add);
     for p in &config.ports {
         let key = format!("[[port]] {}", p.name.as_deref().unwrap_or("(unnamed)"));
         if p.path.exists() {
@@ -291,5 +292,39 @@ fn staff_file(path: &Path, add: &mut impl FnMut(Level, &str, String)) {
             format!("{}: {} staff", path.display(), r.staff.len()),
         ),
         Err(e) => add(Level::Error, "[terminal] staff_file", e.to_string()),
+    }
+}
+/// Whether the keys trusted can ever make up a proposal and `approvals`
+/// approvals (each by another key).
+fn approvals(config: &Config, add: &mut impl FnMut(Level, &str, String)) {
+    let needed = usize::try_from(config.approvals)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let keys = config.trusted_keys.len();
+    if config.approvals == 0 {
+        add(
+            Level::Warning,
+            "approvals",
+            "0: a library proposed by one pharmacist is activated without a second one's approval"
+                .to_owned(),
+        );
+    } else if !config.trusted_keys.is_empty() && keys < needed {
+        add(
+            Level::Warning,
+            "approvals",
+            format!(
+                "{}: a library needs {needed} signatures by different trusted keys (a proposal and {} approval(s)), but only {keys} key(s) are trusted; no new library can be imported",
+                config.approvals, config.approvals
+            ),
+        );
+    } else {
+        add(
+            Level::Note,
+            "approvals",
+            format!(
+                "{}: a library needs a proposal and {} approval(s), by different trusted keys",
+                config.approvals, config.approvals
+            ),
+        );
     }
 }

@@ -27,6 +27,11 @@ pub struct Config {
     /// this gateway accepts.
     #[serde(default)]
     pub trusted_keys: Vec<PathBuf>,
+    /// How many approvals by other trusted keys (other people) a library
+    /// needs besides its proposal before this gateway activates it; 0
+    /// accepts a proposal alone, and format 1 single signatures.
+    #[serde(default = "default_approvals")]
+    pub approvals: u32,
     /// Link timers.
     #[serde(default)]
     pub link: LinkSettings,
@@ -163,6 +168,11 @@ impl EhrSettings {
             self.client_ca_file.as_deref()?,
         ))
     }
+}
+
+/// Two-person approval unless a gateway's config says otherwise.
+const fn default_approvals() -> u32 {
+    1
 }
 
 fn default_max_message_bytes() -> usize {

@@ -543,6 +543,7 @@ fn sync_setup(
     let inbox = crate::sync::library::LibraryInbox::new(
         inbox_store,
         trusted,
+        config.approvals,
         &config.gateway_id,
         &config.care_area,
     );

@@ -41,6 +41,8 @@ pub struct Answers {
     pub mqtt: Option<MqttAnswers>,
     /// Pharmacy public keys to trust.
     pub trusted_keys: Vec<PathBuf>,
+    /// Approvals a library needs besides its proposal.
+    pub approvals: u32,
     /// Where the gateway keeps its state.
     pub data_dir: PathBuf,
     /// The terminal socket; none: no bedside terminal.
@@ -346,6 +348,11 @@ fn render(
     let _ = writeln!(t, "data_dir = {}", quote_path(&a.data_dir));
     let keys: Vec<String> = trusted.iter().map(|k| quote_path(k)).collect();
     let _ = writeln!(t, "trusted_keys = [{}]", keys.join(", "));
+    let _ = writeln!(
+        t,
+        "# Signatures a library needs besides its proposal, each by another trusted key.\napprovals = {}",
+        a.approvals
+    );
     if let Some(socket) = &a.terminal_socket {
         let _ = writeln!(t, "\n[terminal]\nsocket = {}", quote_path(socket));
         if let Some(g) = &a.socket_group {
@@ -465,6 +472,20 @@ fn check_keys(p: &mut Plan, a: &Answers) {
             ),
             Err(e) => p.add(Level::Error, "trusted_keys", e.to_string()),
         }
+    }
+    let needed = usize::try_from(a.approvals)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    if !a.trusted_keys.is_empty() && a.trusted_keys.len() < needed {
+        p.add(
+            Level::Warning,
+            "approvals",
+            format!(
+                "{}: a library needs {needed} signatures by different trusted keys, but only {} key(s) are given; no new library can be imported",
+                a.approvals,
+                a.trusted_keys.len()
+            ),
+        );
     }
 }
 

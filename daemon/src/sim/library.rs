@@ -1,7 +1,7 @@
 //! Bench set-up for the demo, tests and benchmarks: put a library into a
 //! gateway's store the honest way (signed, verified, imported, activated),
-//! with a throwaway key made for the occasion and trusted for this one
-//! import only. Real gateways import pharmacy-signed files with
+//! with throwaway keys (a proposer and an approver) made for the occasion
+//! and trusted for this one import only. Real gateways import pharmacy-signed files with
 //! `pumpgwd library import`.
 
 use std::path::Path;
@@ -40,16 +40,39 @@ pub fn install_library(
     if let Some((version, _)) = library::active(&store)? {
         return Ok(version);
     }
-    let (pkcs8, public) = signature::generate()?;
-    let signed = signature::sign(file, &pkcs8, Path::new("bench key"))?;
+    // Two keys, so that the bench library passes the default of one
+    // approval the way a real one does: proposed, then approved.
+    let (proposer, proposer_public) = signature::generate()?;
+    let (approver, approver_public) = signature::generate()?;
+    let at = crate::store::record::time_text(time::OffsetDateTime::now_utc());
+    let mut signed = signature::propose(
+        file,
+        &proposer,
+        Path::new("bench key"),
+        "Bench proposer",
+        &at,
+    )?;
+    signature::approve(
+        file,
+        &mut signed,
+        &approver,
+        Path::new("bench approver key"),
+        "Bench approver",
+        &at,
+    )?;
     let signed = serde_json::to_vec(&signed).expect("a signature file serialises");
+    let trusted = [proposer_public, approver_public];
     let context = Context {
         gateway: gateway.to_owned(),
         pump: None,
         care_area: care_area.to_owned(),
         library_version: None,
     };
-    let archived = library::import(&mut store, &context, file, &signed, &[public], "bench")?;
+    let trust = library::Trust {
+        keys: &trusted,
+        approvals: 1,
+    };
+    let archived = library::import(&mut store, &context, file, &signed, trust, "bench")?;
     library::activate(
         &mut store,
         &context,

@@ -26,8 +26,11 @@ pub struct Archived {
     pub library_id: String,
     /// SHA-256 of the file, hex.
     pub sha256: String,
-    /// The signing key's id.
+    /// The proposing key's id.
     pub key_id: String,
+    /// Who proposed and approved it, read back from its archived
+    /// signature (none if that no longer verifies against the file).
+    pub signed: Option<signature::Signed>,
     /// `received`, `verified`, `active` or `superseded`.
     pub state: String,
     /// When it was imported.
@@ -152,6 +155,29 @@ pub fn active_version(store: &Store) -> Result<Option<(u64, String)>, LibraryErr
         .map_err(sql(store.path.clone()))
 }
 
+/// The library in `file`, or the schema and lint errors that refuse it.
+fn parsed(file: &[u8]) -> Result<lib::Library, LibraryError> {
+    lib::parse(file)
+        .map(|(library, _warnings)| library)
+        .map_err(|e| match e {
+            lib::LoadError::Invalid(findings) => LibraryError::Invalid(findings),
+            lib::LoadError::Io { path, source } => LibraryError::Store(StoreError::Sqlite {
+                path: path.into(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(source)),
+            }),
+        })
+}
+
+/// What a gateway accepts a library on: the pharmacy keys it trusts and
+/// how many approvals beyond the proposal it needs (`approvals`).
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// Raw Ed25519 public keys.
+    pub keys: &'a [Vec<u8>],
+    /// Approvals needed besides the proposal.
+    pub approvals: u32,
+}
+
 /// Verifies and archives a signed library (received, then verified). It is
 /// not activated.
 pub fn import(
@@ -159,17 +185,12 @@ pub fn import(
     context: &Context,
     file: &[u8],
     signature_file: &[u8],
-    trusted: &[Vec<u8>],
+    trust: Trust<'_>,
     who: &str,
 ) -> Result<Archived, LibraryError> {
-    let key_id = signature::verify(file, signature_file, trusted)?;
-    let (library, _warnings) = lib::parse(file).map_err(|e| match e {
-        lib::LoadError::Invalid(findings) => LibraryError::Invalid(findings),
-        lib::LoadError::Io { path, source } => LibraryError::Store(StoreError::Sqlite {
-            path: path.into(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(source)),
-        }),
-    })?;
+    let signed = signature::verify(file, signature_file, trust.keys, trust.approvals)?;
+    let key_id = signed.proposer.key_id.clone();
+    let library = parsed(file)?;
     let version = library.version;
     let err = sql(store.path.clone());
     let now = OffsetDateTime::now_utc();
@@ -214,7 +235,10 @@ pub fn import(
         [v],
     )
     .map_err(&err)?;
-    let why = format!("signature by trusted key {key_id}; schema and lint without errors");
+    let why = format!(
+        "{}; every signature by a trusted key; schema and lint without errors",
+        signed.describe()
+    );
     let diff = against_active(&tx, &library).map_err(&err)?;
     audit_row_with(
         &tx,
@@ -242,6 +266,7 @@ pub fn import(
                 Event::LibraryVerified {
                     version,
                     key_id: key_id.clone(),
+                    signers: signed.all().cloned().collect(),
                 },
             ),
         ],
@@ -254,6 +279,7 @@ pub fn import(
         library_id: library.library_id,
         sha256: sha,
         key_id,
+        signed: Some(signed),
         state: "verified".to_owned(),
         received_at: at,
     })
@@ -432,7 +458,7 @@ pub fn list(store: &Store) -> Result<Vec<Archived>, LibraryError> {
     let mut st = store
         .conn
         .prepare(
-            "SELECT version, library_id, sha256, key_id, state, received_at FROM libraries ORDER BY version DESC",
+            "SELECT version, library_id, sha256, key_id, state, received_at, file, signature FROM libraries ORDER BY version DESC",
         )
         .map_err(&err)?;
     let rows = st
@@ -442,6 +468,7 @@ pub fn list(store: &Store) -> Result<Vec<Archived>, LibraryError> {
                 library_id: r.get(1)?,
                 sha256: r.get(2)?,
                 key_id: r.get(3)?,
+                signed: signature::inspect(&r.get::<_, Vec<u8>>(6)?, &r.get::<_, Vec<u8>>(7)?).ok(),
                 state: r.get(4)?,
                 received_at: r.get(5)?,
             })
@@ -612,10 +639,15 @@ mod tests {
         }
     }
 
+    /// Format 1 signatures, where the gateway needs no approval.
+    fn open_trust(keys: &[Vec<u8>]) -> Trust<'_> {
+        Trust { keys, approvals: 0 }
+    }
+
     fn signed(version: u64, pkcs8: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let file = EXAMPLE.replacen("\"version\": 12", &format!("\"version\": {version}"), 1);
         assert!(file.contains(&format!("\"version\": {version}")));
-        let sig = signature::sign(file.as_bytes(), pkcs8, std::path::Path::new("k")).unwrap();
+        let sig = signature::sign_v1(file.as_bytes(), pkcs8, std::path::Path::new("k")).unwrap();
         (file.into_bytes(), serde_json::to_vec(&sig).unwrap())
     }
 
@@ -637,13 +669,22 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines, reason = "one story: import, activate, every refusal")]
     fn import_activate_and_no_rollback() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&Store::file_in(dir.path())).unwrap();
         let (pkcs8, public) = signature::generate().unwrap();
         let trusted = vec![public];
         let (v12, s12) = signed(12, &pkcs8);
-        let a = import(&mut store, &ctx(), &v12, &s12, &trusted, "pharmacist").unwrap();
+        let a = import(
+            &mut store,
+            &ctx(),
+            &v12,
+            &s12,
+            open_trust(&trusted),
+            "pharmacist",
+        )
+        .unwrap();
         assert_eq!(a.state, "verified");
         assert!(
             active(&store).unwrap().is_none(),
@@ -656,7 +697,7 @@ mod tests {
         assert_eq!(active(&store).unwrap().unwrap().0, 12);
         // Equal and lower versions are refused.
         assert!(matches!(
-            import(&mut store, &ctx(), &v12, &s12, &trusted, "p"),
+            import(&mut store, &ctx(), &v12, &s12, open_trust(&trusted), "p"),
             Err(LibraryError::Rollback {
                 version: 12,
                 active: 12
@@ -664,7 +705,7 @@ mod tests {
         ));
         let (v11, s11) = signed(11, &pkcs8);
         assert!(matches!(
-            import(&mut store, &ctx(), &v11, &s11, &trusted, "p"),
+            import(&mut store, &ctx(), &v11, &s11, open_trust(&trusted), "p"),
             Err(LibraryError::Rollback {
                 version: 11,
                 active: 12
@@ -674,16 +715,23 @@ mod tests {
         let (v13, s13) = signed(13, &pkcs8);
         let tampered = tampered_digit(&v13);
         assert!(matches!(
-            import(&mut store, &ctx(), &tampered, &s13, &trusted, "p"),
+            import(
+                &mut store,
+                &ctx(),
+                &tampered,
+                &s13,
+                open_trust(&trusted),
+                "p"
+            ),
             Err(LibraryError::Signature(_))
         ));
         let (other, _) = signature::generate().unwrap();
         let (v13b, s13b) = signed(13, &other);
         assert!(matches!(
-            import(&mut store, &ctx(), &v13b, &s13b, &trusted, "p"),
+            import(&mut store, &ctx(), &v13b, &s13b, open_trust(&trusted), "p"),
             Err(LibraryError::Signature(SignatureError::UntrustedKey(_)))
         ));
-        import(&mut store, &ctx(), &v13, &s13, &trusted, "p").unwrap();
+        import(&mut store, &ctx(), &v13, &s13, open_trust(&trusted), "p").unwrap();
         assert_eq!(
             activate(&mut store, &ctx(), 13, "b", "update").unwrap(),
             Some(12)

@@ -226,8 +226,12 @@ pub enum Event {
     LibraryVerified {
         /// Its version.
         version: u64,
-        /// The trusted key that signed it.
+        /// The trusted key that proposed it.
         key_id: String,
+        /// Every signature, proposal first, with its person (none in a
+        /// format 1 signature, and in records written before format 2).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        signers: Vec<crate::library::signature::Signatory>,
     },
     /// A library was refused at import; the active one is untouched.
     LibraryRefused {

@@ -62,6 +62,7 @@ pub enum Outcome {
 pub struct LibraryInbox {
     store: Store,
     trusted: Vec<Vec<u8>>,
+    approvals: u32,
     gateway: String,
     care_area: String,
     seen: HashSet<[u8; 32]>,
@@ -70,11 +71,19 @@ pub struct LibraryInbox {
 }
 
 impl LibraryInbox {
-    /// An inbox that accepts signatures by `trusted` public keys.
-    pub fn new(store: Store, trusted: Vec<Vec<u8>>, gateway: &str, care_area: &str) -> Self {
+    /// An inbox that accepts libraries signed by `trusted` public keys
+    /// with at least `approvals` approvals besides the proposal.
+    pub fn new(
+        store: Store,
+        trusted: Vec<Vec<u8>>,
+        approvals: u32,
+        gateway: &str,
+        care_area: &str,
+    ) -> Self {
         LibraryInbox {
             store,
             trusted,
+            approvals,
             gateway: gateway.to_owned(),
             care_area: care_area.to_owned(),
             seen: HashSet::new(),
@@ -141,7 +150,10 @@ impl LibraryInbox {
                     &context,
                     file,
                     signature,
-                    &self.trusted,
+                    library::Trust {
+                        keys: &self.trusted,
+                        approvals: self.approvals,
+                    },
                     &who,
                 ) {
                     Ok(a) => {
@@ -239,7 +251,7 @@ mod tests {
     const LIBRARY: &str = include_str!("../../../config/drug-library.example.json");
 
     fn signed(text: &str, key: &[u8]) -> Vec<u8> {
-        let sig = signature::sign(text.as_bytes(), key, std::path::Path::new("k")).unwrap();
+        let sig = signature::sign_v1(text.as_bytes(), key, std::path::Path::new("k")).unwrap();
         serde_json::to_vec(&serde_json::json!({
             "format": "pumpgw-library-message",
             "format_version": 1,
@@ -257,7 +269,7 @@ mod tests {
         let store = Store::open(&Store::file_in(dir.path())).unwrap();
         (
             dir,
-            LibraryInbox::new(store, vec![public], "gw-1", "adult-icu"),
+            LibraryInbox::new(store, vec![public], 0, "gw-1", "adult-icu"),
             key,
         )
     }
@@ -314,5 +326,43 @@ mod tests {
             .count();
         assert_eq!(refused, 2);
         assert_eq!(library::active_version(&inbox.store).unwrap(), None);
+    }
+
+    #[test]
+    fn a_proposal_without_the_approvals_needed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, a_pub) = signature::generate().unwrap();
+        let (b, b_pub) = signature::generate().unwrap();
+        let store = Store::open(&Store::file_in(dir.path())).unwrap();
+        let mut inbox = LibraryInbox::new(store, vec![a_pub, b_pub], 1, "gw-1", "adult-icu");
+        let at = "2026-12-04T10:00:00Z";
+        let path = std::path::Path::new("k");
+        let mut sig = signature::propose(LIBRARY.as_bytes(), &a, path, "Ann", at).unwrap();
+        let message = |sig: &signature::SignatureFile| {
+            serde_json::to_vec(&serde_json::json!({
+                "format": "pumpgw-library-message",
+                "format_version": 1,
+                "library": LIBRARY,
+                "signature": sig,
+                "published_by": "pharmacy",
+                "published_at": "2026-11-21T10:00:00.000Z",
+            }))
+            .unwrap()
+        };
+        let out = inbox.receive("t", &message(&sig));
+        assert!(
+            matches!(&out, Outcome::Refused(r) if r.contains("needs 1 approval(s)") && r.contains("proposed by Ann")),
+            "{out:?}"
+        );
+        assert_eq!(library::active_version(&inbox.store).unwrap(), None);
+        signature::approve(LIBRARY.as_bytes(), &mut sig, &b, path, "Bob", at).unwrap();
+        let out = inbox.receive("t", &message(&sig));
+        assert!(matches!(out, Outcome::Activated { .. }), "{out:?}");
+        let archived = library::list(&inbox.store).unwrap();
+        let signed = archived[0]
+            .signed
+            .as_ref()
+            .expect("its signature reads back");
+        assert_eq!(signed.approvers[0].person.as_deref(), Some("Bob"));
     }
 }

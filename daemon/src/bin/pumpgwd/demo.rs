@@ -292,6 +292,7 @@ pub(crate) fn demo_config(
         care_area: "adult-icu".to_owned(),
         data_dir: dir.to_path_buf(),
         trusted_keys: Vec::new(),
+        approvals: 1,
         link: LinkSettings::default(),
         authorisation: AuthorisationSettings::default(),
         ports,

@@ -331,7 +331,21 @@ fn summary(e: &Event) -> String {
         Event::LibraryPushed { version, hash } => {
             format!("v{version} offered ({})", hash.get(..16).unwrap_or(hash))
         }
-        Event::LibraryVerified { version, key_id } => format!("v{version} signed by key {key_id}"),
+        Event::LibraryVerified {
+            version,
+            key_id,
+            signers,
+        } => {
+            if signers.is_empty() {
+                format!("v{version} signed by key {key_id}")
+            } else {
+                let who: Vec<String> = signers
+                    .iter()
+                    .map(|s| format!("{} by {s}", s.role))
+                    .collect();
+                format!("v{version} {}", who.join(", "))
+            }
+        }
         Event::LibraryRefused { reason, by, .. } => format!("from {by}: {reason}"),
         Event::LibraryActivated {
             version,

@@ -365,22 +365,50 @@ enum LibraryCommand {
         #[arg(long, value_name = "KEY")]
         out: PathBuf,
     },
-    /// Lint and sign a library: writes FILE.sig, a detached signature that
-    /// names its key. Refuses a library with lint errors.
+    /// Lint and propose a library: writes FILE.sig, a detached signature
+    /// file naming the key and the person. Refuses a library with lint
+    /// errors. Gateways need `approvals` more signatures (default 1) by
+    /// other pharmacists: see `library approve`.
     Sign {
         /// The library JSON file.
         file: PathBuf,
         /// The private key (from `library keygen`; mode 0600).
         #[arg(long, value_name = "KEY")]
         key: PathBuf,
+        /// Who signs, as the audit trail will name them (default: the
+        /// login name).
+        #[arg(long, value_name = "NAME")]
+        person: Option<String>,
         /// Where to write the signature (default FILE.sig).
         #[arg(long, value_name = "SIG")]
         out: Option<PathBuf>,
+        /// Write signature format 1 (one signature, no approvals, no
+        /// person) for gateways not yet upgraded to read format 2.
+        #[arg(long)]
+        format_1: bool,
+    },
+    /// Approve a proposed library: checks the signatures already in its
+    /// signature file and the lint, then adds this person's signature.
+    /// The proposer's key or name cannot approve.
+    Approve {
+        /// The library JSON file.
+        file: PathBuf,
+        /// The approver's private key (mode 0600).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Who approves (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        person: Option<String>,
+        /// The signature file to add to (default FILE.sig), rewritten
+        /// whole.
+        #[arg(long, value_name = "SIG")]
+        signature: Option<PathBuf>,
     },
     /// Import a signed library into the gateway's archive (not active yet).
     ///
-    /// Checks the signature against the config's `trusted_keys`, the schema
-    /// and the lint, and refuses a version not above the active one. On any
+    /// Checks every signature against the config's `trusted_keys` and the
+    /// number of approvals against its `approvals`, then the schema and
+    /// the lint, and refuses a version not above the active one. On any
     /// failure nothing is archived and the active library is untouched.
     /// Exit status: 0 verified and archived; 1 refused.
     Import {
@@ -750,9 +778,25 @@ fn library_main(cmd: LibraryCommand) -> ExitCode {
             broker: &broker,
         })),
         LibraryCommand::Keygen { out } => plain(pharmacy::keygen(&out)),
-        LibraryCommand::Sign { file, key, out } => {
-            plain(pharmacy::sign(&file, &key, out.as_deref()))
-        }
+        LibraryCommand::Sign {
+            file,
+            key,
+            person,
+            out,
+            format_1,
+        } => plain(pharmacy::sign(
+            &file,
+            &key,
+            person,
+            out.as_deref(),
+            format_1,
+        )),
+        LibraryCommand::Approve {
+            file,
+            key,
+            person,
+            signature,
+        } => plain(pharmacy::approve(&file, &key, person, signature.as_deref())),
     }
 }
 

@@ -117,15 +117,18 @@ pub(crate) fn publish(p: &Publish<'_>) -> Result<u8, (u8, anyhow::Error)> {
         }
         Err(e) => return Err(usage(anyhow::Error::new(e))),
     };
-    let own_key = serde_json::from_str::<signature::SignatureFile>(&sig_text)
-        .ok()
-        .and_then(|s| hex::decode(s.public_key).ok());
-    let key_id = match own_key
-        .ok_or_else(|| "the signature file does not parse".to_owned())
-        .and_then(|k| {
-            signature::verify(text.as_bytes(), sig_text.as_bytes(), &[k]).map_err(|e| e.to_string())
-        }) {
-        Ok(id) => id,
+    // Whole and by whom, checked against the keys it names; each gateway
+    // decides with its own trusted keys and approvals.
+    let key_id = match signature::inspect(text.as_bytes(), sig_text.as_bytes()) {
+        Ok(signed) => {
+            println!("{}: {}", p.signature.display(), signed.describe());
+            if signed.approvers.is_empty() {
+                eprintln!(
+                    "pumpgwd: warning: nobody has approved it yet; gateways whose config needs approvals (the default is 1) will refuse it"
+                );
+            }
+            signed.proposer.key_id
+        }
         Err(e) => {
             eprintln!("pumpgwd: {}: {e}; nothing published", p.signature.display());
             return Ok(1);

@@ -1,5 +1,7 @@
-//! `pumpgwd library keygen` and `library sign`: the pharmacy's side of
-//! configuration control.
+//! `pumpgwd library keygen`, `sign`, `approve` and the archive commands
+//! (`import`, `activate`, `list`, `show`, `audit`, `status`, `diff`,
+//! `replay`, the spreadsheet): the pharmacy's side of configuration
+//! control.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -41,8 +43,8 @@ pub(crate) fn keygen(out: &Path) -> Result<u8> {
     Ok(0)
 }
 
-/// Lints, then signs a library file; writes FILE.sig (or `out`).
-pub(crate) fn sign(file: &Path, key: &Path, out: Option<&Path>) -> Result<u8> {
+/// Reads a private key, refusing one that others can read.
+fn read_key(key: &Path) -> Result<Vec<u8>> {
     let mode = std::fs::metadata(key)
         .with_context(|| format!("cannot read {}", key.display()))?
         .permissions()
@@ -55,7 +57,12 @@ pub(crate) fn sign(file: &Path, key: &Path, out: Option<&Path>) -> Result<u8> {
             key.display()
         );
     }
-    let pkcs8 = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))
+}
+
+/// The library's bytes and version, or `None` (errors printed) when the
+/// lint finds errors: nobody signs those.
+fn linted(file: &Path, doing: &str) -> Result<Option<(Vec<u8>, u64)>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let checked = library::check(&bytes);
     let errors: Vec<_> = checked
@@ -68,23 +75,116 @@ pub(crate) fn sign(file: &Path, key: &Path, out: Option<&Path>) -> Result<u8> {
             eprintln!("{f}");
         }
         eprintln!(
-            "pumpgwd: {} has {} error(s); not signed (run `pumpgwd library lint`)",
+            "pumpgwd: {} has {} error(s); not {doing} (run `pumpgwd library lint`)",
             file.display(),
             errors.len()
         );
-        return Ok(1);
+        return Ok(None);
     }
-    let sig = signature::sign(&bytes, &pkcs8, key)?;
-    let out = out.map_or_else(|| signature_path(file), Path::to_path_buf);
-    let text = serde_json::to_string_pretty(&sig)? + "\n";
-    std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?;
     let version = checked.library.as_ref().map_or(0, |l| l.version);
+    Ok(Some((bytes, version)))
+}
+
+/// Now, as signatures write it.
+fn now_text() -> String {
+    pumpgw::store::record::time_text(time::OffsetDateTime::now_utc())
+}
+
+/// Writes a signature file whole or not at all (a temporary file renamed).
+fn write_signature(out: &Path, text: &str) -> Result<()> {
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, out))
+        .with_context(|| format!("cannot write {}", out.display()))
+}
+
+/// `library sign`: lints, then proposes a library with `person`'s
+/// signature; writes FILE.sig (or `out`). Format 1 (`v1`) writes the old
+/// single signature instead, for gateways not yet upgraded.
+pub(crate) fn sign(
+    file: &Path,
+    key: &Path,
+    person: Option<String>,
+    out: Option<&Path>,
+    v1: bool,
+) -> Result<u8> {
+    let pkcs8 = read_key(key)?;
+    let Some((bytes, version)) = linted(file, "signed")? else {
+        return Ok(1);
+    };
+    let out = out.map_or_else(|| signature_path(file), Path::to_path_buf);
+    let (text, sha, key_id) = if v1 {
+        let sig = signature::sign_v1(&bytes, &pkcs8, key)?;
+        let text = serde_json::to_string_pretty(&sig)? + "\n";
+        (text, sig.library_sha256, sig.key_id)
+    } else {
+        let person = who(person);
+        let sig = signature::propose(&bytes, &pkcs8, key, &person, &now_text())?;
+        let text = serde_json::to_string_pretty(&sig)? + "\n";
+        let key_id = sig.signatures[0].key_id.clone();
+        (text, sig.library_sha256, key_id)
+    };
+    write_signature(&out, &text)?;
     println!(
-        "signed {} (version {version}, SHA-256 {}) with key {}: {}",
+        "signed {} (version {version}, SHA-256 {sha}) with key {key_id}: {}",
+        file.display(),
+        out.display()
+    );
+    if v1 {
+        println!(
+            "Format 1: one signature, no approvals; only gateways with approvals = 0 accept it."
+        );
+    } else {
+        println!(
+            "Proposed. Another pharmacist checks it (`pumpgwd library diff` against the active library) and approves it with:\n  pumpgwd library approve {} --key THEIR.key --signature {}",
+            file.display(),
+            out.display()
+        );
+    }
+    Ok(0)
+}
+
+/// `library approve`: adds `person`'s approval to the signature file of a
+/// proposed library, after checking the signatures already in it.
+pub(crate) fn approve(
+    file: &Path,
+    key: &Path,
+    person: Option<String>,
+    sig_path: Option<&Path>,
+) -> Result<u8> {
+    let pkcs8 = read_key(key)?;
+    let Some((bytes, version)) = linted(file, "approved")? else {
+        return Ok(1);
+    };
+    let sig_path = sig_path.map_or_else(|| signature_path(file), Path::to_path_buf);
+    let sig_bytes =
+        std::fs::read(&sig_path).with_context(|| format!("cannot read {}", sig_path.display()))?;
+    let mut sig = match signature::parse(&sig_bytes)? {
+        signature::Parsed::V2(sig) => sig,
+        signature::Parsed::V1(_) => bail!(
+            "{} is a format 1 signature, which cannot hold an approval; propose the library again with `pumpgwd library sign`",
+            sig_path.display()
+        ),
+    };
+    let before = signature::inspect(&bytes, &sig_bytes)
+        .with_context(|| format!("{} does not check out", sig_path.display()))?;
+    signature::approve(&bytes, &mut sig, &pkcs8, key, &who(person), &now_text())?;
+    let text = serde_json::to_string_pretty(&sig)? + "\n";
+    let after = signature::inspect(&bytes, text.as_bytes())?;
+    write_signature(&sig_path, &text)?;
+    println!(
+        "approved {} (version {version}, SHA-256 {}), {}: {}",
         file.display(),
         sig.library_sha256,
-        sig.key_id,
-        out.display()
+        after.describe(),
+        sig_path.display()
+    );
+    println!(
+        "It has {} approval(s); a gateway activates it when its config's approvals is at most that (before: {}).",
+        after.approvers.len(),
+        before.approvers.len()
     );
     Ok(0)
 }
@@ -164,20 +264,20 @@ pub(crate) fn import(
     }
     let who = who(by);
     let context = gw.context();
-    match pumpgw::store::library::import(
-        &mut gw.store,
-        &context,
-        &bytes,
-        &signature,
-        &trusted,
-        &who,
-    ) {
+    let trust = pumpgw::store::library::Trust {
+        keys: &trusted,
+        approvals: gw.config.approvals,
+    };
+    match pumpgw::store::library::import(&mut gw.store, &context, &bytes, &signature, trust, &who) {
         Ok(a) => {
             println!(
-                "library {} version {} verified (signed by key {}) and archived; the active library is unchanged. Activate it with: pumpgwd library activate {} --config {}",
+                "library {} version {} verified ({}) and archived; the active library is unchanged. Activate it with: pumpgwd library activate {} --config {}",
                 a.library_id,
                 a.version,
-                a.key_id,
+                a.signed.as_ref().map_or_else(
+                    || format!("key {}", a.key_id),
+                    pumpgw::library::signature::Signed::describe
+                ),
                 a.version,
                 config.display()
             );
@@ -372,16 +472,24 @@ pub(crate) fn list(config: &Path) -> Result<u8, (u8, anyhow::Error)> {
     }
     for a in rows {
         println!(
-            "{:>6}  {:<10}  {}  key {}  {}  {}",
+            "{:>6}  {:<10}  {}  {}  {}  {}",
             a.version,
             a.state,
             a.received_at,
-            a.key_id,
             a.sha256.get(..16).unwrap_or(&a.sha256),
-            a.library_id
+            a.library_id,
+            signers(&a)
         );
     }
     Ok(0)
+}
+
+/// "proposed by A (key …), approved by B (key …)" for an archived row.
+fn signers(a: &pumpgw::store::library::Archived) -> String {
+    a.signed.as_ref().map_or_else(
+        || format!("signed by key {}", a.key_id),
+        pumpgw::library::signature::Signed::describe,
+    )
 }
 
 /// `library show`: one version's facts and history; `--out` writes the
@@ -408,7 +516,27 @@ pub(crate) fn show(
         a.library_id, a.version, a.state
     );
     println!("  SHA-256   {}", a.sha256);
-    println!("  signed by key {}", a.key_id);
+    match &a.signed {
+        Some(signed) => {
+            for who in signed.all() {
+                println!(
+                    "  {:<8}  by {}{}",
+                    who.role,
+                    who,
+                    who.signed_at
+                        .as_deref()
+                        .map_or_else(String::new, |t| format!(" at {t}"))
+                );
+            }
+            if signed.format_version == 1 {
+                println!("  (a format 1 signature: one signer, no approvals)");
+            }
+        }
+        None => println!(
+            "  signed by key {} (the archived signature no longer reads)",
+            a.key_id
+        ),
+    }
     for row in pumpgw::store::library::audit(&gw.store)
         .map_err(soft)?
         .into_iter()

@@ -102,6 +102,10 @@ pub(crate) struct ProvisionArgs {
     /// A pharmacy public key (from `library keygen`) to trust; once per key.
     #[arg(long = "trusted-key", value_name = "FILE")]
     trusted_keys: Vec<PathBuf>,
+    /// Approvals by other trusted keys a library needs besides its
+    /// proposal (two-person approval: 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    approvals: u32,
     /// Where the gateway keeps its state.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -205,6 +209,7 @@ fn answers(args: &ProvisionArgs, interactive: bool) -> Result<Answers, Failure> 
             key: args.key.clone(),
         }),
         trusted_keys: args.trusted_keys.clone(),
+        approvals: args.approvals,
         data_dir: args
             .data_dir
             .clone()
