@@ -2,6 +2,8 @@
 //!
 //! This crate holds the domain and the services of the daemon `pumpgwd`:
 //!
+//! - [`archive`]: the fleet archive: every gateway's log over MQTT, its
+//!   hash chain checked as it is kept (SQLite or PostgreSQL);
 //! - [`units`]: clinical quantities with exact arithmetic and their parser;
 //! - [`format`](mod@format): the one formatting module every surface uses;
 //! - [`library`]: the signed drug-library format, its loader and its lint;
@@ -21,6 +23,7 @@
 //! `docs/architecture.md` draws how they fit together; the touchscreen is
 //! its own crate (`ui/`, `pumpgw-terminal`).
 
+pub mod archive;
 pub mod ders;
 pub mod ehr;
 pub mod format;

@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod display;
 pub mod mqtt;
+pub mod postgres;
 pub mod terminal;
 pub mod touch;
 

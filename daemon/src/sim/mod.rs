@@ -12,12 +12,14 @@
 //! - [`faults`]: what happens to the bytes on their way out;
 //! - [`library`]: a bench library, signed and activated, for the demo and
 //!   tests;
-//! - [`ehr`]: a simulated EHR, on both sides of a gateway's `[ehr]`.
+//! - [`ehr`]: a simulated EHR, on both sides of a gateway's `[ehr]`;
+//! - [`fleet`]: simulated gateways' logs and batches, for the fleet archive.
 
 pub mod bedside;
 pub mod delivery;
 pub mod ehr;
 pub mod faults;
+pub mod fleet;
 pub mod library;
 pub mod practice;
 pub mod scenario;

@@ -669,7 +669,10 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::too_many_lines, reason = "one story: import, activate, every refusal")]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one story: import, activate, every refusal"
+    )]
     fn import_activate_and_no_rollback() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&Store::file_in(dir.path())).unwrap();

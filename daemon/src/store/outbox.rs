@@ -194,7 +194,7 @@ fn split(
 
 /// One batch's payload. The records go in exactly as stored (and hashed),
 /// so a consumer can check the chain on what it receives.
-fn encode(origin: &Origin, records: &[(u64, Vec<u8>)]) -> Batch {
+pub fn encode(origin: &Origin, records: &[(u64, Vec<u8>)]) -> Batch {
     let first = records.first().map_or(0, |r| r.0);
     let last = records.last().map_or(0, |r| r.0);
     let size: usize = records.iter().map(|r| r.1.len() + 1).sum();

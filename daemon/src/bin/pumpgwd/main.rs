@@ -12,6 +12,7 @@ macro_rules! say {
     }};
 }
 
+mod archive;
 mod daemon;
 mod demo;
 mod ehr;
@@ -182,6 +183,14 @@ enum Command {
     /// Every gateway and pump, from the broker's retained status topics.
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The fleet archive: every gateway's event log of a site, from the
+    /// broker, each gateway's hash chain checked as it is kept (a gap or
+    /// a break is reported and recorded, never stored silently), in an
+    /// SQLite file or PostgreSQL. Runs until SIGTERM or SIGINT.
+    ///
+    /// Exit status: 0 stopped cleanly; 64 usage; 69 the broker settings
+    /// cannot be used; 70 the database failed.
+    Archive(archive::ArchiveArgs),
     /// The staff who may confirm at this gateway's terminal, and their
     /// PINs (docs/staff.md). Every change is an event in the log.
     #[command(subcommand)]
@@ -698,6 +707,7 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { file, json } => return exit(provision::check_config(&file, json)),
         Command::Staff(cmd) => return exit(staff_main(cmd)),
+        Command::Archive(args) => return exit(archive::main(args)),
         Command::Fleet(FleetCommand::Status {
             broker,
             site,

@@ -43,7 +43,7 @@ pub(crate) struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    fn connection(&self, role: &str) -> Result<Connection, (u8, anyhow::Error)> {
+    pub(crate) fn connection(&self, role: &str) -> Result<Connection, (u8, anyhow::Error)> {
         let broker = BrokerAddress::parse(&self.broker)
             .map_err(|e| (EXIT_USAGE, anyhow!("--broker: {e}")))?;
         if broker.tls && self.ca.is_none() {
