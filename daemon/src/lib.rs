@@ -4,6 +4,8 @@
 //!
 //! - [`archive`]: the fleet archive: every gateway's log over MQTT, its
 //!   hash chain checked as it is kept (SQLite or PostgreSQL);
+//! - [`cqi`]: the CQI report: what the library caught over a period, as
+//!   figures, JSON and a self-contained HTML page;
 //! - [`units`]: clinical quantities with exact arithmetic and their parser;
 //! - [`format`](mod@format): the one formatting module every surface uses;
 //! - [`library`]: the signed drug-library format, its loader and its lint;
@@ -24,6 +26,7 @@
 //! its own crate (`ui/`, `pumpgw-terminal`).
 
 pub mod archive;
+pub mod cqi;
 pub mod ders;
 pub mod ehr;
 pub mod format;

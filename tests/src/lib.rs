@@ -5,6 +5,7 @@ pub mod controller;
 pub mod display;
 pub mod mqtt;
 pub mod postgres;
+pub mod report_fixture;
 pub mod terminal;
 pub mod touch;
 

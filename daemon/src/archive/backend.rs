@@ -162,12 +162,13 @@ pub trait Backend: Send {
     fn count(&mut self) -> Result<u64, ArchiveError>;
     /// Calls `visit` with each kept record's bytes of `site` (all if none)
     /// whose time is in `[from, to)` (text comparison of RFC 3339 UTC
-    /// times), by gateway then sequence number.
+    /// times) and, unless `only` is empty, of one of its types, by gateway
+    /// then sequence number.
     fn each_record(
         &mut self,
         site: Option<&str>,
-        from: &str,
-        to: &str,
+        period: (&str, &str),
+        only: &[&str],
         visit: &mut dyn FnMut(&Key, &[u8]),
     ) -> Result<(), ArchiveError>;
 }

@@ -316,8 +316,8 @@ impl Backend for Postgres {
     fn each_record(
         &mut self,
         site: Option<&str>,
-        from: &str,
-        to: &str,
+        (from, to): (&str, &str),
+        only: &[&str],
         visit: &mut dyn FnMut(&Key, &[u8]),
     ) -> Result<(), ArchiveError> {
         let err = self.err();
@@ -327,10 +327,12 @@ impl Backend for Postgres {
             .prepare(
                 "SELECT site, gateway, record FROM records
                  WHERE ($1::text IS NULL OR site = $1) AND at >= $2 AND at < $3
+                   AND (cardinality($4::text[]) = 0 OR type = ANY($4))
                  ORDER BY site, gateway, seq",
             )
             .map_err(&err)?;
-        let portal = tx.bind(&st, &[&site, &from, &to]).map_err(&err)?;
+        let only: Vec<&str> = only.to_vec();
+        let portal = tx.bind(&st, &[&site, &from, &to, &only]).map_err(&err)?;
         loop {
             let rows = tx.query_portal(&portal, 10_000).map_err(&err)?;
             if rows.is_empty() {

@@ -302,8 +302,8 @@ impl Backend for Sqlite {
     fn each_record(
         &mut self,
         site: Option<&str>,
-        from: &str,
-        to: &str,
+        (from, to): (&str, &str),
+        only: &[&str],
         visit: &mut dyn FnMut(&Key, &[u8]),
     ) -> Result<(), ArchiveError> {
         let err = self.err();
@@ -312,10 +312,14 @@ impl Backend for Sqlite {
             .prepare(
                 "SELECT site, gateway, record FROM records
                  WHERE (?1 IS NULL OR site = ?1) AND at >= ?2 AND at < ?3
+                   AND (?4 IS NULL OR type IN (SELECT value FROM json_each(?4)))
                  ORDER BY site, gateway, seq",
             )
             .map_err(&err)?;
-        let mut rows = st.query(params![site, from, to]).map_err(&err)?;
+        // The types as a JSON array, for json_each (none: every type).
+        let only =
+            (!only.is_empty()).then(|| serde_json::to_string(only).expect("strings serialise"));
+        let mut rows = st.query(params![site, from, to, only]).map_err(&err)?;
         let mut key = Key {
             site: String::new(),
             gateway: String::new(),

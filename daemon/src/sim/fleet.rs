@@ -8,20 +8,17 @@ use crate::store::outbox::{Origin, encode};
 use crate::store::record::{FORMAT, FORMAT_VERSION, GENESIS, hash};
 use crate::store::{Context, Event, Record};
 
-/// A gateway's log of `events` (each with its pump, if any), one record
-/// every `step` from `start`, chained from record 1.
+/// A gateway's log of `events` (each with its time and its pump, if any),
+/// chained from record 1.
 pub fn chain(
     gateway: &str,
     care_area: &str,
     library_version: Option<u64>,
-    events: Vec<(Option<String>, Event)>,
-    start: OffsetDateTime,
-    step: time::Duration,
+    events: Vec<(OffsetDateTime, Option<String>, Event)>,
 ) -> Vec<Vec<u8>> {
     let mut prev = GENESIS;
-    let mut at = start;
     let mut out = Vec::with_capacity(events.len());
-    for (i, (pump, event)) in events.into_iter().enumerate() {
+    for (i, (at, pump, event)) in events.into_iter().enumerate() {
         let r = Record {
             format: FORMAT.to_owned(),
             format_version: FORMAT_VERSION,
@@ -39,7 +36,6 @@ pub fn chain(
         };
         let bytes = r.to_bytes();
         prev = hash(&bytes);
-        at += step;
         out.push(bytes);
     }
     out
@@ -58,17 +54,11 @@ pub fn plain_log(gateway: &str, n: u64, start: OffsetDateTime) -> Vec<Vec<u8>> {
                     reason: "simulated".to_owned(),
                 }
             };
-            (None, event)
+            let step = time::Duration::milliseconds(250) * i32::try_from(i).unwrap_or(i32::MAX);
+            (start + step, None, event)
         })
         .collect();
-    chain(
-        gateway,
-        "adult-icu",
-        Some(12),
-        events,
-        start,
-        time::Duration::milliseconds(250),
-    )
+    chain(gateway, "adult-icu", Some(12), events)
 }
 
 /// The batches a gateway publishes of `records` (record `first` first),

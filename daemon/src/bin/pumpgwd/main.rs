@@ -22,6 +22,7 @@ mod mqtt;
 mod pharmacy;
 mod practice;
 mod provision;
+mod report;
 mod staff;
 mod status;
 mod tools;
@@ -191,6 +192,47 @@ enum Command {
     /// Exit status: 0 stopped cleanly; 64 usage; 69 the broker settings
     /// cannot be used; 70 the database failed.
     Archive(archive::ArchiveArgs),
+    /// The CQI report: what the drug library caught over a period, from
+    /// the fleet archive or from gateways' exported logs. Writes one
+    /// self-contained HTML page (inline SVG plots, no script, prints on
+    /// A4), or the same figures as JSON. Every figure is defined in
+    /// docs/report.md.
+    ///
+    /// Exit status: 0 written; 64 usage or a file that cannot be read;
+    /// 70 the archive or the output failed.
+    Report {
+        /// Exported logs (`pumpgwd events export`), any number of gateways.
+        #[arg(
+            long,
+            value_name = "FILE",
+            num_args = 1..,
+            required_unless_present = "database",
+            conflicts_with = "database"
+        )]
+        events: Vec<PathBuf>,
+        /// The fleet archive (SQLite file or `postgres://` URL).
+        #[arg(long, value_name = "FILE|URL")]
+        database: Option<String>,
+        /// One site of the archive (default: all).
+        #[arg(long)]
+        site: Option<String>,
+        /// One care area (default: all).
+        #[arg(long, value_name = "ID")]
+        care_area: Option<String>,
+        /// Start: a date (`2026-11-01`, midnight UTC) or an RFC 3339 time
+        /// (default: 30 days before --to).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// End, excluded (default: now).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// The HTML file to write (replaced whole).
+        #[arg(long, value_name = "FILE", default_value = "report.html")]
+        out: PathBuf,
+        /// Print the figures as JSON instead of writing HTML.
+        #[arg(long)]
+        json: bool,
+    },
     /// The staff who may confirm at this gateway's terminal, and their
     /// PINs (docs/staff.md). Every change is an event in the log.
     #[command(subcommand)]
@@ -708,6 +750,27 @@ fn main() -> ExitCode {
         Command::CheckConfig { file, json } => return exit(provision::check_config(&file, json)),
         Command::Staff(cmd) => return exit(staff_main(cmd)),
         Command::Archive(args) => return exit(archive::main(args)),
+        Command::Report {
+            events,
+            database,
+            site,
+            care_area,
+            from,
+            to,
+            out,
+            json,
+        } => {
+            return exit(report::report(&report::Request {
+                events: &events,
+                database: database.as_deref(),
+                site,
+                care_area,
+                from: from.as_deref(),
+                to: to.as_deref(),
+                out: &out,
+                json,
+            }));
+        }
         Command::Fleet(FleetCommand::Status {
             broker,
             site,
