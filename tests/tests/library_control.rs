@@ -761,3 +761,55 @@ fn a_library_needs_a_second_pharmacists_approval_before_a_gateway_takes_it() {
         "{said}{err}"
     );
 }
+
+#[test]
+fn the_lint_finds_a_soft_limit_on_a_dose_the_wards_give_every_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bed-12.jsonl");
+    // Fentanyl in adult-icu, soft maximum 200 micrograms/h: run at 200
+    // five times (and at 50 fifteen times) this month.
+    let mut text = String::new();
+    for (rate, n) in [("200 micrograms/h", 5), ("50 micrograms/h", 15)] {
+        for _ in 0..n {
+            text.push_str(
+                &serde_json::json!({
+                    "type": "programme_requested", "care_area": "adult-icu",
+                    "programme": {"drug": "fentanyl", "delivery": {"kind": "continuous", "rate": rate}}
+                })
+                .to_string(),
+            );
+            text.push('\n');
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let example = pumpgw_tests::repo_root().join(pumpgw_tests::EXAMPLE_LIBRARY);
+    let lib = example.display().to_string();
+    let l = log.display().to_string();
+    let (code, said, err) = run(&["library", "lint", &lib, "--events", &l]);
+    assert_eq!(code, 0, "a warning, not an error: {said}{err}");
+    assert!(
+        said.contains("20 programme(s) read from 1 log file(s)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("soft-limit-at-standard-dose")
+            && said.contains("fentaNYL continuous soft_max 200 micrograms/h is within a rounding step (1 microgram/h) of 200 micrograms/h, a dose programmed 5 times (25.0% of its 20 continuous programmes in adult-icu"),
+        "{said}"
+    );
+    let (_, json, _) = run(&["library", "lint", &lib, "--events", &l, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let found: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "soft-limit-at-standard-dose")
+        .collect();
+    assert_eq!(found.len(), 1, "{json}");
+    assert_eq!(
+        found[0]["path"],
+        "$.care_areas[0].drugs[0].continuous.soft_max"
+    );
+    // Without the logs, the example is clean.
+    let (_, said, _) = run(&["library", "lint", &lib]);
+    assert!(!said.contains("soft-limit-at-standard-dose"), "{said}");
+}

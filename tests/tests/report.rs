@@ -260,7 +260,7 @@ fn the_html_report_opens_in_a_real_browser_and_prints() {
 
 fn screenshot(html: &str, png: &Path) -> PathBuf {
     let out = chromium()
-        .args(["--window-size=1100,2600", "--hide-scrollbars"])
+        .args(["--window-size=1100,1900", "--hide-scrollbars"])
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{html}"))
         .output()

@@ -9,6 +9,7 @@
 mod active;
 mod consistency;
 pub mod diff;
+pub mod evidence;
 mod lint;
 mod load;
 mod model;

@@ -567,6 +567,12 @@ enum LibraryCommand {
         /// Print findings as JSON (one object with a `findings` array).
         #[arg(long)]
         json: bool,
+        /// Also check the soft limits against the doses the wards give,
+        /// from exported logs (`pumpgwd events export`): a soft limit
+        /// within a rounding step of a standard dose is a warning
+        /// (docs/drug-library.md section 5).
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        events: Vec<PathBuf>,
     },
     /// What changed from one library to another: per care area and drug,
     /// what was added, removed and changed, each limit old -> new with its
@@ -803,7 +809,7 @@ fn main() -> ExitCode {
 
 fn library_main(cmd: LibraryCommand) -> ExitCode {
     match cmd {
-        LibraryCommand::Lint { file, json } => plain(tools::lint(&file, json)),
+        LibraryCommand::Lint { file, json, events } => plain(tools::lint(&file, json, &events)),
         LibraryCommand::Diff { old, new, json } => exit(pharmacy::diff(&old, &new, json)),
         LibraryCommand::Export { file, csv: _, out } => {
             exit(pharmacy::export_csv(&file, out.as_deref()))

@@ -7,9 +7,30 @@ use anyhow::{Context, Result};
 use pumpgw::ders::{self, HistoryFile, Outcome, Programme, Verdict};
 use pumpgw::library::{self, Severity};
 
-pub(crate) fn lint(file: &Path, json: bool) -> Result<u8> {
+pub(crate) fn lint(file: &Path, json: bool, events: &[std::path::PathBuf]) -> Result<u8> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let checked = library::check(&bytes);
+    let mut checked = library::check(&bytes);
+    if !events.is_empty() {
+        let mut programmed = library::evidence::Programmed::default();
+        for f in events {
+            let text = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+            for line in text.split(|b| *b == b'\n') {
+                programmed.record(line);
+            }
+        }
+        if let Some(lib) = &checked.library {
+            checked
+                .findings
+                .extend(library::evidence::lint(lib, &programmed));
+        }
+        if !json {
+            println!(
+                "{} programme(s) read from {} log file(s) for the standard doses",
+                programmed.programmes,
+                events.len()
+            );
+        }
+    }
     let errors = checked
         .findings
         .iter()
