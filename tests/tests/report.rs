@@ -135,6 +135,11 @@ fn every_figure_of_a_known_month_is_exact_from_files_and_from_both_archives() {
     assert_eq!(picu["programmes"]["total"], 14);
     assert_eq!(picu["overrides"], 3);
     assert_eq!(picu["under_library"]["percent"], "100.0");
+    assert_eq!(
+        picu["pumps_off_library"],
+        json!([{"gateway": "picu-1", "pump": "p1", "episodes": 1, "seconds": 30}]),
+        "only that care area's pumps"
+    );
 
     // The same figures from an SQLite archive filled from those files...
     let sqlite = dir.path().join("archive.sqlite").display().to_string();

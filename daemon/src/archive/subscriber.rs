@@ -194,12 +194,25 @@ fn write_loop(
         totals
             .anomalies
             .fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
-        // Committed: now the broker may forget it.
-        if let Err(e) = client.try_ack(&publish) {
-            warn!(error = %e, "the acknowledgement could not be queued; the batch will come again");
-        }
+        // Committed: now the broker may forget it. An acknowledgement not
+        // sent would hold one of the broker's in-flight slots for this
+        // session until the next connection, so a full request queue is
+        // waited out (the event loop drains it), not skipped.
+        ack(client, &publish);
     }
     Ok(())
+}
+
+/// Queues the acknowledgement of `publish`, waiting up to 5 s for room.
+fn ack(client: &AsyncClient, publish: &Publish) {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while let Err(e) = client.try_ack(publish) {
+        if std::time::Instant::now() >= until {
+            warn!(error = %e, "the acknowledgement could not be queued; the batch will come again at the next connection");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[cfg(test)]

@@ -326,10 +326,17 @@ impl Tally {
     fn state(&mut self, r: &Value) {
         self.learn_role(r);
         let kind = text(r, "type");
-        if matches!(
-            kind,
-            "link_up" | "link_down" | "library_installed_on_pump" | "library_activated"
-        ) {
+        let other_area = self
+            .scope
+            .care_area
+            .as_deref()
+            .is_some_and(|a| a != text(r, "care_area"));
+        if !other_area
+            && matches!(
+                kind,
+                "link_up" | "link_down" | "library_installed_on_pump" | "library_activated"
+            )
+        {
             let pump = text(r, "pump").to_owned();
             self.library_state(r, kind, text(r, "gateway"), &pump, text(r, "at"));
         }
