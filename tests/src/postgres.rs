@@ -136,8 +136,9 @@ impl Postgres {
         }
     }
 
-    /// Makes a database and returns its URL.
-    pub fn database(&self, name: &str) -> String {
+    /// `psql` on `database` as the cluster's user, stopping at the first
+    /// error; its output.
+    fn psql(&self, database: &str, statement: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -146,33 +147,8 @@ impl Postgres {
                 &self.port.to_string(),
                 "-U",
                 "pumpgw",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                &format!("CREATE DATABASE {name}"),
             ])
-            .output()
-            .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("postgres://pumpgw@127.0.0.1:{}/{name}", self.port)
-    }
-
-    /// Runs one SQL statement with `psql` on `database`; its output.
-    pub fn sql(&self, database: &str, statement: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
             .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "pumpgw",
                 "-d",
                 database,
                 "-At",
@@ -189,6 +165,17 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Makes a database and returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        format!("postgres://pumpgw@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Runs one SQL statement on `database`; its output.
+    pub fn sql(&self, database: &str, statement: &str) -> String {
+        self.psql(database, statement)
     }
 
     /// The server's log.

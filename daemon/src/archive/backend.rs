@@ -172,3 +172,34 @@ pub trait Backend: Send {
         visit: &mut dyn FnMut(&Key, &[u8]),
     ) -> Result<(), ArchiveError>;
 }
+
+/// A 32-byte hash read back from a database (zeros if it is not 32 bytes,
+/// which no longer matches anything).
+pub(super) fn hash32(v: &[u8]) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    if v.len() == 32 {
+        h.copy_from_slice(v);
+    }
+    h
+}
+
+/// A sequence number as the databases store it (signed 64 bits).
+pub(super) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored count or sequence number back (never negative).
+pub(super) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Every gateway's summary: the same SQL on both databases (no
+/// parameters): site, gateway, records, last sequence number, its time,
+/// anomalies.
+pub(super) const SUMMARY: &str = "SELECT g.site, g.gateway, COALESCE(r.n, 0), COALESCE(r.last, 0),
+    COALESCE((SELECT at FROM records x WHERE x.site = g.site AND x.gateway = g.gateway AND x.seq = r.last), ''),
+    (SELECT COUNT(*) FROM anomalies a WHERE a.site = g.site AND a.gateway = g.gateway)
+    FROM (SELECT site, gateway FROM records UNION SELECT site, gateway FROM anomalies) g
+    LEFT JOIN (SELECT site, gateway, COUNT(*) AS n, MAX(seq) AS last FROM records GROUP BY site, gateway) r
+      ON r.site = g.site AND r.gateway = g.gateway
+    ORDER BY g.site, g.gateway";

@@ -10,7 +10,8 @@
 use postgres::{Client, NoTls};
 
 use super::backend::{
-    Anomaly, AnomalyKind, ArchiveError, Backend, GatewaySummary, Key, Link, NewRecord,
+    Anomaly, AnomalyKind, ArchiveError, Backend, GatewaySummary, Key, Link, NewRecord, hash32,
+    to_i64, to_u64,
 };
 
 /// Migrations, in order; `archive_schema.version` counts those applied.
@@ -51,22 +52,6 @@ impl std::fmt::Debug for Postgres {
             .field("target", &self.target)
             .finish_non_exhaustive()
     }
-}
-
-fn hash32(v: &[u8]) -> [u8; 32] {
-    let mut h = [0u8; 32];
-    if v.len() == 32 {
-        h.copy_from_slice(v);
-    }
-    h
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 /// The URL without its password, for messages.
@@ -226,16 +211,7 @@ impl Backend for Postgres {
         let err = self.err();
         let rows = self
             .client
-            .query(
-                "SELECT g.site, g.gateway, COALESCE(r.n, 0), COALESCE(r.last, 0),
-                        COALESCE((SELECT at FROM records x WHERE x.site = g.site AND x.gateway = g.gateway AND x.seq = r.last), ''),
-                        (SELECT COUNT(*) FROM anomalies a WHERE a.site = g.site AND a.gateway = g.gateway)
-                 FROM (SELECT site, gateway FROM records UNION SELECT site, gateway FROM anomalies) g
-                 LEFT JOIN (SELECT site, gateway, COUNT(*) AS n, MAX(seq) AS last FROM records GROUP BY site, gateway) r
-                   ON r.site = g.site AND r.gateway = g.gateway
-                 ORDER BY g.site, g.gateway",
-                &[],
-            )
+            .query(super::backend::SUMMARY, &[])
             .map_err(err)?;
         Ok(rows
             .iter()

@@ -8,7 +8,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend::{
-    Anomaly, AnomalyKind, ArchiveError, Backend, GatewaySummary, Key, Link, NewRecord,
+    Anomaly, AnomalyKind, ArchiveError, Backend, GatewaySummary, Key, Link, NewRecord, hash32,
+    to_i64, to_u64,
 };
 
 /// Migrations, in order; `user_version` counts those applied.
@@ -42,22 +43,6 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE records (
 pub struct Sqlite {
     conn: Connection,
     path: String,
-}
-
-fn hash32(v: &[u8]) -> [u8; 32] {
-    let mut h = [0u8; 32];
-    if v.len() == 32 {
-        h.copy_from_slice(v);
-    }
-    h
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 impl Sqlite {
@@ -209,18 +194,7 @@ impl Backend for Sqlite {
 
     fn summary(&mut self) -> Result<Vec<GatewaySummary>, ArchiveError> {
         let err = self.err();
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT g.site, g.gateway, COALESCE(r.n, 0), COALESCE(r.last, 0),
-                        COALESCE((SELECT at FROM records x WHERE x.site = g.site AND x.gateway = g.gateway AND x.seq = r.last), ''),
-                        (SELECT COUNT(*) FROM anomalies a WHERE a.site = g.site AND a.gateway = g.gateway)
-                 FROM (SELECT site, gateway FROM records UNION SELECT site, gateway FROM anomalies) g
-                 LEFT JOIN (SELECT site, gateway, COUNT(*) AS n, MAX(seq) AS last FROM records GROUP BY site, gateway) r
-                   ON r.site = g.site AND r.gateway = g.gateway
-                 ORDER BY g.site, g.gateway",
-            )
-            .map_err(&err)?;
+        let mut st = self.conn.prepare(super::backend::SUMMARY).map_err(&err)?;
         let rows = st
             .query_map([], |r| {
                 let records = to_u64(r.get(2)?);
