@@ -79,7 +79,7 @@ fn ingest(
         ],
         None,
     );
-    archive.wait_for(&["archive connected"], 1, 20);
+    archive.wait_for(&["archive subscribed"], 1, 20);
     let mut db = pumpgw::archive::open(database).expect("the archive opens");
     let start = Instant::now();
     let mut publishers: Vec<_> = fleet

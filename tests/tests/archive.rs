@@ -52,7 +52,7 @@ fn archive(bench: &Bench, broker: &Broker, database: &str, name: &str) -> Proc {
         ],
         None,
     );
-    p.wait_for(&["archive connected"], 1, 10);
+    p.wait_for(&["archive subscribed"], 1, 10);
     p
 }
 

@@ -109,6 +109,9 @@ pub async fn run(
                         warn!(error = %e, "cannot subscribe");
                     }
                 }
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    info!(filter = %filter, "archive subscribed");
+                }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     let Some(key) = events_key(&p.topic) else {
                         warn!(topic = %p.topic, "not an events topic; acknowledged and left");
