@@ -239,7 +239,8 @@ pub const TO: &str = "2026-12-01";
 /// - a library activated on 15 November at 08:00 while p1 was online;
 ///   p1 reports it installed 30 s later.
 ///
-/// Hence: 47 infusions and 6 boluses (53); 51 checked (96.2%, ISMP met);
+/// Hence: 47 infusions and 6 boluses (53); 45 of the 47 infusions checked
+/// (95.7%, ISMP met; the 6 boluses all checked);
 /// alerts 9 soft, 3 hard, 2 blocks (14; 26.4 per 100); 9 overrides; 3
 /// hard-limit stops; 3 concentrations caught (2 not in the library, 1
 /// label); 6 boluses confirmed, 5 by a doctor; 2 pumps off the library

@@ -198,20 +198,30 @@ fn a_sites_gateways_are_archived_whole_and_every_gap_and_break_is_reported() {
         text.push(b'\n');
     }
     std::fs::write(&fill, text).expect("writable");
+    // A second file with record 14 again, edited: a conflict, not a
+    // silent choice between the two.
+    let other = bench.path().join("sim-1-other.jsonl");
+    let edited14 = String::from_utf8(sim1[13].clone())
+        .unwrap()
+        .replace("simulated", "SIMULATED");
+    assert_ne!(edited14.as_bytes(), sim1[13].as_slice());
+    std::fs::write(&other, format!("{edited14}\n")).expect("writable");
     let (code, said, err) = run(&[
         "archive",
         "import",
         &fill.display().to_string(),
+        &other.display().to_string(),
         "--site",
         SITE,
         "--database",
         &db,
     ]);
-    assert_eq!(code, 0, "{said}{err}");
+    assert_eq!(code, 1, "a conflict: {said}{err}");
     assert!(
         said.contains("st-test/sim-1: 5 record(s) kept, 0 already there"),
         "{said}"
     );
+    assert!(said.contains("CONFLICT  st-test/sim-1 record 14"), "{said}");
     let (_, said, _) = run(&["archive", "status", "--database", &db]);
     assert!(
         !said.contains("GAP  st-test/sim-1: records 11 to 15 missing"),

@@ -694,6 +694,10 @@ fn a_library_needs_a_second_pharmacists_approval_before_a_gateway_takes_it() {
         said.contains("proposed by Ann Pharmacist") && said.contains("approved by Bob Pharmacist"),
         "{said}"
     );
+    // Proposing it again would throw Bob's approval away: refused.
+    let (code, _, err) = run(&["library", "sign", &v12, "--key", &ann]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already holds 1 approval(s)"), "{err}");
     let (code, said, err) = import(&v12);
     assert_eq!(code, 0, "{err}");
     assert!(

@@ -148,6 +148,8 @@ pub trait Backend: Send {
     fn describe(&self) -> String;
     /// Every gateway's highest sequence number kept and its hash.
     fn heads(&mut self) -> Result<Vec<(Key, u64, [u8; 32])>, ArchiveError>;
+    /// `key`'s highest sequence number kept and its hash, if any.
+    fn head(&mut self, key: &Key) -> Result<Option<(u64, [u8; 32])>, ArchiveError>;
     /// The kept record `seq` of `key`, if any.
     fn link(&mut self, key: &Key, seq: u64) -> Result<Option<Link>, ArchiveError>;
     /// Keeps records and anomalies, all or nothing.

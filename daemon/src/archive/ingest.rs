@@ -54,33 +54,17 @@ struct Batch<'a> {
     records: Vec<&'a RawValue>,
 }
 
-/// The chain checker: the highest record kept of each gateway, so that the
-/// usual case (the next record) needs no query.
+/// The chain checker. It keeps nothing between batches: each batch starts
+/// from what the database holds then (its gateway's highest record), so
+/// an `archive import` running beside the subscriber is seen, never
+/// assumed away.
 #[derive(Debug, Default)]
-pub struct Ingest {
-    heads: HashMap<Key, (u64, [u8; 32])>,
-}
+pub struct Ingest;
 
 impl Ingest {
-    /// Starts from what `backend` already keeps.
-    pub fn new(backend: &mut dyn Backend) -> Result<Ingest, ArchiveError> {
-        Ok(Ingest {
-            heads: backend
-                .heads()?
-                .into_iter()
-                .map(|(k, seq, h)| (k, (seq, h)))
-                .collect(),
-        })
-    }
-
-    /// Gateways seen so far.
-    pub fn gateways(&self) -> usize {
-        self.heads.len()
-    }
-
     /// Takes one batch that arrived on `pumpgw/v1/<site>/<gateway>/events`.
     pub fn batch(
-        &mut self,
+        &self,
         backend: &mut dyn Backend,
         key: &Key,
         payload: &[u8],
@@ -123,7 +107,7 @@ impl Ingest {
     /// Takes records of one gateway's log (in any order; usually
     /// consecutive), checks each and keeps them in one transaction.
     pub fn records(
-        &mut self,
+        &self,
         backend: &mut dyn Backend,
         key: &Key,
         records: &[&[u8]],
@@ -132,8 +116,7 @@ impl Ingest {
         let mut out = Outcome::default();
         let mut pending: HashMap<u64, Link> = HashMap::new();
         let mut keep = Vec::new();
-        let head_before = self.heads.get(key).copied();
-        let mut head = head_before;
+        let mut head = backend.head(key)?;
         for bytes in records {
             match Self::check(backend, key, bytes, head, &pending, now)? {
                 Checked::Keep(kept) => {
@@ -152,10 +135,6 @@ impl Ingest {
             }
         }
         backend.write(&keep, &out.anomalies)?;
-        // Only once committed: a failed write leaves the heads as they were.
-        if let Some(h) = head {
-            self.heads.insert(key.clone(), h);
-        }
         out.stored = keep.len();
         Ok(out)
     }
@@ -324,7 +303,7 @@ mod tests {
     #[test]
     fn a_whole_log_in_batches_is_kept_and_a_batch_again_is_only_duplicates() {
         let (_d, mut db) = archive();
-        let mut ingest = Ingest::new(&mut db).unwrap();
+        let ingest = Ingest;
         let records = log(250);
         let batches = fleet::batches("st-e", "bed-1", &records, 1, 100);
         for b in &batches {
@@ -342,7 +321,7 @@ mod tests {
             (250, 250, 0, 0)
         );
         // A restart starts from what is kept.
-        let mut ingest = Ingest::new(&mut db).unwrap();
+        let ingest = Ingest;
         let out = ingest
             .batch(&mut db, &key("bed-1"), &batches[2], NOW)
             .unwrap();
@@ -352,7 +331,7 @@ mod tests {
     #[test]
     fn a_gap_is_recorded_and_filled_later_with_each_record_checked() {
         let (_d, mut db) = archive();
-        let mut ingest = Ingest::new(&mut db).unwrap();
+        let ingest = Ingest;
         let records = log(30);
         let out = ingest
             .records(&mut db, &key("bed-1"), &refs(&records[..10]), NOW)
@@ -383,9 +362,62 @@ mod tests {
     }
 
     #[test]
+    fn records_another_process_archived_meanwhile_are_duplicates_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("archive.sqlite");
+        // The subscriber's connection, and `archive import`'s beside it.
+        let mut subscriber = Sqlite::open(&file).unwrap();
+        let mut import = Sqlite::open(&file).unwrap();
+        let ingest = Ingest;
+        let records = log(25);
+        let out = ingest
+            .records(&mut subscriber, &key("bed-1"), &refs(&records[..10]), NOW)
+            .unwrap();
+        assert_eq!(out.stored, 10);
+        let out = ingest
+            .records(&mut import, &key("bed-1"), &refs(&records[10..20]), NOW)
+            .unwrap();
+        assert_eq!(out.stored, 10);
+        // The broker delivers 11 to 25 to the subscriber afterwards.
+        let out = ingest
+            .records(&mut subscriber, &key("bed-1"), &refs(&records[10..]), NOW)
+            .unwrap();
+        assert_eq!((out.stored, out.duplicates), (5, 10));
+        assert!(out.anomalies.is_empty(), "{:?}", out.anomalies);
+        // And a record that does not chain to what the other one kept is
+        // a break, never kept.
+        let mut edited = String::from_utf8(log(26)[25].clone()).unwrap();
+        edited = edited.replace(&hex::encode(hash(&records[24])), &"0".repeat(64));
+        let out = ingest
+            .records(&mut import, &key("bed-1"), &[edited.as_bytes()], NOW)
+            .unwrap();
+        assert_eq!(out.anomalies[0].kind, AnomalyKind::Break);
+        assert_eq!(subscriber.count().unwrap(), 25);
+    }
+
+    #[test]
+    fn one_record_given_twice_with_other_bytes_is_a_conflict() {
+        let (_d, mut db) = archive();
+        let records = log(3);
+        let mut edited = String::from_utf8(records[1].clone()).unwrap();
+        edited = edited.replace("simulated", "SIMULATED");
+        let out = Ingest
+            .records(
+                &mut db,
+                &key("bed-1"),
+                &[&records[0], &records[1], edited.as_bytes(), &records[2]],
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(out.stored, 3);
+        assert_eq!(out.anomalies.len(), 1);
+        assert_eq!(out.anomalies[0].kind, AnomalyKind::Conflict);
+    }
+
+    #[test]
     fn an_archive_that_starts_late_records_the_gap_from_record_one() {
         let (_d, mut db) = archive();
-        let mut ingest = Ingest::new(&mut db).unwrap();
+        let ingest = Ingest;
         let records = log(10);
         let out = ingest
             .records(&mut db, &key("bed-1"), &refs(&records[5..]), NOW)
@@ -398,7 +430,7 @@ mod tests {
     #[test]
     fn an_edited_record_is_a_break_and_is_not_kept() {
         let (_d, mut db) = archive();
-        let mut ingest = Ingest::new(&mut db).unwrap();
+        let ingest = Ingest;
         let records = log(6);
         ingest
             .records(&mut db, &key("bed-1"), &refs(&records[..3]), NOW)
@@ -433,7 +465,7 @@ mod tests {
         assert_eq!(db.anomalies().unwrap().len(), 4);
         // A record 1 that does not start from zeros.
         let (_d2, mut db2) = archive();
-        let mut ingest2 = Ingest::new(&mut db2).unwrap();
+        let ingest2 = Ingest;
         let mut first = records[0].clone();
         let at = first.len() - 3;
         first[at] = b'1';
@@ -447,7 +479,7 @@ mod tests {
     #[test]
     fn a_batch_on_another_gateways_topic_or_not_a_batch_is_malformed() {
         let (_d, mut db) = archive();
-        let mut ingest = Ingest::new(&mut db).unwrap();
+        let ingest = Ingest;
         let records = log(3);
         let batch = &fleet::batches("st-e", "bed-1", &records, 1, 10)[0];
         let out = ingest.batch(&mut db, &key("bed-2"), batch, NOW).unwrap();

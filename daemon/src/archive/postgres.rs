@@ -144,6 +144,18 @@ impl Backend for Postgres {
             .collect())
     }
 
+    fn head(&mut self, key: &Key) -> Result<Option<(u64, [u8; 32])>, ArchiveError> {
+        let err = self.err();
+        let row = self
+            .client
+            .query_opt(
+                "SELECT seq, hash FROM records WHERE site = $1 AND gateway = $2 ORDER BY seq DESC LIMIT 1",
+                &[&key.site, &key.gateway],
+            )
+            .map_err(err)?;
+        Ok(row.map(|r| (to_u64(r.get(0)), hash32(r.get::<_, &[u8]>(1)))))
+    }
+
     fn link(&mut self, key: &Key, seq: u64) -> Result<Option<Link>, ArchiveError> {
         let err = self.err();
         let row = self

@@ -123,6 +123,21 @@ impl Backend for Sqlite {
         rows.collect::<Result<_, _>>().map_err(&err)
     }
 
+    fn head(&mut self, key: &Key) -> Result<Option<(u64, [u8; 32])>, ArchiveError> {
+        let err = self.err();
+        self.conn
+            .prepare_cached(
+                "SELECT seq, hash FROM records WHERE site = ?1 AND gateway = ?2 ORDER BY seq DESC LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![key.site, key.gateway], |r| {
+                    Ok((to_u64(r.get(0)?), hash32(&r.get::<_, Vec<u8>>(1)?)))
+                })
+                .optional()
+            })
+            .map_err(err)
+    }
+
     fn link(&mut self, key: &Key, seq: u64) -> Result<Option<Link>, ArchiveError> {
         let err = self.err();
         self.conn

@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Incoming, Publish, QoS};
@@ -84,13 +84,15 @@ pub async fn run(
     // The broker keeps the subscription and the messages while we are away.
     options.set_clean_session(false).set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, QUEUE);
-    let (tx, rx) = mpsc::channel::<(Key, Publish)>(QUEUE);
+    let (tx, rx) = mpsc::channel::<Delivered>(QUEUE);
+    let link = Arc::new(Link::default());
     let writer = {
         let client = client.clone();
         let totals = Arc::clone(&totals);
+        let link = Arc::clone(&link);
         std::thread::Builder::new()
             .name("archive-writer".to_owned())
-            .spawn(move || write_loop(backend, rx, &client, &totals))
+            .spawn(move || write_loop(backend, rx, &client, &totals, &link))
             .map_err(|e| ArchiveError::Sqlite {
                 path: "archive writer thread".to_owned(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
@@ -98,12 +100,16 @@ pub async fn run(
     };
     let filter = format!("pumpgw/v1/{site}/+/events");
     let broker = connection.broker.to_string();
+    let connection_of = Arc::clone(&link);
     let reader = async move {
         let mut delay = Duration::from_secs(1);
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     delay = Duration::from_secs(1);
+                    // Packet ids start again: what an older connection
+                    // delivered must not be acknowledged on this one.
+                    connection_of.connection.fetch_add(1, Ordering::SeqCst);
                     info!(broker = %broker, session_present = ack.session_present, filter = %filter, "archive connected");
                     if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                         warn!(error = %e, "cannot subscribe");
@@ -118,7 +124,12 @@ pub async fn run(
                         let _ = client.try_ack(&p);
                         continue;
                     };
-                    if tx.send((key, p)).await.is_err() {
+                    let delivered = Delivered {
+                        connection: connection_of.connection.load(Ordering::SeqCst),
+                        key,
+                        publish: p,
+                    };
+                    if tx.send(delivered).await.is_err() {
                         // The writer stopped: the database failed.
                         return;
                     }
@@ -157,8 +168,10 @@ pub async fn run(
         () = reader => {}
         () = progress => {}
     }
-    // The reader (and with it the sender) is dropped here: the writer
-    // finishes the batches it has and ends.
+    // The reader (and with it the connection and the sender) is dropped
+    // here: the writer finishes the batch it is on and ends; what is
+    // still queued was not acknowledged and comes again next time.
+    link.stopping.store(true, Ordering::SeqCst);
     let result = tokio::task::spawn_blocking(move || writer.join())
         .await
         .ok()
@@ -167,15 +180,41 @@ pub async fn run(
     result.map_err(RunError::from)
 }
 
+/// A batch as the reader hands it to the writer.
+struct Delivered {
+    /// Which connection delivered it.
+    connection: u64,
+    key: Key,
+    publish: Publish,
+}
+
+/// What the writer needs to know of the connection.
+#[derive(Debug, Default)]
+struct Link {
+    /// Counts connections (CONNACKs).
+    connection: AtomicU64,
+    /// The archive is stopping.
+    stopping: AtomicBool,
+}
+
 fn write_loop(
     mut backend: Box<dyn Backend>,
-    mut rx: mpsc::Receiver<(Key, Publish)>,
+    mut rx: mpsc::Receiver<Delivered>,
     client: &AsyncClient,
     totals: &Totals,
+    link: &Link,
 ) -> Result<(), ArchiveError> {
-    let mut ingest = Ingest::new(backend.as_mut())?;
-    info!(database = %backend.describe(), gateways = ingest.gateways(), records = backend.count()?, "archive open");
-    while let Some((key, publish)) = rx.blocking_recv() {
+    let ingest = Ingest;
+    info!(database = %backend.describe(), gateways = backend.heads()?.len(), records = backend.count()?, "archive open");
+    while let Some(Delivered {
+        connection,
+        key,
+        publish,
+    }) = rx.blocking_recv()
+    {
+        if link.stopping.load(Ordering::SeqCst) {
+            break;
+        }
         let now = crate::store::record::time_text(time::OffsetDateTime::now_utc());
         let out = match ingest.batch(backend.as_mut(), &key, &publish.payload, &now) {
             Ok(out) => out,
@@ -201,15 +240,25 @@ fn write_loop(
         // sent would hold one of the broker's in-flight slots for this
         // session until the next connection, so a full request queue is
         // waited out (the event loop drains it), not skipped.
-        ack(client, &publish);
+        ack(client, &publish, connection, link);
     }
     Ok(())
 }
 
-/// Queues the acknowledgement of `publish`, waiting up to 5 s for room.
-fn ack(client: &AsyncClient, publish: &Publish) {
+/// Queues the acknowledgement of `publish`, delivered on `connection`,
+/// waiting up to 5 s for room; not at all once that connection is gone
+/// (the broker sends it again on the next one: then a duplicate).
+fn ack(client: &AsyncClient, publish: &Publish, connection: u64, link: &Link) {
     let until = std::time::Instant::now() + Duration::from_secs(5);
-    while let Err(e) = client.try_ack(publish) {
+    loop {
+        if link.stopping.load(Ordering::SeqCst)
+            || link.connection.load(Ordering::SeqCst) != connection
+        {
+            return;
+        }
+        let Err(e) = client.try_ack(publish) else {
+            return;
+        };
         if std::time::Instant::now() >= until {
             warn!(error = %e, "the acknowledgement could not be queued; the batch will come again at the next connection");
             return;

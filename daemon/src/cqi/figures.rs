@@ -59,12 +59,12 @@ pub struct Programmes {
     pub total: u64,
 }
 
-/// The share of programmes the library checked.
+/// The share of infusions the library checked (ISMP's measure).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UnderLibrary {
-    /// Programmes with a verdict.
+    /// Infusions with a verdict.
     pub checked: u64,
-    /// All programmes.
+    /// All infusions.
     pub total: u64,
     /// `checked` of `total`, percent, one decimal.
     pub percent: String,
@@ -132,6 +132,9 @@ pub struct Boluses {
 /// A pump's time off the active library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PumpOff {
+    /// Its gateway's site (read from the archive only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Its gateway.
     pub gateway: String,
     /// Its port.
@@ -181,7 +184,7 @@ pub struct Figures {
     pub gateways: u64,
     /// Programmes requested.
     pub programmes: Programmes,
-    /// The share checked against the library.
+    /// The share of infusions checked against the library.
     pub under_library: UnderLibrary,
     /// Alerts.
     pub alerts: Alerts,
@@ -209,6 +212,7 @@ pub struct Figures {
 /// A programme being followed from its request to its answer.
 #[derive(Debug, Default)]
 struct Open {
+    bolus: bool,
     drug: String,
     care_area: String,
     /// Its soft-limit reasons (`CODE limit`).
@@ -234,7 +238,9 @@ pub struct Tally {
     records: u64,
     gateways: BTreeSet<String>,
     programmes: Programmes,
-    checked: u64,
+    checked_infusions: u64,
+    /// The site of the records being read (archive), empty for files.
+    site: String,
     alerts: Alerts,
     overrides: u64,
     overrides_by: BTreeMap<(String, String, String, String, String), u64>,
@@ -280,7 +286,8 @@ impl Tally {
             records: 0,
             gateways: BTreeSet::new(),
             programmes: Programmes::default(),
-            checked: 0,
+            checked_infusions: 0,
+            site: String::new(),
             alerts: Alerts::default(),
             overrides: 0,
             overrides_by: BTreeMap::new(),
@@ -293,6 +300,30 @@ impl Tally {
             open: HashMap::new(),
             roles: HashMap::new(),
             pumps: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one record's bytes from an archive's `site`: gateways are
+    /// told apart by site and id.
+    pub fn record_from(&mut self, site: &str, bytes: &[u8]) {
+        site.clone_into(&mut self.site);
+        self.record(bytes);
+    }
+
+    /// [`Tally::learn`] for a record of an archive's `site`.
+    pub fn learn_from(&mut self, site: &str, bytes: &[u8]) {
+        site.clone_into(&mut self.site);
+        self.learn(bytes);
+    }
+
+    /// The key a record's gateway is known by: `site/gateway` from an
+    /// archive (neither may hold a `/`), the id alone from files.
+    fn gateway_of(&self, r: &Value) -> String {
+        let gateway = text(r, "gateway");
+        if self.site.is_empty() {
+            gateway.to_owned()
+        } else {
+            format!("{}/{gateway}", self.site)
         }
     }
 
@@ -338,7 +369,8 @@ impl Tally {
             )
         {
             let pump = text(r, "pump").to_owned();
-            self.library_state(r, kind, text(r, "gateway"), &pump, text(r, "at"));
+            let gateway = self.gateway_of(r);
+            self.library_state(r, kind, &gateway, &pump, text(r, "at"));
         }
     }
 
@@ -346,18 +378,14 @@ impl Tally {
         if text(r, "type") == "pin_checked"
             && let Some(role) = r.get("role").and_then(Value::as_str)
         {
-            self.roles.insert(
-                (
-                    text(r, "gateway").to_owned(),
-                    text(r, "staff_id").to_owned(),
-                ),
-                role.to_owned(),
-            );
+            let gateway = self.gateway_of(r);
+            self.roles
+                .insert((gateway, text(r, "staff_id").to_owned()), role.to_owned());
         }
     }
 
     fn value(&mut self, r: &Value) {
-        let gateway = text(r, "gateway").to_owned();
+        let gateway = self.gateway_of(r);
         let kind = text(r, "type");
         let at = text(r, "at");
         // State is learnt from every record, in the period or not.
@@ -413,6 +441,7 @@ impl Tally {
         self.open.insert(
             key,
             Open {
+                bolus,
                 drug: text(programme, "drug").to_owned(),
                 care_area: care_area.to_owned(),
                 soft: Vec::new(),
@@ -439,6 +468,9 @@ impl Tally {
             return; // its request was before the period
         };
         let (drug, care_area) = (open.drug.clone(), open.care_area.clone());
+        if !open.bolus {
+            self.checked_infusions += 1;
+        }
         let reasons: Vec<Value> = r
             .get("reasons")
             .and_then(Value::as_array)
@@ -449,7 +481,6 @@ impl Tally {
             .filter(|x| text(x, "outcome") == "soft_limit")
             .map(limit_of)
             .collect();
-        self.checked += 1;
         let outcome = text(r, "outcome");
         let alert = match outcome {
             "soft_limit" => Some(&mut self.alerts.soft_limit),
@@ -636,16 +667,17 @@ impl Tally {
         let mut most = sorted(self.most);
         most.truncate(10);
         self.alerts.per_100_programmes = percent(self.alerts.total, self.programmes.total);
-        let total = self.programmes.total;
+        let total = self.programmes.infusions;
+        let checked = self.checked_infusions;
         Figures {
             scope: self.scope,
             records: self.records,
             gateways: self.gateways.len() as u64,
             under_library: UnderLibrary {
-                checked: self.checked,
+                checked,
                 total,
-                percent: percent(self.checked, total),
-                meets_ismp_95: total > 0 && self.checked * 100 >= total * 95,
+                percent: percent(checked, total),
+                meets_ismp_95: total > 0 && checked * 100 >= total * 95,
             },
             programmes: self.programmes,
             alerts: self.alerts,
@@ -658,11 +690,18 @@ impl Tally {
                 .pumps
                 .into_iter()
                 .filter(|(_, p)| p.episodes > 0)
-                .map(|((gateway, pump), p)| PumpOff {
-                    gateway,
-                    pump,
-                    episodes: p.episodes,
-                    seconds: u64::try_from(p.seconds).unwrap_or(0),
+                .map(|((key, pump), p)| {
+                    let (site, gateway) = match key.split_once('/') {
+                        Some((s, g)) => (Some(s.to_owned()), g.to_owned()),
+                        None => (None, key),
+                    };
+                    PumpOff {
+                        site,
+                        gateway,
+                        pump,
+                        episodes: p.episodes,
+                        seconds: u64::try_from(p.seconds).unwrap_or(0),
+                    }
                 })
                 .collect(),
             most_overridden: most,

@@ -101,10 +101,12 @@ fn per_day(f: &Figures) -> String {
     let n = f.per_day.len();
     let slot = (width - left) / n.max(1);
     let bar = slot.saturating_sub(2).max(1);
+    // Alerts are counted on their verdict's day, which may hold fewer
+    // programmes: the scale takes both.
     let max = f
         .per_day
         .iter()
-        .map(|d| d.infusions + d.boluses)
+        .map(|d| (d.infusions + d.boluses).max(d.alerts))
         .max()
         .unwrap_or(1)
         .max(1);
@@ -200,7 +202,7 @@ fn summary(s: &mut String, f: &Figures) {
         s,
         &format!("{}%", ul.percent),
         &format!(
-            "run under the library ({} of {}; ISMP target 95%: {})",
+            "of infusions run under the library ({} of {}; ISMP target 95%: {})",
             count(ul.checked),
             count(ul.total),
             if ul.meets_ismp_95 { "met" } else { "NOT met" }

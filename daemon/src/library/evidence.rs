@@ -5,9 +5,10 @@
 //! *standard dose* of a drug in a care area is a dose (a continuous dose
 //! rate, or a bolus dose) programmed at least [`MIN_PROGRAMMES`] times and
 //! in at least [`MIN_SHARE_PERCENT`]% of that drug's programmes of that
-//! kind there, compared in the library's unit. A soft limit within one
-//! rounding step of one (the step of its last written decimal place: 1 for
-//! `100`, 0.1 for `0.5`, 0.01 for `2.25`) raises an alert on, or just
+//! kind there whose dose can be put in the library's unit, compared in
+//! that unit. A soft limit within one rounding step of one (one unit of
+//! its last significant decimal place: 1 for `100`, 0.1 for `0.5`, 0.01
+//! for `2.25`) raises an alert on, or just
 //! beside, a dose people give every day: a nuisance alert, the kind a
 //! pharmacist otherwise silences by moving the limit by hand.
 
@@ -63,8 +64,8 @@ impl Programmed {
     }
 }
 
-/// The rounding step of a limit as written: one unit of its last decimal
-/// place (integers: 1).
+/// The rounding step of a limit: one unit of its last significant decimal
+/// place, read from the value (integers: 1; `0.50` reads as 0.5).
 fn step(x: Exact) -> Exact {
     let mut scale: i128 = 1;
     for _ in 0..9 {

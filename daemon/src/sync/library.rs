@@ -137,8 +137,23 @@ impl LibraryInbox {
         let sha = hex::encode(sha256(file));
         match library::by_hash(&self.store, &sha) {
             Ok(Some((version, state))) if state == "verified" => {
-                // Imported earlier but never activated (a stop in between).
-                self.activate(&context, version, file, &who, topic, &message.published_at)
+                // Imported earlier but never activated (a stop in between,
+                // or an import by hand left for later): this message must
+                // carry its own good signature to activate it.
+                match crate::library::signature::verify(
+                    file,
+                    signature,
+                    &self.trusted,
+                    self.approvals,
+                ) {
+                    Ok(_) => {
+                        self.activate(&context, version, file, &who, topic, &message.published_at)
+                    }
+                    Err(e) => {
+                        let reason = format!("signature refused: {e}");
+                        (self.refuse(&context, file, &reason, &who), true)
+                    }
+                }
             }
             Ok(Some((version, state))) => {
                 debug!(version, state = %state, topic, "library already in the archive");
@@ -326,6 +341,48 @@ mod tests {
             .count();
         assert_eq!(refused, 2);
         assert_eq!(library::active_version(&inbox.store).unwrap(), None);
+    }
+
+    #[test]
+    fn a_library_imported_by_hand_is_not_activated_by_a_message_with_a_bad_signature() {
+        let (_d, mut inbox, key) = inbox();
+        // Imported (verified) but left inactive on purpose.
+        let good = signature::sign_v1(LIBRARY.as_bytes(), &key, std::path::Path::new("k")).unwrap();
+        let trusted = inbox.trusted.clone();
+        let context = inbox.context();
+        library::import(
+            &mut inbox.store,
+            &context,
+            LIBRARY.as_bytes(),
+            &serde_json::to_vec(&good).unwrap(),
+            library::Trust {
+                keys: &trusted,
+                approvals: 0,
+            },
+            "pharmacist",
+        )
+        .unwrap();
+        // The same file on the topic, with a forged signature.
+        let mut forged = good;
+        forged.signature = hex::encode([7u8; 64]);
+        let msg = serde_json::to_vec(&serde_json::json!({
+            "format": "pumpgw-library-message",
+            "format_version": 1,
+            "library": LIBRARY,
+            "signature": forged,
+            "published_by": "mallory",
+            "published_at": "2026-11-21T10:00:00.000Z",
+        }))
+        .unwrap();
+        let out = inbox.receive("t", &msg);
+        assert!(
+            matches!(&out, Outcome::Refused(r) if r.contains("does not verify")),
+            "{out:?}"
+        );
+        assert_eq!(library::active_version(&inbox.store).unwrap(), None);
+        // With its good signature it is activated.
+        let out = inbox.receive("t", &signed(LIBRARY, &key));
+        assert!(matches!(out, Outcome::Activated { .. }), "{out:?}");
     }
 
     #[test]

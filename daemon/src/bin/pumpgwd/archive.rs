@@ -221,8 +221,9 @@ struct Whose {
 fn import(files: &[PathBuf], site: &str, database: &str) -> Result<u8, (u8, anyhow::Error)> {
     let usage = |e: anyhow::Error| (EXIT_USAGE, e);
     pumpgw::sync::topic::check_segment("--site", site).map_err(|e| usage(anyhow!(e)))?;
-    // Every gateway's records, by sequence number.
-    let mut logs: BTreeMap<String, BTreeMap<u64, Vec<u8>>> = BTreeMap::new();
+    // Every gateway's records, by sequence number. A number given twice
+    // stays twice: the same bytes are a duplicate, other bytes a conflict.
+    let mut logs: BTreeMap<String, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
     let mut unreadable = 0usize;
     for f in files {
         let text = std::fs::read(f)
@@ -233,7 +234,7 @@ fn import(files: &[PathBuf], site: &str, database: &str) -> Result<u8, (u8, anyh
                 Ok(w) => {
                     logs.entry(w.gateway)
                         .or_default()
-                        .insert(w.seq, line.to_vec());
+                        .push((w.seq, line.to_vec()));
                 }
                 Err(_) => unreadable += 1,
             }
@@ -241,15 +242,16 @@ fn import(files: &[PathBuf], site: &str, database: &str) -> Result<u8, (u8, anyh
     }
     let mut db = open(database)?;
     let fail = |e: archive::ArchiveError| (EXIT_SOFTWARE, anyhow::Error::new(e));
-    let mut ingest = Ingest::new(db.as_mut()).map_err(fail)?;
+    let ingest = Ingest;
     let now = pumpgw::store::record::time_text(time::OffsetDateTime::now_utc());
     let mut anomalies = 0;
-    for (gateway, records) in &logs {
+    for (gateway, records) in &mut logs {
+        records.sort_by_key(|(seq, _)| *seq);
         let key = Key {
             site: site.to_owned(),
             gateway: gateway.clone(),
         };
-        let all: Vec<&[u8]> = records.values().map(Vec::as_slice).collect();
+        let all: Vec<&[u8]> = records.iter().map(|(_, r)| r.as_slice()).collect();
         let (mut stored, mut duplicates) = (0, 0);
         for chunk in all.chunks(1_000) {
             let out = ingest

@@ -115,6 +115,18 @@ pub(crate) fn sign(
         return Ok(1);
     };
     let out = out.map_or_else(|| signature_path(file), Path::to_path_buf);
+    // Proposing again over a file that holds approvals would throw them
+    // away without a word.
+    if let Ok(existing) = std::fs::read(&out)
+        && let Ok(signature::Parsed::V2(old)) = signature::parse(&existing)
+        && old.signatures.len() > 1
+    {
+        bail!(
+            "{} already holds {} approval(s); remove it first if the library is to be proposed again (its approvals are then lost)",
+            out.display(),
+            old.signatures.len() - 1
+        );
+    }
     let (text, sha, key_id) = if v1 {
         let sig = signature::sign_v1(&bytes, &pkcs8, key)?;
         let text = serde_json::to_string_pretty(&sig)? + "\n";
@@ -182,7 +194,7 @@ pub(crate) fn approve(
         sig_path.display()
     );
     println!(
-        "It has {} approval(s); a gateway activates it when its config's approvals is at most that (before: {}).",
+        "It has {} approval(s) (before: {}); a gateway imports it when its config's approvals is at most that.",
         after.approvers.len(),
         before.approvers.len()
     );

@@ -94,16 +94,16 @@ pub(crate) fn report(r: &Request<'_>) -> Result<u8, (u8, anyhow::Error)> {
             r.site.as_deref(),
             ("", &scope.from),
             Tally::STATE_TYPES,
-            &mut |_, b| tally.learn(b),
+            &mut |key, b| tally.learn_from(&key.site, b),
         )
         .map_err(fail)?;
         db.each_record(
             r.site.as_deref(),
             (&scope.from, &scope.to),
             &[],
-            &mut |_, b| {
+            &mut |key, b| {
                 progress.tick();
-                tally.record(b);
+                tally.record_from(&key.site, b);
             },
         )
         .map_err(fail)?;
