@@ -63,23 +63,7 @@ fn ingest(
             "sqlite"
         }
     );
-    let mut archive = bench.spawn_with_input(
-        &name,
-        "pumpgwd",
-        &[
-            "archive",
-            "--broker",
-            &broker.url(),
-            "--site",
-            SITE,
-            "--database",
-            database,
-            "--client-id",
-            &name,
-        ],
-        None,
-    );
-    archive.wait_for(&["archive subscribed"], 1, 20);
+    let mut archive = broker.archive(bench, SITE, database, &name);
     let mut db = pumpgw::archive::open(database).expect("the archive opens");
     let start = Instant::now();
     let mut publishers: Vec<_> = fleet

@@ -156,6 +156,36 @@ impl Broker {
         c
     }
 
+    /// Starts `pumpgwd archive` on `bench` for `site` of this broker into
+    /// `database` (its log named `name`), with the default client id, so
+    /// an archive started again takes up the same broker session; waits
+    /// until it is subscribed.
+    pub fn archive(
+        &self,
+        bench: &crate::Bench,
+        site: &str,
+        database: &str,
+        name: &str,
+    ) -> crate::Proc {
+        let url = self.url();
+        let p = bench.spawn_with_input(
+            name,
+            "pumpgwd",
+            &[
+                "archive",
+                "--broker",
+                &url,
+                "--site",
+                site,
+                "--database",
+                database,
+            ],
+            None,
+        );
+        p.wait_for(&["archive subscribed"], 1, 20);
+        p
+    }
+
     /// A plain broker on a free loopback port.
     pub fn start() -> Broker {
         Self::with_config(None, None)

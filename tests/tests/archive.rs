@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pumpgw::sim::fleet;
 use pumpgw_tests::mqtt::Broker;
 use pumpgw_tests::postgres::Postgres;
-use pumpgw_tests::{Bench, Proc, run};
+use pumpgw_tests::{Bench, run};
 
 const SITE: &str = "st-test";
 
@@ -35,25 +35,6 @@ fn publish(broker: &Broker, dir: &Path, gateway: &str, records: &[Vec<u8>], firs
             .expect("mosquitto_pub runs");
         assert!(status.success());
     }
-}
-
-fn archive(bench: &Bench, broker: &Broker, database: &str, name: &str) -> Proc {
-    let p = bench.spawn_with_input(
-        name,
-        "pumpgwd",
-        &[
-            "archive",
-            "--broker",
-            &broker.url(),
-            "--site",
-            SITE,
-            "--database",
-            database,
-        ],
-        None,
-    );
-    p.wait_for(&["archive subscribed"], 1, 10);
-    p
 }
 
 /// `archive status --json` once `gateway` has `records` records kept.
@@ -100,7 +81,7 @@ fn a_sites_gateways_are_archived_whole_and_every_gap_and_break_is_reported() {
     let bench = Bench::new();
     let db_file = bench.path().join("archive.sqlite");
     let db = db_file.display().to_string();
-    let mut a = archive(&bench, &broker, &db, "archive");
+    let mut a = broker.archive(&bench, SITE, &db, "archive");
 
     // A real gateway: its log arrives byte for byte.
     let mut gw = bench.gateway(
@@ -178,7 +159,7 @@ fn a_sites_gateways_are_archived_whole_and_every_gap_and_break_is_reported() {
     a.kill();
     let sim2 = log("sim-2", 60);
     publish(&broker, bench.path(), "sim-2", &sim2, 1);
-    let a2 = archive(&bench, &broker, &db, "archive-2");
+    let a2 = broker.archive(&bench, SITE, &db, "archive-2");
     let v = status_when(&db, "sim-2", 60);
     let sim2_row = v["gateways"]
         .as_array()
@@ -250,7 +231,7 @@ fn a_real_postgresql_server_holds_the_archive_with_the_same_checks() {
         "1"
     );
 
-    let a = archive(&bench, &broker, &url, "archive");
+    let a = broker.archive(&bench, SITE, &url, "archive");
     let sims: Vec<(String, Vec<Vec<u8>>)> = (1..=5)
         .map(|i| {
             let g = format!("pg-{i}");

@@ -57,21 +57,7 @@ fn from_a_spreadsheet_to_an_approved_library_on_every_pump_and_the_report_of_wha
 
     // The archive listens before the gateway says anything.
     let db = p("archive.sqlite");
-    let archive = bench.spawn_with_input(
-        "archive",
-        "pumpgwd",
-        &[
-            "archive",
-            "--broker",
-            &broker.url(),
-            "--site",
-            "st-test",
-            "--database",
-            &db,
-        ],
-        None,
-    );
-    archive.wait_for(&["archive subscribed"], 1, 10);
+    let archive = broker.archive(&bench, "st-test", &db, "archive");
 
     // A gateway trusting both pharmacists (default: one approval), its
     // pump waiting for version 13, then running fentanyl at 50
