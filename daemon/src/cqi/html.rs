@@ -249,7 +249,7 @@ fn programmes(s: &mut String, f: &Figures) {
         ("blocked".to_owned(), f.alerts.block),
     ];
     s.push_str(&bars("Alerts by kind", &alerts, "#c0504d"));
-    s.push_str("<table><tr><th>Care area</th><th>Programmes</th><th>Under the library</th><th>Alerts</th><th>Alerts per 100</th><th>Overrides</th></tr>");
+    s.push_str("<table><tr><th>Care area</th><th>Programmes (infusions and boluses)</th><th>Checked against the library</th><th>Alerts</th><th>Alerts per 100</th><th>Overrides</th></tr>");
     for a in &f.by_care_area {
         let _ = write!(
             s,
