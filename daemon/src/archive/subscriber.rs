@@ -5,16 +5,24 @@
 //! The session is not clean and acknowledgements are manual: the broker
 //! keeps what arrives while the archive is down (up to its queue limit,
 //! `max_queued_messages` in Mosquitto), and a batch not yet committed when
-//! the archive stops is delivered again. The channel between the two
-//! sides is bounded, so a slow database slows the reading of the socket,
-//! never memory.
+//! the archive stops is delivered again.
+//!
+//! Three parts, so that none waits on another in a circle: a driver task
+//! polls the MQTT event loop without pause (acknowledgements go out
+//! whatever the database is doing); the main loop hands batches to the
+//! writer over a bounded channel and sends the acknowledgements the writer
+//! returns; the writer thread checks and commits. Batches waiting for the
+//! writer are the broker's unacknowledged ones, so the broker's in-flight
+//! window bounds them (`max_inflight_messages`, 20 by default in
+//! Mosquitto).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, Publish, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Publish, QoS};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -71,6 +79,51 @@ pub fn events_key(topic: &str) -> Option<Key> {
     }
 }
 
+/// What the driver passes on from the event loop.
+enum Driven {
+    /// A new connection (CONNACK).
+    Connected,
+    /// The subscription was granted.
+    Subscribed,
+    /// A message.
+    Message(Publish),
+}
+
+/// A batch as the main loop hands it to the writer.
+struct Delivered {
+    /// Which connection delivered it.
+    connection: u64,
+    key: Key,
+    publish: Publish,
+}
+
+/// Polls the event loop for ever, reconnecting with backoff; passes on
+/// connections, subscriptions and messages.
+async fn drive(mut eventloop: EventLoop, out: mpsc::UnboundedSender<Driven>, broker: String) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let driven = match eventloop.poll().await {
+            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                delay = Duration::from_secs(1);
+                info!(broker = %broker, session_present = ack.session_present, "archive connected");
+                Driven::Connected
+            }
+            Ok(Event::Incoming(Incoming::SubAck(_))) => Driven::Subscribed,
+            Ok(Event::Incoming(Incoming::Publish(p))) => Driven::Message(p),
+            Ok(_) => continue,
+            Err(e) => {
+                warn!(broker = %broker, error = %crate::sync::client::describe(&e), retry_in_s = delay.as_secs(), "archive connection failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        if out.send(driven).is_err() {
+            return;
+        }
+    }
+}
+
 /// Archives the events of every gateway of `site` until `shutdown`
 /// completes or the database fails.
 pub async fn run(
@@ -83,72 +136,76 @@ pub async fn run(
     let mut options = connection.options(None)?;
     // The broker keeps the subscription and the messages while we are away.
     options.set_clean_session(false).set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(options, QUEUE);
-    let (tx, rx) = mpsc::channel::<Delivered>(QUEUE);
-    let link = Arc::new(Link::default());
+    let (client, eventloop) = AsyncClient::new(options, QUEUE);
+    let (driven_tx, mut driven) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(drive(eventloop, driven_tx, connection.broker.to_string()));
+    let (to_writer, rx) = mpsc::channel::<Delivered>(QUEUE);
+    let (acks_tx, mut acks) = mpsc::unbounded_channel::<(u64, Publish)>();
+    let stopping = Arc::new(AtomicBool::new(false));
     let writer = {
-        let client = client.clone();
         let totals = Arc::clone(&totals);
-        let link = Arc::clone(&link);
+        let stopping = Arc::clone(&stopping);
         std::thread::Builder::new()
             .name("archive-writer".to_owned())
-            .spawn(move || write_loop(backend, rx, &client, &totals, &link))
+            .spawn(move || write_loop(backend, rx, &acks_tx, &totals, &stopping))
             .map_err(|e| ArchiveError::Sqlite {
                 path: "archive writer thread".to_owned(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?
     };
     let filter = format!("pumpgw/v1/{site}/+/events");
-    let broker = connection.broker.to_string();
-    let connection_of = Arc::clone(&link);
-    let reader = async move {
-        let mut delay = Duration::from_secs(1);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                    delay = Duration::from_secs(1);
-                    // Packet ids start again: what an older connection
-                    // delivered must not be acknowledged on this one.
-                    connection_of.connection.fetch_add(1, Ordering::SeqCst);
-                    info!(broker = %broker, session_present = ack.session_present, filter = %filter, "archive connected");
-                    if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
-                        warn!(error = %e, "cannot subscribe");
-                    }
-                }
-                Ok(Event::Incoming(Incoming::SubAck(_))) => {
-                    info!(filter = %filter, "archive subscribed");
-                }
-                Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    let Some(key) = events_key(&p.topic) else {
-                        warn!(topic = %p.topic, "not an events topic; acknowledged and left");
-                        let _ = client.try_ack(&p);
-                        continue;
-                    };
-                    let delivered = Delivered {
-                        connection: connection_of.connection.load(Ordering::SeqCst),
-                        key,
-                        publish: p,
-                    };
-                    if tx.send(delivered).await.is_err() {
-                        // The writer stopped: the database failed.
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    warn!(broker = %broker, error = %crate::sync::client::describe(&e), retry_in_s = delay.as_secs(), "archive connection failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+    let mut connection_no = 0u64;
+    let mut pending: VecDeque<Delivered> = VecDeque::new();
+    let mut progress = tokio::time::interval(Duration::from_secs(10));
+    let mut last = 0;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                info!("archive stopping: what is committed is acknowledged, the rest comes again");
+                break;
+            }
+            ack = acks.recv() => {
+                // None: the writer ended, the database failed.
+                let Some((n, publish)) = ack else { break };
+                // Packet ids start again with each connection: only the
+                // one that delivered a batch may acknowledge it.
+                if n == connection_no && client.ack(&publish).await.is_err() {
+                    warn!("the acknowledgement could not be queued; the batch will come again");
                 }
             }
-        }
-    };
-    let progress = {
-        let totals = Arc::clone(&totals);
-        async move {
-            let mut last = 0;
-            loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
+            permit = to_writer.reserve(), if !pending.is_empty() => {
+                let Ok(permit) = permit else {
+                    break; // The writer stopped: the database failed.
+                };
+                if let Some(d) = pending.pop_front() {
+                    permit.send(d);
+                }
+            }
+            event = driven.recv() => match event {
+                None => break,
+                Some(Driven::Connected) => {
+                    connection_no += 1;
+                    if client.subscribe(filter.clone(), QoS::AtLeastOnce).await.is_err() {
+                        warn!(filter = %filter, "cannot subscribe");
+                    }
+                }
+                Some(Driven::Subscribed) => info!(filter = %filter, "archive subscribed"),
+                Some(Driven::Message(p)) => {
+                    if let Some(key) = events_key(&p.topic) {
+                        pending.push_back(Delivered {
+                            connection: connection_no,
+                            key,
+                            publish: p,
+                        });
+                    } else {
+                        warn!(topic = %p.topic, "not an events topic; acknowledged and left");
+                        let _ = client.ack(&p).await;
+                    }
+                }
+            },
+            _ = progress.tick() => {
                 let stored = totals.stored.load(Ordering::Relaxed);
                 if stored != last {
                     info!(
@@ -162,16 +219,12 @@ pub async fn run(
                 }
             }
         }
-    };
-    tokio::select! {
-        () = shutdown => info!("archive stopping: what is committed is acknowledged, the rest comes again"),
-        () = reader => {}
-        () = progress => {}
     }
-    // The reader (and with it the connection and the sender) is dropped
-    // here: the writer finishes the batch it is on and ends; what is
-    // still queued was not acknowledged and comes again next time.
-    link.stopping.store(true, Ordering::SeqCst);
+    // The writer finishes the batch it is on and ends; what is still
+    // queued was not acknowledged and comes again next time.
+    stopping.store(true, Ordering::SeqCst);
+    driver.abort();
+    drop(to_writer);
     let result = tokio::task::spawn_blocking(move || writer.join())
         .await
         .ok()
@@ -180,29 +233,12 @@ pub async fn run(
     result.map_err(RunError::from)
 }
 
-/// A batch as the reader hands it to the writer.
-struct Delivered {
-    /// Which connection delivered it.
-    connection: u64,
-    key: Key,
-    publish: Publish,
-}
-
-/// What the writer needs to know of the connection.
-#[derive(Debug, Default)]
-struct Link {
-    /// Counts connections (CONNACKs).
-    connection: AtomicU64,
-    /// The archive is stopping.
-    stopping: AtomicBool,
-}
-
 fn write_loop(
     mut backend: Box<dyn Backend>,
     mut rx: mpsc::Receiver<Delivered>,
-    client: &AsyncClient,
+    acks: &mpsc::UnboundedSender<(u64, Publish)>,
     totals: &Totals,
-    link: &Link,
+    stopping: &AtomicBool,
 ) -> Result<(), ArchiveError> {
     let ingest = Ingest;
     info!(database = %backend.describe(), gateways = backend.heads()?.len(), records = backend.count()?, "archive open");
@@ -212,7 +248,7 @@ fn write_loop(
         publish,
     }) = rx.blocking_recv()
     {
-        if link.stopping.load(Ordering::SeqCst) {
+        if stopping.load(Ordering::SeqCst) {
             break;
         }
         let now = crate::store::record::time_text(time::OffsetDateTime::now_utc());
@@ -236,35 +272,10 @@ fn write_loop(
         totals
             .anomalies
             .fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
-        // Committed: now the broker may forget it. An acknowledgement not
-        // sent would hold one of the broker's in-flight slots for this
-        // session until the next connection, so a full request queue is
-        // waited out (the event loop drains it), not skipped.
-        ack(client, &publish, connection, link);
+        // Committed: now the broker may forget it.
+        let _ = acks.send((connection, publish));
     }
     Ok(())
-}
-
-/// Queues the acknowledgement of `publish`, delivered on `connection`,
-/// waiting up to 5 s for room; not at all once that connection is gone
-/// (the broker sends it again on the next one: then a duplicate).
-fn ack(client: &AsyncClient, publish: &Publish, connection: u64, link: &Link) {
-    let until = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if link.stopping.load(Ordering::SeqCst)
-            || link.connection.load(Ordering::SeqCst) != connection
-        {
-            return;
-        }
-        let Err(e) = client.try_ack(publish) else {
-            return;
-        };
-        if std::time::Instant::now() >= until {
-            warn!(error = %e, "the acknowledgement could not be queued; the batch will come again at the next connection");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[cfg(test)]
