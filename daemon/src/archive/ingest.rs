@@ -287,8 +287,10 @@ mod tests {
     }
 
     fn archive() -> (tempfile::TempDir, Sqlite) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Sqlite::open(&dir.path().join("archive.sqlite")).unwrap();
+        let dir =
+            tempfile::tempdir().expect("a test archive in a temporary folder reads and writes");
+        let db = Sqlite::open(&dir.path().join("archive.sqlite"))
+            .expect("a test archive in a temporary folder reads and writes");
         (dir, db)
     }
 
@@ -307,15 +309,23 @@ mod tests {
         let records = log(250);
         let batches = fleet::batches("st-e", "bed-1", &records, 1, 100);
         for b in &batches {
-            let out = ingest.batch(&mut db, &key("bed-1"), b, NOW).unwrap();
+            let out = ingest
+                .batch(&mut db, &key("bed-1"), b, NOW)
+                .expect("a test archive in a temporary folder reads and writes");
             assert!(out.anomalies.is_empty(), "{:?}", out.anomalies);
         }
         let again = ingest
             .batch(&mut db, &key("bed-1"), &batches[1], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!((again.stored, again.duplicates), (0, 100));
-        assert_eq!(db.count().unwrap(), 250);
-        let s = db.summary().unwrap();
+        assert_eq!(
+            db.count()
+                .expect("a test archive in a temporary folder reads and writes"),
+            250
+        );
+        let s = db
+            .summary()
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(
             (s[0].records, s[0].last_seq, s[0].missing, s[0].anomalies),
             (250, 250, 0, 0)
@@ -324,7 +334,7 @@ mod tests {
         let ingest = Ingest;
         let out = ingest
             .batch(&mut db, &key("bed-1"), &batches[2], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!((out.stored, out.duplicates), (0, 50));
     }
 
@@ -335,12 +345,12 @@ mod tests {
         let records = log(30);
         let out = ingest
             .records(&mut db, &key("bed-1"), &refs(&records[..10]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 10);
         // 11 to 20 lost on the way.
         let out = ingest
             .records(&mut db, &key("bed-1"), &refs(&records[20..]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 10);
         assert_eq!(out.anomalies.len(), 1);
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Gap);
@@ -350,56 +360,79 @@ mod tests {
             "{}",
             out.anomalies[0].detail
         );
-        assert_eq!(db.gaps(&key("bed-1")).unwrap(), vec![(11, 20)]);
+        assert_eq!(
+            db.gaps(&key("bed-1"))
+                .expect("a test archive in a temporary folder reads and writes"),
+            vec![(11, 20)]
+        );
         // Filled from the gateway's export: each checked against both
         // neighbours, no new anomaly.
         let out = ingest
             .records(&mut db, &key("bed-1"), &refs(&records[10..20]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!((out.stored, out.anomalies.len()), (10, 0));
-        assert!(db.gaps(&key("bed-1")).unwrap().is_empty());
-        assert_eq!(db.summary().unwrap()[0].missing, 0);
+        assert!(
+            db.gaps(&key("bed-1"))
+                .expect("a test archive in a temporary folder reads and writes")
+                .is_empty()
+        );
+        assert_eq!(
+            db.summary()
+                .expect("a test archive in a temporary folder reads and writes")[0]
+                .missing,
+            0
+        );
     }
 
     #[test]
     fn records_another_process_archived_meanwhile_are_duplicates_not_a_failure() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir =
+            tempfile::tempdir().expect("a test archive in a temporary folder reads and writes");
         let file = dir.path().join("archive.sqlite");
         // The subscriber's connection, and `archive import`'s beside it.
-        let mut subscriber = Sqlite::open(&file).unwrap();
-        let mut import = Sqlite::open(&file).unwrap();
+        let mut subscriber =
+            Sqlite::open(&file).expect("a test archive in a temporary folder reads and writes");
+        let mut import =
+            Sqlite::open(&file).expect("a test archive in a temporary folder reads and writes");
         let ingest = Ingest;
         let records = log(25);
         let out = ingest
             .records(&mut subscriber, &key("bed-1"), &refs(&records[..10]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 10);
         let out = ingest
             .records(&mut import, &key("bed-1"), &refs(&records[10..20]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 10);
         // The broker delivers 11 to 25 to the subscriber afterwards.
         let out = ingest
             .records(&mut subscriber, &key("bed-1"), &refs(&records[10..]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!((out.stored, out.duplicates), (5, 10));
         assert!(out.anomalies.is_empty(), "{:?}", out.anomalies);
         // And a record that does not chain to what the other one kept is
         // a break, never kept.
-        let mut edited = String::from_utf8(log(26)[25].clone()).unwrap();
+        let mut edited = String::from_utf8(log(26)[25].clone())
+            .expect("a test archive in a temporary folder reads and writes");
         edited = edited.replace(&hex::encode(hash(&records[24])), &"0".repeat(64));
         let out = ingest
             .records(&mut import, &key("bed-1"), &[edited.as_bytes()], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Break);
-        assert_eq!(subscriber.count().unwrap(), 25);
+        assert_eq!(
+            subscriber
+                .count()
+                .expect("a test archive in a temporary folder reads and writes"),
+            25
+        );
     }
 
     #[test]
     fn one_record_given_twice_with_other_bytes_is_a_conflict() {
         let (_d, mut db) = archive();
         let records = log(3);
-        let mut edited = String::from_utf8(records[1].clone()).unwrap();
+        let mut edited = String::from_utf8(records[1].clone())
+            .expect("a test archive in a temporary folder reads and writes");
         edited = edited.replace("simulated", "SIMULATED");
         let out = Ingest
             .records(
@@ -408,7 +441,7 @@ mod tests {
                 &[&records[0], &records[1], edited.as_bytes(), &records[2]],
                 NOW,
             )
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 3);
         assert_eq!(out.anomalies.len(), 1);
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Conflict);
@@ -421,10 +454,14 @@ mod tests {
         let records = log(10);
         let out = ingest
             .records(&mut db, &key("bed-1"), &refs(&records[5..]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 5);
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Gap);
-        assert_eq!(db.gaps(&key("bed-1")).unwrap(), vec![(1, 5)]);
+        assert_eq!(
+            db.gaps(&key("bed-1"))
+                .expect("a test archive in a temporary folder reads and writes"),
+            vec![(1, 5)]
+        );
     }
 
     #[test]
@@ -434,9 +471,9 @@ mod tests {
         let records = log(6);
         ingest
             .records(&mut db, &key("bed-1"), &refs(&records[..3]), NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         let edited = String::from_utf8(records[3].clone())
-            .unwrap()
+            .expect("a test archive in a temporary folder reads and writes")
             .replace("simulated", "SIMULATED")
             .into_bytes();
         assert_ne!(edited, records[3]);
@@ -444,25 +481,34 @@ mod tests {
         // does not name its own.
         let out = ingest
             .records(&mut db, &key("bed-1"), &[&records[4], &edited], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         // 5 arrives first: a gap at 4; then the edited 4 does not chain to 5.
         assert_eq!(out.stored, 1, "{:?}", out.anomalies);
         let kinds: Vec<AnomalyKind> = out.anomalies.iter().map(|a| a.kind).collect();
         assert_eq!(kinds, [AnomalyKind::Gap, AnomalyKind::Break]);
-        assert_eq!(db.count().unwrap(), 4);
+        assert_eq!(
+            db.count()
+                .expect("a test archive in a temporary folder reads and writes"),
+            4
+        );
         // The same seq with other bytes: a conflict.
         let out = ingest
             .records(&mut db, &key("bed-1"), &[&edited[..]], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Break);
         let mut other = records[1].clone();
         let at = other.len() - 3;
         other[at] = if other[at] == b'0' { b'1' } else { b'0' };
         let out = ingest
             .records(&mut db, &key("bed-1"), &[&other[..]], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Conflict);
-        assert_eq!(db.anomalies().unwrap().len(), 4);
+        assert_eq!(
+            db.anomalies()
+                .expect("a test archive in a temporary folder reads and writes")
+                .len(),
+            4
+        );
         // A record 1 that does not start from zeros.
         let (_d2, mut db2) = archive();
         let ingest2 = Ingest;
@@ -471,7 +517,7 @@ mod tests {
         first[at] = b'1';
         let out = ingest2
             .records(&mut db2, &key("bed-1"), &[&first[..]], NOW)
-            .unwrap();
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.stored, 0);
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Break);
     }
@@ -482,13 +528,23 @@ mod tests {
         let ingest = Ingest;
         let records = log(3);
         let batch = &fleet::batches("st-e", "bed-1", &records, 1, 10)[0];
-        let out = ingest.batch(&mut db, &key("bed-2"), batch, NOW).unwrap();
+        let out = ingest
+            .batch(&mut db, &key("bed-2"), batch, NOW)
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Malformed);
-        let out = ingest.batch(&mut db, &key("bed-1"), b"{}", NOW).unwrap();
+        let out = ingest
+            .batch(&mut db, &key("bed-1"), b"{}", NOW)
+            .expect("a test archive in a temporary folder reads and writes");
         assert_eq!(out.anomalies[0].kind, AnomalyKind::Malformed);
-        assert_eq!(db.count().unwrap(), 0);
         assert_eq!(
-            db.summary().unwrap().len(),
+            db.count()
+                .expect("a test archive in a temporary folder reads and writes"),
+            0
+        );
+        assert_eq!(
+            db.summary()
+                .expect("a test archive in a temporary folder reads and writes")
+                .len(),
             2,
             "both logs named, with their anomalies"
         );

@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn only_events_topics_name_a_log() {
-        let k = events_key("pumpgw/v1/st-e/bed-1/events").unwrap();
+        let k = events_key("pumpgw/v1/st-e/bed-1/events").expect("a well-formed events topic");
         assert_eq!((k.site.as_str(), k.gateway.as_str()), ("st-e", "bed-1"));
         assert!(events_key("pumpgw/v1/st-e/bed-1/status").is_none());
         assert!(events_key("pumpgw/v1/st-e/bed-1/events/x").is_none());

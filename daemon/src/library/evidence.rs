@@ -175,12 +175,12 @@ mod tests {
             "type": "programme_requested", "care_area": area,
             "programme": {"drug": drug, "delivery": delivery}
         }))
-        .unwrap()
+        .expect("the test input is well formed")
     }
 
     #[test]
     fn the_rounding_step_is_the_last_written_place() {
-        let x = |s: &str| crate::units::parse_number(s).unwrap();
+        let x = |s: &str| crate::units::parse_number(s).expect("the test input is well formed");
         assert_eq!(step(x("100")), x("1"));
         assert_eq!(step(x("0.5")), x("0.1"));
         assert_eq!(step(x("2.25")), x("0.01"));

@@ -90,16 +90,6 @@ fn now_text() -> String {
     pumpgw::store::record::time_text(time::OffsetDateTime::now_utc())
 }
 
-/// Writes a signature file whole or not at all (a temporary file renamed).
-fn write_signature(out: &Path, text: &str) -> Result<()> {
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, out))
-        .with_context(|| format!("cannot write {}", out.display()))
-}
-
 /// `library sign`: lints, then proposes a library with `person`'s
 /// signature; writes FILE.sig (or `out`). Format 1 (`v1`) writes the old
 /// single signature instead, for gateways not yet upgraded.
@@ -138,7 +128,7 @@ pub(crate) fn sign(
         let key_id = sig.signatures[0].key_id.clone();
         (text, sig.library_sha256, key_id)
     };
-    write_signature(&out, &text)?;
+    crate::tools::write_whole(&out, &text)?;
     println!(
         "signed {} (version {version}, SHA-256 {sha}) with key {key_id}: {}",
         file.display(),
@@ -185,7 +175,7 @@ pub(crate) fn approve(
     signature::approve(&bytes, &mut sig, &pkcs8, key, &who(person), &now_text())?;
     let text = serde_json::to_string_pretty(&sig)? + "\n";
     let after = signature::inspect(&bytes, text.as_bytes())?;
-    write_signature(&sig_path, &text)?;
+    crate::tools::write_whole(&sig_path, &text)?;
     println!(
         "approved {} (version {version}, SHA-256 {}), {}: {}",
         file.display(),

@@ -133,13 +133,7 @@ pub(crate) fn report(r: &Request<'_>) -> Result<u8, (u8, anyhow::Error)> {
     }
     let generated = pumpgw::store::record::time_text(OffsetDateTime::now_utc());
     let page = pumpgw::cqi::html::page(&figures, &source, &generated);
-    let mut tmp = r.out.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, page)
-        .and_then(|()| std::fs::rename(&tmp, r.out))
-        .with_context(|| format!("cannot write {}", r.out.display()))
-        .map_err(|e| (EXIT_SOFTWARE, e))?;
+    crate::tools::write_whole(r.out, page).map_err(|e| (EXIT_SOFTWARE, e))?;
     println!(
         "{}: {} programmes, {}% under the library, {} alerts per 100, {} overrides, {} hard-limit stops, {} concentrations caught ({} records from {source})",
         r.out.display(),

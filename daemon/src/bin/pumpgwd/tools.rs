@@ -1,11 +1,22 @@
 //! The offline tools: `library lint` for pharmacists and `ders check`, the
-//! cross-check on a programme file.
+//! cross-check on a programme file; and writing a file whole or not at all.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use pumpgw::ders::{self, HistoryFile, Outcome, Programme, Verdict};
 use pumpgw::library::{self, Severity};
+
+/// Writes a file whole or not at all: a temporary file beside it,
+/// renamed over it.
+pub(crate) fn write_whole(out: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, out))
+        .with_context(|| format!("cannot write {}", out.display()))
+}
 
 pub(crate) fn lint(file: &Path, json: bool, events: &[std::path::PathBuf]) -> Result<u8> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
